@@ -1,0 +1,171 @@
+"""Pinhole cameras, scene normalisation and ray generation.
+
+Conventions (stated once, used everywhere in `pvd`):
+
+* **Camera axes** — camera-to-world matrices ``c2w`` use the OpenGL/Blender convention:
+  +x right, +y up, the camera looks along **-z**. Parsers of other conventions (OpenCV in NSVF,
+  LLFF's [down, right, back]) convert into this one on load.
+* **Pixels** — pixel ``(u, v)`` (column, row) covers ``[u, u+1) x [v, v+1)``; its centre is
+  ``(u + 0.5, v + 0.5)``. Row 0 is the top of the image.
+* **World vs box** — datasets live in their own world units. The renderer works in a box
+  ``[-bound, bound]^3``; a world point ``p`` maps to ``scale * p + offset``. Directions are unit
+  vectors and are unchanged by this isotropic map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Map from dataset world coordinates into the renderer box ``[-bound, bound]^3``.
+
+    ``box = scale * world + offset``.
+    """
+
+    bound: float = 1.0
+    scale: float = 1.0
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def to_box(self, points: Tensor) -> Tensor:
+        """[..., 3] world points -> [..., 3] box points."""
+        return points * self.scale + points.new_tensor(self.offset)
+
+    def to_dict(self) -> dict:
+        return {"bound": self.bound, "scale": self.scale, "offset": list(self.offset)}
+
+    @staticmethod
+    def from_dict(d: dict) -> "Normalization":
+        return Normalization(float(d["bound"]), float(d["scale"]), tuple(float(v) for v in d["offset"]))
+
+
+@dataclass(frozen=True)
+class Cameras:
+    """A set of pinhole cameras sharing one image size.
+
+    Attributes:
+        c2w: [n, 4, 4] float32 camera-to-world, OpenGL axes, world units.
+        fx, fy, cx, cy: [n] float32 intrinsics in pixels.
+        width, height: image size in pixels.
+    """
+
+    c2w: Tensor
+    fx: Tensor
+    fy: Tensor
+    cx: Tensor
+    cy: Tensor
+    width: int
+    height: int
+
+    def __len__(self) -> int:
+        return self.c2w.shape[0]
+
+    def __getitem__(self, idx) -> "Cameras":
+        """Select views by index tensor/slice/list; keeps the batch dimension."""
+        if isinstance(idx, int):
+            idx = [idx]
+        return Cameras(self.c2w[idx], self.fx[idx], self.fy[idx], self.cx[idx], self.cy[idx],
+                       self.width, self.height)
+
+    def scaled(self, factor: float) -> "Cameras":
+        """Intrinsics for images resized by ``factor`` (e.g. 1/8 for an 8x downscale)."""
+        w, h = int(round(self.width * factor)), int(round(self.height * factor))
+        sx, sy = w / self.width, h / self.height
+        return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h)
+
+    def centers(self) -> Tensor:
+        """[n, 3] camera centres in world units."""
+        return self.c2w[:, :3, 3]
+
+
+@dataclass(frozen=True)
+class Rays:
+    """A batch of rays in **box** coordinates.
+
+    Attributes:
+        origins: [n_rays, 3] ray origins (box units).
+        directions: [n_rays, 3] unit directions.
+    """
+
+    origins: Tensor
+    directions: Tensor
+
+    def __len__(self) -> int:
+        return self.origins.shape[0]
+
+    def __getitem__(self, idx) -> "Rays":
+        return Rays(self.origins[idx], self.directions[idx])
+
+    def to(self, device) -> "Rays":
+        return Rays(self.origins.to(device), self.directions.to(device))
+
+
+def pixel_rays(cameras: Cameras, view: Tensor, u: Tensor, v: Tensor,
+               norm: Normalization) -> Rays:
+    """Rays through continuous pixel coordinates.
+
+    Args:
+        cameras: the split's cameras.
+        view: [n] long, camera index of each ray.
+        u, v: [n] float pixel coordinates (column, row); ``u + 0.5`` is a pixel centre.
+        norm: world -> box map.
+    Returns:
+        Rays with [n, 3] origins (box) and unit directions.
+    """
+    fx, fy, cx, cy = cameras.fx[view], cameras.fy[view], cameras.cx[view], cameras.cy[view]
+    d_cam = torch.stack([(u - cx) / fx, -(v - cy) / fy, -torch.ones_like(u)], dim=-1)
+    rot = cameras.c2w[view, :3, :3]
+    d = torch.einsum("nij,nj->ni", rot, d_cam)
+    d = d / d.norm(dim=-1, keepdim=True)
+    o = norm.to_box(cameras.c2w[view, :3, 3])
+    return Rays(o, d)
+
+
+def image_rays(cameras: Cameras, view: int, norm: Normalization) -> Rays:
+    """All pixel-centre rays of one view, row-major: [height * width] rays."""
+    h, w = cameras.height, cameras.width
+    vv, uu = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    u = uu.reshape(-1) + 0.5
+    v = vv.reshape(-1) + 0.5
+    idx = torch.full_like(u, view, dtype=torch.long)
+    return pixel_rays(cameras, idx, u, v, norm)
+
+
+@dataclass(frozen=True)
+class PixelBatch:
+    """Random training pixels: which view and pixel each ray came from.
+
+    Attributes:
+        view: [n] long view index.
+        row, col: [n] long integer pixel indices (for looking up the image).
+        u, v: [n] float continuous coordinates the rays pass through (jittered within the pixel
+              when requested, pixel centres otherwise).
+    """
+
+    view: Tensor
+    row: Tensor
+    col: Tensor
+    u: Tensor
+    v: Tensor
+
+
+def sample_pixels(n_views: int, width: int, height: int, n: int, generator: torch.Generator,
+                  jitter: bool = True, single_view: bool = False) -> PixelBatch:
+    """Uniform random pixels over all views (or one random view when ``single_view``)."""
+    if single_view:
+        view = torch.randint(n_views, (1,), generator=generator).expand(n).clone()
+    else:
+        view = torch.randint(n_views, (n,), generator=generator)
+    row = torch.randint(height, (n,), generator=generator)
+    col = torch.randint(width, (n,), generator=generator)
+    if jitter:
+        du = torch.rand(n, generator=generator)
+        dv = torch.rand(n, generator=generator)
+    else:
+        du = dv = torch.full((n,), 0.5)
+    return PixelBatch(view, row, col, col.float() + du, row.float() + dv)

@@ -1,0 +1,92 @@
+"""Run records and atomic file writes.
+
+Every ``pvd train | distill | evaluate`` run writes ``record.json``: what ran (command, config),
+with which code (package version + git commit when available), on which backend and device, how
+long it took and what it measured. Tables and figures are built from these records only.
+
+Files are written to a temporary name beside the target and renamed, so a crash never leaves a
+partial file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pvd
+
+RECORD_FORMAT = "pvd-record/1"
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(target: str | Path, payload: Any) -> None:
+    """Atomically write ``payload`` as indented JSON."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def code_version() -> dict:
+    """Package version and, when run from a git checkout, the commit and whether it is dirty."""
+    info: dict[str, Any] = {"pvd": pvd.__version__}
+    root = Path(pvd.__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode == 0:
+            info["git_commit"] = commit.stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                   cwd=root, capture_output=True, text=True, timeout=5)
+            info["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def device_info(device: str) -> dict:
+    """Human-readable description of the device a run used."""
+    import torch
+
+    info = {"device": str(device), "torch": torch.__version__, "host": platform.node(),
+            "threads": torch.get_num_threads()}
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def make_record(kind: str, config: dict, device: str, backend: str, seconds: float,
+                metrics: dict, **extra: Any) -> dict:
+    """The common record layout; ``extra`` adds kind-specific fields."""
+    return {
+        "format": RECORD_FORMAT,
+        "kind": kind,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "code_version": code_version(),
+        "backend": backend,
+        **device_info(device),
+        "seconds": round(float(seconds), 3),
+        "config": config,
+        "metrics": metrics,
+        **extra,
+    }

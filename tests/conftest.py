@@ -1,0 +1,46 @@
+"""Shared fixtures: paths to the real scenes in ../shared/data, the `cuda` marker's auto-skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("PVD_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA GPU on this machine")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+def _shared(rel: str) -> Path:
+    path = SHARED_DATA / rel
+    if not path.exists():
+        pytest.skip(f"real scene {path} is absent (set PVD_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lego_dir() -> Path:
+    """Synthetic-NeRF lego (Blender format), read in place."""
+    return _shared("nerf_synthetic/lego")
+
+
+@pytest.fixture(scope="session")
+def fern_dir() -> Path:
+    """LLFF fern, read in place."""
+    return _shared("nerf_llff_data/fern")
+
+
+@pytest.fixture(scope="session")
+def nsvf_lego_dir() -> Path:
+    """The NSVF-layout lego, read in place."""
+    return _shared("nsvf/Lego")

@@ -1,0 +1,43 @@
+import math
+
+import torch
+
+from pvd.data.cameras import Cameras, Normalization, image_rays, pixel_rays, sample_pixels
+
+
+def _camera(c2w):
+    one = torch.ones(1)
+    return Cameras(c2w[None], one * 50.0, one * 50.0, one * 32.0, one * 24.0, 64, 48)
+
+
+def test_centre_ray_looks_down_minus_z_in_camera_frame():
+    cams = _camera(torch.eye(4))
+    rays = pixel_rays(cams, torch.zeros(1, dtype=torch.long), torch.tensor([32.0]),
+                      torch.tensor([24.0]), Normalization())
+    torch.testing.assert_close(rays.directions, torch.tensor([[0.0, 0.0, -1.0]]))
+
+
+def test_image_rays_are_unit_row_major_and_normalised_into_box():
+    c2w = torch.eye(4)
+    c2w[:3, 3] = torch.tensor([1.0, 2.0, 3.0])
+    cams = _camera(c2w)
+    norm = Normalization(bound=1.0, scale=0.5, offset=(0.1, 0.0, 0.0))
+    rays = image_rays(cams, 0, norm)
+    assert rays.origins.shape == (64 * 48, 3)
+    torch.testing.assert_close(rays.directions.norm(dim=-1), torch.ones(64 * 48))
+    torch.testing.assert_close(rays.origins[0], torch.tensor([0.6, 1.0, 1.5]))
+    # first row is the top of the image: +y in camera space
+    assert rays.directions[0, 1] > 0 and rays.directions[-1, 1] < 0
+    # pixel (0,0) centre at u=0.5: x direction component = (0.5-32)/50 before normalisation
+    d = rays.directions[0]
+    assert math.isclose(float(d[0] / -d[2]), (0.5 - 32) / 50, rel_tol=1e-5)
+
+
+def test_scaled_intrinsics_and_pixel_sampler():
+    cams = _camera(torch.eye(4)).scaled(0.5)
+    assert (cams.width, cams.height) == (32, 24)
+    assert float(cams.fx[0]) == 25.0 and float(cams.cx[0]) == 16.0
+    g = torch.Generator().manual_seed(0)
+    batch = sample_pixels(3, 32, 24, 100, g, jitter=True)
+    assert batch.view.max() < 3 and batch.col.max() < 32 and batch.row.max() < 24
+    assert ((batch.u - batch.col) >= 0).all() and ((batch.u - batch.col) < 1).all()
