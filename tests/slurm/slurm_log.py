@@ -3,7 +3,8 @@
 Snakemake 9 with the SLURM executor plugin prints, per submitted job,
 `Job <n> has been submitted with SLURM jobid <id> (log: <dir>/rule_<rule>/[<wildcards>/]<id>.log).`,
 per local job `localrule <rule>:`, and before running a `Job stats:` table (`<rule> <count>` rows
-ending in `total <n>`). These parsers turn that text into data the tests compare.
+ending in `total <n>`); each job block (`rule <rule>:` then indented lines) has a `resources:` line.
+These parsers turn that text into data the tests compare.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePath
 
+JOB_BLOCK = re.compile(r"^(local)?rule (\w+):\n((?:    .*\n)+)", re.MULTILINE)
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)\.?$", re.MULTILINE)
 LOCAL_RULE = re.compile(r"^localrule (\w+):$", re.MULTILINE)
 STATS_ROW = re.compile(r"^(\w+)\s+(\d+)$")
@@ -58,3 +60,22 @@ def job_stats(log: str) -> Counter:
         if row.group(1) != "total":
             counts[row.group(1)] = int(row.group(2))
     return counts
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One job block of a Snakemake log: its rule, whether Snakemake runs it itself, its resources."""
+
+    rule: str
+    local: bool
+    resources: dict[str, str]
+
+
+def planned_jobs(log: str) -> list[PlannedJob]:
+    """Every job block of `log` in order; resources as printed (`gpu` -> "1")."""
+    jobs = []
+    for local, rule, body in JOB_BLOCK.findall(log):
+        line = next((ln.strip() for ln in body.splitlines() if ln.strip().startswith("resources:")), "resources:")
+        items = [item.strip() for item in line[len("resources:"):].split(",") if "=" in item]
+        jobs.append(PlannedJob(rule, bool(local), dict(item.split("=", 1) for item in items)))
+    return jobs
