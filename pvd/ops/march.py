@@ -130,7 +130,7 @@ def _march_chunk(origins, directions, near, far, offsets, occ_flat, bound, casca
     lower, upper = _interval(rule, near[rows], far[rows], kk)
     delta = upper - lower
     t_kept = torch.addcmul(lower, delta, offsets[rows])
-    window_end = torch.minimum(_interval(rule, near, far, torch.full_like(near, width - 1))[1], far)
+    window_end = _interval(rule, near, far, torch.full_like(near, width - 1))[1]
     t_end = window_end
     capped = n_kept >= max_samples
     if bool(capped.any()):

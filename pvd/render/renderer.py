@@ -107,8 +107,16 @@ class RenderConfig:
 
 
 def evaluate_field(field: Field, samples: Samples) -> FieldOutput:
-    """Run ``field`` on every sample ([n_samples, 3] positions and directions) -> FieldOutput."""
-    return field(samples.positions, samples.directions)
+    """Run ``field`` on every sample ([n_samples, 3] positions and directions) -> FieldOutput.
+
+    With no samples the field still runs (on one box-centre point, then sliced to zero rows), so
+    the outputs stay connected to the field's parameters and a loss built on them can backpropagate.
+    """
+    if samples.n_samples:
+        return field(samples.positions, samples.directions)
+    one = samples.positions.new_zeros(1, 3)
+    out = field(one, one + torch.tensor([0.0, 0.0, 1.0], device=one.device))
+    return FieldOutput(s=out.s[:0], sigma=out.sigma[:0], rgb=out.rgb[:0], h=None if out.h is None else out.h[:0])
 
 
 class Renderer:

@@ -149,3 +149,24 @@ def test_render_config_validation_and_dict_round_trip():
         RenderConfig(empty_keep_ratio=1.5)
     with pytest.raises(UserError, match="unknown keys"):
         RenderConfig.from_dict({"dt_gama": 0.1})
+
+
+class _NoEmptyBatchBall(BallField):
+    """A field that cannot run on zero points (as some reshaping networks cannot)."""
+
+    def raw_density_and_feature(self, x):
+        if x.shape[0] == 0:
+            raise RuntimeError("empty batch")
+        return super().raw_density_and_feature(x)
+
+
+def test_no_samples_still_backpropagates():
+    field = _NoEmptyBatchBall(30.0)
+    grid = OccupancyGrid(1.0, 8)
+    grid.occupancy.zero_()
+    renderer = Renderer(field, grid, RenderConfig(max_steps=64, grid_resolution=8))
+    rays = _rays([[0.0, 0.0, 3.0]], [[0, 0, -1]])
+    out = renderer.render_rays(rays, WHITE, train=True, generator=torch.Generator().manual_seed(0))
+    assert out.samples.n_samples == 0 and out.rgb.requires_grad
+    ((out.rgb - 0.5) ** 2).sum().backward()
+    assert field.log_sigma.grad is not None and float(field.log_sigma.grad) == 0.0
