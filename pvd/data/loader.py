@@ -1,0 +1,75 @@
+"""One entry point for every dataset format: ``load_split`` and the per-scene normalisation.
+
+``DATA_TYPES`` are the dataset keys used across config, CLI and paths; ``FORMATS`` maps each key to
+its parser. Every parser returns a :class:`~pvd.data.index.SplitIndex` (cameras + files, no pixels);
+``load_split`` decodes the images into a :class:`~pvd.data.scene.SceneSplit`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from pvd.data.blender import index_blender
+from pvd.data.cameras import Normalization
+from pvd.data.index import SplitIndex
+from pvd.data.llff import index_llff
+from pvd.data.nsvf import index_nsvf
+from pvd.data.scene import DataError, SceneSplit
+
+FORMATS: dict[str, Callable[[Path, str, int], SplitIndex]] = {
+    "synthetic": index_blender,
+    "llff": index_llff,
+    "tank": index_nsvf,
+}
+DATA_TYPES: tuple[str, ...] = tuple(FORMATS)
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+def index_split(root: str | Path, data_type: str, split: str, downscale: int = 1) -> SplitIndex:
+    """Cameras and image files of one split, reading only image headers."""
+    if data_type not in FORMATS:
+        raise DataError(f"unknown data_type {data_type!r}; expected one of {', '.join(DATA_TYPES)}")
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: scene folder not found")
+    return FORMATS[data_type](root, split, downscale)
+
+
+def load_split(root: str | Path, data_type: str, split: str, downscale: int = 1) -> SceneSplit:
+    """Load one split of a scene.
+
+    Args:
+        root: scene folder (e.g. ``nerf_synthetic/lego``, ``nerf_llff_data/fern``, ``Ignatius``).
+        data_type: one of :data:`DATA_TYPES`.
+        split: ``train``, ``val`` or ``test``.
+        downscale: integer area-averaging factor (LLFF: on top of the standard ``images_4``).
+    Returns:
+        SceneSplit with images [n, H, W, C] float32 in [0, 1] (alpha kept) and OpenGL cameras.
+    Raises:
+        DataError naming the file and what was expected, for any missing or malformed input.
+    """
+    return index_split(root, data_type, split, downscale).load()
+
+
+def scene_normalization(split: SceneSplit | SplitIndex, data_type: str, bound: float,
+                        scale: float) -> Normalization:
+    """World -> box map for a scene: ``box = scale * world + offset``.
+
+    ``synthetic`` and ``llff`` scenes are centred on the origin already (offset 0); ``tank`` scenes
+    are centred on their ``bbox.txt`` box: ``offset = -scale * bbox_centre``.
+    """
+    if data_type not in FORMATS:
+        raise DataError(f"unknown data_type {data_type!r}; expected one of {', '.join(DATA_TYPES)}")
+    for name, value in (("bound", bound), ("scale", scale)):
+        if not (isinstance(value, (int, float)) and value > 0):
+            raise DataError(f"{name} must be a positive number, got {value!r}")
+    offset = (0.0, 0.0, 0.0)
+    if data_type == "tank":
+        if split.bbox is None:
+            raise DataError(f"split {split.name!r} has no scene box; a tank scene needs bbox.txt")
+        lo, hi = split.bbox
+        offset = tuple(-float(scale) * 0.5 * (a + b) for a, b in zip(lo, hi))
+    return Normalization(float(bound), float(scale), offset)
