@@ -1,0 +1,54 @@
+"""``pvd data demo | download | weights``: the embedded demo scene, dataset and weight downloads."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from pvd.data.demo import DemoConfig, write_demo
+from pvd.data.download import dataset_sources, download_dataset, download_weights
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    defaults = DemoConfig()
+
+    demo = sub.add_parser("demo", help="write the procedural demo scene (Blender format)")
+    demo.add_argument("out_dir", metavar="OUT_DIR", help="folder to create (must not hold files)")
+    demo.add_argument("--seed", type=int, default=defaults.seed, help="scene and camera seed")
+    demo.add_argument("--size", type=int, default=defaults.size, help="image width = height (px)")
+    for split in ("train", "val", "test"):
+        demo.add_argument(f"--n_{split}", type=int, default=getattr(defaults, f"n_{split}"),
+                          help=f"number of {split} views")
+    demo.add_argument("--spp", type=int, default=defaults.spp,
+                      help="anti-aliasing: sub-pixel rays per axis (spp^2 per pixel)")
+
+    dl = sub.add_parser("download", help="download, verify and extract a dataset")
+    dl.add_argument("dataset", metavar="DATASET", choices=sorted(dataset_sources()),
+                    help="one of: " + ", ".join(sorted(dataset_sources())))
+    dl.add_argument("--root", required=True, help="folder receiving the extracted dataset")
+    dl.add_argument("--url", default=None, help="fetch the archive from this URL instead")
+    dl.add_argument("--sha256", default=None, help="expected SHA-256 of the archive")
+    dl.add_argument("--keep_archive", action="store_true", help="keep the zip after extraction")
+
+    sub.add_parser("weights", help="download the AlexNet/VGG16 backbones that LPIPS loads "
+                                   "into $TORCH_HOME/hub/checkpoints")
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    if args.data_command == "demo":
+        config = DemoConfig(seed=args.seed, size=args.size, n_train=args.n_train, n_val=args.n_val,
+                            n_test=args.n_test, spp=args.spp)
+        out = write_demo(args.out_dir, config)
+        print(f"demo scene ({config.n_train}/{config.n_val}/{config.n_test} views, {config.size} px, "
+              f"seed {config.seed}) written to {out} in {time.perf_counter() - start:.1f} s")
+    elif args.data_command == "download":
+        record = download_dataset(args.dataset, args.root, url=args.url, sha256=args.sha256,
+                                  keep_archive=args.keep_archive)
+        print(f"{args.dataset}: {', '.join(record['extracted'])} in {args.root} "
+              f"(sha256 {record['sha256']})")
+    else:
+        for path in download_weights():
+            print(path)
+    return 0
