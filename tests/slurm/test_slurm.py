@@ -9,6 +9,8 @@ both runs produced the same results.
 
 from __future__ import annotations
 
+import csv
+import math
 import os
 import shutil
 import subprocess
@@ -17,10 +19,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 from slurm_cluster import LocalSlurm
 from slurm_log import Submission, job_stats, local_jobs, submissions
 
+ROOT = Path(__file__).resolve().parents[2]
 TINY = Path(__file__).resolve().parent / "tiny" / "Snakefile"
+METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg")
 
 pytestmark = [
     pytest.mark.slurm,
@@ -31,10 +36,9 @@ pytestmark = [
 # No slurmdbd here: query job states with squeue (kept MinJobAge seconds by slurmctld) and skip the
 # account lookup through sacctmgr. Poll 1 s after submitting (the plugin then backs off by 10 s per idle
 # check and resets on every finished job); two jobs at a time on two cores.
-TEST_SLURM_FLAGS = [
-    "--executor", "slurm", "--jobs", "2",
-    "--slurm-status-command", "squeue", "--slurm-no-account",
-    "--slurm-init-seconds-before-status-checks", "1", "--slurm-keep-successful-logs",
+TEST_CLUSTER_FLAGS = [
+    "--jobs", "2", "--slurm-status-command", "squeue", "--slurm-no-account",
+    "--slurm-init-seconds-before-status-checks", "1",
 ]
 
 
@@ -86,7 +90,8 @@ def test_tiny_workflow_runs_each_job_as_its_own_slurm_job(cluster, tmp_path):
     run_snakemake(["--cores", "2"], cwd=local)
     remote = copy_tiny(tmp_path / "slurm")
     started = time.monotonic()
-    log = run_snakemake(TEST_SLURM_FLAGS, cwd=remote, env=cluster.env())
+    log = run_snakemake(["--executor", "slurm", "--slurm-keep-successful-logs", *TEST_CLUSTER_FLAGS],
+                        cwd=remote, env=cluster.env())
     print(f"tiny workflow through SLURM: {time.monotonic() - started:.1f} s")
 
     submitted = assert_every_job_through_slurm(log, cluster)
@@ -100,3 +105,53 @@ def test_tiny_workflow_runs_each_job_as_its_own_slurm_job(cluster, tmp_path):
         assert finished[sub.slurm_id]["TimeLimit"] == str(minutes), f"rule runtime not passed to SLURM: {sub}"
     assert {p.read_text().strip() for p in (local / "jobs").iterdir()} == {"none"}
     assert results_of(remote) == results_of(local)
+
+
+def scaled_down_demo(path: Path) -> Path:
+    """config/demo.yaml cut to two teachers, one pair, a 32-pixel scene and a few dozen steps; CPU, no GPU."""
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config.update(name="slurmtest", architectures=["vm", "hash"], pairs=["vm2hash"])
+    config["teacher"]["iters"] = {"vm": 40, "hash": 40}
+    config["distill"].update(iters=30, stage_iters=[5, 15])
+    config["evaluate"].update(lpips=False, fetch_lpips_weights=False)
+    for dataset in config["datasets"].values():
+        dataset["demo"] = {**dataset.get("demo", {}), "size": 32, "n_train": 8, "n_test": 2}
+    for stage in ("teacher", "distill", "evaluate"):
+        config["resources"][stage]["gpu"] = 0
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def read_results(csv_path: Path) -> dict[tuple[str, ...], dict[str, str]]:
+    """results.csv keyed by (dataset, scene, teacher, student)."""
+    with csv_path.open(newline="") as handle:
+        return {(r["dataset"], r["scene"], r["teacher"], r["student"]): r for r in csv.DictReader(handle)}
+
+
+@pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="the workflow (Snakefile) is absent")
+def test_demo_workflow_through_slurm_matches_a_local_run(cluster, tmp_path):
+    config = scaled_down_demo(tmp_path / "slurmtest.yaml")
+    common = ["--snakefile", str(ROOT / "Snakefile"), "--configfile", str(config)]
+    local, remote = tmp_path / "local", tmp_path / "slurm"
+    local.mkdir()
+    remote.mkdir()
+    started = time.monotonic()
+    run_snakemake([*common, "--workflow-profile", str(ROOT / "workflow/profiles/default"), "--cores", "2"],
+                  cwd=local, timeout=900)
+    local_s = time.monotonic() - started
+    log = run_snakemake([*common, "--workflow-profile", str(ROOT / "workflow/profiles/slurm"), *TEST_CLUSTER_FLAGS],
+                        cwd=remote, env=cluster.env(), timeout=900)
+    print(f"scaled-down demo: local {local_s:.1f} s, through SLURM {time.monotonic() - started - local_s:.1f} s")
+
+    submitted = assert_every_job_through_slurm(log, cluster)
+    assert {"train_teacher", "distill_student", "evaluate_model"} <= {s.rule for s in submitted}
+    for sub in submitted:
+        assert Path(sub.log).is_file(), f"the profile should keep every SLURM log; {sub.log} is missing"
+    ours, theirs = read_results(remote / "reports/slurmtest/results.csv"), read_results(local / "reports/slurmtest/results.csv")
+    assert ours.keys() == theirs.keys() and len(ours) == 3
+    for key, row in ours.items():
+        for metric in METRICS:
+            a, b = row[metric], theirs[key][metric]
+            if a == b:
+                continue
+            assert math.isclose(float(a), float(b), rel_tol=1e-5), f"{key} {metric}: SLURM {a} vs local {b}"
