@@ -74,7 +74,8 @@ def index_blender(root: str | Path, split: str, downscale: int = 1) -> SplitInde
     fx, fy, cx, cy = (torch.tensor([r[j] for r in rows], dtype=torch.float64) for j in range(4))
     source_size = rows[0][4], rows[0][5]
     cameras = make_cameras(torch.from_numpy(np.stack(c2w)), fx, fy, cx, cy, source_size, downscale)
-    meta = {"format": "blender", "json": str(json_path), "frame_indices": chosen,
+    meta = {"format": "blender", "downscale": downscale, "json": str(json_path),
+            "frame_indices": chosen,
             **{k: doc[k] for k in META_KEYS if k in doc}}
     if holdout:
         meta["holdout_every"] = holdout

@@ -52,8 +52,9 @@ class Solid:
     """One analytic solid: ``kind`` sphere | box | cylinder, in world units.
 
     ``centre`` [3]; ``size``: sphere (radius,), box (half x, half y, half z), cylinder (radius,
-    z_min, z_max) about a vertical axis through ``centre``; ``angle`` rotates a box about z.
-    ``texture``: plain | stripes | checker | rings, with ``period`` in world units.
+    z_min, z_max) about the vertical axis through ``centre`` (z range in world z); ``angle`` turns a
+    box about z. ``texture``: plain | stripes | checker | rings; ``period`` is the stripe count
+    around a sphere, otherwise a length in world units.
     """
 
     kind: str
@@ -126,7 +127,8 @@ def _intersect(s: Solid, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
     t_cap = (cap_z - o[:, 2]) / dz
     xy = oc + t_cap[:, None] * d[:, :2]
     t_cap = torch.where((t_cap > 0) & ((xy ** 2).sum(-1) <= radius ** 2), t_cap, inf)
-    side_n = torch.cat([oc + t_side[:, None].clamp_max(1e9) * d[:, :2], torch.zeros_like(a)[:, None]], -1)
+    side_xy = oc + t_side[:, None].clamp_max(1e9) * d[:, :2]
+    side_n = torch.cat([side_xy, torch.zeros_like(a)[:, None]], -1)
     cap_n = torch.zeros_like(o)
     cap_n[:, 2] = torch.where(d[:, 2] < 0, 1.0, -1.0)
     use_cap = t_cap < t_side

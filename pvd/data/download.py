@@ -248,7 +248,8 @@ def extract_zip(archive: Path, root: Path, progress: bool | None = None) -> list
         raise CorruptArchive(f"{archive}: not a readable zip archive ({exc}); nothing extracted") \
             from exc
     with zf:
-        members = [m for m in zf.infolist() if PurePosixPath(m.filename).parts[0] not in SKIPPED_ENTRIES]
+        members = [m for m in zf.infolist()
+                   if PurePosixPath(m.filename).parts[0] not in SKIPPED_ENTRIES]
         for m in members:
             parts = PurePosixPath(m.filename).parts
             if m.filename.startswith("/") or ".." in parts:

@@ -2,9 +2,9 @@
 
 Each format parser (``blender``, ``llff``, ``nsvf``) returns a :class:`SplitIndex`: the cameras
 (already at the output resolution), the image files in view order, the size the files have on disk
-and the area-downscale factor. Reading it costs only file headers, so counts, sizes and poses of a
-large split can be checked cheaply; :meth:`SplitIndex.load` decodes the images into a
-:class:`~pvd.data.scene.SceneSplit`.
+and the area-averaging factor applied when reading them. Building it costs only file headers, so
+counts, sizes and poses of a large split can be checked cheaply; :meth:`SplitIndex.load` decodes
+the images into a :class:`~pvd.data.scene.SceneSplit`.
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ class SplitIndex:
         cameras: n cameras at the output resolution (OpenGL axes, world units).
         files: image file of each view, in view order.
         source_size: (width, height) of the files on disk.
-        downscale: integer area-averaging factor applied when reading.
-        near, far, bbox, meta: as in :class:`SceneSplit`.
+        area_factor: integer area-averaging factor applied when reading (the requested
+            ``downscale``, except for LLFF where a pre-reduced ``images_N/`` may supply part of it).
+        near, far, bbox, meta: as in :class:`SceneSplit`; ``meta["downscale"]`` is the request.
     """
 
     name: str
     cameras: Cameras
     files: tuple[str, ...]
     source_size: tuple[int, int]
-    downscale: int = 1
+    area_factor: int = 1
     near: float | None = None
     far: float | None = None
     bbox: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
@@ -46,10 +47,9 @@ class SplitIndex:
 
     def load(self, workers: int | None = None, progress: bool | None = None) -> SceneSplit:
         """Decode the images: a SceneSplit with [n, H, W, C] float32 images."""
-        images = read_images(self.files, self.source_size, self.downscale, workers, progress)
+        images = read_images(self.files, self.source_size, self.area_factor, workers, progress)
         return SceneSplit(name=self.name, images=images, cameras=self.cameras, files=self.files,
-                          near=self.near, far=self.far, bbox=self.bbox,
-                          meta={**self.meta, "downscale": self.downscale})
+                          near=self.near, far=self.far, bbox=self.bbox, meta=dict(self.meta))
 
 
 def check_downscale(downscale) -> int:
@@ -60,19 +60,19 @@ def check_downscale(downscale) -> int:
 
 
 def make_cameras(c2w: torch.Tensor, fx, fy, cx, cy, source_size: tuple[int, int],
-                 downscale: int) -> Cameras:
-    """Cameras for images of ``source_size`` area-downscaled by ``downscale``.
+                 area_factor: int) -> Cameras:
+    """Cameras for images of ``source_size`` area-averaged by ``area_factor``.
 
     Args:
         c2w: [n, 4, 4] camera-to-world, OpenGL axes.
         fx, fy, cx, cy: [n] (or anything broadcastable to [n]) intrinsics at ``source_size``.
     """
     n = c2w.shape[0]
-    k = float(downscale)
+    k = float(area_factor)
 
     def vec(x) -> torch.Tensor:
         return torch.as_tensor(x, dtype=torch.float32).expand(n).clone() / k
 
     width, height = source_size
     return Cameras(c2w.to(torch.float32), vec(fx), vec(fy), vec(cx), vec(cy),
-                   width // downscale, height // downscale)
+                   width // area_factor, height // area_factor)

@@ -65,7 +65,8 @@ def index_llff(root: str | Path, split: str, downscale: int = 1) -> SplitIndex:
                         f"aspect of the {full_w:.0f}x{full_h:.0f} images in {pb_path}")
     cameras = make_cameras(torch.from_numpy(c2w[chosen]), focal * sx, focal * sy,
                            source_size[0] / 2, source_size[1] / 2, source_size, extra)
-    meta = {"format": "llff", "image_dir": str(folder), "holdout_every": HOLDOUT_EVERY,
+    meta = {"format": "llff", "downscale": downscale, "image_dir": str(folder),
+            "holdout_every": HOLDOUT_EVERY,
             "view_indices": chosen, "bd_factor": BD_FACTOR}
     return SplitIndex(split, cameras, tuple(str(files[i]) for i in chosen), source_size, extra,
                       near=float(bounds.min()), far=float(bounds.max()), meta=meta)

@@ -61,7 +61,7 @@ def index_nsvf(root: str | Path, split: str, downscale: int = 1) -> SplitIndex:
     files = tuple(str(images[s]) for s in stems)
     source_size = image_size(files[0])
     cameras = make_cameras(torch.from_numpy(c2w), fx, fy, cx, cy, source_size, downscale)
-    meta = {"format": "nsvf", "prefix": prefix, "voxel_size": voxel_size}
+    meta = {"format": "nsvf", "downscale": downscale, "prefix": prefix, "voxel_size": voxel_size}
     return SplitIndex(split, cameras, files, source_size, downscale, bbox=bbox, meta=meta)
 
 

@@ -74,8 +74,9 @@ def test_axis_conversion_preserves_relative_camera_geometry(tmp_path, write_png)
 def test_downscale_picks_the_matching_folder_or_averages(fern_dir):
     eighth = load_split(fern_dir, "llff", "test", downscale=2)
     assert eighth.images.shape == (3, 378, 504, 3) and eighth.files[0].endswith("images_8/image000.png")
+    assert eighth.meta["downscale"] == 2
     twelfth = index_split(fern_dir, "llff", "test", downscale=3)
-    assert twelfth.files[0].endswith("images_4/image000.png") and twelfth.downscale == 3
+    assert twelfth.files[0].endswith("images_4/image000.png") and twelfth.area_factor == 3
     assert (twelfth.cameras.width, twelfth.cameras.height) == (336, 252)
     full = index_split(fern_dir, "llff", "test")
     torch.testing.assert_close(twelfth.cameras.fx, full.cameras.fx / 3)

@@ -85,18 +85,27 @@ def test_matrix_and_legacy_intrinsics_and_val_as_test(tiny_tank):
     torch.testing.assert_close(cams.fy, torch.full((3,), 100.0))
     torch.testing.assert_close(cams.cx, torch.full((3,), 8.0))
     (tiny_tank / "intrinsics.txt").write_text(" ".join(MATRIX_FORM.split()) + "\n")
-    torch.testing.assert_close(index_split(tiny_tank, "tank", "val").cameras.fy, torch.full((2,), 110.0))
+    val = index_split(tiny_tank, "tank", "val")
+    torch.testing.assert_close(val.cameras.fy, torch.full((2,), 110.0))
+
+
+def _write(name: str, text: str):
+    return lambda root: (root / name).write_text(text)
+
+
+def _remove(name: str):
+    return lambda root: (root / name).unlink()
 
 
 @pytest.mark.parametrize("breakage, message", [
-    (lambda r: (r / "pose" / "0_0001.txt").unlink(), r"0_0001.png: image has no pose; expected .*pose/0_0001.txt"),
-    (lambda r: (r / "rgb" / "0_0002.png").unlink(), r"0_0002.txt: pose has no image"),
-    (lambda r: (r / "intrinsics.txt").write_text("100 8 6\n0 0\n"), r"intrinsics.txt: lines with \[3, 2\] numbers"),
-    (lambda r: (r / "intrinsics.txt").write_text("f cx cy 0\n"), r"intrinsics.txt: non-numeric content"),
-    (lambda r: (r / "intrinsics.txt").unlink(), r"intrinsics.txt: file not found"),
-    (lambda r: (r / "pose" / "0_0000.txt").write_text("1 0 0\n0 1 0\n"), r"0_0000.txt: 2 rows of lengths"),
-    (lambda r: (r / "bbox.txt").write_text("1 2 3\n"), r"bbox.txt: expected one line"),
-    (lambda r: (r / "rgb" / "0_0001.png").write_bytes(b"broken"), r"0_0001.png: unreadable image"),
+    (_remove("pose/0_0001.txt"), r"0_0001.png: image has no pose; expected .*pose/0_0001.txt"),
+    (_remove("rgb/0_0002.png"), r"0_0002.txt: pose has no image"),
+    (_write("intrinsics.txt", "100 8 6\n0 0\n"), r"intrinsics.txt: lines with \[3, 2\] numbers"),
+    (_write("intrinsics.txt", "f cx cy 0\n"), r"intrinsics.txt: non-numeric content"),
+    (_remove("intrinsics.txt"), r"intrinsics.txt: file not found"),
+    (_write("pose/0_0000.txt", "1 0 0\n0 1 0\n"), r"0_0000.txt: 2 rows of lengths"),
+    (_write("bbox.txt", "1 2 3\n"), r"bbox.txt: expected one line"),
+    (_write("rgb/0_0001.png", "broken"), r"0_0001.png: unreadable image"),
 ])
 def test_broken_tank_scenes(tiny_tank, breakage, message):
     breakage(tiny_tank)
