@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from pvd.ops.backend import native_module
+
 PRIMES = (1, 2654435761, 805459861)
 
 
@@ -108,6 +110,34 @@ def hash_grid_torch(x: Tensor, table: Tensor, offsets: Tensor, resolutions: Tens
     return out.reshape(n, -1)
 
 
+class _HashGridNative(torch.autograd.Function):
+    """``hash_grid_fwd`` / ``hash_grid_bwd`` of a native build as one differentiable op."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, table: Tensor, offsets: Tensor, resolutions: Tensor, ext) -> Tensor:
+        ctx.save_for_backward(x, table, offsets, resolutions)
+        ctx.ext = ext
+        return ext.hash_grid_fwd(x, table, offsets, resolutions)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        x, table, offsets, resolutions = ctx.saved_tensors
+        grad_table, grad_x = ctx.ext.hash_grid_bwd(grad_out.contiguous(), x, table, offsets, resolutions,
+                                                   ctx.needs_input_grad[0])
+        return grad_x, grad_table if ctx.needs_input_grad[1] else None, None, None, None
+
+
 def hash_grid(x: Tensor, table: Tensor, offsets: Tensor, resolutions: Tensor) -> Tensor:
-    """Hash-grid encoding through the best available backend (see :mod:`pvd.ops.backend`)."""
-    return hash_grid_torch(x, table, offsets, resolutions)
+    """Hash-grid encoding through the best available backend (see :mod:`pvd.ops.backend`).
+
+    Same arguments, result and gradients (to ``table`` and ``x``) as :func:`hash_grid_torch`; float32
+    CPU/CUDA inputs run the native kernels when they build, anything else runs the twin.
+    """
+    ext = None
+    if x.dtype == torch.float32 and table.dtype == torch.float32 and x.device == table.device:
+        ext = native_module(x.device.type)
+    if ext is None:
+        return hash_grid_torch(x, table, offsets, resolutions)
+    return _HashGridNative.apply(x.contiguous(), table.contiguous(), offsets.to(x.device).contiguous(),
+                                 resolutions.to(x.device).contiguous(), ext)

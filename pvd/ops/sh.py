@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pvd.ops.backend import native_module
+
 C0 = 0.28209479177387814
 C1 = 0.4886025119029199
 C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792,
@@ -36,6 +38,34 @@ def sh_encode_torch(d: Tensor, n_bands: int) -> Tensor:
     return torch.stack(out, dim=-1)
 
 
+class _ShEncodeNative(torch.autograd.Function):
+    """``sh_encode_fwd`` / ``sh_encode_bwd`` of a native build as one differentiable op."""
+
+    @staticmethod
+    def forward(ctx, d: Tensor, n_bands: int, ext) -> Tensor:
+        ctx.save_for_backward(d)
+        ctx.n_bands, ctx.ext = n_bands, ext
+        return ext.sh_encode_fwd(d, n_bands)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        (d,) = ctx.saved_tensors
+        return ctx.ext.sh_encode_bwd(grad_out.contiguous(), d, ctx.n_bands), None, None
+
+
 def sh_encode(d: Tensor, n_bands: int) -> Tensor:
-    """SH encoding through the best available backend."""
-    return sh_encode_torch(d, n_bands)
+    """SH encoding through the best available backend (see :mod:`pvd.ops.backend`).
+
+    Same arguments, result and gradient as :func:`sh_encode_torch`; float32 CPU/CUDA directions run
+    the native kernels when they build, anything else runs the twin.
+    """
+    ext = None
+    if d.dtype == torch.float32 and d.dim() >= 1 and d.shape[-1] == 3 and 1 <= n_bands <= 4:
+        ext = native_module(d.device.type)
+    if ext is None:
+        return sh_encode_torch(d, n_bands)
+    if d.dim() == 2:
+        return _ShEncodeNative.apply(d.contiguous(), n_bands, ext)
+    out = _ShEncodeNative.apply(d.reshape(-1, 3).contiguous(), n_bands, ext)
+    return out.view(*d.shape[:-1], n_bands * n_bands)

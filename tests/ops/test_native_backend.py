@@ -1,0 +1,123 @@
+"""The lazy native backend: cache keys, PVD_BACKEND, fallback after a failed build, `pvd build-ext`,
+and (without a GPU) a compile-and-link check of the CUDA sources so a CUDA build error fails CI."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import pytest
+import torch
+
+from pvd.cli import main
+from pvd.errors import UserError
+from pvd.ops import backend
+from pvd.ops.hash_grid import hash_grid, hash_grid_torch, make_layout
+
+
+@pytest.fixture()
+def fresh_backend(monkeypatch, tmp_path):
+    """An empty cache and no extension loaded or failed yet (restored afterwards)."""
+    monkeypatch.setenv(backend.CACHE_ENV, str(tmp_path / "ext"))
+    monkeypatch.setattr(backend, "_loaded", {})
+    monkeypatch.setattr(backend, "_failed", {})
+    return tmp_path / "ext"
+
+
+def _small_grid():
+    layout = make_layout(2, 2, 10, 4, 8)
+    table = torch.rand(layout.n_entries, 2, requires_grad=True)
+    return torch.rand(50, 3), table, torch.tensor(layout.offsets), torch.tensor(layout.resolutions)
+
+
+def test_backend_setting_is_validated(monkeypatch):
+    monkeypatch.setenv(backend.BACKEND_ENV, "fast")
+    with pytest.raises(UserError, match="PVD_BACKEND='fast': expected one of auto, torch, native"):
+        backend.requested_backend()
+    monkeypatch.setenv(backend.BACKEND_ENV, "torch")
+    assert backend.active_backend("cpu") == "torch"
+    monkeypatch.delenv(backend.BACKEND_ENV)
+    assert backend.active_backend("cpu") == "native-cpu"
+    assert backend.active_backend("meta") == "torch"
+
+
+def test_cache_key_follows_sources_flags_and_arch(monkeypatch, tmp_path):
+    monkeypatch.setenv(backend.CACHE_ENV, str(tmp_path))
+    cpu = backend.build_spec("cpu")
+    assert cpu.directory.parent == tmp_path and cpu.directory.name.startswith("cpu-")
+    assert cpu.digest == backend.build_spec("cpu").digest
+    a, b = backend.build_spec("cuda", "9.0"), backend.build_spec("cuda", "8.0;9.0")
+    assert len({cpu.digest, a.digest, b.digest}) == 3
+    assert all(p.suffix == ".cu" for p in set(a.sources) - set(cpu.sources))
+    assert "-DPVD_WITH_CUDA" in a.cflags and "-DPVD_WITH_CUDA" not in cpu.cflags
+    copy = tmp_path / "src"
+    copy.mkdir()
+    for path in backend.SOURCE_DIR.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(backend, "SOURCE_DIR", copy)
+    assert backend.build_spec("cpu").digest == cpu.digest
+    (copy / "sh.h").write_text((copy / "sh.h").read_text() + "\n// changed\n")
+    assert backend.build_spec("cpu").digest != cpu.digest
+
+
+def test_arch_list_normalisation():
+    assert backend.normalize_arch_list("8.0, 9.0") == "8.0;9.0"
+    assert backend.normalize_arch_list("9.0a;9.0a") == "9.0a"
+    assert backend.normalize_arch_list("8.6+PTX") == "8.6+PTX"
+    with pytest.raises(UserError, match="--arch 'sm_90'"):
+        backend.normalize_arch_list("sm_90")
+
+
+def test_failed_build_warns_once_then_uses_the_twin(fresh_backend, monkeypatch):
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    x, table, offsets, resolutions = _small_grid()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = hash_grid(x, table, offsets, resolutions)
+        again = hash_grid(x, table, offsets, resolutions)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "using the PyTorch twins for cpu tensors" in messages[0]
+    assert "/nonexistent/c++" in messages[0] or "failed" in messages[0]
+    torch.testing.assert_close(out, hash_grid_torch(x, table, offsets, resolutions))
+    torch.testing.assert_close(again, out)
+    assert backend.active_backend("cpu") == "torch"
+    monkeypatch.setenv(backend.BACKEND_ENV, "native")
+    with pytest.raises(UserError, match="PVD_BACKEND=native but building the cpu kernels"):
+        hash_grid(x, table, offsets, resolutions)
+
+
+def test_build_ext_reports_the_cpu_build(capsys):
+    assert main(["build-ext"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("cpu: ") and str(backend.build_spec("cpu").directory) in line
+    assert backend.build_spec("cpu").library.exists()
+
+
+def test_build_ext_rejects_arch_without_cuda(capsys):
+    assert main(["build-ext", "--arch", "9.0"]) == 2
+    assert "--arch only applies to the CUDA build" in capsys.readouterr().err
+
+
+needs_toolkit = pytest.mark.skipif(torch.version.cuda is None or backend.cuda_home() is None,
+                                   reason="torch without CUDA or no nvcc: nothing to compile against")
+
+
+@needs_toolkit
+def test_cuda_sources_compile_and_link():
+    """Compile and link the CUDA build for sm_90 (cached by source hash; ~1-2 min when sources change)."""
+    start = time.perf_counter()
+    result = backend.build("cuda", arch_list="9.0")
+    assert result.module.with_cuda and result.arch_list == "9.0"
+    assert result.directory.name.startswith("cuda-") and (result.directory / "pvd_native_cuda.so").exists()
+    print(f"cuda build: {'compiled' if result.compiled else 'cached'} in {time.perf_counter() - start:.1f} s")
+    # the CUDA build carries the CPU launchers as well
+    d = torch.nn.functional.normalize(torch.randn(10, 3), dim=-1)
+    torch.testing.assert_close(result.module.sh_encode_fwd(d, 4), backend.build("cpu").module.sh_encode_fwd(d, 4))
+
+
+@pytest.mark.cuda
+def test_cpu_only_build_refuses_cuda_tensors_clearly():
+    ext = backend.build("cpu").module
+    assert ext.with_cuda is False
+    with pytest.raises(RuntimeError, match="CPU-only"):
+        ext.sh_encode_fwd(torch.zeros(2, 3, device="cuda"), 2)
