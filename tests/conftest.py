@@ -44,3 +44,15 @@ def fern_dir() -> Path:
 def nsvf_lego_dir() -> Path:
     """The NSVF-layout lego, read in place."""
     return _shared("nsvf/Lego")
+
+
+@pytest.fixture(scope="session")
+def demo_scene(tmp_path_factory) -> Path:
+    """A small embedded demo scene (Blender format), generated once per test session."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo") / "scene"
+    subprocess.run([sys.executable, "-m", "pvd.cli", "data", "demo", str(out), "--size", "32",
+                    "--n_train", "16", "--n_val", "2", "--n_test", "3", "--seed", "0"], check=True)
+    return out

@@ -1,0 +1,97 @@
+"""Teacher training on the demo scene: learning, checkpoints, resume, divergence and CLI errors."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from pvd.cli import main
+from pvd.data import load_split
+from pvd.data.cameras import image_rays
+from pvd.train.checkpoint import CheckpointError, load_model
+
+ITERS = 150
+
+
+def _train(scene, ws, *extra, model_type="hash"):
+    return main(["train", str(scene), "--data_type", "synthetic", "--model_type", model_type,
+                 "--workspace", str(ws), "--iters", str(ITERS), "--batch_rays", "256",
+                 "--no_progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(demo_scene, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("teacher")
+    assert _train(demo_scene, ws) == 0
+    return ws
+
+
+def test_training_raises_psnr_and_writes_record(trained):
+    record = json.loads((trained / "record.json").read_text())
+    metrics = record["metrics"]
+    start_psnr = -10 * math.log10(metrics["initial_loss"])  # the first steps' training PSNR
+    assert record["kind"] == "train" and record["iterations"] == ITERS
+    assert metrics["final_loss"] < metrics["initial_loss"] / 3
+    assert metrics["psnr_test"] > start_psnr + 3
+    assert record["backend"].split("-")[0] in ("torch", "native")
+    assert record["seconds"] > 0 and "code_version" in record
+
+
+def test_checkpoint_roundtrip_renders_identically(trained, demo_scene):
+    model_a = load_model(trained / "checkpoint.pt")
+    model_b = load_model(trained / "checkpoint.pt")
+    test = load_split(demo_scene, "synthetic", "test")
+    rays = image_rays(test.cameras, 0, model_a.normalization)
+    bg = torch.ones(3)
+    a = model_a.renderer.render_image(rays, bg).rgb
+    b = model_b.renderer.render_image(rays, bg).rgb
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert model_a.meta["kind"] == "teacher" and model_a.meta["model_type"] == "hash"
+
+
+def test_resume_matches_uninterrupted_run(demo_scene, tmp_path):
+    base = ["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "hash",
+            "--iters", "40", "--batch_rays", "256", "--no_progress", "--seed", "3", "--ckpt_every", "10"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main([*base, "--workspace", str(full)]) == 0
+    # stop at step 20 (a resumable checkpoint, no record), then resume to 40
+    assert main([*base, "--workspace", str(part), "--stop_at", "20"]) == 0
+    assert not (part / "record.json").exists()
+    assert main([*base, "--workspace", str(part), "--resume"]) == 0
+    a, b = load_model(full / "checkpoint.pt"), load_model(part / "checkpoint.pt")
+    for (name, x), (_, y) in zip(a.field.state_dict().items(), b.field.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+    for (name, x), (_, y) in zip(a.grid.state_dict().items(), b.grid.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+    ra = json.loads((full / "record.json").read_text())
+    rb = json.loads((part / "record.json").read_text())
+    assert ra["metrics"]["psnr_test"] == rb["metrics"]["psnr_test"]
+
+
+def test_truncated_checkpoint_is_a_clear_error(trained, tmp_path):
+    data = (trained / "checkpoint.pt").read_bytes()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        load_model(bad)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not a pvd checkpoint"):
+        load_model(foreign)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--downscale", "0"], "--downscale"),
+    (["--iters", "0"], "--iters"),
+    (["--density_range", "3", "1"], "--density_range"),
+    (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
+])
+def test_bad_flags_give_one_clear_line(demo_scene, tmp_path, flags, message):
+    proc = subprocess.run([sys.executable, "-m", "pvd.cli", "train", str(demo_scene), "--data_type",
+                           "synthetic", "--model_type", "hash", "--workspace", str(tmp_path), *flags],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
