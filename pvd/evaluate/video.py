@@ -1,0 +1,107 @@
+"""Render a model along a camera path and write the frames as a video.
+
+MP4 (H.264, yuv420p) through imageio's ffmpeg backend (``imageio-ffmpeg``) where its ffmpeg binary
+is present, an animated GIF through imageio otherwise. Both are written to a temporary name and
+renamed, so a crash never leaves a partial video.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pvd.data.cameras import Cameras
+from pvd.errors import UserError
+from pvd.evaluate.evaluate import WHITE, render_view
+from pvd.records import atomic_path
+from pvd.train.checkpoint import Model
+
+VIDEO_FORMATS = ("mp4", "gif")
+MP4_QUALITY = 8  # imageio-ffmpeg's 0..10 scale
+
+
+def ffmpeg_available() -> bool:
+    """Whether imageio-ffmpeg and its ffmpeg binary are usable."""
+    try:
+        import imageio_ffmpeg
+
+        return Path(imageio_ffmpeg.get_ffmpeg_exe()).is_file()
+    except (ImportError, RuntimeError):
+        return False
+
+
+def choose_format(requested: str | None) -> str:
+    """``mp4`` when ffmpeg is present (or requested and present), else ``gif``."""
+    if requested is None:
+        return "mp4" if ffmpeg_available() else "gif"
+    if requested not in VIDEO_FORMATS:
+        raise UserError(f"--format {requested!r}: expected one of {', '.join(VIDEO_FORMATS)}")
+    if requested == "mp4" and not ffmpeg_available():
+        raise UserError("--format mp4 needs ffmpeg (pip install imageio-ffmpeg); use --format gif")
+    return requested
+
+
+def render_frames(model: Model, cameras: Cameras, device: torch.device, progress: bool = False,
+                  background: tuple[float, float, float] = WHITE) -> Iterator[np.ndarray]:
+    """Yield one [H, W, 3] uint8 frame per camera."""
+    for view in tqdm(range(len(cameras)), desc="render", unit="frame", disable=not progress):
+        rgb = render_view(model, cameras, view, device, background)
+        yield (rgb.cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """Pad an [H, W, 3] frame by edge replication to even sides (yuv420p needs them)."""
+    h, w = frame.shape[:2]
+    return np.ascontiguousarray(np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge"))
+
+
+def _write_mp4(tmp: Path, frames: Iterable[np.ndarray], fps: float) -> int:
+    import imageio_ffmpeg
+
+    writer = None
+    count = 0
+    try:
+        for frame in frames:
+            frame = _even(frame)
+            if writer is None:
+                writer = imageio_ffmpeg.write_frames(
+                    str(tmp), (frame.shape[1], frame.shape[0]), fps=fps, codec="libx264",
+                    pix_fmt_out="yuv420p", quality=MP4_QUALITY, macro_block_size=1,
+                    output_params=["-f", "mp4"])
+                writer.send(None)
+            writer.send(frame)
+            count += 1
+    finally:
+        if writer is not None:
+            writer.close()
+    return count
+
+
+def _write_gif(tmp: Path, frames: Iterable[np.ndarray], fps: float) -> int:
+    import imageio.v3 as iio
+
+    frames = list(frames)
+    if not frames:
+        return 0
+    stack = np.stack(frames)
+    iio.imwrite(tmp, stack, extension=".gif", duration=1000.0 / fps, loop=0)
+    return len(stack)
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> int:
+    """Atomically write [H, W, 3] uint8 ``frames`` to ``path`` (``.mp4`` or ``.gif``); returns the count."""
+    path = Path(path)
+    kind = path.suffix.lstrip(".").lower()
+    if kind not in VIDEO_FORMATS:
+        raise UserError(f"{path}: video files end in .mp4 or .gif")
+    if not fps > 0:
+        raise UserError(f"--fps must be > 0, got {fps}")
+    with atomic_path(path) as tmp:
+        count = (_write_mp4 if kind == "mp4" else _write_gif)(tmp, frames, fps)
+        if count == 0:
+            raise UserError(f"{path}: no frames to write")
+    return count

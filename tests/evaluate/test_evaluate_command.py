@@ -1,0 +1,132 @@
+"""`pvd evaluate` and `pvd render` end to end on a tiny teacher trained on the demo scene."""
+
+import argparse
+import json
+import shutil
+
+import imageio.v3 as iio
+import pytest
+import torch
+
+from pvd.cli import main
+from pvd.data import load_split
+from pvd.evaluate.command import SceneMismatch, check_scene
+from pvd.evaluate.evaluate import evaluate_model
+from pvd.train.checkpoint import load_model
+
+ITERS = 20
+
+
+@pytest.fixture(scope="module")
+def teacher(demo_scene, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("teacher")
+    assert main(["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "hash",
+                 "--workspace", str(ws), "--iters", str(ITERS), "--batch_rays", "256", "--no_progress"]) == 0
+    return ws
+
+
+def _evaluate(scene, ckpt, ws, *extra):
+    return main(["evaluate", str(scene), "--data_type", "synthetic", "--ckpt", str(ckpt),
+                 "--workspace", str(ws), "--no_progress", *extra])
+
+
+def test_metrics_match_the_trainer_and_a_recomputation(teacher, demo_scene, tmp_path):
+    ws = tmp_path / "eval"
+    assert _evaluate(demo_scene, teacher / "checkpoint.pt", ws, "--save-renders") == 0
+    metrics = json.loads((ws / "metrics.json").read_text())
+    trained = json.loads((teacher / "record.json").read_text())
+    assert abs(metrics["psnr"] - trained["metrics"]["psnr_test"]) < 0.01
+    again = evaluate_model(load_model(teacher / "checkpoint.pt"), load_split(demo_scene, "synthetic", "test"),
+                           lpips=False)
+    assert metrics["psnr"] == pytest.approx(again.psnr, abs=1e-6)
+    assert metrics["ssim"] == pytest.approx(again.ssim, abs=1e-6)
+    assert metrics["n_images"] == 3 and metrics["split"] == "test" and metrics["ssim_mode"] == "standard"
+    assert [p["psnr"] for p in metrics["per_image"]] == pytest.approx([s.psnr for s in again.per_image], abs=1e-6)
+    assert [p["file"] for p in metrics["per_image"]] == list(again.per_image[i].file for i in range(3))
+    assert metrics["render_seconds"] > 0 and metrics["fps"] == pytest.approx(3 / metrics["render_seconds"])
+    # LPIPS is either a number or null with the reason -- never both missing
+    for net in ("alex", "vgg"):
+        assert metrics[f"lpips_{net}"] is not None or "lpips_unavailable_reason" in metrics
+    record = json.loads((ws / "record.json").read_text())
+    assert record["kind"] == "evaluate" and record["metrics"]["psnr"] == metrics["psnr"]
+    assert record["model_type"] == "hash" and record["model_kind"] == "teacher"
+    renders = sorted(p.name for p in (ws / "renders").iterdir())
+    assert len(renders) == 9 and "000_r_0.png" in renders and "000_r_0_error.png" in renders
+    assert iio.imread(ws / "renders" / "002_r_2_gt.png").shape == (32, 32, 3)
+
+
+def test_compat_ssim_and_no_lpips(teacher, demo_scene, tmp_path):
+    ws = tmp_path / "eval"
+    assert _evaluate(demo_scene, teacher / "checkpoint.pt", ws, "--ssim", "pvd-compat", "--no-lpips",
+                     "--split", "val") == 0
+    metrics = json.loads((ws / "metrics.json").read_text())
+    assert metrics["ssim_mode"] == "pvd-compat" and metrics["split"] == "val" and metrics["n_images"] == 2
+    assert metrics["lpips_alex"] is None and "not requested" in metrics["lpips_unavailable_reason"]
+    assert not (ws / "renders").exists()
+
+
+def test_bad_checkpoints_are_clear_errors(teacher, demo_scene, tmp_path, capsys):
+    data = (teacher / "checkpoint.pt").read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 3])
+    assert _evaluate(demo_scene, truncated, tmp_path / "a") == 2
+    assert "truncated.pt" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": {}}, foreign)
+    assert _evaluate(demo_scene, foreign, tmp_path / "b") == 2
+    assert "not a pvd checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "a" / "metrics.json").exists()
+
+
+def test_missing_split_and_other_scene_are_clear_errors(teacher, demo_scene, tmp_path, capsys):
+    scene = tmp_path / "scene"
+    shutil.copytree(demo_scene, scene)
+    (scene / "transforms_val.json").unlink()
+    assert _evaluate(scene, teacher / "checkpoint.pt", tmp_path / "a", "--split", "val") == 2
+    assert "transforms_val.json" in capsys.readouterr().err
+    assert main(["evaluate", str(scene), "--data_type", "llff", "--ckpt", str(teacher / "checkpoint.pt"),
+                 "--workspace", str(tmp_path / "b")]) == 2
+    assert "data_type 'synthetic'" in capsys.readouterr().err
+    other = tmp_path / "other"
+    assert main(["data", "demo", str(other), "--size", "32", "--n_train", "12", "--n_val", "1",
+                 "--n_test", "2", "--seed", "1"]) == 0
+    assert _evaluate(other, teacher / "checkpoint.pt", tmp_path / "c") == 2
+    assert "another scene" in capsys.readouterr().err
+
+
+def test_aspect_ratio_mismatch_is_another_scene(teacher, demo_scene):
+    model = load_model(teacher / "checkpoint.pt")
+    split = load_split(demo_scene, "synthetic", "test")
+    args = argparse.Namespace(split="test", scene_dir=demo_scene, data_type="synthetic")
+    check_scene(model.meta, teacher / "checkpoint.pt", args, split)  # its own scene passes
+    wide = {**model.meta, "image_width": 64, "image_height": 32}
+    with pytest.raises(SceneMismatch, match="64x32"):
+        check_scene(wide, teacher / "checkpoint.pt", args, split)
+
+
+@pytest.mark.parametrize("fmt", ["gif", "mp4"])
+def test_render_video_from_checkpoint_cameras(teacher, tmp_path, fmt):
+    from pvd.evaluate.video import ffmpeg_available
+
+    if fmt == "mp4" and not ffmpeg_available():
+        pytest.skip("no ffmpeg")
+    ws = tmp_path / "video"
+    assert main(["render", "--ckpt", str(teacher / "checkpoint.pt"), "--workspace", str(ws), "--frames", "4",
+                 "--size", "24x16", "--fps", "8", "--format", fmt, "--no_progress"]) == 0
+    frames = iio.imread(ws / f"video.{fmt}", index=None)
+    assert frames.shape[:3] == (4, 16, 24)
+    assert frames.std() > 0  # the object is visible, not a blank background
+    record = json.loads((ws / "record.json").read_text())
+    assert record["kind"] == "render" and record["path"] == "orbit" and record["metrics"]["frames"] == 4
+
+
+def test_render_without_stored_cameras_needs_the_scene(teacher, demo_scene, tmp_path, capsys):
+    payload = torch.load(teacher / "checkpoint.pt", weights_only=True)
+    del payload["meta"]["cameras"]
+    ckpt = tmp_path / "nocams.pt"
+    torch.save(payload, ckpt)
+    base = ["render", "--ckpt", str(ckpt), "--frames", "2", "--format", "gif", "--no_progress"]
+    assert main([*base, "--workspace", str(tmp_path / "a")]) == 2
+    assert "SCENE_DIR" in capsys.readouterr().err
+    assert main(["render", str(demo_scene), *base[1:], "--workspace", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "c" / "video.gif").is_file()
