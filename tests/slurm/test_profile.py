@@ -19,15 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 GPU_RULES = {"train_teacher", "distill_student", "evaluate_model"}
 
-pytestmark = pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="the workflow (Snakefile) is absent")
-
-
-def dry_run(tmp_path: Path, gpu_model: str | None) -> list[PlannedJob]:
+def dry_run(snakefile: Path, tmp_path: Path, gpu_model: str | None) -> list[PlannedJob]:
     """The jobs SLURM would get for one scene of the paper benchmark: not local, not the target `all`."""
     env = {k: v for k, v in os.environ.items() if k != "PVD_SLURM_GPU_MODEL"}
     if gpu_model:
         env["PVD_SLURM_GPU_MODEL"] = gpu_model
-    args = ["snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+    args = ["snakemake", "-n", "--snakefile", str(snakefile), "--directory", str(tmp_path),
             "--workflow-profile", str(PROFILE), "--configfile", str(ROOT / "config" / "config.yaml"),
             "--config", 'select={"scenes": ["lego"]}']
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
@@ -45,8 +42,8 @@ def test_profile_selects_slurm_and_leaves_partition_and_account_to_the_user():
     assert "slurm_partition" not in str(profile) and "slurm_account" not in str(profile)
 
 
-def test_gpu_jobs_and_only_they_request_gpus(tmp_path):
-    jobs = dry_run(tmp_path, gpu_model=None)
+def test_gpu_jobs_and_only_they_request_gpus(snakefile, tmp_path):
+    jobs = dry_run(snakefile, tmp_path, gpu_model=None)
     rules = {job.rule for job in jobs}
     assert GPU_RULES <= rules and len(rules - GPU_RULES) >= 3, rules
     for job in jobs:
@@ -55,6 +52,6 @@ def test_gpu_jobs_and_only_they_request_gpus(tmp_path):
         assert job.resources.get("gpu", "0") == ("1" if job.rule in GPU_RULES else "0"), job
 
 
-def test_gpu_model_from_the_environment_reaches_only_gpu_jobs(tmp_path):
-    for job in dry_run(tmp_path, gpu_model="a100"):
+def test_gpu_model_from_the_environment_reaches_only_gpu_jobs(snakefile, tmp_path):
+    for job in dry_run(snakefile, tmp_path, gpu_model="a100"):
         assert job.resources.get("gpu_model") == ("a100" if job.rule in GPU_RULES else None), job

@@ -35,9 +35,10 @@ pytestmark = [
 
 # No slurmdbd here: query job states with squeue (kept MinJobAge seconds by slurmctld) and skip the
 # account lookup through sacctmgr. Poll 1 s after submitting (the plugin then backs off by 10 s per idle
-# check and resets on every finished job); two jobs at a time on two cores.
+# check and resets on every finished job, so a short job costs ~12-33 s); three jobs at a time, so that
+# polling waits overlap, on the node's nominal CPUs.
 TEST_CLUSTER_FLAGS = [
-    "--jobs", "2", "--slurm-status-command", "squeue", "--slurm-no-account",
+    "--jobs", "3", "--slurm-status-command", "squeue", "--slurm-no-account",
     "--slurm-init-seconds-before-status-checks", "1",
 ]
 
@@ -128,10 +129,9 @@ def read_results(csv_path: Path) -> dict[tuple[str, ...], dict[str, str]]:
         return {(r["dataset"], r["scene"], r["teacher"], r["student"]): r for r in csv.DictReader(handle)}
 
 
-@pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="the workflow (Snakefile) is absent")
-def test_demo_workflow_through_slurm_matches_a_local_run(cluster, tmp_path):
+def test_demo_workflow_through_slurm_matches_a_local_run(snakefile, cluster, tmp_path):
     config = scaled_down_demo(tmp_path / "slurmtest.yaml")
-    common = ["--snakefile", str(ROOT / "Snakefile"), "--configfile", str(config)]
+    common = ["--snakefile", str(snakefile), "--configfile", str(config)]
     local, remote = tmp_path / "local", tmp_path / "slurm"
     local.mkdir()
     remote.mkdir()
