@@ -6,7 +6,8 @@
 
 Each case times the whole op (forward, plus backward where the op is differentiable) ``--repeats``
 times per backend and keeps the best run: the CPU is shared, so the best run is the least disturbed
-one. Throughput is items per second (points, directions, rays or samples, as the table says).
+one. Throughput is items per second (points, directions, rays or samples: the unit column), in
+thousands (k) or millions (M).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pvd.ops import backend  # noqa: E402
+from pvd.ops.composite import composite, composite_torch  # noqa: E402
 from pvd.ops.hash_grid import hash_grid, hash_grid_torch, make_layout  # noqa: E402
+from pvd.ops.march import march, march_torch  # noqa: E402
+from pvd.ops.ray_aabb import ray_aabb, ray_aabb_torch  # noqa: E402
 from pvd.ops.sh import sh_encode, sh_encode_torch  # noqa: E402
 from pvd.records import write_json  # noqa: E402
 
@@ -77,8 +81,78 @@ def sh_case(n: int) -> Case:
     return Case("sh_encode fwd+bwd (4 bands)", "dirs", n, setup, sh_encode_torch, sh_encode)
 
 
-def cases(points: int) -> dict[str, Case]:
-    return {"hash_grid": hash_grid_case(points), "sh": sh_case(points)}
+def ray_aabb_case(n: int) -> Case:
+    def setup(device: str):
+        o, d = _camera_rays(n, device)
+        aabb = torch.tensor([-1.0] * 3 + [1.0] * 3, device=device)
+        return lambda op: op(o, d, aabb)
+
+    return Case("ray_aabb", "rays", n, setup, ray_aabb_torch, ray_aabb)
+
+
+def _camera_rays(n: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rays from a sphere of radius 4 towards the box centre, slightly scattered."""
+    g = torch.Generator().manual_seed(2)
+    o = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=-1) * 4
+    d = torch.nn.functional.normalize(-o + torch.randn(n, 3, generator=g) * 0.3, dim=-1)
+    return o.to(device), d.to(device)
+
+
+def _shell_scene(n_rays: int, device: str):
+    """Rays, near/far, jitter and a 128^3 grid whose occupied cells form a shell (a surface)."""
+    o, d = _camera_rays(n_rays, device)
+    xs = (torch.arange(128) + 0.5) / 128 * 2 - 1
+    gx, gy, gz = torch.meshgrid(xs, xs, xs, indexing="ij")
+    occ = (((gx**2 + gy**2 + gz**2).sqrt() - 0.6).abs() < 0.05)[None].to(device)
+    t_near, t_far, hit = ray_aabb_torch(o, d, torch.tensor([-1.0] * 3 + [1.0] * 3, device=device))
+    near = torch.where(hit, t_near.clamp_min(0.2), torch.zeros_like(t_near))
+    far = torch.where(hit, t_far, torch.zeros_like(t_far))
+    u = torch.rand(n_rays, generator=torch.Generator().manual_seed(3)).to(device)
+    return o, d, near, far, u, occ
+
+
+MARCH_ARGS = (1.0, 2 * math.sqrt(3) / 1024, 2 * math.sqrt(3) / 128, 0.0, 1024, 1 << 30)
+
+
+def march_case(n_rays: int) -> Case:
+    """Training march: 1024 finest steps across the diagonal, jittered, shell occupancy 128^3."""
+
+    def setup(device: str):
+        o, d, near, far, u, occ = _shell_scene(n_rays, device)
+        return lambda op: op(o, d, near, far, u, occ, *MARCH_ARGS)
+
+    return Case("march (train, 128^3 shell)", "rays", n_rays, setup, march_torch, march)
+
+
+def composite_case(n_rays: int) -> Case:
+    """Forward + backward on the samples of :func:`march_case`'s rays."""
+    o, d, near, far, u, occ = _shell_scene(n_rays, "cpu")
+    ray_indices, t, deltas, _ = march_torch(o, d, near, far, u, occ, *MARCH_ARGS)
+
+    def setup(device: str):
+        g = torch.Generator().manual_seed(4)
+        m = ray_indices.numel()
+        sigmas = (torch.rand(m, generator=g) * 50).to(device).requires_grad_(True)
+        rgbs = torch.rand(m, 3, generator=g).to(device).requires_grad_(True)
+        ri, ts, dl = ray_indices.to(device), t.to(device), deltas.to(device)
+
+        def run(op):
+            sigmas.grad = rgbs.grad = None
+            _, rgb, depth, opacity = op(sigmas, rgbs, dl, ts, ri, n_rays)
+            (rgb.sum() + depth.sum() + opacity.sum()).backward()
+        return run
+
+    return Case("composite fwd+bwd", "samples", ray_indices.numel(), setup, composite_torch, composite)
+
+
+# name -> Case built from the parsed arguments (built only when selected)
+CASES: dict[str, Callable[[argparse.Namespace], Case]] = {
+    "hash_grid": lambda a: hash_grid_case(a.points),
+    "sh": lambda a: sh_case(a.points),
+    "ray_aabb": lambda a: ray_aabb_case(a.points),
+    "march": lambda a: march_case(a.rays),
+    "composite": lambda a: composite_case(a.rays),
+}
 
 
 def best_time(run: Callable[[], None], repeats: int, device: str) -> float:
@@ -108,38 +182,45 @@ def measure(case: Case, device: str, repeats: int) -> dict:
     return row
 
 
+def rate(per_s: float) -> str:
+    return f"{per_s / 1e6:8.3f} M" if per_s >= 1e6 else f"{per_s / 1e3:8.1f} k"
+
+
 def print_table(rows: list[dict]) -> None:
-    header = f"| {'op':<36} | {'device':<6} | {'items':>8} | {'twin /s':>10} | {'native /s':>10} | {'speedup':>7} |"
+    header = (f"| {'op':<34} | {'device':<6} | {'items':>8} | {'unit':<7} | {'twin /s':>10} | {'native /s':>10} "
+              f"| {'speedup':>7} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
-        native = f"{r['native_per_s'] / 1e6:8.3f} M" if "native_per_s" in r else "   (none)"
+        native = rate(r["native_per_s"]) if "native_per_s" in r else "   (none)"
         speedup = f"{r['speedup']:6.1f}x" if "speedup" in r else "      -"
-        print(f"| {r['op']:<36} | {r['device']:<6} | {r['items']:>8} | {r['twin_per_s'] / 1e6:8.3f} M "
+        print(f"| {r['op']:<34} | {r['device']:<6} | {r['items']:>8} | {r['unit']:<7} | {rate(r['twin_per_s']):>10} "
               f"| {native:>10} | {speedup:>7} |")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", choices=("cpu", "cuda", "all"), default="cpu")
-    p.add_argument("--points", type=int, default=1 << 18, help="points / directions per call (default 2^18)")
+    p.add_argument("--points", type=int, default=1 << 18, help="points / directions / rays per call for the "
+                   "encodings and ray_aabb (default 2^18)")
+    p.add_argument("--rays", type=int, default=4096, help="rays per batch for march and composite (default 4096)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per backend; the best counts")
-    p.add_argument("--ops", default="all", help="comma-separated subset of: " + ", ".join(cases(1)))
+    p.add_argument("--ops", default="all", help="comma-separated subset of: " + ", ".join(CASES))
     p.add_argument("--json", type=Path, help="also write the rows here (atomically)")
     args = p.parse_args()
-    table = cases(args.points)
-    names = list(table) if args.ops == "all" else args.ops.split(",")
-    unknown = [n for n in names if n not in table]
+    names = list(CASES) if args.ops == "all" else args.ops.split(",")
+    unknown = [n for n in names if n not in CASES]
     if unknown:
-        p.error(f"--ops: unknown {', '.join(unknown)}; choose from {', '.join(table)}")
+        p.error(f"--ops: unknown {', '.join(unknown)}; choose from {', '.join(CASES)}")
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     if "cuda" in devices and not torch.cuda.is_available():
         print("no CUDA GPU: skipping the GPU section", file=sys.stderr)
         devices.remove("cuda")
     rows = []
+    built = {name: CASES[name](args) for name in names}
     for device in devices:
         for name in names:
-            rows.append(measure(table[name], device, args.repeats))
+            rows.append(measure(built[name], device, args.repeats))
             print(f"measured {name} on {device}", file=sys.stderr, flush=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     print_table(rows)

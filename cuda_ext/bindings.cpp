@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 #include <torch/csrc/utils/pybind.h>
 
@@ -33,7 +34,7 @@ namespace {
 
 using at::Tensor;
 
-// dtype, rank, contiguity and device (that of `like`) of one argument.
+// dtype, rank, contiguity and device (that of `like`, the op's first tensor) of one argument.
 void check_arg(const Tensor& t, const char* op, const char* name, at::ScalarType dtype, int64_t dim,
                const Tensor& like) {
   TORCH_CHECK(t.defined(), op, ": ", name, " is undefined");
@@ -41,13 +42,17 @@ void check_arg(const Tensor& t, const char* op, const char* name, at::ScalarType
   TORCH_CHECK(t.dim() == dim, op, ": ", name, " must have ", dim, " dimensions, got shape ", t.sizes());
   TORCH_CHECK(t.is_contiguous(), op, ": ", name, " must be contiguous");
   TORCH_CHECK(t.is_cpu() || t.is_cuda(), op, ": ", name, " must be on a CPU or CUDA device, got ", t.device());
-  TORCH_CHECK(t.device() == like.device(), op, ": ", name, " is on ", t.device(), " but the points are on ",
+  TORCH_CHECK(t.device() == like.device(), op, ": ", name, " is on ", t.device(), ", the other inputs on ",
               like.device());
 }
 
 void check_rows(const Tensor& t, const char* op, const char* name, int64_t rows, int64_t cols) {
   TORCH_CHECK(t.size(0) == rows && t.size(1) == cols, op, ": ", name, " must have shape [", rows, ", ", cols,
               "], got ", t.sizes());
+}
+
+void check_len(const Tensor& t, const char* op, const char* name, int64_t n) {
+  TORCH_CHECK(t.size(0) == n, op, ": ", name, " must have ", n, " entries, got shape ", t.sizes());
 }
 
 // Hash-grid arguments; on the CPU also the values of offsets/resolutions (on a GPU that would sync).
@@ -169,6 +174,186 @@ Tensor sh_encode_bwd(const Tensor& grad, const Tensor& d, int64_t n_bands) {
   return dd;
 }
 
+// ---- ray / box intersection ----
+
+std::tuple<Tensor, Tensor, Tensor> ray_aabb_fwd(const Tensor& origins, const Tensor& directions,
+                                                const Tensor& aabb) {
+  const char* op = "ray_aabb_fwd";
+  check_arg(origins, op, "origins", at::kFloat, 2, origins);
+  const int64_t n = origins.size(0);
+  check_rows(origins, op, "origins", n, 3);
+  check_arg(directions, op, "directions", at::kFloat, 2, origins);
+  check_rows(directions, op, "directions", n, 3);
+  check_arg(aabb, op, "aabb", at::kFloat, 1, origins);
+  check_len(aabb, op, "aabb", 6);
+  Tensor t_near = at::empty({n}, origins.options()), t_far = at::empty({n}, origins.options());
+  Tensor hit = at::empty({n}, origins.options().dtype(at::kBool));
+  if (n == 0) return {t_near, t_far, hit};
+  const float *o = origins.data_ptr<float>(), *d = directions.data_ptr<float>(), *box = aabb.data_ptr<float>();
+  if (origins.is_cuda()) {
+    PVD_CUDA_CALL(origins, op, pvd::ray_aabb_cuda(o, d, box, n, t_near.data_ptr<float>(), t_far.data_ptr<float>(),
+                                                  hit.data_ptr<bool>(), stream));
+  } else {
+    pvd::ray_aabb_cpu(o, d, box, n, t_near.data_ptr<float>(), t_far.data_ptr<float>(), hit.data_ptr<bool>());
+  }
+  return {t_near, t_far, hit};
+}
+
+// ---- compositing ----
+
+pvd::PackedSamples check_composite(const char* op, const Tensor& sigmas, const Tensor& rgbs, const Tensor& deltas,
+                                   const Tensor& ts, const Tensor& ray_indices, int64_t n_rays) {
+  check_arg(sigmas, op, "sigmas", at::kFloat, 1, sigmas);
+  const int64_t m = sigmas.size(0);
+  check_arg(rgbs, op, "rgbs", at::kFloat, 2, sigmas);
+  check_rows(rgbs, op, "rgbs", m, 3);
+  check_arg(deltas, op, "deltas", at::kFloat, 1, sigmas);
+  check_len(deltas, op, "deltas", m);
+  check_arg(ts, op, "ts", at::kFloat, 1, sigmas);
+  check_len(ts, op, "ts", m);
+  check_arg(ray_indices, op, "ray_indices", at::kLong, 1, sigmas);
+  check_len(ray_indices, op, "ray_indices", m);
+  TORCH_CHECK(n_rays >= 0, op, ": n_rays must be >= 0, got ", n_rays);
+  return {sigmas.data_ptr<float>(), rgbs.data_ptr<float>(), deltas.data_ptr<float>(), ts.data_ptr<float>()};
+}
+
+// [n_rays] begin and end of each ray's samples (sorted ray_indices; [0, 0) for rays without samples).
+std::tuple<Tensor, Tensor> ray_ranges(const char* op, const Tensor& ray_indices, int64_t n_rays) {
+  Tensor begins = at::zeros({n_rays}, ray_indices.options()), ends = at::zeros({n_rays}, ray_indices.options());
+  const int64_t m = ray_indices.size(0);
+  if (m == 0 || n_rays == 0) return {begins, ends};
+  const int64_t *ri = ray_indices.data_ptr<int64_t>();
+  int64_t *b = begins.data_ptr<int64_t>(), *e = ends.data_ptr<int64_t>();
+  if (ray_indices.is_cuda()) {
+    PVD_CUDA_CALL(ray_indices, op, pvd::ray_ranges_cuda(ri, m, n_rays, b, e, stream));
+  } else {
+    pvd::ray_ranges_cpu(ri, m, n_rays, b, e);
+  }
+  return {begins, ends};
+}
+
+// Returns (weights [m], rgb [n_rays, 3], depth [n_rays], opacity [n_rays]).
+std::tuple<Tensor, Tensor, Tensor, Tensor> composite_fwd(const Tensor& sigmas, const Tensor& rgbs,
+                                                         const Tensor& deltas, const Tensor& ts,
+                                                         const Tensor& ray_indices, int64_t n_rays) {
+  const char* op = "composite_fwd";
+  const pvd::PackedSamples s = check_composite(op, sigmas, rgbs, deltas, ts, ray_indices, n_rays);
+  const auto [begins, ends] = ray_ranges(op, ray_indices, n_rays);
+  Tensor weights = at::zeros({sigmas.size(0)}, sigmas.options());
+  Tensor rgb = at::empty({n_rays, 3}, sigmas.options());
+  Tensor depth = at::empty({n_rays}, sigmas.options()), opacity = at::empty({n_rays}, sigmas.options());
+  if (n_rays == 0) return {weights, rgb, depth, opacity};
+  const int64_t *b = begins.data_ptr<int64_t>(), *e = ends.data_ptr<int64_t>();
+  float *w = weights.data_ptr<float>(), *c = rgb.data_ptr<float>();
+  float *z = depth.data_ptr<float>(), *a = opacity.data_ptr<float>();
+  if (sigmas.is_cuda()) {
+    PVD_CUDA_CALL(sigmas, op, pvd::composite_fwd_cuda(s, b, e, n_rays, w, c, z, a, stream));
+  } else {
+    pvd::composite_fwd_cpu(s, b, e, n_rays, w, c, z, a);
+  }
+  return {weights, rgb, depth, opacity};
+}
+
+// Returns the gradients of (sigmas [m], rgbs [m, 3], deltas [m], ts [m]).
+std::tuple<Tensor, Tensor, Tensor, Tensor> composite_bwd(const Tensor& grad_weights, const Tensor& grad_rgb,
+                                                         const Tensor& grad_depth, const Tensor& grad_opacity,
+                                                         const Tensor& sigmas, const Tensor& rgbs,
+                                                         const Tensor& deltas, const Tensor& ts,
+                                                         const Tensor& ray_indices, int64_t n_rays) {
+  const char* op = "composite_bwd";
+  const pvd::PackedSamples s = check_composite(op, sigmas, rgbs, deltas, ts, ray_indices, n_rays);
+  const int64_t m = sigmas.size(0);
+  check_arg(grad_weights, op, "grad_weights", at::kFloat, 1, sigmas);
+  check_len(grad_weights, op, "grad_weights", m);
+  check_arg(grad_rgb, op, "grad_rgb", at::kFloat, 2, sigmas);
+  check_rows(grad_rgb, op, "grad_rgb", n_rays, 3);
+  check_arg(grad_depth, op, "grad_depth", at::kFloat, 1, sigmas);
+  check_len(grad_depth, op, "grad_depth", n_rays);
+  check_arg(grad_opacity, op, "grad_opacity", at::kFloat, 1, sigmas);
+  check_len(grad_opacity, op, "grad_opacity", n_rays);
+  const auto [begins, ends] = ray_ranges(op, ray_indices, n_rays);
+  Tensor g_sigmas = at::zeros_like(sigmas), g_rgbs = at::zeros_like(rgbs);
+  Tensor g_deltas = at::zeros_like(deltas), g_ts = at::zeros_like(ts);
+  if (n_rays == 0 || m == 0) return {g_sigmas, g_rgbs, g_deltas, g_ts};
+  const pvd::PackedGrads out{g_sigmas.data_ptr<float>(), g_rgbs.data_ptr<float>(), g_deltas.data_ptr<float>(),
+                             g_ts.data_ptr<float>()};
+  const float *gw = grad_weights.data_ptr<float>(), *gc = grad_rgb.data_ptr<float>();
+  const float *gz = grad_depth.data_ptr<float>(), *ga = grad_opacity.data_ptr<float>();
+  const int64_t *b = begins.data_ptr<int64_t>(), *e = ends.data_ptr<int64_t>();
+  if (sigmas.is_cuda()) {
+    PVD_CUDA_CALL(sigmas, op, pvd::composite_bwd_cuda(s, gw, gc, gz, ga, b, e, n_rays, out, stream));
+  } else {
+    pvd::composite_bwd_cpu(s, gw, gc, gz, ga, b, e, n_rays, out);
+  }
+  return {g_sigmas, g_rgbs, g_deltas, g_ts};
+}
+
+// ---- ray marching ----
+
+// Returns (ray_indices [m] int64, t [m], deltas [m], t_end [n_rays]), see pvd/ops/march.py.
+std::tuple<Tensor, Tensor, Tensor, Tensor> march_fwd(const Tensor& origins, const Tensor& directions,
+                                                     const Tensor& near, const Tensor& far, const Tensor& offsets,
+                                                     const Tensor& occupancy, double bound, double dt_min,
+                                                     double dt_max, double dt_gamma, int64_t max_samples,
+                                                     int64_t max_candidates) {
+  const char* op = "march_fwd";
+  check_arg(origins, op, "origins", at::kFloat, 2, origins);
+  const int64_t n = origins.size(0);
+  check_rows(origins, op, "origins", n, 3);
+  check_arg(directions, op, "directions", at::kFloat, 2, origins);
+  check_rows(directions, op, "directions", n, 3);
+  const std::pair<const Tensor*, const char*> per_ray[] = {{&near, "near"}, {&far, "far"}, {&offsets, "offsets"}};
+  for (const auto& [t, name] : per_ray) {
+    check_arg(*t, op, name, at::kFloat, 1, origins);
+    check_len(*t, op, name, n);
+  }
+  check_arg(occupancy, op, "occupancy", at::kBool, 4, origins);
+  const int64_t res = occupancy.size(1);
+  TORCH_CHECK(occupancy.size(0) >= 1 && res >= 1 && occupancy.size(2) == res && occupancy.size(3) == res, op,
+              ": occupancy must have shape [C, R, R, R], got ", occupancy.sizes());
+  TORCH_CHECK(bound > 0 && dt_min > 0, op, ": bound and dt_min must be > 0, got ", bound, " and ", dt_min);
+  TORCH_CHECK(max_samples >= 1, op, ": max_samples must be >= 1, got ", max_samples);
+  const auto lopts = origins.options().dtype(at::kLong);
+  if (n == 0) {
+    return {at::empty({0}, lopts), at::empty({0}, origins.options()), at::empty({0}, origins.options()),
+            at::empty({0}, origins.options())};
+  }
+  const pvd::StepRule rule = pvd::make_step_rule(dt_min, dt_max, dt_gamma);
+  const pvd::OccGrid grid = pvd::make_occ_grid(occupancy.data_ptr<bool>(), (int)occupancy.size(0), (int)res, bound);
+  const float *o = origins.data_ptr<float>(), *d = directions.data_ptr<float>();
+  const float *nr = near.data_ptr<float>(), *fr = far.data_ptr<float>(), *u = offsets.data_ptr<float>();
+  Tensor counts = at::empty({n}, origins.options());
+  if (origins.is_cuda()) {
+    PVD_CUDA_CALL(origins, op, pvd::march_count_cuda(nr, fr, n, rule, counts.data_ptr<float>(), stream));
+  } else {
+    pvd::march_count_cpu(nr, fr, n, rule, counts.data_ptr<float>());
+  }
+  const int64_t width = (int64_t)std::min((double)max_candidates, (double)counts.max().item<float>());
+  Tensor n_kept = at::empty({n}, lopts), t_end = at::empty({n}, origins.options());
+  if (origins.is_cuda()) {
+    PVD_CUDA_CALL(origins, op, pvd::march_scan_cuda(o, d, nr, fr, u, grid, rule, width, max_samples, n,
+                                                    n_kept.data_ptr<int64_t>(), t_end.data_ptr<float>(), stream));
+  } else {
+    pvd::march_scan_cpu(o, d, nr, fr, u, grid, rule, width, max_samples, n, n_kept.data_ptr<int64_t>(),
+                        t_end.data_ptr<float>());
+  }
+  Tensor starts = n_kept.cumsum(0);
+  const int64_t total = starts[n - 1].item<int64_t>();
+  starts.sub_(n_kept);
+  Tensor ray_indices = at::empty({total}, lopts);
+  Tensor t = at::empty({total}, origins.options()), deltas = at::empty({total}, origins.options());
+  if (total == 0) return {ray_indices, t, deltas, t_end};
+  if (origins.is_cuda()) {
+    PVD_CUDA_CALL(origins, op, pvd::march_write_cuda(o, d, nr, fr, u, grid, rule, width, max_samples, n,
+                                                     starts.data_ptr<int64_t>(), ray_indices.data_ptr<int64_t>(),
+                                                     t.data_ptr<float>(), deltas.data_ptr<float>(), stream));
+  } else {
+    pvd::march_write_cpu(o, d, nr, fr, u, grid, rule, width, max_samples, n, starts.data_ptr<int64_t>(),
+                         ray_indices.data_ptr<int64_t>(), t.data_ptr<float>(), deltas.data_ptr<float>());
+  }
+  return {ray_indices, t, deltas, t_end};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -184,4 +369,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         no_gil);
   m.def("sh_encode_fwd", &sh_encode_fwd, "SH basis: d [n,3] -> [n, n_bands^2]", no_gil);
   m.def("sh_encode_bwd", &sh_encode_bwd, "SH basis gradient: grad [n, n_bands^2], d [n,3] -> [n,3]", no_gil);
+  m.def("ray_aabb_fwd", &ray_aabb_fwd, "ray/box: origins, directions [n,3], aabb [6] -> (t_near, t_far, hit)",
+        no_gil);
+  m.def("composite_fwd", &composite_fwd, "packed compositing -> (weights, rgb, depth, opacity)", no_gil);
+  m.def("composite_bwd", &composite_bwd, "packed compositing gradients -> (sigmas, rgbs, deltas, ts)", no_gil);
+  m.def("march_fwd", &march_fwd, "occupancy-grid marching -> (ray_indices, t, deltas, t_end)", no_gil);
 }

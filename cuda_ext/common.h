@@ -7,9 +7,16 @@
 
 #if defined(__CUDACC__)
 #define PVD_HD __host__ __device__ __forceinline__
-#define PVD_UNROLL _Pragma("unroll")
 #else
 #define PVD_HD inline
+#endif
+
+// Loop unrolling hint: nvcc's device pass, the host compiler, nothing for nvcc's host pass.
+#if defined(__CUDA_ARCH__)
+#define PVD_UNROLL _Pragma("unroll")
+#elif defined(__CUDACC__)
+#define PVD_UNROLL
+#else
 #define PVD_UNROLL _Pragma("GCC unroll 8")
 #endif
 

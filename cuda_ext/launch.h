@@ -1,10 +1,14 @@
-// Launch functions of every native op, on raw pointers (no torch types), called by bindings.cpp.
+// Launch functions of every native op, on raw pointers and the plain parameter structs of the math
+// headers (no torch types), called by bindings.cpp.
 // Layouts are row-major and contiguous; bindings.cpp checks them before calling.
 // CPU launchers (<op>_cpu.cpp) parallelise with at::parallel_for; CUDA launchers (<op>.cu) run on the
 // given stream and return nullptr on success or the CUDA error string.
 #pragma once
 
 #include <stdint.h>
+
+#include "composite.h"
+#include "march.h"
 
 namespace pvd {
 
@@ -22,11 +26,36 @@ void hash_grid_dx_cpu(const float* x, const float* grad, const float* table, con
 void sh_encode_fwd_cpu(const float* d, int64_t n, int n_bands, float* out);
 void sh_encode_bwd_cpu(const float* d, const float* grad, int64_t n, int n_bands, float* dd);
 
+// ---- ray-aabb: origins, directions [n,3], aabb [6] -> t_near, t_far [n], hit [n] ----
+void ray_aabb_cpu(const float* origins, const float* directions, const float* aabb, int64_t n, float* t_near,
+                  float* t_far, bool* hit);
+
+// ---- compositing: packed samples [m], sorted ray_indices [m], per-ray outputs [n_rays] ----
+// begins/ends [n_rays] must be zeroed by the caller; rays without samples keep [0, 0).
+void ray_ranges_cpu(const int64_t* ray_indices, int64_t m, int64_t n_rays, int64_t* begins, int64_t* ends);
+void composite_fwd_cpu(const PackedSamples& s, const int64_t* begins, const int64_t* ends, int64_t n_rays,
+                       float* weights, float* rgb, float* depth, float* opacity);
+void composite_bwd_cpu(const PackedSamples& s, const float* grad_weights, const float* grad_rgb,
+                       const float* grad_depth, const float* grad_opacity, const int64_t* begins,
+                       const int64_t* ends, int64_t n_rays, const PackedGrads& out);
+
+// ---- marching: rays [n] (origins, directions [n,3]; near, far, offsets [n]) ----
+// counts [n]: intervals from near to max(far, near); then n_kept [n] and t_end [n]; then the samples
+// at exclusive offsets `starts` [n] into ray_indices, t, deltas [sum n_kept].
+void march_count_cpu(const float* near, const float* far, int64_t n, const StepRule& rule, float* counts);
+void march_scan_cpu(const float* origins, const float* directions, const float* near, const float* far,
+                    const float* offsets, const OccGrid& grid, const StepRule& rule, int64_t width,
+                    int64_t max_samples, int64_t n, int64_t* n_kept, float* t_end);
+void march_write_cpu(const float* origins, const float* directions, const float* near, const float* far,
+                     const float* offsets, const OccGrid& grid, const StepRule& rule, int64_t width,
+                     int64_t max_samples, int64_t n, const int64_t* starts, int64_t* ray_indices, float* t,
+                     float* deltas);
+
 #ifdef PVD_WITH_CUDA
-// grad_table must be zeroed by the caller (the kernel accumulates with atomics).
 const char* hash_grid_fwd_cuda(const float* x, const float* table, const int64_t* offsets,
                                const int64_t* resolutions, int64_t n, int n_levels, int n_features,
                                float* out, void* stream);
+// grad_table must be zeroed by the caller (the kernel accumulates with atomics).
 const char* hash_grid_bwd_cuda(const float* x, const float* grad, const int64_t* offsets,
                                const int64_t* resolutions, int64_t n, int n_levels, int n_features,
                                float* grad_table, void* stream);
@@ -36,6 +65,26 @@ const char* hash_grid_dx_cuda(const float* x, const float* grad, const float* ta
 const char* sh_encode_fwd_cuda(const float* d, int64_t n, int n_bands, float* out, void* stream);
 const char* sh_encode_bwd_cuda(const float* d, const float* grad, int64_t n, int n_bands, float* dd,
                                void* stream);
+const char* ray_aabb_cuda(const float* origins, const float* directions, const float* aabb, int64_t n,
+                          float* t_near, float* t_far, bool* hit, void* stream);
+const char* ray_ranges_cuda(const int64_t* ray_indices, int64_t m, int64_t n_rays, int64_t* begins,
+                            int64_t* ends, void* stream);
+const char* composite_fwd_cuda(const PackedSamples& s, const int64_t* begins, const int64_t* ends,
+                               int64_t n_rays, float* weights, float* rgb, float* depth, float* opacity,
+                               void* stream);
+const char* composite_bwd_cuda(const PackedSamples& s, const float* grad_weights, const float* grad_rgb,
+                               const float* grad_depth, const float* grad_opacity, const int64_t* begins,
+                               const int64_t* ends, int64_t n_rays, const PackedGrads& out, void* stream);
+const char* march_count_cuda(const float* near, const float* far, int64_t n, const StepRule& rule,
+                             float* counts, void* stream);
+const char* march_scan_cuda(const float* origins, const float* directions, const float* near,
+                            const float* far, const float* offsets, const OccGrid& grid, const StepRule& rule,
+                            int64_t width, int64_t max_samples, int64_t n, int64_t* n_kept, float* t_end,
+                            void* stream);
+const char* march_write_cuda(const float* origins, const float* directions, const float* near,
+                             const float* far, const float* offsets, const OccGrid& grid, const StepRule& rule,
+                             int64_t width, int64_t max_samples, int64_t n, const int64_t* starts,
+                             int64_t* ray_indices, float* t, float* deltas, void* stream);
 #endif
 
 }  // namespace pvd

@@ -31,6 +31,8 @@ import math
 import torch
 from torch import Tensor
 
+from pvd.ops.backend import native_module
+
 DEFAULT_BUDGET = 1 << 21
 
 
@@ -186,6 +188,20 @@ def march_torch(origins: Tensor, directions: Tensor, near: Tensor, far: Tensor, 
 def march(origins: Tensor, directions: Tensor, near: Tensor, far: Tensor, offsets: Tensor,
           occupancy: Tensor, bound: float, dt_min: float, dt_max: float, dt_gamma: float,
           max_samples: int, max_candidates: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Ray marching through the best available backend (the PyTorch twin for now)."""
-    return march_torch(origins, directions, near, far, offsets, occupancy, bound, dt_min, dt_max,
-                       dt_gamma, max_samples, max_candidates)
+    """Ray marching through the best available backend (see :mod:`pvd.ops.backend`).
+
+    Same arguments and results as :func:`march_torch` (whose ``budget`` only bounds the twin's
+    memory). Float32 CPU/CUDA rays with a bool occupancy grid and ``max_samples >= 1`` run
+    ``march_fwd`` of the native build when it builds; anything else runs the twin.
+    """
+    floats = (origins, directions, near, far, offsets)
+    ext = None
+    if (all(t.dtype == torch.float32 and t.device == origins.device for t in floats)
+            and occupancy.dtype == torch.bool and occupancy.device == origins.device and max_samples >= 1
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in floats))):
+        ext = native_module(origins.device.type)
+    if ext is None:
+        return march_torch(origins, directions, near, far, offsets, occupancy, bound, dt_min, dt_max,
+                           dt_gamma, max_samples, max_candidates)
+    return ext.march_fwd(*(t.contiguous() for t in floats), occupancy.contiguous(), float(bound), float(dt_min),
+                         float(dt_max), float(dt_gamma), int(max_samples), int(max_candidates))

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pvd.ops.backend import native_module
+
 _TINY = 1e-12
 
 
@@ -44,5 +46,15 @@ def ray_aabb_torch(origins: Tensor, directions: Tensor, aabb: Tensor) -> tuple[T
 
 
 def ray_aabb(origins: Tensor, directions: Tensor, aabb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Ray-box intersection through the best available backend (the PyTorch twin for now)."""
-    return ray_aabb_torch(origins, directions, aabb)
+    """Ray-box intersection through the best available backend (see :mod:`pvd.ops.backend`).
+
+    Same arguments and results as :func:`ray_aabb_torch`. Float32 CPU/CUDA inputs that need no
+    gradient run ``ray_aabb_fwd`` of the native build when it builds; anything else runs the twin.
+    """
+    ext = None
+    if (origins.dtype == directions.dtype == aabb.dtype == torch.float32 and origins.device == directions.device
+            and not (torch.is_grad_enabled() and (origins.requires_grad or directions.requires_grad))):
+        ext = native_module(origins.device.type)
+    if ext is None:
+        return ray_aabb_torch(origins, directions, aabb)
+    return ext.ray_aabb_fwd(origins.contiguous(), directions.contiguous(), aabb.to(origins.device).contiguous())
