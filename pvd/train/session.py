@@ -77,6 +77,7 @@ def run_teacher(args: argparse.Namespace, device: torch.device) -> int:
                     kind="teacher", data_type=args.data_type, scene_dir=str(args.scene_dir),
                     downscale=args.downscale, image_width=train.cameras.width,
                     image_height=train.cameras.height, cameras=cameras_to_meta(train.cameras),
+                    near=train.near, far=train.far,
                     train_config=asdict(cfg), step=0)
     workspace: Path = args.workspace
     ckpt_path = workspace / "checkpoint.pt"
