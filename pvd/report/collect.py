@@ -1,0 +1,180 @@
+"""Collect evaluated models into one long-form table, ``results.csv``: one row per evaluated model.
+
+Layout read (the workflow's results path scheme, see the Snakefile header)::
+
+    <results>/<dataset>/<scene>/eval/<model>/metrics.json      written by ``pvd evaluate``
+    <results>/<dataset>/<scene>/teacher/<arch>/record.json     ``pvd train`` (model = arch)
+    <results>/<dataset>/<scene>/distill/<t>2<s>/record.json    ``pvd distill`` (model = t2s)
+
+``train_seconds`` is the training record's ``seconds``: training from the images for a teacher,
+the distillation alone for a student. Missing LPIPS values stay missing (``n/a`` in the CSV),
+never invented. Only these JSON files are read, never logs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+from pvd.errors import UserError
+from pvd.records import atomic_path
+
+ARCHS = ("hash", "vm", "mlp", "tensors")
+DISPLAY = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels"}
+DATASETS = ("synthetic", "llff", "tank")
+DATASET_TITLES = {"synthetic": "Synthetic-NeRF", "llff": "LLFF", "tank": "Tanks&Temples"}
+NA = "n/a"
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One evaluated model of one scene; ``student`` is ``""`` for a teacher's own row."""
+
+    dataset: str
+    scene: str
+    teacher: str
+    student: str
+    psnr: float
+    ssim: float
+    lpips_alex: float | None
+    lpips_vgg: float | None
+    train_seconds: float | None
+    model: str
+    split: str
+    n_images: int
+    ssim_mode: str
+    render_fps: float | None
+    lpips_note: str
+
+
+COLUMNS = tuple(f.name for f in fields(ResultRow))
+
+
+def parse_model(name: str) -> tuple[str, str]:
+    """``"vm"`` -> ``("vm", "")``; ``"hash2vm"`` -> ``("hash", "vm")``."""
+    parts = name.split("2")
+    if len(parts) == 1 and parts[0] in ARCHS:
+        return parts[0], ""
+    if len(parts) == 2 and parts[0] in ARCHS and parts[1] in ARCHS:
+        return parts[0], parts[1]
+    raise UserError(f"model folder {name!r} is neither an architecture {ARCHS} nor a pair "
+                    "'{teacher}2{student}'")
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} holds {type(data).__name__}, expected a JSON object")
+    return data
+
+
+def _number(data: dict, key: str, path: Path, required: bool = True) -> float | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise UserError(f"{path}: field {key!r} is missing or null")
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise UserError(f"{path}: field {key!r} = {value!r} is not a number")
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def training_record(metrics_path: Path) -> Path:
+    """The record.json of the run that produced the model evaluated in ``metrics_path``."""
+    model = metrics_path.parent.name
+    stage = "distill" if parse_model(model)[1] else "teacher"
+    return metrics_path.parent.parent.parent / stage / model / "record.json"
+
+
+def read_row(metrics_path: str | Path) -> ResultRow:
+    """One row from ``<dataset>/<scene>/eval/<model>/metrics.json`` and its training record."""
+    path = Path(metrics_path)
+    parts = path.parts
+    if len(parts) < 5 or parts[-1] != "metrics.json" or parts[-3] != "eval":
+        raise UserError(f"{path} is not at <dataset>/<scene>/eval/<model>/metrics.json")
+    dataset, scene, model = parts[-5], parts[-4], parts[-2]
+    if dataset not in DATASETS:
+        raise UserError(f"{path}: dataset folder {dataset!r} is not one of {DATASETS}")
+    teacher, student = parse_model(model)
+    metrics = _load_json(path)
+    record_path = training_record(path)
+    record = _load_json(record_path)
+    lpips_alex = _number(metrics, "lpips_alex", path, required=False)
+    lpips_vgg = _number(metrics, "lpips_vgg", path, required=False)
+    note = ""
+    if lpips_alex is None or lpips_vgg is None:
+        note = str(metrics.get("lpips_unavailable_reason") or "LPIPS not in metrics.json")
+    return ResultRow(
+        dataset=dataset, scene=scene, teacher=teacher, student=student,
+        psnr=_number(metrics, "psnr", path), ssim=_number(metrics, "ssim", path),
+        lpips_alex=lpips_alex, lpips_vgg=lpips_vgg,
+        train_seconds=_number(record, "seconds", record_path),
+        model=model, split=str(metrics.get("split", "")), n_images=int(metrics.get("n_images", 0)),
+        ssim_mode=str(metrics.get("ssim_mode", "")),
+        render_fps=_number(metrics, "fps", path, required=False), lpips_note=note)
+
+
+def find_metrics(results_dir: str | Path) -> list[Path]:
+    """Every ``<dataset>/<scene>/eval/<model>/metrics.json`` under a results folder."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise UserError(f"--results {root} is not a directory")
+    found = sorted(root.glob("*/*/eval/*/metrics.json"))
+    if not found:
+        raise UserError(f"--results {root} holds no <dataset>/<scene>/eval/<model>/metrics.json")
+    return found
+
+
+def _order(row: ResultRow) -> tuple:
+    return (DATASETS.index(row.dataset), row.scene, ARCHS.index(row.teacher),
+            -1 if not row.student else ARCHS.index(row.student))
+
+
+def collect(metrics_paths: list[str | Path]) -> list[ResultRow]:
+    """Rows of all given metrics files, ordered by dataset, scene, teacher, student."""
+    if not metrics_paths:
+        raise UserError("no metrics.json files given")
+    rows = [read_row(p) for p in metrics_paths]
+    seen: dict[tuple, str] = {}
+    for row, path in zip(rows, metrics_paths):
+        key = (row.dataset, row.scene, row.model)
+        if key in seen:
+            raise UserError(f"{path} and {seen[key]} are the same model of the same scene")
+        seen[key] = str(path)
+    return sorted(rows, key=_order)
+
+
+def write_csv(rows: list[ResultRow], path: str | Path) -> None:
+    """Write ``results.csv`` atomically; missing numbers are written as ``n/a``."""
+    frame = pd.DataFrame([asdict(r) for r in rows], columns=list(COLUMNS))
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, na_rep=NA, float_format="%.10g")
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """Read ``results.csv`` back (``n/a`` -> NaN, ``student`` "" for teacher rows)."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, na_values=[NA], keep_default_na=False,
+                            dtype={"scene": str, "student": str, "teacher": str, "dataset": str})
+    except FileNotFoundError:
+        raise UserError(f"--csv {path} does not exist") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"--csv {path} is not a readable CSV ({exc})") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise UserError(f"--csv {path} lacks the columns {missing} (expected those of results.csv)")
+    frame["student"] = frame["student"].fillna("")
+    for column in ("psnr", "ssim", "lpips_alex", "lpips_vgg", "train_seconds", "render_fps"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame

@@ -1,0 +1,100 @@
+"""``pvd report``: results.csv, tables and figures from run records (never from logs).
+
+Sub-commands (the workflow runs each as its own job; ``all`` does everything at once)::
+
+    pvd report collect METRICS.json... | --results DIR   --out results.csv
+    pvd report tables    --csv results.csv [--dataset D ...] --out DIR   # D.md, D.tex, D.html
+    pvd report figures   --csv results.csv [--dataset D ...] --out DIR   # D_{heatmap,bars,scatter}.{png,pdf}
+    pvd report reference --csv results.csv --out DIR                     # reference.{md,tex,html}
+    pvd report all --results DIR --out DIR    # DIR/results.csv, DIR/tables/, DIR/figures/
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pvd.errors import UserError
+from pvd.report.collect import DATASETS, collect, find_metrics, read_csv, write_csv
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="report_command", metavar="PART", required=True)
+    c = sub.add_parser("collect", help="metrics.json + record.json files -> results.csv")
+    c.add_argument("metrics", nargs="*", type=Path, help="<dataset>/<scene>/eval/<model>/metrics.json files")
+    c.add_argument("--results", type=Path, help="instead of METRICS: every metrics.json under this folder")
+    c.add_argument("--out", required=True, type=Path, help="results.csv to write")
+    for name, what in (("tables", "teacher x student matrices and per-scene tables (md, tex, html)"),
+                       ("figures", "PSNR heatmap, teacher-vs-student bars, quality-vs-time scatter (png, pdf)")):
+        t = sub.add_parser(name, help=what)
+        t.add_argument("--csv", required=True, type=Path, help="results.csv")
+        t.add_argument("--dataset", nargs="+", choices=DATASETS, help="datasets (default: all in the CSV)")
+        t.add_argument("--out", required=True, type=Path, help="output folder")
+    r = sub.add_parser("reference", help="ours vs the reference numbers of METHOD.md §7 (md, tex, html)")
+    r.add_argument("--csv", required=True, type=Path, help="results.csv")
+    r.add_argument("--out", required=True, type=Path, help="output folder")
+    a = sub.add_parser("all", help="collect, then every table and figure")
+    a.add_argument("--results", required=True, type=Path, help="results folder of one run (results/NAME)")
+    a.add_argument("--out", required=True, type=Path, help="report folder (reports/NAME)")
+
+
+def _datasets(frame, requested: list[str] | None) -> list[str]:
+    present = [d for d in DATASETS if d in set(frame["dataset"])]
+    if not requested:
+        return present
+    missing = [d for d in requested if d not in present]
+    if missing:
+        raise UserError(f"--dataset {missing}: results.csv has no rows of them (it has {present})")
+    return list(requested)
+
+
+def _collect(args: argparse.Namespace) -> list[Path]:
+    if bool(args.metrics) == bool(args.results):
+        raise UserError("give either METRICS files or --results DIR (exactly one of them)")
+    paths = args.metrics or find_metrics(args.results)
+    rows = collect(paths)
+    write_csv(rows, args.out)
+    print(f"{len(rows)} evaluated models -> {args.out}")
+    return [args.out]
+
+
+def _tables(csv: Path, datasets: list[str] | None, out: Path) -> list[Path]:
+    from pvd.report.tables import write_dataset_tables
+
+    frame = read_csv(csv)
+    return [p for d in _datasets(frame, datasets) for p in write_dataset_tables(frame, d, out)]
+
+
+def _figures(csv: Path, datasets: list[str] | None, out: Path) -> list[Path]:
+    from pvd.report.figures import write_dataset_figures
+
+    frame = read_csv(csv)
+    return [p for d in _datasets(frame, datasets) for p in write_dataset_figures(frame, d, out)]
+
+
+def _reference(csv: Path, out: Path) -> list[Path]:
+    from pvd.report.reference import compare, comparison_table
+    from pvd.report.tables import write_documents
+
+    table = comparison_table(compare(read_csv(csv)))
+    return write_documents([table], "Comparison with the reference results", out, "reference")
+
+
+def run(args: argparse.Namespace) -> int:
+    part = args.report_command
+    if part == "collect":
+        written = _collect(args)
+    elif part == "tables":
+        written = _tables(args.csv, args.dataset, args.out)
+    elif part == "figures":
+        written = _figures(args.csv, args.dataset, args.out)
+    elif part == "reference":
+        written = _reference(args.csv, args.out)
+    else:
+        csv = args.out / "results.csv"
+        write_csv(collect(find_metrics(args.results)), csv)
+        written = ([csv] + _tables(csv, None, args.out / "tables") + _figures(csv, None, args.out / "figures")
+                   + _reference(csv, args.out / "tables"))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
