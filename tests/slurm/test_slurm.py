@@ -13,6 +13,7 @@ import csv
 import math
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -49,12 +50,41 @@ def cluster(tmp_path_factory) -> LocalSlurm:
         yield running
 
 
+class Snakemake:
+    """`snakemake ARGS` started in `cwd` in its own process group, its output going to `cwd/snakemake.out`
+    (so two can run at once); as a context manager, kills the group on exit if it still runs."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None):
+        self.args, self.out = args, cwd / "snakemake.out"
+        with self.out.open("w") as out:
+            self.process = subprocess.Popen(["snakemake", *args], cwd=cwd, env=env, stdout=out, stdin=subprocess.DEVNULL,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def __enter__(self) -> Snakemake:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def finish(self, timeout: float) -> str:
+        """Wait for the run; its output, or a test failure showing the output's tail."""
+        try:
+            self.process.wait(timeout=timeout)
+        finally:
+            self.stop()
+        output = self.out.read_text()
+        assert self.process.returncode == 0, f"snakemake {' '.join(self.args)} failed:\n{output[-6000:]}"
+        return output
+
+
 def run_snakemake(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> str:
-    """Run `snakemake ARGS` in `cwd`; its combined output, or a test failure showing the output's tail."""
-    done = subprocess.run(["snakemake", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"snakemake {' '.join(args)} failed in {cwd}:\n{output[-6000:]}"
-    return output
+    """Run `snakemake ARGS` in `cwd` to its end; its combined output."""
+    return Snakemake(args, cwd, env).finish(timeout)
 
 
 def assert_every_job_through_slurm(log: str, cluster: LocalSlurm) -> list[Submission]:
@@ -136,12 +166,14 @@ def test_demo_workflow_through_slurm_matches_a_local_run(snakefile, cluster, tmp
     local.mkdir()
     remote.mkdir()
     started = time.monotonic()
-    run_snakemake([*common, "--workflow-profile", str(ROOT / "workflow/profiles/default"), "--cores", "2"],
-                  cwd=local, timeout=900)
-    local_s = time.monotonic() - started
-    log = run_snakemake([*common, "--workflow-profile", str(ROOT / "workflow/profiles/slurm"), *TEST_CLUSTER_FLAGS],
-                        cwd=remote, env=cluster.env(), timeout=900)
-    print(f"scaled-down demo: local {local_s:.1f} s, through SLURM {time.monotonic() - started - local_s:.1f} s")
+    local_args = [*common, "--workflow-profile", str(ROOT / "workflow/profiles/default"), "--cores", "1"]
+    with Snakemake(local_args, cwd=local) as local_run:
+        log = run_snakemake([*common, "--workflow-profile", str(ROOT / "workflow/profiles/slurm"),
+                             *TEST_CLUSTER_FLAGS], cwd=remote, env=cluster.env(), timeout=900)
+        slurm_s = time.monotonic() - started
+        local_run.finish(timeout=600)
+    print(f"scaled-down demo, local and SLURM runs side by side: SLURM run {slurm_s:.1f} s, "
+          f"both {time.monotonic() - started:.1f} s")
 
     submitted = assert_every_job_through_slurm(log, cluster)
     assert {"train_teacher", "distill_student", "evaluate_model"} <= {s.rule for s in submitted}
@@ -154,4 +186,5 @@ def test_demo_workflow_through_slurm_matches_a_local_run(snakefile, cluster, tmp
             a, b = row[metric], theirs[key][metric]
             if a == b:
                 continue
-            assert math.isclose(float(a), float(b), rel_tol=1e-5), f"{key} {metric}: SLURM {a} vs local {b}"
+            assert math.isclose(float(a), float(b), rel_tol=1e-5), (
+                f"{key} {metric}: SLURM {a} vs local {b} (did the code change while the runs ran?)")
