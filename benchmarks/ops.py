@@ -3,10 +3,12 @@
     python benchmarks/ops.py                      # CPU, default sizes, table on stdout
     python benchmarks/ops.py --device cuda        # the GPU section
     python benchmarks/ops.py --ops hash_grid --repeats 5 --json benchmarks/out/ops.json
+    python benchmarks/ops.py --threads 1,2         # CPU rows at 1 and at 2 threads
 
 Each case times the whole op (forward, plus backward where the op is differentiable) ``--repeats``
 times per backend and keeps the best run: the CPU is shared, so the best run is the least disturbed
-one. Throughput is items per second (points, directions, rays or samples: the unit column), in
+one. On CPUs shared with other jobs, waking a second thread can cost milliseconds per parallel
+region (it hurts the twins' many small ops most): ``--threads 1,2`` shows both. Throughput is items per second (points, directions, rays or samples: the unit column), in
 thousands (k) or millions (M).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -172,7 +175,8 @@ def best_time(run: Callable[[], None], repeats: int, device: str) -> float:
 def measure(case: Case, device: str, repeats: int) -> dict:
     run = case.setup(device)
     native = backend.active_backend(device)
-    row = {"op": case.name, "device": device, "items": case.items, "unit": case.unit, "native_backend": native}
+    row = {"op": case.name, "device": device, "threads": torch.get_num_threads(), "items": case.items,
+           "unit": case.unit, "native_backend": native}
     twin_s = best_time(lambda: run(case.twin), case.twin_repeats or repeats, device)
     row["twin_per_s"] = case.items / twin_s
     if native.startswith("native"):
@@ -187,14 +191,14 @@ def rate(per_s: float) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = (f"| {'op':<34} | {'device':<6} | {'items':>8} | {'unit':<7} | {'twin /s':>10} | {'native /s':>10} "
-              f"| {'speedup':>7} |")
+    header = (f"| {'op':<34} | {'device':<6} | {'threads':>7} | {'items':>8} | {'unit':<7} | {'twin /s':>10} "
+              f"| {'native /s':>10} | {'speedup':>7} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
         native = rate(r["native_per_s"]) if "native_per_s" in r else "   (none)"
         speedup = f"{r['speedup']:6.1f}x" if "speedup" in r else "      -"
-        print(f"| {r['op']:<34} | {r['device']:<6} | {r['items']:>8} | {r['unit']:<7} | {rate(r['twin_per_s']):>10} "
+        print(f"| {r['op']:<34} | {r['device']:<6} | {r['threads']:>7} | {r['items']:>8} | {r['unit']:<7} | {rate(r['twin_per_s']):>10} "
               f"| {native:>10} | {speedup:>7} |")
 
 
@@ -206,6 +210,8 @@ def main() -> int:
     p.add_argument("--rays", type=int, default=4096, help="rays per batch for march and composite (default 4096)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per backend; the best counts")
     p.add_argument("--ops", default="all", help="comma-separated subset of: " + ", ".join(CASES))
+    p.add_argument("--threads", default=None, help="comma-separated CPU thread counts to run the CPU rows at "
+                   "(default: torch's current setting)")
     p.add_argument("--json", type=Path, help="also write the rows here (atomically)")
     args = p.parse_args()
     names = list(CASES) if args.ops == "all" else args.ops.split(",")
@@ -217,15 +223,18 @@ def main() -> int:
         print("no CUDA GPU: skipping the GPU section", file=sys.stderr)
         devices.remove("cuda")
     rows = []
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
     built = {name: CASES[name](args) for name in names}
     for device in devices:
-        for name in names:
-            rows.append(measure(built[name], device, args.repeats))
-            print(f"measured {name} on {device}", file=sys.stderr, flush=True)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+        for n_threads in threads if device == "cpu" else [torch.get_num_threads()]:
+            torch.set_num_threads(n_threads)
+            for name in names:
+                rows.append(measure(built[name], device, args.repeats))
+                print(f"measured {name} on {device} ({n_threads} threads)", file=sys.stderr, flush=True)
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs")
     print_table(rows)
     if args.json:
-        write_json(args.json, {"threads": torch.get_num_threads(), "rows": rows})
+        write_json(args.json, {"torch": torch.__version__, "rows": rows})
     return 0
 
 

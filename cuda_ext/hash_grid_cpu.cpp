@@ -1,10 +1,8 @@
 // CPU launchers of the hash-grid encoding. Loops are level-major so that one level's rows (a few MB at
 // most) stay in cache while every point visits them.
-#include <ATen/Parallel.h>
-
 #include <algorithm>
-#include <atomic>
 
+#include "cpu_parallel.h"
 #include "hash_grid.h"
 #include "launch.h"
 
@@ -19,36 +17,27 @@ void fwd_impl(const float* x, const float* table, const int64_t* offsets, const 
               int64_t n, int n_levels, int n_features, float* out) {
   const int64_t n_chunks = (n + kChunk - 1) / kChunk;
   const int64_t stride = (int64_t)n_levels * n_features;
-  at::parallel_for(0, n_levels * n_chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int level = (int)(task / n_chunks);
-      const int64_t p0 = (task % n_chunks) * kChunk, p1 = std::min(n, p0 + kChunk);
-      const GridLevel lv = grid_level(offsets, resolutions, level);
-      float* o = out + (int64_t)level * n_features;
-      for (int64_t p = p0; p < p1; ++p) {
-        hash_grid_fwd_one<kF>(x + 3 * p, table, n_features, lv, o + p * stride);
-      }
-    }
+  parallel_tasks(n_levels * n_chunks, [&](int64_t task) {
+    const int level = (int)(task / n_chunks);
+    const int64_t p0 = (task % n_chunks) * kChunk, p1 = std::min(n, p0 + kChunk);
+    const GridLevel lv = grid_level(offsets, resolutions, level);
+    float* o = out + (int64_t)level * n_features;
+    for (int64_t p = p0; p < p1; ++p) hash_grid_fwd_one<kF>(x + 3 * p, table, n_features, lv, o + p * stride);
   });
 }
 
-// Each level's rows belong to one thread at a time, so the scatter needs no atomics. Levels are handed
-// out dynamically, finest first (the finest levels miss the cache most).
+// A task is one whole level: its rows belong to one thread, so the scatter needs no atomics. Finest
+// levels go first (they miss the cache most and take longest).
 template <int kF>
 void bwd_impl(const float* x, const float* grad, const int64_t* offsets, const int64_t* resolutions,
               int64_t n, int n_levels, int n_features, float* grad_table) {
-  std::atomic<int> next{0};
   const int64_t stride = (int64_t)n_levels * n_features;
-  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
-    for (int i = next++; i < n_levels; i = next++) {
-      const int level = n_levels - 1 - i;
-      const GridLevel lv = grid_level(offsets, resolutions, level);
-      std::fill(grad_table + lv.offset * n_features, grad_table + (lv.offset + lv.rows) * n_features, 0.0f);
-      const float* g = grad + (int64_t)level * n_features;
-      for (int64_t p = 0; p < n; ++p) {
-        hash_grid_bwd_one<kF>(x + 3 * p, g + p * stride, n_features, lv, grad_table);
-      }
-    }
+  parallel_tasks(n_levels, [&](int64_t task) {
+    const int level = n_levels - 1 - (int)task;
+    const GridLevel lv = grid_level(offsets, resolutions, level);
+    std::fill(grad_table + lv.offset * n_features, grad_table + (lv.offset + lv.rows) * n_features, 0.0f);
+    const float* g = grad + (int64_t)level * n_features;
+    for (int64_t p = 0; p < n; ++p) hash_grid_bwd_one<kF>(x + 3 * p, g + p * stride, n_features, lv, grad_table);
   });
 }
 
@@ -69,7 +58,7 @@ void hash_grid_bwd_cpu(const float* x, const float* grad, const int64_t* offsets
 void hash_grid_dx_cpu(const float* x, const float* grad, const float* table, const int64_t* offsets,
                       const int64_t* resolutions, int64_t n, int n_levels, int n_features, float* dx) {
   const int64_t stride = (int64_t)n_levels * n_features;
-  at::parallel_for(0, n, kChunk, [&](int64_t begin, int64_t end) {
+  parallel_ranges(n, kChunk, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       float* d = dx + 3 * p;
       d[0] = d[1] = d[2] = 0.0f;

@@ -1,8 +1,7 @@
 // CPU launchers of occupancy-grid ray marching: one ray per iteration, rays split across threads.
 // Two passes over the same candidates (count, then write at the caller's prefix-sum offsets) keep the
 // output packed without per-thread buffers.
-#include <ATen/Parallel.h>
-
+#include "cpu_parallel.h"
 #include "launch.h"
 #include "march.h"
 
@@ -21,7 +20,7 @@ MarchRay ray_at(const float* origins, const float* directions, const float* near
 }  // namespace
 
 void march_count_cpu(const float* near, const float* far, int64_t n, const StepRule& rule, float* counts) {
-  at::parallel_for(0, n, 4096, [&](int64_t begin, int64_t end) {
+  parallel_ranges(n, 1 << 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       counts[i] = step_count(rule, near[i], near[i] < far[i] ? far[i] : near[i]);
     }
@@ -31,7 +30,7 @@ void march_count_cpu(const float* near, const float* far, int64_t n, const StepR
 void march_scan_cpu(const float* origins, const float* directions, const float* near, const float* far,
                     const float* offsets, const OccGrid& grid, const StepRule& rule, int64_t width,
                     int64_t max_samples, int64_t n, int64_t* n_kept, float* t_end) {
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+  parallel_ranges(n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const MarchRay ray = ray_at(origins, directions, near, far, offsets, i);
       if (width <= 0) {
@@ -51,7 +50,7 @@ void march_write_cpu(const float* origins, const float* directions, const float*
                      const float* offsets, const OccGrid& grid, const StepRule& rule, int64_t width,
                      int64_t max_samples, int64_t n, const int64_t* starts, int64_t* ray_indices, float* t,
                      float* deltas) {
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+  parallel_ranges(n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const MarchRay ray = ray_at(origins, directions, near, far, offsets, i);
       const int64_t base = starts[i];
