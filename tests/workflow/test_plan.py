@@ -1,0 +1,54 @@
+"""Dry runs and lint of the shipped configs: the full grid is planned without touching anything."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from workflow_cases import COPIED, copy_checkout, planned_jobs, snakemake
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    return copy_checkout(tmp_path_factory.mktemp("plan") / "wf")
+
+
+def test_full_benchmark_plan(checkout):
+    jobs = planned_jobs(checkout)
+    counts = Counter(j.rule for j in jobs)
+    assert counts["train_teacher"] == 84
+    assert counts["distill_student"] == 336
+    assert counts["evaluate_model"] == 420
+    assert counts["download_dataset"] == 3
+    assert counts["build_ext"] == 1 and counts["fetch_lpips_weights"] == 1
+    assert counts["collect_results"] == 1 and counts["compare_reference"] == 1
+    assert counts["make_tables"] == 3 and counts["make_figures"] == 3
+    pairs = {(j.get("teacher"), j.get("student")) for j in jobs if j.rule == "distill_student"}
+    assert len(pairs) == 16
+    scenes = {(j.get("dataset"), j.get("scene")) for j in jobs if j.rule == "train_teacher"}
+    assert len(scenes) == 21 and ("tank", "Ignatius") in scenes
+    # a dry run downloads, builds and writes nothing but Snakemake's own bookkeeping
+    assert {p.name for p in checkout.iterdir()} <= {".snakemake", *COPIED}
+
+
+def test_selection_narrows_the_grid(checkout):
+    jobs = planned_jobs(checkout, "--config", "select={datasets: [synthetic], scenes: [lego]}",
+                        "architectures=[hash,vm]")
+    counts = Counter(j.rule for j in jobs)
+    assert counts["train_teacher"] == 2 and counts["distill_student"] == 4 and counts["evaluate_model"] == 6
+    assert counts["download_dataset"] == 1
+
+
+def test_demo_plan(checkout):
+    jobs = planned_jobs(checkout, "--configfile", "config/demo.yaml")
+    counts = Counter(j.rule for j in jobs)
+    assert counts["make_demo_scene"] == 1 and "download_dataset" not in counts
+    assert counts["train_teacher"] == 4 and counts["distill_student"] == 16 and counts["evaluate_model"] == 20
+
+
+@pytest.mark.parametrize("configfile", [None, "config/demo.yaml"])
+def test_lint_is_clean(checkout, configfile):
+    args = ["--lint"] + (["--configfile", configfile] if configfile else [])
+    proc = snakemake(checkout, *args)
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+    assert "Lints for" not in proc.stdout + proc.stderr

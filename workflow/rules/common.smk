@@ -1,0 +1,367 @@
+"""Shared helpers of the workflow: the config, the grid of cells, paths and code hashes.
+
+Only this file holds Python helpers; the stage files (data, build, teacher, distill, evaluate,
+report) hold the rules. Nothing here imports `pvd`: the rules run the `pvd` command line.
+
+Invalidation (why `params` carry a `stamp`): Snakemake reruns a job when its params differ from
+the ones recorded with its outputs (rerun trigger `params`, set in workflow/profiles/default).
+Each training, distillation, evaluation and report job therefore carries in `params.stamp` a
+hash of the *contents* of exactly the code files its outputs depend on plus the settings it runs
+with. Editing pvd/fields/vm.py changes only the stamps of cells whose teacher or student is vm;
+editing pvd/metrics only the evaluations' stamps, and so on (`CODE_GROUPS` below). Contents, not
+modification times, are hashed, so a fresh clone of the same commit yields the same stamps.
+"""
+
+import hashlib
+import json
+import os
+import shlex
+from fnmatch import fnmatch
+from functools import lru_cache
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+if "name" not in config:  # no --configfile: the full paper benchmark
+
+    configfile: "config/config.yaml"
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+# The checkout whose pvd/ the rules run and whose files the stamps hash: putting it first on
+# PYTHONPATH makes `pvd` import this copy even where another pvd is installed.
+REPO = Path(workflow.basedir).resolve().parent
+_pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+if _pythonpath[:1] != [str(REPO)]:
+    os.environ.update(PYTHONPATH=os.pathsep.join([str(REPO)] + _pythonpath))
+
+ARCHS = ("hash", "vm", "mlp", "tensors")
+# top-level folder of each dataset archive (`pvd data download` extracts it into the root's parent)
+ARCHIVE_FOLDERS = {"synthetic": "nerf_synthetic", "llff": "nerf_llff_data", "tank": "TanksAndTemple"}
+RESULTS = f"{config['results']}/{config['name']}"
+REPORTS = f"{config['reports']}/{config['name']}"
+BUILD_MARKER = f"{RESULTS}/build/native.done"
+LPIPS_MARKER = f"{RESULTS}/data/lpips_weights.done"
+
+
+# ---------------------------------------------------------------- the grid of cells
+
+
+def _check_selection():
+    """Reject selections and pairs that name nothing in the config (the schema checks the rest)."""
+    select = config.get("select", {})
+    for key in select.get("datasets", []):
+        if key not in config["datasets"]:
+            raise WorkflowError(f"config select.datasets: {key!r} is not a key of config datasets "
+                                f"({sorted(config['datasets'])})")
+    known = {s for d in config["datasets"].values() for s in d["scenes"]}
+    for scene in select.get("scenes", []):
+        if scene not in known:
+            raise WorkflowError(f"config select.scenes: no dataset has a scene {scene!r} "
+                                f"(known: {sorted(known)})")
+    if config["pairs"] != "all":
+        for pair in config["pairs"]:
+            for arch in pair.split("2"):
+                if arch not in config["architectures"]:
+                    raise WorkflowError(f"config pairs: {pair!r} uses {arch!r}, which is not in "
+                                        f"architectures {config['architectures']}")
+    for key, ds in config["datasets"].items():
+        if ds["source"] in ("download", "local") and "root" not in ds:
+            raise WorkflowError(f"config datasets.{key}.root is required with source {ds['source']!r}")
+        if ds["source"] == "download" and Path(ds["root"]).name != ARCHIVE_FOLDERS[key]:
+            raise WorkflowError(f"config datasets.{key}.root: the {key} archive extracts a folder "
+                                f"{ARCHIVE_FOLDERS[key]!r}, so with source download the root must end "
+                                f"in it (e.g. data/{ARCHIVE_FOLDERS[key]}), got {ds['root']!r}")
+
+
+def _grid():
+    """[(dataset, scene)] of the selected cells, in config order."""
+    select = config.get("select", {})
+    datasets = select.get("datasets") or list(config["datasets"])
+    scenes = set(select.get("scenes") or [])
+    cells = [(d, s) for d in config["datasets"] if d in datasets
+             for s in config["datasets"][d]["scenes"] if not scenes or s in scenes]
+    if not cells:
+        raise WorkflowError("config select: the selection leaves no scene to run")
+    return cells
+
+
+_check_selection()
+CELLS = _grid()
+DATASETS = [d for d in config["datasets"] if any(c[0] == d for c in CELLS)]
+TEACHERS = list(config["architectures"])
+PAIRS = ([f"{t}2{s}" for t in TEACHERS for s in TEACHERS] if config["pairs"] == "all"
+         else list(config["pairs"]))
+MODELS = TEACHERS + PAIRS
+
+
+# ---------------------------------------------------------------- settings of one cell
+
+
+def _merge(base, override):
+    """``base`` updated by ``override``, one level of nested dicts deep (e.g. teacher.iters)."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = {**out.get(key, {}), **value} if isinstance(value, dict) else value
+    return out
+
+
+def stage_settings(stage, dataset):
+    """Global ``teacher`` / ``distill`` / ``evaluate`` settings with the dataset's overrides."""
+    return _merge(config[stage], config["datasets"][dataset].get(stage, {}))
+
+
+def scene_settings(dataset, scene):
+    """bound / scale / dt_gamma of a scene: the dataset's defaults updated by the scene's own."""
+    ds = config["datasets"][dataset]
+    own = {k: v for k, v in ds["scenes"][scene].items() if k != "demo"}
+    return {**ds["defaults"], **own}
+
+
+def scene_dir(dataset, scene):
+    """The scene folder the pvd commands read."""
+    ds = config["datasets"][dataset]
+    if ds["source"] == "demo":
+        return f"{RESULTS}/data/{dataset}/{scene}"
+    return f"{ds['root']}/{scene}"
+
+
+def _flags(settings):
+    """``{"iters": 5, "init": "teacher"}`` -> ``--iters 5 --init teacher`` (None values left out)."""
+    parts = []
+    for key, value in settings.items():
+        if value is None or value is False:
+            continue
+        if value is True:
+            parts.append(f"--{key}")
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"--{key} {','.join(str(v) for v in value)}")
+        else:
+            parts.append(f"--{key} {shlex.quote(str(value))}")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- code hashes
+
+HASHED_SUFFIXES = {".py", ".json", ".yaml", ".cu", ".cuh", ".cpp", ".cc", ".c", ".h", ".hpp"}
+
+# (glob relative to the checkout, group); the first match wins. Group None: the file changes no
+# result (command-line plumbing, records, downloads, videos). "train" is the code every training
+# and distillation runs (shared field parts, encodings, ops, renderer, data loading, loops).
+CODE_GROUPS = (
+    ("pvd/__init__.py", None),
+    ("pvd/cli.py", None),
+    ("pvd/errors.py", None),
+    ("pvd/records.py", None),
+    *((f"pvd/fields/{arch}.py", f"field:{arch}") for arch in ARCHS),
+    ("pvd/train/distill*.py", "distill"),
+    ("pvd/train/losses.py", "distill"),
+    ("pvd/train/stages.py", "distill"),
+    ("pvd/train/active.py", "distill"),
+    ("pvd/data/poses.py", "distill"),
+    ("pvd/metrics/*", "evaluate"),
+    ("pvd/evaluate/video*", None),
+    ("pvd/evaluate/*", "evaluate"),
+    ("pvd/report/*", "report"),
+    ("pvd/data/demo.py", "demo"),
+    ("pvd/data/command.py", "demo"),
+    ("pvd/data/download*", None),
+    ("pvd/data/manifest.json", None),
+    ("pvd/ops/build_command.py", "native"),
+    ("cuda_ext/*", "native"),
+    ("pvd/*", "train"),
+)
+
+
+def code_group(rel):
+    """The group of a file given by its path relative to the checkout (None: affects nothing)."""
+    for pattern, group in CODE_GROUPS:
+        if fnmatch(rel, pattern):
+            return group
+    return None
+
+
+@lru_cache(maxsize=None)
+def code_files():
+    """group -> sorted relative paths of the hashed files of the checkout."""
+    groups = {}
+    for top in ("pvd", "cuda_ext"):
+        for path in sorted((REPO / top).rglob("*")):
+            if path.suffix not in HASHED_SUFFIXES or "__pycache__" in path.parts or not path.is_file():
+                continue
+            rel = path.relative_to(REPO).as_posix()
+            group = code_group(rel)
+            if group is not None:
+                groups.setdefault(group, []).append(rel)
+    return groups
+
+
+@lru_cache(maxsize=None)
+def code_digest(group):
+    """SHA-256 over the paths and contents of a group's files."""
+    digest = hashlib.sha256()
+    for rel in code_files().get(group, []):
+        digest.update(rel.encode() + b"\0" + (REPO / rel).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def stamp(groups, settings):
+    """Content hash of the code ``groups`` and the ``settings`` a job's outputs depend on."""
+    digest = hashlib.sha256()
+    for group in sorted(groups):
+        digest.update(f"{group}={code_digest(group)};".encode())
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()[:24]
+
+
+# ---------------------------------------------------------------- per-rule inputs and params
+
+
+def scene_input(wildcards):
+    """What a job reading a scene waits for: the download marker or the generated demo scene.
+
+    A `local` scene folder is read in place and is not an input: its modification time, which
+    changes when a dataset is copied or extracted again, must not rerun the grid. It must exist.
+    """
+    ds = config["datasets"][wildcards.dataset]
+    if ds["source"] == "download":
+        return f"{RESULTS}/data/{wildcards.dataset}.download.done"
+    path = scene_dir(wildcards.dataset, wildcards.scene)
+    if ds["source"] == "demo":
+        return path
+    if not os.path.isdir(path):
+        raise WorkflowError(f"config datasets.{wildcards.dataset}.root: scene folder {path} does not "
+                            "exist (source: local reads scenes in place)")
+    return []
+
+
+def scene_path(wildcards):
+    return scene_dir(wildcards.dataset, wildcards.scene)
+
+
+def dataset_root(wildcards):
+    return config["datasets"][wildcards.dataset]["root"]
+
+
+def download_root(wildcards):
+    """Folder receiving the extracted archive: the parent of the dataset's root."""
+    return str(Path(dataset_root(wildcards)).parent)
+
+
+def demo_settings(wildcards):
+    ds = config["datasets"][wildcards.dataset]
+    return {**ds.get("demo", {}), **ds["scenes"][wildcards.scene].get("demo", {})}
+
+
+def demo_args(wildcards):
+    return _flags(demo_settings(wildcards))
+
+
+def demo_stamp(wildcards):
+    return stamp(["demo"], demo_settings(wildcards))
+
+
+def teacher_settings(wildcards):
+    """Everything `pvd train` is told for one (dataset, scene, arch) cell."""
+    cfg = stage_settings("teacher", wildcards.dataset)
+    return {"data_type": wildcards.dataset, "model_type": wildcards.arch, "preset": cfg["preset"],
+            "iters": cfg.get("iters", {}).get(wildcards.arch), "batch_rays": cfg.get("batch_rays"),
+            **scene_settings(wildcards.dataset, wildcards.scene),
+            "downscale": config["datasets"][wildcards.dataset]["downscale"],
+            "seed": config["seed"], "device": config["device"]}
+
+
+def teacher_args(wildcards):
+    return _flags(teacher_settings(wildcards))
+
+
+def teacher_stamp(wildcards):
+    return stamp(["train", f"field:{wildcards.arch}"], teacher_settings(wildcards))
+
+
+def teacher_checkpoint(wildcards):
+    return f"{RESULTS}/{wildcards.dataset}/{wildcards.scene}/teacher/{wildcards.teacher}/checkpoint.pt"
+
+
+def distill_settings(wildcards):
+    """Everything `pvd distill` is told for one (dataset, scene, teacher, student) cell."""
+    cfg = stage_settings("distill", wildcards.dataset)
+    return {"data_type": wildcards.dataset, "teacher_type": wildcards.teacher,
+            "model_type": wildcards.student, "preset": cfg["preset"], "iters": cfg.get("iters"),
+            "stage_iters": cfg.get("stage_iters"), "loss_type": cfg.get("loss_type"),
+            "init": cfg.get("init"), "batch_rays": cfg.get("batch_rays"),
+            "downscale": config["datasets"][wildcards.dataset]["downscale"],
+            "seed": config["seed"], "device": config["device"]}
+
+
+def distill_args(wildcards):
+    return _flags(distill_settings(wildcards))
+
+
+def distill_stamp(wildcards):
+    groups = {"train", "distill", f"field:{wildcards.teacher}", f"field:{wildcards.student}"}
+    return stamp(groups, distill_settings(wildcards))
+
+
+def model_checkpoint(wildcards):
+    """The checkpoint of an evaluated model: a teacher (``vm``) or a student (``hash2vm``)."""
+    stage = "distill" if "2" in wildcards.model else "teacher"
+    return f"{RESULTS}/{wildcards.dataset}/{wildcards.scene}/{stage}/{wildcards.model}/checkpoint.pt"
+
+
+def evaluate_settings(wildcards):
+    """Everything `pvd evaluate` is told for one evaluated model of a scene."""
+    cfg = stage_settings("evaluate", wildcards.dataset)
+    return {"data_type": wildcards.dataset, "split": cfg["split"], "ssim": cfg["ssim"],
+            "no-lpips": not cfg["lpips"], "save-renders": cfg["save_renders"],
+            "downscale": config["datasets"][wildcards.dataset]["downscale"],
+            "device": config["device"]}
+
+
+def evaluate_args(wildcards):
+    return _flags(evaluate_settings(wildcards))
+
+
+def evaluate_stamp(wildcards):
+    return stamp(["evaluate"], evaluate_settings(wildcards))
+
+
+def lpips_input(wildcards):
+    """The LPIPS-weights marker when the dataset's evaluation fetches them first, else nothing."""
+    cfg = stage_settings("evaluate", wildcards.dataset)
+    return [LPIPS_MARKER] if cfg["lpips"] and cfg["fetch_lpips_weights"] else []
+
+
+def native_args():
+    native = config["native"]
+    return _flags({"cuda": native["cuda"], "arch": native.get("arch") or None})
+
+
+def report_stamp():
+    return stamp(["report"], {"name": config["name"]})
+
+
+def resource(stage, key, default=None):
+    return config["resources"][stage].get(key, default)
+
+
+# ---------------------------------------------------------------- targets
+
+
+def cell_path(dataset, scene, part):
+    return f"{RESULTS}/{dataset}/{scene}/{part}"
+
+
+ALL_METRICS = [cell_path(d, s, f"eval/{m}/metrics.json") for d, s in CELLS for m in MODELS]
+ALL_TRAIN_RECORDS = ([cell_path(d, s, f"teacher/{a}/record.json") for d, s in CELLS for a in TEACHERS]
+                     + [cell_path(d, s, f"distill/{p}/record.json") for d, s in CELLS for p in PAIRS])
+REPORT_FILES = (
+    [f"{REPORTS}/results.csv"]
+    + [f"{REPORTS}/tables/{d}.{ext}" for d in DATASETS for ext in ("md", "tex", "html")]
+    + [f"{REPORTS}/figures/{d}_{fig}.{ext}" for d in DATASETS
+       for fig in ("heatmap", "bars", "scatter") for ext in ("png", "pdf")]
+    + [f"{REPORTS}/tables/reference.{ext}" for ext in ("md", "tex", "html")]
+)

@@ -1,0 +1,62 @@
+"""Scenes and LPIPS weights: dataset downloads, the generated demo scene, the LPIPS backbones."""
+
+
+rule download_dataset:
+    """Download, verify and extract one dataset into its configured root (`source: download`)."""
+    output:
+        marker=f"{RESULTS}/data/{{dataset}}.download.done",
+    log:
+        f"{RESULTS}/data/{{dataset}}.download.log",
+    benchmark:
+        f"{RESULTS}/data/{{dataset}}.download.benchmark.tsv"
+    params:
+        download_root=download_root,
+        root=dataset_root,
+    resources:
+        mem_mb=resource("data", "mem_mb"),
+        runtime=resource("data", "runtime"),
+    threads: resource("data", "threads", 1)
+    conda:
+        "../envs/pvd.yaml"
+    shell:
+        "pvd data download {wildcards.dataset} --root {params.download_root:q} > {log:q} 2>&1 "
+        "&& test -d {params.root:q} && touch {output.marker:q}"
+
+
+rule make_demo_scene:
+    """Generate the embedded procedural demo scene (`source: demo`), Blender format."""
+    output:
+        scene=directory(f"{RESULTS}/data/{{dataset}}/{{scene}}"),
+    log:
+        f"{RESULTS}/data/{{dataset}}/{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/data/{{dataset}}/{{scene}}.benchmark.tsv"
+    params:
+        args=demo_args,
+        stamp=demo_stamp,
+    resources:
+        mem_mb=resource("data", "mem_mb"),
+        runtime=resource("data", "runtime"),
+    threads: resource("data", "threads", 1)
+    conda:
+        "../envs/pvd.yaml"
+    shell:
+        "pvd data demo {output.scene:q} {params.args} > {log:q} 2>&1"
+
+
+rule fetch_lpips_weights:
+    """Download the LPIPS AlexNet and VGG backbones once, before any evaluation."""
+    output:
+        marker=LPIPS_MARKER,
+    log:
+        f"{RESULTS}/data/lpips_weights.log",
+    benchmark:
+        f"{RESULTS}/data/lpips_weights.benchmark.tsv"
+    resources:
+        mem_mb=resource("data", "mem_mb"),
+        runtime=resource("data", "runtime"),
+    threads: resource("data", "threads", 1)
+    conda:
+        "../envs/pvd.yaml"
+    shell:
+        "pvd data weights > {log:q} 2>&1 && touch {output.marker:q}"
