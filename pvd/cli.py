@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from pvd.errors import UserError
@@ -37,14 +38,35 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # sub-command not built yet in this checkout
         sp = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sp)
+        sp.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for tensor math (default: $PVD_THREADS, else torch's choice; "
+                             "1 is fastest for the tiny presets and when jobs share the cores)")
         sp.set_defaults(_run=module.run)
     return parser
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply ``--threads`` (or ``$PVD_THREADS``) to torch's intra-op thread pool."""
+    if threads is None:
+        env = os.environ.get("PVD_THREADS")
+        if not env:
+            return
+        try:
+            threads = int(env)
+        except ValueError:
+            raise UserError(f"$PVD_THREADS must be a positive integer, got {env!r}") from None
+    if threads < 1:
+        raise UserError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        set_threads(args.threads)
         return int(args._run(args) or 0)
     except UserError as exc:
         print(f"pvd {args.command}: error: {exc}", file=sys.stderr)

@@ -146,8 +146,13 @@ class Renderer:
         ratio = self.config.empty_keep_ratio
         if ratio <= 0:
             return occ
-        keep = uniform(tuple(occ.shape), generator, occ.device) < ratio
-        return occ | (keep & self.grid.seen)
+        # ~ratio of all cells, drawn with replacement: cheaper than a full random mask per step
+        n_cells = occ.numel()
+        n_keep = max(1, int(round(ratio * n_cells)))
+        cells = (uniform((n_keep,), generator, occ.device) * n_cells).long().clamp_max(n_cells - 1)
+        kept = occ.clone().reshape(-1)
+        kept[cells] |= self.grid.seen.reshape(-1)[cells]
+        return kept.reshape(occ.shape)
 
     def march(self, rays: Rays, train: bool, generator: torch.Generator | None = None) -> Samples:
         """Samples of ``rays`` in occupied cells, at most ``config.samples_cap`` per ray.
