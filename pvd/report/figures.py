@@ -18,6 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from pvd.records import atomic_path
 from pvd.report.collect import ARCHS, DATASET_TITLES, DISPLAY
@@ -82,7 +84,9 @@ def bars(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path]:
         ax.set_ylim(max(0.0, min(heights) - 3.0), max(heights) + 1.0)
     ax.set_ylabel("test PSNR (dB)")
     ax.set_title(f"{DATASET_TITLES[dataset]}: teacher vs student (mean over scenes)")
-    ax.legend(loc="lower right", fontsize=8)
+    handles = [Patch(color="#999999", label="teacher")] + [
+        Patch(color=ARCH_COLORS[a], label=f"{DISPLAY[a]} student") for a in ARCHS if any(s == a for _, s in pairs)]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, Path(out_dir), f"{dataset}_bars")
 
@@ -103,12 +107,15 @@ def scatter(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path
                        alpha=0.8, label=f"{DISPLAY[arch]} {role}", edgecolors="black", linewidths=0.4)
     if not rows.empty and (rows["train_seconds"] > 0).all():
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training seconds (students: distillation only)")
     ax.set_ylabel("test PSNR (dB)")
     ax.set_title(f"{DATASET_TITLES[dataset]}: quality vs time")
     ax.grid(alpha=0.3)
     if not rows.empty:
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, Path(out_dir), f"{dataset}_scatter")
 
 

@@ -19,8 +19,10 @@ rule download_dataset:
     conda:
         "../envs/pvd.yaml"
     shell:
-        "pvd data download {wildcards.dataset} --root {params.download_root:q} > {log:q} 2>&1 "
-        "&& test -d {params.root:q} && touch {output.marker:q}"
+        "( pvd data download {wildcards.dataset} --root {params.download_root:q} "
+        "&& if [ ! -d {params.root:q} ]; then echo 'no folder {params.root} after the download: "
+        "datasets.{wildcards.dataset}.root must name the extracted folder' >&2; exit 1; fi ) "
+        "> {log:q} 2>&1 && touch {output.marker:q}"
 
 
 rule make_demo_scene:
