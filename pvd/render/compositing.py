@@ -59,7 +59,9 @@ def composite_samples(samples: Samples, out: FieldOutput, bg) -> RenderOutput:
     if out.sigma.reshape(-1).shape[0] != n or out.rgb.shape != (n, 3):
         raise ValueError(f"field output does not match the samples: sigma {list(out.sigma.shape)}, "
                          f"rgb {list(out.rgb.shape)}, expected [{n}] and [{n}, 3]")
-    weights, rgb, depth, opacity = composite_op(out.sigma.reshape(-1), out.rgb, samples.deltas, samples.t,
+    # float32 compositing even under fp16 autocast: transmittance products need the range
+    weights, rgb, depth, opacity = composite_op(out.sigma.reshape(-1).float(), out.rgb.float(),
+                                                samples.deltas, samples.t,
                                                 samples.ray_indices, samples.n_rays)
     bg = background(bg, samples.n_rays, rgb.device)
     rgb = rgb + (1 - opacity).unsqueeze(1) * bg
