@@ -25,5 +25,5 @@ rule distill_student:
     conda:
         "../envs/pvd.yaml"
     shell:
-        "pvd distill {params.scene_dir:q} --ckpt_teacher {input.teacher:q} "
+        "pvd distill {params.scene_dir:q} --threads {threads} --ckpt_teacher {input.teacher:q} "
         "--workspace \"$(dirname {output.ckpt:q})\" {params.args} > {log:q} 2>&1"

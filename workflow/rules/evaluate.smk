@@ -25,5 +25,5 @@ rule evaluate_model:
     conda:
         "../envs/pvd.yaml"
     shell:
-        "pvd evaluate {params.scene_dir:q} --ckpt {input.ckpt:q} "
+        "pvd evaluate {params.scene_dir:q} --threads {threads} --ckpt {input.ckpt:q} "
         "--workspace \"$(dirname {output.metrics:q})\" {params.args} > {log:q} 2>&1"

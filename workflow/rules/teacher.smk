@@ -24,5 +24,5 @@ rule train_teacher:
     conda:
         "../envs/pvd.yaml"
     shell:
-        "pvd train {params.scene_dir:q} --workspace \"$(dirname {output.ckpt:q})\" {params.args} "
+        "pvd train {params.scene_dir:q} --threads {threads} --workspace \"$(dirname {output.ckpt:q})\" {params.args} "
         "> {log:q} 2>&1"
