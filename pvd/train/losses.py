@@ -47,7 +47,8 @@ def distance(pred: Tensor, target: Tensor, loss_type: str = "normL2") -> Tensor:
     if pred.shape != target.shape:
         raise ValueError(f"distance: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
     if pred.numel() == 0:
-        return pred.sum() * 0.0
+        return pred.sum().float() * 0.0
+    pred, target = pred.float(), target.float()     # norms of many fp16 values overflow
     diff = pred - target
     if loss_type == "normL2":
         return torch.linalg.vector_norm(diff)

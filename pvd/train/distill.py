@@ -1,0 +1,337 @@
+"""Progressive volume distillation: train a student field to reproduce a frozen teacher (METHOD §4).
+
+One step:
+
+1. a batch of rays from this epoch's data-free poses (:mod:`pvd.data.poses`; optionally mixed with
+   real training pixels and PVD-AL's hard-ray pool), each with a background colour (random per ray
+   by default, so that matching rendered colours pins down opacity);
+2. **one** march of the batch through the *teacher's* occupancy grid;
+3. the frozen teacher (eval mode, no grad) and the student evaluated on exactly those samples,
+   composited with the same step sizes and backgrounds;
+4. the stage schedule's loss terms (:mod:`pvd.train.stages`, :mod:`pvd.train.losses`), AdamW
+   (β 0.9/0.99, eps 1e-15, weight decay 0.01) with a cosine learning rate to ``lr_final``.
+
+The teacher's grid is never updated. After the run :func:`rebuild_grid` gives the student an
+occupancy grid of its own density, so its checkpoint stands alone. Checkpoints are written
+atomically every ``ckpt_every`` steps with the full resume state (optimiser, scheduler, RNGs,
+current epoch's poses, PVD-AL state); ``resume=True`` continues from ``WS/checkpoint.pt``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from pvd.data.poses import PoseSampler
+from pvd.data.scene import SceneSplit
+from pvd.errors import UserError
+from pvd.render import Renderer, evaluate_field
+from pvd.train.active import ActiveConfig, top_weight_mask
+from pvd.train.checkpoint import Model, read_checkpoint, save_checkpoint
+from pvd.train.distill_rays import Batch, BatchSource
+from pvd.train.losses import LossTerms, LossWeights, check_loss_type, compute_terms
+from pvd.train.stages import StageConfig, StageSchedule
+from pvd.train.teacher import TrainingDiverged
+
+INIT_MODES = ("teacher", "scratch")
+RECENT_STEPS = 20
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Schedule and options of one distillation run.
+
+    Attributes:
+        iters: optimisation steps.
+        batch_rays: rays per step.
+        lr: base learning rate (per-part factors from the student's ``param_groups``).
+        lr_final: the cosine schedule's final learning rate (absolute, as the reference).
+        weight_decay: AdamW weight decay.
+        loss_type: ``normL2`` | ``L2`` | ``L1`` | ``smoothL1``.
+        stages: stage boundaries and loss weights.
+        active: PVD-AL options.
+        init: ``teacher`` (copy every tensor whose name and shape match) or ``scratch``.
+        rebuild_grid: give the student its own occupancy grid before saving.
+        grid_passes: full-grid density passes of that rebuild.
+        empty_sample_ratio: share of the teacher's empty cells also sampled each step (the
+            student learns the empty space too; see :func:`march_renderer`).
+        poses_per_epoch: data-free poses per epoch (None: the dataset type's default); an epoch
+            lasts that many steps, as in the reference (one pose's worth of rays per step).
+        use_real_poses: use the training cameras instead of sampled poses (teacher renders stay
+            the targets).
+        real_ray_fraction: share of each batch taken from real training pixels, whose rendered
+            colour target is the ground truth instead of the teacher.
+        random_background: random background colour per ray (else white).
+        jitter_pixels: ray positions uniform inside pixels.
+        ckpt_every: steps between periodic checkpoints (0: final only).
+        seed: seed of every random draw.
+    """
+
+    iters: int = 30000
+    batch_rays: int = 4096
+    lr: float = 1e-2
+    lr_final: float = 7e-5
+    weight_decay: float = 0.01
+    loss_type: str = "normL2"
+    stages: StageConfig = field(default_factory=StageConfig)
+    active: ActiveConfig = field(default_factory=ActiveConfig)
+    init: str = "teacher"
+    rebuild_grid: bool = True
+    grid_passes: int = 8
+    empty_sample_ratio: float = 0.05
+    poses_per_epoch: int | None = None
+    use_real_poses: bool = False
+    real_ray_fraction: float = 0.0
+    random_background: bool = True
+    jitter_pixels: bool = True
+    ckpt_every: int = 1000
+    seed: int = 0
+
+    def check(self) -> None:
+        """Clear errors for values out of range (names the option)."""
+        check_loss_type(self.loss_type)
+        if self.init not in INIT_MODES:
+            raise UserError(f"--init {self.init!r} is unknown; expected one of {list(INIT_MODES)}")
+        if self.iters < 1 or self.batch_rays < 1:
+            raise UserError(f"--iters and --batch_rays must be >= 1, got {self.iters}, {self.batch_rays}")
+        if not self.lr > 0 or not 0 <= self.lr_final <= self.lr:
+            raise UserError(f"--lr must be > 0 and the final lr in [0, lr], got {self.lr}, {self.lr_final}")
+        if not 0 <= self.real_ray_fraction <= 1:
+            raise UserError(f"--real_ray_fraction must be in [0, 1], got {self.real_ray_fraction}")
+        if not 0 <= self.empty_sample_ratio <= 1:
+            raise UserError(f"empty_sample_ratio must be in [0, 1], got {self.empty_sample_ratio}")
+        if self.grid_passes < 1:
+            raise UserError(f"grid_passes must be >= 1, got {self.grid_passes}")
+
+
+@dataclass
+class DistillResult:
+    """What a distillation run did.
+
+    Attributes:
+        steps, seconds: steps run (in total, across resumes) and wall time.
+        final_losses: mean of each term over the last steps in which it was active.
+        stages: the schedule's stages (name, start, end, iterations) with their final losses.
+        grid_occupancy: occupied share of the student's own grid after the rebuild (or None).
+    """
+
+    steps: int
+    seconds: float
+    final_losses: dict[str, float]
+    stages: list[dict]
+    grid_occupancy: float | None = None
+
+
+def freeze(model: Model) -> None:
+    """Teacher: eval mode, no parameter takes gradients."""
+    model.field.eval()
+    for p in model.field.parameters():
+        p.requires_grad_(False)
+
+
+def init_student(student: Model, teacher: Model, mode: str) -> list[str]:
+    """Initialise ``student`` from ``teacher``; returns the names of the copied field tensors.
+
+    The teacher's occupancy grid is always copied (the student marches on it during
+    distillation). ``mode='teacher'`` also copies every field tensor whose name and shape match
+    (all of them for a same-type pair); ``'scratch'`` keeps the student's random initialisation.
+    """
+    student.grid.load_state_dict(teacher.grid.state_dict())
+    if mode == "scratch":
+        return []
+    src = teacher.field.state_dict()
+    dst = student.field.state_dict()
+    copied = [k for k, v in dst.items() if k in src and src[k].shape == v.shape]
+    with torch.no_grad():
+        for k in copied:
+            dst[k].copy_(src[k])
+    return copied
+
+
+@torch.no_grad()
+def rebuild_grid(model: Model, passes: int, generator: torch.Generator) -> float:
+    """Re-estimate ``model``'s occupancy grid from its own density; returns the occupied share.
+
+    Cells unseen by the training cameras stay empty; every other cell's density is the maximum
+    of ``passes`` jittered probes, thresholded as in training.
+    """
+    grid, cfg = model.grid, model.renderer.config
+    grid.density.zero_()
+    grid.n_updates.zero_()
+    grid.occupancy.copy_(grid.seen)
+    was_training = model.field.training
+    model.field.eval()
+    for k in range(passes):
+        grid.update(model.field.density, k, density_thresh=cfg.density_thresh, decay=1.0, update_every=1,
+                    warmup_steps=0, full_updates=passes, chunk=cfg.density_chunk, generator=generator)
+    model.field.train(was_training)
+    return grid.occupied_fraction()
+
+
+def make_optimizer(student: Model, cfg: DistillConfig):
+    """AdamW (β 0.9/0.99, eps 1e-15) with a cosine schedule to ``cfg.lr_final`` over ``cfg.iters``."""
+    opt = torch.optim.AdamW(student.field.param_groups(cfg.lr), betas=(0.9, 0.99), eps=1e-15,
+                            weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.iters, eta_min=cfg.lr_final)
+    return opt, sched
+
+
+def march_renderer(teacher: Model, cfg: DistillConfig) -> Renderer:
+    """The renderer that marches distillation batches: the teacher's field, grid and settings, with
+    ``cfg.empty_sample_ratio`` of the teacher's empty (but seen) cells sampled as well, so that the
+    student also learns where the scene is empty and its own grid can be rebuilt from its density."""
+    config = replace(teacher.renderer.config, empty_keep_ratio=cfg.empty_sample_ratio)
+    return Renderer(teacher.field, teacher.grid, config)
+
+
+def distill_step(marcher: Renderer, teacher: Model, student: Model, batch: Batch, weights: LossWeights,
+                 cfg: DistillConfig, generator: torch.Generator,
+                 want_errors: bool) -> tuple[LossTerms, torch.Tensor | None]:
+    """March once (``marcher``, on the teacher's grid), evaluate both fields on the same samples and
+    compute the loss terms. Returns the terms and, when ``want_errors``, the per-ray squared colour
+    error [n_rays].
+    """
+    samples = marcher.march(batch.rays, train=True, generator=generator)
+    with torch.no_grad():
+        t_out = evaluate_field(teacher.field, samples)
+    s_out = evaluate_field(student.field, samples)
+    act = cfg.active
+    render = weights.needs_render or want_errors or act.point_top
+    rgb = depth = mask = errors = None
+    if render:
+        with torch.no_grad():
+            t_img = marcher.composite(samples, t_out, batch.bg)
+        s_img = marcher.composite(samples, s_out, batch.bg)
+        target = torch.where(batch.real[:, None], batch.gt, t_img.rgb)
+        rgb, depth = (s_img.rgb, target), (s_img.depth, t_img.depth)
+        if want_errors:
+            errors = (s_img.rgb.detach() - target).square().sum(-1)
+        if act.point_top:
+            mask = top_weight_mask(t_img.weights, samples.ray_indices, t_img.opacity, act.point_top_ratio,
+                                   act.point_min_opacity)
+    terms = compute_terms(weights, cfg.loss_type, student.field.density_range, t_out, s_out,
+                          rgb=rgb if weights.rgb > 0 else None, depth=depth if weights.depth > 0 else None,
+                          sample_mask=mask)
+    return terms, errors
+
+
+def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillConfig, workspace: Path,
+            device: torch.device, resume: bool = False, progress: bool = True,
+            real: SceneSplit | None = None, label: str = "distill", stop_at: int | None = None) -> DistillResult:
+    """Distill ``teacher`` into ``student`` in place; checkpoints go to ``workspace/checkpoint.pt``.
+
+    ``student`` must already be initialised (:func:`init_student`); ``real`` is the training split
+    with images, needed only for ``cfg.real_ray_fraction > 0``. With ``stop_at``, the run stops
+    after that step with a resumable checkpoint (``DistillResult.steps == stop_at``, no grid rebuild).
+    """
+    cfg.check()
+    ckpt_path = workspace / "checkpoint.pt"
+    freeze(teacher)
+    marcher = march_renderer(teacher, cfg)
+    schedule = StageSchedule(cfg.stages, cfg.iters, teacher.field.has_feature and student.field.has_feature)
+    opt, sched = make_optimizer(student, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    source = BatchSource(sampler, teacher.normalization, cfg.batch_rays, cfg.active, gen, real,
+                         cfg.real_ray_fraction, cfg.random_background, cfg.jitter_pixels)
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start, seconds_before = 0, 0.0
+    recent: deque[dict] = deque(maxlen=RECENT_STEPS)
+    stage_losses: dict[str, dict] = {}
+    if resume and ckpt_path.exists():
+        payload = read_checkpoint(ckpt_path)
+        state = payload.get("train_state")
+        if state is None:
+            raise UserError(f"--resume: {ckpt_path} holds no training state (a finished run?)")
+        student.field.load_state_dict(payload["field"])
+        student.grid.load_state_dict(payload["grid"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        source.load_state_dict(state["source"])
+        start, seconds_before = state["step"], state["seconds"]
+        recent.extend(state["recent"])
+        stage_losses = dict(state["stage_losses"])
+
+    student.field.train()
+    t0 = time.perf_counter()
+    steps_per_epoch = max(1, sampler.n_poses)
+
+    def snapshot(step: int) -> dict:
+        return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "source": source.state_dict(),
+                "step": step, "seconds": seconds_before + time.perf_counter() - t0, "recent": list(recent),
+                "stage_losses": stage_losses}
+
+    end = cfg.iters if stop_at is None else min(stop_at, cfg.iters)
+    bar = tqdm(range(start, end), initial=start, total=cfg.iters, disable=not progress,
+               desc=label, dynamic_ncols=True, mininterval=1.0)
+    stage = None
+    for step in bar:
+        now = schedule.stage_at(step)
+        if now != stage:
+            stage = now
+            bar.set_description(f"{label} [{stage.name}]")
+            message = (f"{label}: step {step}: stage '{stage.name}' (steps {stage.start}-{stage.end}, "
+                       f"terms {', '.join(schedule.weights_at(step).active())})")
+            if progress:
+                bar.write(message)
+            else:
+                print(message, flush=True)
+        if step % steps_per_epoch == 0 or source.views is None:
+            source.new_epoch()
+        weights = schedule.weights_at(step)
+        batch = source.draw(device)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            terms, errors = distill_step(marcher, teacher, student, batch, weights, cfg, gen,
+                                         cfg.active.needs_ray_errors)
+        if not torch.isfinite(terms.total):
+            raise TrainingDiverged(f"distillation into {student.model_type} diverged at step {step} "
+                                   f"(stage {stage.name}): loss is {terms.total.item()}; try a lower --lr "
+                                   f"or another --seed")
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(terms.total).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        if errors is not None:
+            source.observe(batch, errors)
+        values = terms.as_floats()
+        recent.append(values)
+        stage_losses[stage.name] = values
+        if progress and step % 20 == 0:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
+        done = step + 1
+        periodic = cfg.ckpt_every and done % cfg.ckpt_every == 0
+        if done < cfg.iters and (periodic or done == end):
+            student.meta["step"] = done
+            save_checkpoint(ckpt_path, student, snapshot(done))
+    bar.close()
+    student.field.eval()
+    student.meta["step"] = end
+    occupancy = None
+    if cfg.rebuild_grid and end == cfg.iters:
+        occupancy = rebuild_grid(student, cfg.grid_passes, gen)
+    seconds = seconds_before + time.perf_counter() - t0
+    stages = [{**s, "final_losses": stage_losses.get(s["name"], {})} for s in schedule.describe()]
+    return DistillResult(end, seconds, mean_losses(list(recent)), stages, occupancy)
+
+
+def mean_losses(recent: list[dict]) -> dict[str, float]:
+    """Per-term mean over the steps in which each term was present."""
+    keys = {k for r in recent for k in r}
+    return {k: sum(r[k] for r in recent if k in r) / sum(1 for r in recent if k in r) for k in sorted(keys)}
+
+
+def pair_name(teacher_type: str, student_type: str) -> str:
+    """``{teacher}2{student}``, e.g. ``hash2vm``."""
+    return f"{teacher_type}2{student_type}"
+
