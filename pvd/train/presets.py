@@ -35,7 +35,7 @@ DATASET_DEFAULTS = {
 _PAPER_SCHEDULE = {"hash": (40000, 1e-2, 0.0), "vm": (30000, 2e-2, 1e-4),
                    "mlp": (50000, 2e-3, 0.0), "tensors": (15000, 2e-2, 0.0)}
 _TINY_SCHEDULE = {"hash": (1500, 1e-2, 0.0), "vm": (1500, 2e-2, 1e-4),
-                  "mlp": (1500, 5e-3, 0.0), "tensors": (1500, 3e-2, 0.0)}
+                  "mlp": (1500, 1e-2, 0.0), "tensors": (1500, 3e-2, 0.0)}
 
 
 def check_preset(preset: str) -> None:
