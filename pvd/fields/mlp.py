@@ -62,7 +62,7 @@ class MLPConfig:
 
 PRESETS = {
     "paper": MLPConfig(),
-    "tiny": MLPConfig(n_octaves=8, width=64, n_layers=5, skip=1, out_dim=16, sigma_hidden=32,
+    "tiny": MLPConfig(n_octaves=8, width=96, n_layers=5, skip=1, out_dim=16, sigma_hidden=32,
                       color_hidden=32),
 }
 
