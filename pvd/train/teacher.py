@@ -80,10 +80,16 @@ def composite_gt(pixels: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
     return pixels[:, :3]
 
 
+def adamw(groups: list[dict], weight_decay: float) -> torch.optim.AdamW:
+    """The reference's AdamW (β 0.9/0.99, eps 1e-15); the fused kernel on CPU and CUDA (one pass
+    over all parameters instead of a dozen small ops each: ~10x faster steps for large grids)."""
+    return torch.optim.AdamW(groups, betas=(0.9, 0.99), eps=1e-15, weight_decay=weight_decay,
+                             fused=True)
+
+
 def make_optimizer(model: Model, cfg: TeacherConfig):
     """AdamW (β 0.9/0.99, eps 1e-15) with exponential decay over ``cfg.iters`` steps."""
-    opt = torch.optim.AdamW(model.field.param_groups(cfg.lr), betas=(0.9, 0.99), eps=1e-15,
-                            weight_decay=cfg.weight_decay)
+    opt = adamw(model.field.param_groups(cfg.lr), cfg.weight_decay)
     gamma = cfg.lr_final_ratio ** (1.0 / max(cfg.iters, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     return opt, sched
