@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     write_json(workspace / "metrics.json", payload)
     summary = {k: payload[k] for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg",
                                        "render_seconds", "fps")}
-    record = make_record("evaluate", config=vars_plain(args), device=str(device), backend=backend_name(),
+    record = make_record("evaluate", config=vars_plain(args), device=str(device), backend=backend_name(device),
                          seconds=time.perf_counter() - t_start, metrics=summary,
                          model_type=model.meta.get("model_type"), model_kind=model.meta.get("kind"),
                          teacher_type=model.meta.get("teacher_type"), data_type=args.data_type,

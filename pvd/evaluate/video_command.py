@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     n = write_video(out, render_frames(model, cams, device, progress=not args.no_progress), args.fps)
     seconds = time.perf_counter() - t0
-    record = make_record("render", config=vars_plain(args), device=str(device), backend=backend_name(),
+    record = make_record("render", config=vars_plain(args), device=str(device), backend=backend_name(device),
                          seconds=time.perf_counter() - t_start,
                          metrics={"frames": n, "render_seconds": round(seconds, 3),
                                   "fps_rendered": n / seconds if seconds > 0 else None},

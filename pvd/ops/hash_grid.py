@@ -68,7 +68,11 @@ def corner_indices(x: Tensor, offsets: Tensor, resolutions: Tensor) -> tuple[Ten
         rows: [n, L, 8] int64 rows into the stacked table.
         weights: [n, L, 8] float32 trilinear weights (sum to 1 over the corners).
     """
-    x = x.clamp(0.0, 1.0)
+    # clamp to the cube with gradient 1 inside the open cube (0, 1) and 0 on and beyond its faces:
+    # spelled out, since torch versions disagree on clamp's gradient at the bounds (the native
+    # kernels use this rule)
+    inside = (x > 0) & (x < 1)
+    x = torch.where(inside, x, x.detach().clamp(0.0, 1.0))
     res = resolutions.to(x.device)
     pos = x[:, None, :] * res[None, :, None].to(x.dtype)          # [n, L, 3]
     base = pos.floor().clamp_max(res[None, :, None].to(x.dtype) - 1)

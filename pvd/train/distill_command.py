@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                              eval_seconds=time.perf_counter() - t0)
     save_checkpoint(ckpt_path, student)
     record = make_record(
-        "distill", config={**vars_plain(args), "distill": asdict(cfg)}, device=str(device), backend=backend_name(),
+        "distill", config={**vars_plain(args), "distill": asdict(cfg)}, device=str(device), backend=backend_name(device),
         seconds=result.seconds,
         metrics={"psnr_test": outcome.psnr_test, "psnr_vs_teacher": outcome.psnr_vs_teacher,
                  "teacher_psnr_test": outcome.teacher_psnr_test, "final_losses": result.final_losses},

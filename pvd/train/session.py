@@ -102,7 +102,7 @@ def run_teacher(args: argparse.Namespace, device: torch.device) -> int:
     record = make_record(
         "train", config={**vars_plain(args), "teacher": asdict(cfg), "bound": bound, "scale": scale,
                          "dt_gamma": dt_gamma},
-        device=str(device), backend=backend_name(), seconds=result.seconds,
+        device=str(device), backend=backend_name(device), seconds=result.seconds,
         metrics={"psnr_test": psnr, "initial_loss": result.initial_loss,
                  "final_loss": result.final_loss},
         model_type=args.model_type, preset=args.preset, data_type=args.data_type,
@@ -120,10 +120,8 @@ def vars_plain(args: argparse.Namespace) -> dict:
             if not k.startswith("_")}
 
 
-def backend_name() -> str:
-    """Which implementation of the hot ops ran (``torch`` twins or ``native`` kernels)."""
-    try:
-        from pvd.ops.backend import active_backend
-    except ImportError:
-        return "torch"
-    return active_backend()
+def backend_name(device: torch.device) -> str:
+    """Which implementation of the hot ops ran on ``device`` (``torch`` twins or ``native-*`` kernels)."""
+    from pvd.ops.backend import active_backend
+
+    return active_backend(device)
