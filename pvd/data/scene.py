@@ -7,7 +7,6 @@ trainers never see a file format. Camera conventions are those of :mod:`pvd.data
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from torch import Tensor
 

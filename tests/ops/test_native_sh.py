@@ -16,12 +16,9 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def native_build():
-    """Build (or find in the cache) the CPU extension once; a compile error fails here."""
-    try:
-        return backend.build("cpu")
-    except backend.NativeBuildError as exc:
-        pytest.fail(f"the CPU native build failed: {exc}")
+def _native(native_build):
+    """Every test here needs the CPU build (the fixture in conftest.py)."""
+    return native_build
 
 
 def _directions(n, device, unit=True, seed=0):

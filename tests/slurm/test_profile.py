@@ -11,7 +11,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 from slurm_log import PlannedJob, planned_jobs
 
