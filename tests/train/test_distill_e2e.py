@@ -118,6 +118,7 @@ def test_resume_matches_uninterrupted_run(teachers, demo_scene, tmp_path):
     (["--stage_iters", "9,3"], "S1 <= S2"),
     (["--data_type", "llff"], "--data_type llff does not match"),
     (["--real_ray_fraction", "1.5"], "--real_ray_fraction"),
+    (["--weight_decay", "-1"], "--weight_decay"),
 ])
 def test_bad_flags_give_one_clear_line(teachers, demo_scene, tmp_path, flags, message, capsys):
     args = _distill_args(demo_scene, teachers["hash"], tmp_path / "ws")
