@@ -103,6 +103,10 @@ def main() -> int:
     if ablation:
         print(f"{args.ablation_teacher + '2X rgb_only':22} | " + " | ".join(cell(ablation[s]) for s in students))
 
+    print("\nprocessor seconds per pair (all threads; steadier than wall time on a shared CPU):")
+    for t in teachers:
+        print(f"{t:8} | " + " | ".join(f"{matrix[(t, s)].get('cpu_seconds', float('nan')):^13.1f}"
+                                       for s in students))
     print("\ngap to teacher (student - teacher PSNR, dB):")
     failures = []
     for t in teachers:

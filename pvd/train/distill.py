@@ -9,7 +9,7 @@ One step:
 3. the frozen teacher (eval mode, no grad) and the student evaluated on exactly those samples,
    composited with the same step sizes and backgrounds;
 4. the stage schedule's loss terms (:mod:`pvd.train.stages`, :mod:`pvd.train.losses`), AdamW
-   (β 0.9/0.99, eps 1e-15, weight decay 0.01) with a cosine learning rate to ``lr_final``.
+   (β 0.9/0.99, eps 1e-15, weight decay ``weight_decay``) with a cosine learning rate to ``lr_final``.
 
 The teacher's grid is never updated. After the run :func:`rebuild_grid` gives the student an
 occupancy grid of its own density, so its checkpoint stands alone. Checkpoints are written
