@@ -14,16 +14,12 @@ test PSNR (vs ground truth) beside each teacher's own PSNR, the gap, and each pa
 Every run goes through the ``pvd train`` / ``pvd distill`` CLI; numbers are read from their
 ``record.json``. Runs whose record exists in ``--out`` are reused (delete them to rerun).
 Bars (2 CPU cores): each student within 1.0 dB of its teacher, each pair <= 60 s.
-
-Runs get ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set: on a CPU shared with other work,
-OpenMP threads that spin while waiting made steps ~10-25x slower in our measurements.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -39,8 +35,7 @@ def run_once(cmd: list[str], ws: Path) -> dict:
     record = ws / "record.json"
     if not record.exists():
         print("$ pvd " + " ".join(cmd[3:]), flush=True)
-        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        subprocess.run(cmd, check=True, env=env)
+        subprocess.run(cmd, check=True)
     return json.loads(record.read_text())
 
 

@@ -13,12 +13,6 @@ constexpr int kThreads = 128;
 
 unsigned blocks_for(int64_t n) { return (unsigned)((n + kThreads - 1) / kThreads); }
 
-__device__ MarchRay ray_at(const float* origins, const float* directions, const float* near, const float* far,
-                           const float* offsets, int64_t i) {
-  const float f = near[i] < far[i] ? far[i] : near[i];
-  return MarchRay{origins + 3 * i, directions + 3 * i, near[i], f, offsets[i]};
-}
-
 __global__ void march_count_kernel(const float* __restrict__ near, const float* __restrict__ far, int64_t n,
                                    StepRule rule, float* __restrict__ counts) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -32,16 +26,8 @@ __global__ void march_scan_kernel(const float* __restrict__ origins, const float
                                   float* __restrict__ t_end) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const MarchRay ray = ray_at(origins, directions, near, far, offsets, i);
-  if (width <= 0) {
-    n_kept[i] = 0;
-    t_end[i] = ray.far;
-    return;
-  }
-  float last_k = 0.0f;
-  const int64_t kept = march_ray(rule, grid, ray, width, max_samples, &last_k, [](int64_t, float, float) {});
-  n_kept[i] = kept;
-  t_end[i] = interval_upper(rule, ray, kept >= max_samples ? last_k : (float)(width - 1));
+  const MarchRay ray = march_ray_at(origins, directions, near, far, offsets, i);
+  march_scan_ray(rule, grid, ray, width, max_samples, n_kept + i, t_end + i);
 }
 
 __global__ void march_write_kernel(const float* __restrict__ origins, const float* __restrict__ directions,
@@ -52,14 +38,8 @@ __global__ void march_write_kernel(const float* __restrict__ origins, const floa
                                    float* __restrict__ t, float* __restrict__ deltas) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const MarchRay ray = ray_at(origins, directions, near, far, offsets, i);
-  const int64_t base = starts[i];
-  float last_k = 0.0f;
-  march_ray(rule, grid, ray, width, max_samples, &last_k, [&](int64_t j, float ts, float delta) {
-    ray_indices[base + j] = i;
-    t[base + j] = ts;
-    deltas[base + j] = delta;
-  });
+  const MarchRay ray = march_ray_at(origins, directions, near, far, offsets, i);
+  march_write_ray(rule, grid, ray, i, width, max_samples, starts[i], ray_indices, t, deltas);
 }
 
 }  // namespace

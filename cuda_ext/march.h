@@ -195,4 +195,37 @@ PVD_HD float interval_upper(const StepRule& r, const MarchRay& ray, float k) {
   return upper < ray.far ? upper : ray.far;
 }
 
+// Ray i of the launchers' flat arrays (origins, directions [n, 3]; near, far, offsets [n]), with far
+// raised to near when smaller.
+PVD_HD MarchRay march_ray_at(const float* origins, const float* directions, const float* near, const float* far,
+                             const float* offsets, int64_t i) {
+  const float f = near[i] < far[i] ? far[i] : near[i];
+  return MarchRay{origins + 3 * i, directions + 3 * i, near[i], f, offsets[i]};
+}
+
+// First pass for one ray: how many samples it keeps and where its marching stops (t_end).
+PVD_HD void march_scan_ray(const StepRule& r, const OccGrid& g, const MarchRay& ray, int64_t width,
+                           int64_t max_samples, int64_t* n_kept, float* t_end) {
+  if (width <= 0) {
+    *n_kept = 0;
+    *t_end = ray.far;
+    return;
+  }
+  float last_k = 0.0f;
+  const int64_t kept = march_ray(r, g, ray, width, max_samples, &last_k, [](int64_t, float, float) {});
+  *n_kept = kept;
+  *t_end = interval_upper(r, ray, kept >= max_samples ? last_k : (float)(width - 1));
+}
+
+// Second pass for ray i: writes its samples (ray index, t, delta) from the packed offset base.
+PVD_HD void march_write_ray(const StepRule& r, const OccGrid& g, const MarchRay& ray, int64_t i, int64_t width,
+                            int64_t max_samples, int64_t base, int64_t* ray_indices, float* t, float* deltas) {
+  float last_k = 0.0f;
+  march_ray(r, g, ray, width, max_samples, &last_k, [&](int64_t j, float ts, float delta) {
+    ray_indices[base + j] = i;
+    t[base + j] = ts;
+    deltas[base + j] = delta;
+  });
+}
+
 }  // namespace pvd

@@ -11,12 +11,6 @@ namespace {
 
 constexpr int64_t kGrain = 64;  // rays per task (a ray may examine thousands of candidates)
 
-MarchRay ray_at(const float* origins, const float* directions, const float* near, const float* far,
-                const float* offsets, int64_t i) {
-  const float f = near[i] < far[i] ? far[i] : near[i];
-  return MarchRay{origins + 3 * i, directions + 3 * i, near[i], f, offsets[i]};
-}
-
 }  // namespace
 
 void march_count_cpu(const float* near, const float* far, int64_t n, const StepRule& rule, float* counts) {
@@ -32,16 +26,8 @@ void march_scan_cpu(const float* origins, const float* directions, const float* 
                     int64_t max_samples, int64_t n, int64_t* n_kept, float* t_end) {
   parallel_ranges(n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const MarchRay ray = ray_at(origins, directions, near, far, offsets, i);
-      if (width <= 0) {
-        n_kept[i] = 0;
-        t_end[i] = ray.far;
-        continue;
-      }
-      float last_k = 0.0f;
-      const int64_t kept = march_ray(rule, grid, ray, width, max_samples, &last_k, [](int64_t, float, float) {});
-      n_kept[i] = kept;
-      t_end[i] = interval_upper(rule, ray, kept >= max_samples ? last_k : (float)(width - 1));
+      const MarchRay ray = march_ray_at(origins, directions, near, far, offsets, i);
+      march_scan_ray(rule, grid, ray, width, max_samples, n_kept + i, t_end + i);
     }
   });
 }
@@ -52,14 +38,8 @@ void march_write_cpu(const float* origins, const float* directions, const float*
                      float* deltas) {
   parallel_ranges(n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const MarchRay ray = ray_at(origins, directions, near, far, offsets, i);
-      const int64_t base = starts[i];
-      float last_k = 0.0f;
-      march_ray(rule, grid, ray, width, max_samples, &last_k, [&](int64_t j, float ts, float delta) {
-        ray_indices[base + j] = i;
-        t[base + j] = ts;
-        deltas[base + j] = delta;
-      });
+      const MarchRay ray = march_ray_at(origins, directions, near, far, offsets, i);
+      march_write_ray(rule, grid, ray, i, width, max_samples, starts[i], ray_indices, t, deltas);
     }
   });
 }

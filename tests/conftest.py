@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+import pvd  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]

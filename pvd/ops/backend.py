@@ -38,7 +38,16 @@ BACKEND_ENV = "PVD_BACKEND"
 CACHE_ENV = "PVD_EXT_CACHE"
 BACKENDS = ("auto", "torch", "native")
 KINDS = ("cpu", "cuda")
-SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda_ext"
+
+
+def _source_dir() -> Path:
+    """``cuda_ext/`` of the checkout this module runs from, else the copy a wheel installs into
+    ``<prefix>/share/pvd/cuda_ext`` (``pyproject.toml``'s data-files)."""
+    checkout = Path(__file__).resolve().parents[2] / "cuda_ext"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "pvd" / "cuda_ext"
+
+
+SOURCE_DIR = _source_dir()
 _ARCH = re.compile(r"^\d+\.\d+a?(\+PTX)?$")
 
 
@@ -84,6 +93,8 @@ class BuildResult:
     module: ModuleType
 
 
+KEEP_BUILDS = 3  # per kind: the most recently used builds kept in the cache (other checkouts' too)
+
 _lock = threading.Lock()
 _loaded: dict[str, BuildResult] = {}
 _failed: dict[str, str] = {}
@@ -110,7 +121,7 @@ def _hash_files(h, paths) -> None:
 def source_digest() -> str:
     """Hash of every kernel source and header (what a workflow rule's params should carry)."""
     h = hashlib.sha256()
-    _hash_files(h, sorted(p for p in SOURCE_DIR.iterdir() if p.suffix in {".h", ".cpp", ".cu"}))
+    _hash_files(h, sorted(p for p in SOURCE_DIR.glob("*") if p.suffix in {".h", ".cpp", ".cu"}))
     return h.hexdigest()[:16]
 
 
@@ -239,10 +250,33 @@ def _build_locked(spec: BuildSpec, verbose: bool) -> BuildResult:
                 os.environ.pop("TORCH_CUDA_ARCH_LIST", None)
             else:
                 os.environ["TORCH_CUDA_ARCH_LIST"] = saved_arch
+        os.utime(spec.directory)  # mark as used now (the cache keeps the most recently used builds)
     seconds = time.perf_counter() - start
     if compiled:
         print(f"pvd: built native kernels ({spec.kind}) in {seconds:.1f} s", file=sys.stderr, flush=True)
+        prune_cache(spec.kind)
     return BuildResult(spec.kind, spec.arch_list, spec.directory, seconds, compiled, module)
+
+
+def prune_cache(kind: str, keep: int = KEEP_BUILDS) -> list[Path]:
+    """Delete all but the ``keep`` most recently used ``kind`` builds from the cache; returns the
+    deleted directories. A build whose lock another process holds (building or about to load it) is
+    kept; processes that already loaded a deleted library keep running (the mapping outlives it)."""
+    from filelock import FileLock, Timeout
+
+    builds = sorted((d for d in cache_root().glob(f"{kind}-*") if d.is_dir()),
+                    key=lambda d: d.stat().st_mtime, reverse=True)
+    removed = []
+    for directory in builds[keep:]:
+        lock = FileLock(str(directory) + ".lock")
+        try:
+            with lock.acquire(timeout=0):
+                shutil.rmtree(directory, ignore_errors=True)
+        except Timeout:
+            continue
+        Path(str(directory) + ".lock").unlink(missing_ok=True)
+        removed.append(directory)
+    return removed
 
 
 def native_module(device_type: str) -> ModuleType | None:

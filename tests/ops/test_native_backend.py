@@ -3,6 +3,7 @@ and (without a GPU) a compile-and-link check of the CUDA sources so a CUDA build
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 
@@ -121,3 +122,61 @@ def test_cpu_only_build_refuses_cuda_tensors_clearly():
     assert ext.with_cuda is False
     with pytest.raises(RuntimeError, match="CPU-only"):
         ext.sh_encode_fwd(torch.zeros(2, 3, device="cuda"), 2)
+
+
+def test_prune_cache_keeps_the_most_recently_used_and_locked_builds(fresh_backend):
+    from filelock import FileLock
+
+    fresh_backend.mkdir(parents=True)
+    dirs = []
+    for i in range(5):
+        d = fresh_backend / f"cpu-{i:016x}"
+        d.mkdir()
+        (d / "pvd_native_cpu.so").write_bytes(b"x")
+        (fresh_backend / f"{d.name}.lock").touch()
+        os.utime(d, (1000 + i, 1000 + i))
+        dirs.append(d)
+    other = fresh_backend / "cuda-0000000000000000"
+    other.mkdir()
+    os.utime(other, (1, 1))
+    with FileLock(str(dirs[0]) + ".lock"):  # oldest, but held by a (pretend) concurrent build
+        removed = backend.prune_cache("cpu", keep=2)
+    assert sorted(removed) == sorted(dirs[1:3])
+    assert [d.exists() for d in dirs] == [True, False, False, True, True]
+    assert not (fresh_backend / f"{dirs[1].name}.lock").exists()
+    assert other.exists(), "builds of another kind are not touched"
+
+
+def test_wheel_ships_kernel_sources_and_backend_finds_them(tmp_path):
+    """A non-editable install gets cuda_ext/ under <prefix>/share/pvd/cuda_ext, where the backend
+    looks when it does not run from a checkout."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = backend.SOURCE_DIR.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(root)], check=True)
+    wheel = next(tmp_path.glob("pvd-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {n.rsplit("/", 1)[-1] for n in names if "/data/share/pvd/cuda_ext/" in n}
+    wanted = {p.name for p in backend.SOURCE_DIR.glob("*") if p.suffix in {".h", ".cpp", ".cu"}}
+    assert wanted and shipped == wanted
+    # unpack the wheel as pip would (package into site, data into the prefix) and ask the backend
+    site, prefix = tmp_path / "site", tmp_path / "prefix"
+    with zipfile.ZipFile(wheel) as z:
+        for n in names:
+            if ".data/data/" in n:
+                target = prefix / n.split(".data/data/", 1)[1]
+            elif n.startswith("pvd/"):
+                target = site / n
+            else:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(n))
+    code = ("import sys; sys.prefix = sys.argv[1]; from pvd.ops import backend; "
+            "print(backend.SOURCE_DIR); print(backend.build_spec('cpu').digest)")
+    out = subprocess.run([sys.executable, "-c", code, str(prefix)], check=True, capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)}).stdout.split()
+    assert out[0] == str(prefix / "share" / "pvd" / "cuda_ext")
+    assert out[1] == backend.build_spec("cpu").digest, "same sources, same build key"
