@@ -33,6 +33,10 @@ class FieldOutput:
     rgb: Tensor
     h: Tensor | None
 
+    def select(self, keep: Tensor) -> "FieldOutput":
+        """The rows where ``keep`` ([n] bool) is set."""
+        return FieldOutput(self.s[keep], self.sigma[keep], self.rgb[keep], None if self.h is None else self.h[keep])
+
 
 class Field(nn.Module):
     """Base class: a radiance field inside the box ``[-bound, bound]^3``.

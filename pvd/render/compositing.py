@@ -66,3 +66,15 @@ def composite_samples(samples: Samples, out: FieldOutput, bg) -> RenderOutput:
     bg = background(bg, samples.n_rays, rgb.device)
     rgb = rgb + (1 - opacity).unsqueeze(1) * bg
     return RenderOutput(rgb=rgb, opacity=opacity, depth=depth, weights=weights, samples=samples)
+
+
+def transmittance(sigma: Tensor, samples: Samples) -> Tensor:
+    """[n_samples] transmittance in front of each sample: ``exp(-sum sigma_j delta_j)`` over the
+    earlier samples of its ray (1 for a ray's first sample). ``sigma`` is [n_samples]; not
+    differentiable (a cumulative sum in float64, so long batches keep the per-ray differences exact).
+    """
+    with torch.no_grad():
+        tau = sigma.reshape(-1).double() * samples.deltas.double()
+        before = torch.cumsum(tau, 0) - tau                          # over all earlier samples
+        first = torch.searchsorted(samples.ray_indices, samples.ray_indices)   # ray's first sample
+        return torch.exp(-(before - before[first])).float()

@@ -49,6 +49,11 @@ class Samples:
         """[n_rays] int64 number of samples of each ray."""
         return torch.bincount(self.ray_indices, minlength=self.n_rays)
 
+    def select(self, keep: Tensor) -> "Samples":
+        """The samples where ``keep`` ([n_samples] bool) is set, in order (still packed per ray)."""
+        return Samples(self.positions[keep], self.directions[keep], self.t[keep], self.deltas[keep],
+                       self.ray_indices[keep], self.n_rays)
+
 
 def step_limits(max_steps: int, grid_resolution: int, cascades: int) -> tuple[float, float]:
     """(dt_min, dt_max) in box units; ``dt_max`` is raised to ``dt_min`` when it would be smaller."""

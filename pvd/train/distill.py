@@ -6,13 +6,16 @@ One step:
    real training pixels and PVD-AL's hard-ray pool), each with a background colour (random per ray
    by default, so that matching rendered colours pins down opacity);
 2. **one** march of the batch through the *teacher's* occupancy grid;
-3. the frozen teacher (eval mode, no grad) and the student evaluated on exactly those samples,
-   composited with the same step sizes and backgrounds;
+3. the frozen teacher (eval mode, no grad) evaluated on those samples; samples the teacher hides
+   (transmittance in front of them below ``visibility_cutoff``: they cannot change a rendered
+   colour by more than that) are dropped, and the student is evaluated on exactly the remaining
+   ones, both composited with the same step sizes and backgrounds;
 4. the stage schedule's loss terms (:mod:`pvd.train.stages`, :mod:`pvd.train.losses`), AdamW
    (β 0.9/0.99, eps 1e-15, weight decay ``weight_decay``) with a cosine learning rate to ``lr_final``.
 
 The teacher's grid is never updated. After the run :func:`rebuild_grid` gives the student an
-occupancy grid of its own density, so its checkpoint stands alone. Checkpoints are written
+occupancy grid of its own density (by default within the teacher's occupied cells, where it was
+distilled; see ``STUDENT_GRIDS``), so its checkpoint stands alone. Checkpoints are written
 atomically every ``ckpt_every`` steps with the full resume state (optimiser, scheduler, RNGs,
 current epoch's poses, PVD-AL state); ``resume=True`` continues from ``WS/checkpoint.pt``.
 """
@@ -31,6 +34,7 @@ from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
 from pvd.errors import UserError
 from pvd.render import Renderer, evaluate_field
+from pvd.render.compositing import transmittance
 from pvd.train.active import ActiveConfig, top_weight_mask
 from pvd.train.checkpoint import Model, read_checkpoint, save_checkpoint
 from pvd.train.distill_rays import Batch, BatchSource
@@ -39,6 +43,13 @@ from pvd.train.stages import StageConfig, StageSchedule
 from pvd.train.teacher import TrainingDiverged, adamw
 
 INIT_MODES = ("teacher", "scratch")
+# the occupancy grid saved with the student:
+#   masked  -- rebuilt from the student's own density, restricted to the teacher's occupied cells
+#              (the region it was distilled on: outside it the student only saw sparse empty samples,
+#              and a smooth field such as the mlp leaves a halo of density around surfaces there)
+#   own     -- rebuilt from the student's own density wherever a training camera sees
+#   teacher -- the teacher's grid, unchanged (the reference's behaviour)
+STUDENT_GRIDS = ("masked", "own", "teacher")
 RECENT_STEPS = 20
 
 
@@ -56,10 +67,13 @@ class DistillConfig:
         stages: stage boundaries and loss weights.
         active: PVD-AL options.
         init: ``teacher`` (copy every tensor whose name and shape match) or ``scratch``.
-        rebuild_grid: give the student its own occupancy grid before saving.
-        grid_passes: full-grid density passes of that rebuild.
+        student_grid: the grid saved with the student, one of ``STUDENT_GRIDS``.
+        grid_passes: full-grid density passes of a rebuild.
         empty_sample_ratio: share of the teacher's empty cells also sampled each step (the
             student learns the empty space too; see :func:`march_renderer`).
+        visibility_cutoff: drop samples behind which the teacher's transmittance is below this
+            (0 keeps every sample, as the reference). On opaque scenes ~40 % of the marched
+            samples lie behind surfaces; the student never needs them to render.
         poses_per_epoch: data-free poses per epoch (None: the dataset type's default); an epoch
             lasts that many steps, as in the reference (one pose's worth of rays per step).
         use_real_poses: use the training cameras instead of sampled poses (teacher renders stay
@@ -81,9 +95,10 @@ class DistillConfig:
     stages: StageConfig = field(default_factory=StageConfig)
     active: ActiveConfig = field(default_factory=ActiveConfig)
     init: str = "teacher"
-    rebuild_grid: bool = True
+    student_grid: str = "masked"
     grid_passes: int = 8
     empty_sample_ratio: float = 0.05
+    visibility_cutoff: float = 1e-3
     poses_per_epoch: int | None = None
     use_real_poses: bool = False
     real_ray_fraction: float = 0.0
@@ -97,6 +112,9 @@ class DistillConfig:
         check_loss_type(self.loss_type)
         if self.init not in INIT_MODES:
             raise UserError(f"--init {self.init!r} is unknown; expected one of {list(INIT_MODES)}")
+        if self.student_grid not in STUDENT_GRIDS:
+            raise UserError(f"--student_grid {self.student_grid!r} is unknown; expected one of "
+                            f"{list(STUDENT_GRIDS)}")
         if self.iters < 1 or self.batch_rays < 1:
             raise UserError(f"--iters and --batch_rays must be >= 1, got {self.iters}, {self.batch_rays}")
         if not self.lr > 0 or not 0 <= self.lr_final <= self.lr:
@@ -105,6 +123,8 @@ class DistillConfig:
             raise UserError(f"--weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.real_ray_fraction <= 1:
             raise UserError(f"--real_ray_fraction must be in [0, 1], got {self.real_ray_fraction}")
+        if not 0 <= self.visibility_cutoff < 1:
+            raise UserError(f"--visibility_cutoff must be in [0, 1), got {self.visibility_cutoff}")
         if not 0 <= self.empty_sample_ratio <= 1:
             raise UserError(f"empty_sample_ratio must be in [0, 1], got {self.empty_sample_ratio}")
         if self.grid_passes < 1:
@@ -121,7 +141,8 @@ class DistillResult:
             shared machine it tells the work done apart from the time spent waiting for a core.
         final_losses: mean of each term over the last steps in which it was active.
         stages: the schedule's stages (name, start, end, iterations) with their final losses.
-        grid_occupancy: occupied share of the student's own grid after the rebuild (or None).
+        grid_occupancy: occupied share of the student's grid as saved (or None if the run stopped
+            early).
     """
 
     steps: int
@@ -159,11 +180,12 @@ def init_student(student: Model, teacher: Model, mode: str) -> list[str]:
 
 
 @torch.no_grad()
-def rebuild_grid(model: Model, passes: int, generator: torch.Generator) -> float:
+def rebuild_grid(model: Model, passes: int, generator: torch.Generator, region: torch.Tensor | None = None) -> float:
     """Re-estimate ``model``'s occupancy grid from its own density; returns the occupied share.
 
     Cells unseen by the training cameras stay empty; every other cell's density is the maximum
-    of ``passes`` jittered probes, thresholded as in training.
+    of ``passes`` jittered probes, thresholded as in training. With ``region`` (bool, the grid's
+    shape [C, R, R, R]) cells outside it stay empty too.
     """
     grid, cfg = model.grid, model.renderer.config
     grid.density.zero_()
@@ -175,6 +197,8 @@ def rebuild_grid(model: Model, passes: int, generator: torch.Generator) -> float
         grid.update(model.field.density, k, density_thresh=cfg.density_thresh, decay=1.0, update_every=1,
                     warmup_steps=0, full_updates=passes, chunk=cfg.density_chunk, generator=generator)
     model.field.train(was_training)
+    if region is not None:
+        grid.occupancy &= region
     return grid.occupied_fraction()
 
 
@@ -197,13 +221,16 @@ def march_renderer(teacher: Model, cfg: DistillConfig) -> Renderer:
 def distill_step(marcher: Renderer, teacher: Model, student: Model, batch: Batch, weights: LossWeights,
                  cfg: DistillConfig, generator: torch.Generator,
                  want_errors: bool) -> tuple[LossTerms, torch.Tensor | None]:
-    """March once (``marcher``, on the teacher's grid), evaluate both fields on the same samples and
-    compute the loss terms. Returns the terms and, when ``want_errors``, the per-ray squared colour
-    error [n_rays].
+    """March once (``marcher``, on the teacher's grid), drop the samples the teacher hides, evaluate
+    both fields on the same remaining samples and compute the loss terms. Returns the terms and,
+    when ``want_errors``, the per-ray squared colour error [n_rays].
     """
     samples = marcher.march(batch.rays, train=True, generator=generator)
     with torch.no_grad():
         t_out = evaluate_field(teacher.field, samples)
+        if cfg.visibility_cutoff > 0:
+            keep = transmittance(t_out.sigma, samples) >= cfg.visibility_cutoff
+            samples, t_out = samples.select(keep), t_out.select(keep)
     s_out = evaluate_field(student.field, samples)
     act = cfg.active
     render = weights.needs_render or want_errors or act.point_top
@@ -324,8 +351,12 @@ def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillCo
     student.field.eval()
     student.meta["step"] = end
     occupancy = None
-    if cfg.rebuild_grid and end == cfg.iters:
-        occupancy = rebuild_grid(student, cfg.grid_passes, gen)
+    if end == cfg.iters:
+        if cfg.student_grid == "teacher":
+            occupancy = student.grid.occupied_fraction()
+        else:
+            region = teacher.grid.occupancy if cfg.student_grid == "masked" else None
+            occupancy = rebuild_grid(student, cfg.grid_passes, gen, region)
     seconds = seconds_before + time.perf_counter() - t0
     cpu_seconds = cpu_before + time.process_time() - c0
     stages = [{**s, "final_losses": stage_losses.get(s["name"], {})} for s in schedule.describe()]

@@ -154,9 +154,16 @@ def test_wheel_ships_kernel_sources_and_backend_finds_them(tmp_path):
     import sys
     import zipfile
 
-    root = backend.SOURCE_DIR.parent
+    import shutil
+
+    root, src = backend.SOURCE_DIR.parent, tmp_path / "src"   # build a copy: setuptools writes build/
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    for name in ("pvd", "cuda_ext"):
+        shutil.copytree(root / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(root)], check=True)
+                    "-w", str(tmp_path), str(src)], check=True)
     wheel = next(tmp_path.glob("pvd-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {n.rsplit("/", 1)[-1] for n in names if "/data/share/pvd/cuda_ext/" in n}

@@ -50,7 +50,7 @@ def test_teacher_frozen_and_both_fields_see_identical_samples(scene, tmp_path, m
                         composites.append((s, out, bg.clone())) or original(self, s, out, bg))
 
     cfg = DistillConfig(iters=6, batch_rays=96, stages=StageConfig(stage_iters=(2, 4)), ckpt_every=0,
-                        rebuild_grid=False)
+                        student_grid="teacher")
     distill(teacher, student, PoseSampler(index.cameras, "synthetic", n_poses=4), cfg, tmp_path,
             torch.device("cpu"), progress=False)
 
@@ -110,6 +110,13 @@ def test_rebuild_grid_follows_the_students_own_density(scene):
     assert occ[centre_x > 0.3][:, :, 2:].all()                  # the dense half is kept
     assert not occ[:, :, :2].any()                              # unseen cells stay empty
     assert share == pytest.approx(occ.float().mean().item())
+    # restricted to a region (the teacher's occupied cells): nothing outside it, the rest unchanged
+    region = torch.zeros_like(student.grid.occupancy)
+    region[0, :, : r // 2] = True
+    unmasked = occ.clone()
+    rebuild_grid(student, 4, torch.Generator().manual_seed(0), region)
+    assert torch.equal(student.grid.occupancy[0], unmasked & region[0])
+    assert (unmasked & ~region[0]).any(), "the region removed something"
 
 
 def test_top_weight_mask_and_hard_example_pools():
@@ -140,7 +147,7 @@ def test_pvd_al_options_run(scene, tmp_path):
     init_student(student, teacher, "scratch")
     active = ActiveConfig(hard_poses=True, hard_rays=True, hard_ray_pool=500, point_top=True)
     cfg = DistillConfig(iters=6, batch_rays=64, stages=StageConfig(stage_iters=(0, 0), depth_weight=0.1),
-                        active=active, ckpt_every=0, poses_per_epoch=3, rebuild_grid=False)
+                        active=active, ckpt_every=0, poses_per_epoch=3, student_grid="teacher")
     result = distill(teacher, student, PoseSampler(index.cameras, "synthetic", n_poses=3), cfg, tmp_path,
                      torch.device("cpu"), progress=False)
     assert set(result.final_losses) == {"total", "feature", "density", "color", "rgb", "depth"}

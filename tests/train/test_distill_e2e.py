@@ -82,7 +82,7 @@ def test_cli_writes_standalone_checkpoint_and_record(teachers, demo_scene, tmp_p
     assert [(s["name"], s["start"], s["end"]) for s in record["stages"]] == [
         ("feature", 0, 4), ("density_color", 4, 8), ("rgb", 8, 12)]
     assert set(record["metrics"]["final_losses"]) == {"total", "feature", "density", "color", "rgb"}
-    assert record["init"] == "teacher" and record["grid_rebuilt"] is True
+    assert record["init"] == "teacher" and record["student_grid"] == "masked"
     for key in ("psnr_test", "psnr_vs_teacher", "teacher_psnr_test"):
         assert math.isfinite(record["metrics"][key])
     assert record["seconds"] > 0
@@ -92,6 +92,7 @@ def test_cli_writes_standalone_checkpoint_and_record(teachers, demo_scene, tmp_p
     assert student.model_type == "vm"
     teacher = load_model(teachers["hash"])
     assert not torch.equal(student.grid.density, teacher.grid.density)
+    assert not (student.grid.occupancy & ~teacher.grid.occupancy).any(), "masked: within the teacher's cells"
     test = load_split(demo_scene, "synthetic", "test")
     assert evaluate_model(student, test, lpips=False).psnr == pytest.approx(record["metrics"]["psnr_test"], abs=0.01)
 
@@ -119,6 +120,7 @@ def test_resume_matches_uninterrupted_run(teachers, demo_scene, tmp_path):
     (["--data_type", "llff"], "--data_type llff does not match"),
     (["--real_ray_fraction", "1.5"], "--real_ray_fraction"),
     (["--weight_decay", "-1"], "--weight_decay"),
+    (["--visibility_cutoff", "1"], "--visibility_cutoff"),
 ])
 def test_bad_flags_give_one_clear_line(teachers, demo_scene, tmp_path, flags, message, capsys):
     args = _distill_args(demo_scene, teachers["hash"], tmp_path / "ws")
@@ -130,3 +132,25 @@ def test_bad_flags_give_one_clear_line(teachers, demo_scene, tmp_path, flags, me
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("pvd distill: error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_preset_defaults_follow_the_student_architecture():
+    """Unset flags take the preset's per-student values; explicit flags win."""
+    import argparse
+
+    from pvd.train.distill_command import PRESETS, add_arguments, build_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["scene", "--data_type", "synthetic", "--teacher_type", "hash", "--ckpt_teacher", "t.pt",
+            "--workspace", "ws"]
+    for preset in ("tiny", "paper"):
+        p = PRESETS[preset]
+        for arch in ("hash", "vm", "mlp", "tensors"):
+            cfg = build_config(parser.parse_args(base + ["--model_type", arch, "--preset", preset]))
+            assert (cfg.iters, cfg.batch_rays, cfg.lr) == (p.iters[arch], p.batch_rays[arch], p.lr[arch])
+            assert cfg.weight_decay == p.weight_decay[arch] and cfg.visibility_cutoff == p.visibility_cutoff
+    assert PRESETS["tiny"].iters["mlp"] > PRESETS["tiny"].iters["hash"]
+    cfg = build_config(parser.parse_args(base + ["--model_type", "mlp", "--iters", "7", "--batch_rays", "9",
+                                                 "--visibility_cutoff", "0", "--student_grid", "own"]))
+    assert (cfg.iters, cfg.batch_rays, cfg.visibility_cutoff, cfg.student_grid) == (7, 9, 0.0, "own")
