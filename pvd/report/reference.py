@@ -109,7 +109,7 @@ def _model_label(model: str) -> str:
 def comparison_table(comparisons: list[Comparison]) -> Table:
     """Ours, theirs and the difference (ours - theirs), in dB; minutes per scene where known."""
     columns = ("dataset", "model", "scenes", "source", "ours", "theirs", "difference",
-               "ours min", "theirs min", "note")
+               "ours minutes", "theirs minutes", "note")
     rows = []
     for c in comparisons:
         ref = c.reference
@@ -121,5 +121,6 @@ def comparison_table(comparisons: list[Comparison]) -> Table:
                      NA if diff is None else f"{diff:+.2f}",
                      format_value(c.ours_minutes, 1), format_value(ref.minutes, 1), note or ""))
     return Table("Test PSNR (dB) against the reference numbers (METHOD.md §7)", columns, tuple(rows),
-                 note=f"difference = ours - theirs; {NA} where this run does not cover the scenes",
+                 note=f"difference = ours - theirs; minutes per scene; {NA} where this run does not cover "
+                      "the scenes",
                  align="llll" + "r" * 5 + "l")
