@@ -15,14 +15,20 @@ struct PackedSamples {
   const float* ts;
 };
 
+// Weight w_i = (1 - exp(-tau_i)) exp(-depth_in_front) of sample i; *tau gets its optical depth tau_i.
+PVD_HD float sample_weight(const PackedSamples& s, int64_t i, double depth_in_front, float* tau) {
+  *tau = s.sigmas[i] * s.deltas[i];
+  return -expm1f(-*tau) * (float)exp(-depth_in_front);
+}
+
 // weights[begin:end] and the ray's rgb[3], depth, opacity.
 PVD_HD void composite_fwd_ray(const PackedSamples& s, int64_t begin, int64_t end, float* weights, float* rgb,
                               float* depth, float* opacity) {
   double depth_in_front = 0.0;
   float r = 0.0f, g = 0.0f, b = 0.0f, z = 0.0f, o = 0.0f;
   for (int64_t i = begin; i < end; ++i) {
-    const float tau = s.sigmas[i] * s.deltas[i];
-    const float w = -expm1f(-tau) * (float)exp(-depth_in_front);
+    float tau;
+    const float w = sample_weight(s, i, depth_in_front, &tau);
     weights[i] = w;
     r += w * s.rgbs[3 * i];
     g += w * s.rgbs[3 * i + 1];
@@ -54,25 +60,29 @@ struct PackedGrads {
   float* ts;
 };
 
-// With q_i = dL/dw_i (all outputs are linear in w), dL/dtau_k = q_k T_{k+1} - sum_{i>k} w_i q_i.
+// q_i = dL/dw_i of sample i (every output is linear in the weights).
+PVD_HD float weight_grad(const PackedSamples& s, const CompositeGrads& g, int64_t i) {
+  return g.weights[i] + g.rgb[0] * s.rgbs[3 * i] + g.rgb[1] * s.rgbs[3 * i + 1] + g.rgb[2] * s.rgbs[3 * i + 2] +
+         g.depth * s.ts[i] + g.opacity;
+}
+
+// With q_i = weight_grad(i), dL/dtau_k = q_k T_{k+1} - sum_{i>k} w_i q_i.
 PVD_HD void composite_bwd_ray(const PackedSamples& s, const CompositeGrads& g, int64_t begin, int64_t end,
                               const PackedGrads& out) {
   double depth_in_front = 0.0, total = 0.0;
   for (int64_t i = begin; i < end; ++i) {
-    const float tau = s.sigmas[i] * s.deltas[i];
-    const float w = -expm1f(-tau) * (float)exp(-depth_in_front);
-    const float q = g.weights[i] + g.rgb[0] * s.rgbs[3 * i] + g.rgb[1] * s.rgbs[3 * i + 1] +
-                    g.rgb[2] * s.rgbs[3 * i + 2] + g.depth * s.ts[i] + g.opacity;
+    float tau;
+    const float w = sample_weight(s, i, depth_in_front, &tau);
+    const float q = weight_grad(s, g, i);
     total += (double)w * q;
     depth_in_front += (double)tau;
   }
   double done = 0.0;
   depth_in_front = 0.0;
   for (int64_t i = begin; i < end; ++i) {
-    const float tau = s.sigmas[i] * s.deltas[i];
-    const float w = -expm1f(-tau) * (float)exp(-depth_in_front);
-    const float q = g.weights[i] + g.rgb[0] * s.rgbs[3 * i] + g.rgb[1] * s.rgbs[3 * i + 1] +
-                    g.rgb[2] * s.rgbs[3 * i + 2] + g.depth * s.ts[i] + g.opacity;
+    float tau;
+    const float w = sample_weight(s, i, depth_in_front, &tau);
+    const float q = weight_grad(s, g, i);
     done += (double)w * q;
     depth_in_front += (double)tau;
     const float d_tau = (float)((double)q * exp(-depth_in_front) - (total - done));

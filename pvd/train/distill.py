@@ -40,7 +40,7 @@ from pvd.train.checkpoint import Model, read_checkpoint, save_checkpoint
 from pvd.train.distill_rays import Batch, BatchSource
 from pvd.train.losses import LossTerms, LossWeights, check_loss_type, compute_terms
 from pvd.train.stages import StageConfig, StageSchedule
-from pvd.train.teacher import TrainingDiverged, adamw
+from pvd.train.teacher import TrainingDiverged, adamw, checkpoint_due, optimizer_step
 
 INIT_MODES = ("teacher", "scratch")
 # the occupancy grid saved with the student:
@@ -330,11 +330,7 @@ def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillCo
             raise TrainingDiverged(f"distillation into {student.model_type} diverged at step {step} "
                                    f"(stage {stage.name}): loss is {terms.total.item()}; try a lower --lr "
                                    f"or another --seed")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(terms.total).backward()
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
+        optimizer_step(terms.total, opt, scaler, sched)
         if errors is not None:
             source.observe(batch, errors)
         values = terms.as_floats()
@@ -343,8 +339,7 @@ def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillCo
         if progress and step % 20 == 0:
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
         done = step + 1
-        periodic = cfg.ckpt_every and done % cfg.ckpt_every == 0
-        if done < cfg.iters and (periodic or done == end):
+        if checkpoint_due(done, end, cfg.iters, cfg.ckpt_every):
             student.meta["step"] = done
             save_checkpoint(ckpt_path, student, snapshot(done))
     bar.close()

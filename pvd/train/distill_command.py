@@ -32,12 +32,11 @@ class DistillPreset:
     visibility_cutoff: float
 
 
-ARCH_KEYS = ("hash", "vm", "mlp", "tensors")
 PAPER_LR = {"hash": 1e-2, "vm": 1e-2, "mlp": 1e-3, "tensors": 1e-2}
 TINY_LR = {"hash": 1e-2, "vm": 3e-2, "mlp": 1e-2, "tensors": 1e-1}
 PRESETS = {
     # the reference: 30k steps of 4096 rays, lr 1e-2 (mlp 1e-3), AdamW's default weight decay 0.01
-    "paper": DistillPreset({k: 30000 for k in ARCH_KEYS}, {k: 4096 for k in ARCH_KEYS}, PAPER_LR,
+    "paper": DistillPreset({k: 30000 for k in ARCHS}, {k: 4096 for k in ARCHS}, PAPER_LR,
                            {k: 0.01 for k in PAPER_LR}, ckpt_every=5000, visibility_cutoff=1e-3),
     # the demo scene on 2 CPU cores: a 30x shorter run needs larger steps for the grid-based
     # students; the weight decay is scaled so that each step decays parameters as much as in the

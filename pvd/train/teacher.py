@@ -87,6 +87,23 @@ def adamw(groups: list[dict], weight_decay: float) -> torch.optim.AdamW:
                              fused=True)
 
 
+def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, sched) -> None:
+    """One update: clear the gradients, backpropagate ``loss`` (scaled under fp16 autocast), step the
+    optimiser and the learning-rate schedule."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    sched.step()
+
+
+def checkpoint_due(done: int, end: int, iters: int, ckpt_every: int) -> bool:
+    """Whether a resumable checkpoint is written after ``done`` steps: every ``ckpt_every`` steps
+    (0: never) and when a run stops early at ``end``; never after the last step (the final,
+    training-state-free checkpoint is written then)."""
+    return done < iters and ((ckpt_every > 0 and done % ckpt_every == 0) or done == end)
+
+
 def make_optimizer(model: Model, cfg: TeacherConfig):
     """AdamW (β 0.9/0.99, eps 1e-15) with exponential decay over ``cfg.iters`` steps."""
     opt = adamw(model.field.param_groups(cfg.lr), cfg.weight_decay)
@@ -155,18 +172,13 @@ def train_teacher(model: Model, split: SceneSplit, cfg: TeacherConfig, workspace
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"training of {model.model_type} diverged at step {step}: loss is "
                                    f"{loss.item()}; try a lower --lr or another --seed")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
+        optimizer_step(loss, opt, scaler, sched)
         losses.append(float(loss.item()))
         if progress and step % 20 == 0:
             mse = losses[-1]
             bar.set_postfix(loss=f"{mse:.4f}", psnr=f"{-10 * math.log10(max(mse, 1e-10)):.1f}")
         done = step + 1
-        periodic = cfg.ckpt_every and done % cfg.ckpt_every == 0
-        if done < cfg.iters and (periodic or done == end):
+        if checkpoint_due(done, end, cfg.iters, cfg.ckpt_every):
             model.meta["step"] = done
             save_checkpoint(ckpt_path, model, snapshot(done))
     bar.close()

@@ -4,11 +4,16 @@ and (without a GPU) a compile-and-link check of the CUDA sources so a CUDA build
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import time
 import warnings
+import zipfile
 
 import pytest
 import torch
+from filelock import FileLock
 
 from pvd.cli import main
 from pvd.errors import UserError
@@ -125,8 +130,6 @@ def test_cpu_only_build_refuses_cuda_tensors_clearly():
 
 
 def test_prune_cache_keeps_the_most_recently_used_and_locked_builds(fresh_backend):
-    from filelock import FileLock
-
     fresh_backend.mkdir(parents=True)
     dirs = []
     for i in range(5):
@@ -150,12 +153,6 @@ def test_prune_cache_keeps_the_most_recently_used_and_locked_builds(fresh_backen
 def test_wheel_ships_kernel_sources_and_backend_finds_them(tmp_path):
     """A non-editable install gets cuda_ext/ under <prefix>/share/pvd/cuda_ext, where the backend
     looks when it does not run from a checkout."""
-    import subprocess
-    import sys
-    import zipfile
-
-    import shutil
-
     root, src = backend.SOURCE_DIR.parent, tmp_path / "src"   # build a copy: setuptools writes build/
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
