@@ -25,7 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ARCHS = ("hash", "vm", "mlp", "tensors")
+from pvd.fields import ARCHS
+
 GAP_BAR_DB = 1.0
 SECONDS_BAR = 60.0
 

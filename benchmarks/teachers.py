@@ -17,12 +17,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pvd.fields import ARCHS
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scene", type=Path, help="scene folder (default: a fresh demo scene)")
     p.add_argument("--data_type", default="synthetic")
-    p.add_argument("--archs", default="hash,vm,mlp,tensors")
+    p.add_argument("--archs", default=",".join(ARCHS))
     p.add_argument("--preset", default="tiny")
     p.add_argument("--iters", type=int)
     p.add_argument("--downscale", type=int, default=1)

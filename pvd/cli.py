@@ -1,6 +1,6 @@
 """The `pvd` command line: ``pvd train | distill | evaluate | render | report | data | build-ext``.
 
-Each sub-command lives next to the code it drives and exposes ``add_arguments(parser)`` and
+Each verb is a module of :mod:`pvd.commands` exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only lists them (an explicit registry) and dispatches.
 Errors of the user's making (:class:`pvd.errors.UserError`) print one clear line and exit 2.
 """
@@ -16,13 +16,13 @@ from pvd.errors import UserError
 
 # name -> (module implementing add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("pvd.data.command", "dataset tools: demo scene, download, LPIPS weights"),
-    "train": ("pvd.train.teacher_command", "train a teacher field on a scene"),
-    "distill": ("pvd.train.distill_command", "distill a teacher checkpoint into another architecture"),
-    "evaluate": ("pvd.evaluate.command", "evaluate a checkpoint on a split (PSNR/SSIM/LPIPS)"),
-    "render": ("pvd.evaluate.video_command", "render a camera-path video of a checkpoint"),
-    "report": ("pvd.report.command", "build tables and figures from run records"),
-    "build-ext": ("pvd.ops.build_command", "build the native kernels ahead of time"),
+    "data": ("pvd.commands.data", "dataset tools: demo scene, download, LPIPS weights"),
+    "train": ("pvd.commands.train", "train a teacher field on a scene"),
+    "distill": ("pvd.commands.distill", "distill a teacher checkpoint into another architecture"),
+    "evaluate": ("pvd.commands.evaluate", "evaluate a checkpoint on a split (PSNR/SSIM/LPIPS)"),
+    "render": ("pvd.commands.render", "render a camera-path video of a checkpoint"),
+    "report": ("pvd.commands.report", "build tables and figures from run records"),
+    "build-ext": ("pvd.commands.build_ext", "build the native kernels ahead of time"),
 }
 
 
@@ -30,12 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pvd", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # sub-command not built yet in this checkout
+        module = importlib.import_module(module_name)
         sp = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sp)
         sp.add_argument("--threads", type=int, default=None,

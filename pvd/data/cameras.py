@@ -81,6 +81,28 @@ class Cameras:
         """[n, 3] camera centres in world units."""
         return self.c2w[:, :3, 3]
 
+    def to_dict(self) -> dict:
+        """Plain data (lists and ints) that survives JSON and ``torch.load(weights_only=True)``."""
+        return {"c2w": self.c2w.tolist(), "fx": self.fx.tolist(), "fy": self.fy.tolist(),
+                "cx": self.cx.tolist(), "cy": self.cy.tolist(), "width": self.width, "height": self.height}
+
+    @staticmethod
+    def from_dict(d: dict) -> "Cameras":
+        """Inverse of :meth:`to_dict` (float32 tensors)."""
+        t = lambda k: torch.tensor(d[k], dtype=torch.float32)  # noqa: E731
+        return Cameras(t("c2w"), t("fx"), t("fy"), t("cx"), t("cy"), int(d["width"]), int(d["height"]))
+
+    @staticmethod
+    def cat(parts: "list[Cameras]") -> "Cameras":
+        """Concatenate camera sets of one image size (views in order)."""
+        if not parts:
+            raise ValueError("Cameras.cat needs at least one camera set")
+        sizes = {(c.width, c.height) for c in parts}
+        if len(sizes) != 1:
+            raise ValueError(f"Cameras.cat: camera sets differ in image size {sorted(sizes)}")
+        return Cameras(*(torch.cat([getattr(c, k) for c in parts]) for k in ("c2w", "fx", "fy", "cx", "cy")),
+                       parts[0].width, parts[0].height)
+
 
 @dataclass(frozen=True)
 class Rays:

@@ -1,7 +1,7 @@
 """Evaluation of trained models: split metrics (``pvd evaluate``) and camera-path videos (``pvd render``).
 
-:func:`evaluate_model` is the single implementation of the evaluation protocol (METHOD §5); the
-trainers call it for the test PSNR in their records.
+:func:`evaluate_model` is the single implementation of the evaluation protocol (METHOD §5);
+``pvd train`` and ``pvd distill`` call it for the test PSNR in their records.
 """
 
 from pvd.evaluate.evaluate import EvalResult, ImageScore, evaluate_model, ground_truth_rgb

@@ -23,9 +23,8 @@ from tqdm import tqdm
 
 from pvd.data.cameras import Cameras, image_rays
 from pvd.data.scene import SceneSplit
-from pvd.metrics import (LPIPS_NETS, MIN_SIDE, SSIM_MODES, LpipsSet, load_lpips, mse, psnr_from_mse, ssim,
-                         summarize_psnr)
-from pvd.train.checkpoint import Model
+from pvd.metrics import LPIPS_NETS, MIN_SIDE, SSIM_MODES, LpipsSet, load_lpips, mse, psnr_from_mse, ssim, summarize_psnr
+from pvd.model import Model
 
 WHITE = (1.0, 1.0, 1.0)
 
@@ -170,7 +169,7 @@ def evaluate_model(model: Model, split: SceneSplit, ssim_mode: str = "standard",
     """Render every view of ``split`` with a white background and score it.
 
     Args:
-        model: any teacher or student (see :mod:`pvd.train.checkpoint`).
+        model: any teacher or student (see :mod:`pvd.model`).
         split: the views; images [n, H, W, 3|4] in [0, 1], RGBA composited over white.
         ssim_mode: ``standard`` or ``pvd-compat`` (see :mod:`pvd.metrics.ssim`).
         lpips: compute LPIPS (AlexNet and VGG) when the backbone weights are available.

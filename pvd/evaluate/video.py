@@ -17,8 +17,8 @@ from tqdm import tqdm
 from pvd.data.cameras import Cameras
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import WHITE, render_view
+from pvd.model import Model
 from pvd.records import atomic_path
-from pvd.train.checkpoint import Model
 
 VIDEO_FORMATS = ("mp4", "gif")
 MP4_QUALITY = 8  # imageio-ffmpeg's 0..10 scale

@@ -1,15 +1,11 @@
 """The four radiance fields behind one interface (:class:`pvd.fields.base.Field`), and their registry.
 
-Keys: ``hash`` (Instant-NGP), ``vm`` (TensoRF VM), ``mlp`` (NeRF), ``tensors`` (Plenoxels). Each has
-a frozen config dataclass with two presets: ``paper`` (METHOD.md §1's numbers) and ``tiny`` (same code,
-sizes that train on 2 CPU cores in about a minute).
+Keys (:data:`ARCHS`, the one list of architectures): ``hash`` (Instant-NGP), ``vm`` (TensoRF VM),
+``mlp`` (NeRF), ``tensors`` (Plenoxels); :data:`DISPLAY_NAMES` are the papers' names. Each has a
+frozen config dataclass (:data:`CONFIGS`, defaults: METHOD.md §1's numbers); the sizes of the
+``tiny`` and ``paper`` presets live in :mod:`pvd.presets` (``build_field(key, preset, bound)``).
 
-    field = build_field("hash", "tiny", bound=1.0)                # a Field
-    field = build_field("vm", "paper", 1.0, resolution=200)       # any config value can be overridden
-    cfg = field_config("mlp", "paper")                            # the preset's frozen dataclass
-
-A checkpoint can rebuild its field with ``build_field(key, preset, bound, density_range,
-**dataclasses.asdict(field.config))`` (configs hold scalars only, so their dicts survive JSON).
+    field = make_field("vm", VMConfig(resolution=200), bound=1.0)
 
 Parameters (bound 1) and forward+backward throughput (``s``, ``rgb`` and ``h`` into a scalar loss,
 then backward) on 2^16 samples uniform in the box, float32, pure PyTorch except where noted, in
@@ -37,10 +33,6 @@ from __future__ import annotations
 import dataclasses
 
 from pvd.errors import UserError
-from pvd.fields import hash as _hash
-from pvd.fields import mlp as _mlp
-from pvd.fields import tensors as _tensors
-from pvd.fields import vm as _vm
 from pvd.fields.base import Field, FieldOutput
 from pvd.fields.hash import HashConfig, HashField
 from pvd.fields.mlp import MLPConfig, MLPField
@@ -53,41 +45,30 @@ FIELDS: dict[str, type[Field]] = {
     "mlp": MLPField,
     "tensors": TensorsField,
 }
-
-PRESETS: dict[str, dict[str, object]] = {
-    "hash": _hash.PRESETS,
-    "vm": _vm.PRESETS,
-    "mlp": _mlp.PRESETS,
-    "tensors": _tensors.PRESETS,
-}
-
-DISPLAY_NAMES = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels"}
+CONFIGS: dict[str, type] = {"hash": HashConfig, "vm": VMConfig, "mlp": MLPConfig, "tensors": TensorsConfig}
+ARCHS: tuple[str, ...] = tuple(FIELDS)
+DISPLAY_NAMES: dict[str, str] = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels"}
 
 
-def field_config(key: str, preset: str):
-    """The frozen config dataclass of architecture ``key`` at ``preset`` ('tiny' or 'paper')."""
+def check_arch(key: str, what: str = "model_type") -> None:
+    """Raise a :class:`UserError` naming ``what`` unless ``key`` is an architecture."""
     if key not in FIELDS:
-        raise UserError(f"unknown model_type {key!r}: expected one of {', '.join(FIELDS)}")
-    presets = PRESETS[key]
-    if preset not in presets:
-        raise UserError(f"unknown preset {preset!r} for model_type {key!r}: "
-                        f"expected one of {', '.join(presets)}")
-    return presets[preset]
+        raise UserError(f"unknown {what} {key!r}: expected one of {', '.join(ARCHS)}")
 
 
-def build_field(key: str, preset: str, bound: float, density_range=(-2.0, 7.0), **overrides) -> Field:
-    """Construct the field ``key`` from ``preset`` with config values replaced by ``overrides``.
+def make_field(key: str, config, bound: float, density_range=(-2.0, 7.0), **overrides) -> Field:
+    """Construct the field ``key`` from its ``config`` with values replaced by ``overrides``.
 
     Args:
         key: 'hash', 'vm', 'mlp' or 'tensors'.
-        preset: 'tiny' or 'paper'.
+        config: an instance of ``CONFIGS[key]``.
         bound: half-size of the box ``[-bound, bound]^3`` (> 0).
         density_range: (lo, hi) clamp of the log-density ``s`` (lo < hi).
         **overrides: config field names and values (e.g. ``resolution=200``).
     Raises:
-        UserError: unknown key/preset/override name, or invalid values.
+        UserError: unknown key or override name, or invalid values.
     """
-    config = field_config(key, preset)
+    check_arch(key)
     names = [f.name for f in dataclasses.fields(config)]
     unknown = sorted(set(overrides) - set(names))
     if unknown:
@@ -106,7 +87,7 @@ def build_field(key: str, preset: str, bound: float, density_range=(-2.0, 7.0), 
 
 
 __all__ = [
-    "DISPLAY_NAMES", "FIELDS", "PRESETS", "Field", "FieldOutput", "HashConfig", "HashField",
-    "MLPConfig", "MLPField", "TensorsConfig", "TensorsField", "VMConfig", "VMField",
-    "build_field", "field_config",
+    "ARCHS", "CONFIGS", "DISPLAY_NAMES", "FIELDS", "Field", "FieldOutput", "HashConfig", "HashField",
+    "MLPConfig", "MLPField", "TensorsConfig", "TensorsField", "VMConfig", "VMField", "check_arch",
+    "make_field",
 ]

@@ -55,12 +55,6 @@ class HashConfig:
                             f">= base_resolution ({self.base_resolution})")
 
 
-PRESETS = {
-    "paper": HashConfig(),
-    "tiny": HashConfig(n_levels=8, n_features=2, log2_table_size=15, base_resolution=16,
-                       finest_resolution=384.0, sigma_hidden=32, color_hidden=32),
-}
-
 
 class HashField(Field):
     """Instant-NGP field. Parameters: ``table`` [n_entries, n_features], ``sigma_net``, ``color_net``."""

@@ -60,12 +60,6 @@ class MLPConfig:
                             f"(n_layers={self.n_layers}), got {self.skip!r}")
 
 
-PRESETS = {
-    "paper": MLPConfig(),
-    "tiny": MLPConfig(n_octaves=8, width=96, n_layers=5, skip=1, out_dim=16, sigma_hidden=32,
-                      color_hidden=32),
-}
-
 
 class MLPField(Field):
     """NeRF field. Parameters: ``trunk.<i>`` (with biases), ``sigma_net``, ``color_net``."""

@@ -50,11 +50,6 @@ class TensorsConfig:
             raise UserError(f"tensors field config: init_scale must be > 0, got {self.init_scale!r}")
 
 
-PRESETS = {
-    "paper": TensorsConfig(),
-    "tiny": TensorsConfig(resolution=64),
-}
-
 
 class WeightedGather(torch.autograd.Function):
     """``out[m] = sum_k weights[m, k] * table[rows[m, k]]`` with a gradient for ``table`` only.

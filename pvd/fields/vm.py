@@ -69,11 +69,6 @@ class VMConfig:
             raise UserError(f"vm field config: resolution must be >= 2, got {self.resolution!r}")
 
 
-PRESETS = {
-    "paper": VMConfig(),
-    "tiny": VMConfig(resolution=96, density_rank=8, appearance_rank=24, color_hidden=32),
-}
-
 
 class VMField(Field):
     """TensoRF VM field. Parameters: ``density_planes``, ``density_lines``, ``appearance_planes``,

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from pvd.data import DATA_TYPES
 from pvd.errors import UserError
+from pvd.fields import ARCHS
 from pvd.records import atomic_path
 
-ARCHS = ("hash", "vm", "mlp", "tensors")
-DISPLAY = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels"}
-DATASETS = ("synthetic", "llff", "tank")
+DATASETS = DATA_TYPES
 DATASET_TITLES = {"synthetic": "Synthetic-NeRF", "llff": "LLFF", "tank": "Tanks&Temples"}
 NA = "n/a"
 

@@ -21,8 +21,9 @@ import pandas as pd
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from pvd.fields import ARCHS, DISPLAY_NAMES
 from pvd.records import atomic_path
-from pvd.report.collect import ARCHS, DATASET_TITLES, DISPLAY
+from pvd.report.collect import DATASET_TITLES
 from pvd.report.tables import dataset_rows, matrix_values
 
 COLORMAP = "viridis"
@@ -59,8 +60,8 @@ def heatmap(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path
             light = np.isfinite(grid[i, j]) and grid[i, j] < middle
             ax.text(j, i, text, ha="center", va="center", color="white" if light else "black", fontsize=10)
     ax.axvline(0.5, color="white", linewidth=3)
-    ax.set_xticks(range(grid.shape[1]), ["teacher"] + [DISPLAY[s] for s in values.columns[1:]])
-    ax.set_yticks(range(grid.shape[0]), [DISPLAY[t] for t in values.index])
+    ax.set_xticks(range(grid.shape[1]), ["teacher"] + [DISPLAY_NAMES[s] for s in values.columns[1:]])
+    ax.set_yticks(range(grid.shape[0]), [DISPLAY_NAMES[t] for t in values.index])
     ax.set_xlabel("student")
     ax.set_ylabel("teacher")
     ax.set_title(f"{DATASET_TITLES[dataset]}: test PSNR (dB), mean over {n_scenes} scene(s)")
@@ -78,14 +79,14 @@ def bars(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path]:
     student = [values.loc[t, s] for t, s in pairs]
     ax.bar(x - 0.2, teacher, 0.4, label="teacher", color="#999999")
     ax.bar(x + 0.2, student, 0.4, label="student", color=[ARCH_COLORS[s] for _, s in pairs])
-    ax.set_xticks(x, [f"{DISPLAY[t]}\n-> {DISPLAY[s]}" for t, s in pairs], fontsize=7)
+    ax.set_xticks(x, [f"{DISPLAY_NAMES[t]}\n-> {DISPLAY_NAMES[s]}" for t, s in pairs], fontsize=7)
     heights = [v for v in teacher + student if np.isfinite(v)]
     if heights:
         ax.set_ylim(max(0.0, min(heights) - 3.0), max(heights) + 1.0)
     ax.set_ylabel("test PSNR (dB)")
     ax.set_title(f"{DATASET_TITLES[dataset]}: teacher vs student (mean over scenes)")
     handles = [Patch(color="#999999", label="teacher")] + [
-        Patch(color=ARCH_COLORS[a], label=f"{DISPLAY[a]} student") for a in ARCHS if any(s == a for _, s in pairs)]
+        Patch(color=ARCH_COLORS[a], label=f"{DISPLAY_NAMES[a]} student") for a in ARCHS if any(s == a for _, s in pairs)]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, Path(out_dir), f"{dataset}_bars")
@@ -104,7 +105,7 @@ def scatter(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path
                 continue
             role = "students" if is_student else "teacher"
             ax.scatter(sel["train_seconds"], sel["psnr"], c=ARCH_COLORS[arch], marker=marker, s=36,
-                       alpha=0.8, label=f"{DISPLAY[arch]} {role}", edgecolors="black", linewidths=0.4)
+                       alpha=0.8, label=f"{DISPLAY_NAMES[arch]} {role}", edgecolors="black", linewidths=0.4)
     if not rows.empty and (rows["train_seconds"] > 0).all():
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pvd.report.collect import DATASET_TITLES, DISPLAY, NA
+from pvd.fields import DISPLAY_NAMES
+from pvd.report.collect import DATASET_TITLES, NA
 from pvd.report.tables import Table, format_value
 
 PAPER_SCENES = {
@@ -102,8 +103,8 @@ def compare(frame: pd.DataFrame) -> list[Comparison]:
 def _model_label(model: str) -> str:
     if "2" in model:
         teacher, student = model.split("2")
-        return f"{DISPLAY[teacher]} -> {DISPLAY[student]} ({model})"
-    return f"{DISPLAY[model]} ({model})"
+        return f"{DISPLAY_NAMES[teacher]} -> {DISPLAY_NAMES[student]} ({model})"
+    return f"{DISPLAY_NAMES[model]} ({model})"
 
 
 def comparison_table(comparisons: list[Comparison]) -> Table:

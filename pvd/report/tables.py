@@ -21,8 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from pvd.errors import UserError
+from pvd.fields import ARCHS, DISPLAY_NAMES
 from pvd.records import atomic_path
-from pvd.report.collect import ARCHS, DATASET_TITLES, DISPLAY, NA
+from pvd.report.collect import DATASET_TITLES, NA
 
 NOT_RUN = "-"
 
@@ -112,7 +113,7 @@ def format_value(value: float | None, digits: int) -> str:
 
 
 def arch_label(arch: str) -> str:
-    return f"{DISPLAY[arch]} ({arch})"
+    return f"{DISPLAY_NAMES[arch]} ({arch})"
 
 
 def dataset_rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:

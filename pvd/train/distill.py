@@ -22,25 +22,24 @@ current epoch's poses, PVD-AL state); ``resume=True`` continues from ``WS/checkp
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
 from pvd.errors import UserError
+from pvd.model import Model
 from pvd.render import Renderer, evaluate_field
 from pvd.render.compositing import transmittance
+from pvd.train import loop
 from pvd.train.active import ActiveConfig, top_weight_mask
-from pvd.train.checkpoint import Model, read_checkpoint, save_checkpoint
 from pvd.train.distill_rays import Batch, BatchSource
+from pvd.train.loop import TrainState, adamw
 from pvd.train.losses import LossTerms, LossWeights, check_loss_type, compute_terms
 from pvd.train.stages import StageConfig, StageSchedule
-from pvd.train.teacher import TrainingDiverged, adamw, checkpoint_due, optimizer_step
 
 INIT_MODES = ("teacher", "scratch")
 # the occupancy grid saved with the student:
@@ -252,6 +251,59 @@ def distill_step(marcher: Renderer, teacher: Model, student: Model, batch: Batch
     return terms, errors
 
 
+class DistillTask:
+    """One distillation step (:func:`distill_step`) with the stage schedule, the batch source and the
+    loss bookkeeping (recent steps' terms, each stage's last terms)."""
+
+    def __init__(self, teacher: Model, student: Model, source: BatchSource, cfg: DistillConfig,
+                 generator: torch.Generator, device: torch.device, label: str):
+        self.teacher, self.student, self.source, self.cfg = teacher, student, source, cfg
+        self.gen, self.device, self.label = generator, device, label
+        self.marcher = march_renderer(teacher, cfg)
+        self.schedule = StageSchedule(cfg.stages, cfg.iters, teacher.field.has_feature and student.field.has_feature)
+        self.steps_per_epoch = max(1, source.sampler.n_poses)
+        self.recent: deque[dict] = deque(maxlen=RECENT_STEPS)
+        self.stage_losses: dict[str, dict] = {}
+        self._stage = None
+        self._step: tuple | None = None
+
+    def loss(self, step: int, log) -> torch.Tensor:
+        stage = self.schedule.stage_at(step)
+        if stage != self._stage:
+            self._stage = stage
+            log(f"{self.label}: step {step}: stage '{stage.name}' (steps {stage.start}-{stage.end}, "
+                f"terms {', '.join(self.schedule.weights_at(step).active())})")
+        if step % self.steps_per_epoch == 0 or self.source.views is None:
+            self.source.new_epoch()
+        batch = self.source.draw(self.device)
+        terms, errors = distill_step(self.marcher, self.teacher, self.student, batch, self.schedule.weights_at(step),
+                                     self.cfg, self.gen, self.cfg.active.needs_ray_errors)
+        self._step = (batch, terms, errors)
+        return terms.total
+
+    def after_step(self, step: int) -> dict[str, float]:
+        batch, terms, errors = self._step
+        if errors is not None:
+            self.source.observe(batch, errors)
+        values = terms.as_floats()
+        self.recent.append(values)
+        self.stage_losses[self._stage.name] = values
+        return values
+
+    def diverged(self, step: int, value: float) -> str:
+        return (f"distillation into {self.student.model_type} diverged at step {step} (stage "
+                f"{self.schedule.stage_at(step).name}): loss is {value}; try a lower --lr or another --seed")
+
+    def state_dict(self) -> dict:
+        return {"source": self.source.state_dict(), "recent": list(self.recent),
+                "stage_losses": dict(self.stage_losses)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.source.load_state_dict(state["source"])
+        self.recent.extend(state["recent"])
+        self.stage_losses = dict(state["stage_losses"])
+
+
 def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillConfig, workspace: Path,
             device: torch.device, resume: bool = False, progress: bool = True,
             real: SceneSplit | None = None, label: str = "distill", stop_at: int | None = None) -> DistillResult:
@@ -264,98 +316,23 @@ def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillCo
     cfg.check()
     ckpt_path = workspace / "checkpoint.pt"
     freeze(teacher)
-    marcher = march_renderer(teacher, cfg)
-    schedule = StageSchedule(cfg.stages, cfg.iters, teacher.field.has_feature and student.field.has_feature)
-    opt, sched = make_optimizer(student, cfg)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    source = BatchSource(sampler, teacher.normalization, cfg.batch_rays, cfg.active, gen, real,
+    state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed)
+    source = BatchSource(sampler, teacher.normalization, cfg.batch_rays, cfg.active, state.generator, real,
                          cfg.real_ray_fraction, cfg.random_background, cfg.jitter_pixels)
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start, seconds_before, cpu_before = 0, 0.0, 0.0
-    recent: deque[dict] = deque(maxlen=RECENT_STEPS)
-    stage_losses: dict[str, dict] = {}
+    task = DistillTask(teacher, student, source, cfg, state.generator, device, label)
     if resume and ckpt_path.exists():
-        payload = read_checkpoint(ckpt_path)
-        state = payload.get("train_state")
-        if state is None:
-            raise UserError(f"--resume: {ckpt_path} holds no training state (a finished run?)")
-        student.field.load_state_dict(payload["field"])
-        student.grid.load_state_dict(payload["grid"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        source.load_state_dict(state["source"])
-        start, seconds_before, cpu_before = state["step"], state["seconds"], state["cpu_seconds"]
-        recent.extend(state["recent"])
-        stage_losses = dict(state["stage_losses"])
-
-    student.field.train()
-    t0, c0 = time.perf_counter(), time.process_time()
-    steps_per_epoch = max(1, sampler.n_poses)
-
-    def snapshot(step: int) -> dict:
-        return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "source": source.state_dict(),
-                "step": step, "seconds": seconds_before + time.perf_counter() - t0,
-                "cpu_seconds": cpu_before + time.process_time() - c0, "recent": list(recent),
-                "stage_losses": stage_losses}
-
-    end = cfg.iters if stop_at is None else min(stop_at, cfg.iters)
-    bar = tqdm(range(start, end), initial=start, total=cfg.iters, disable=not progress,
-               desc=label, dynamic_ncols=True, mininterval=1.0)
-    stage = None
-    for step in bar:
-        now = schedule.stage_at(step)
-        if now != stage:
-            stage = now
-            bar.set_description(f"{label} [{stage.name}]")
-            message = (f"{label}: step {step}: stage '{stage.name}' (steps {stage.start}-{stage.end}, "
-                       f"terms {', '.join(schedule.weights_at(step).active())})")
-            if progress:
-                bar.write(message)
-            else:
-                print(message, flush=True)
-        if step % steps_per_epoch == 0 or source.views is None:
-            source.new_epoch()
-        weights = schedule.weights_at(step)
-        batch = source.draw(device)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            terms, errors = distill_step(marcher, teacher, student, batch, weights, cfg, gen,
-                                         cfg.active.needs_ray_errors)
-        if not torch.isfinite(terms.total):
-            raise TrainingDiverged(f"distillation into {student.model_type} diverged at step {step} "
-                                   f"(stage {stage.name}): loss is {terms.total.item()}; try a lower --lr "
-                                   f"or another --seed")
-        optimizer_step(terms.total, opt, scaler, sched)
-        if errors is not None:
-            source.observe(batch, errors)
-        values = terms.as_floats()
-        recent.append(values)
-        stage_losses[stage.name] = values
-        if progress and step % 20 == 0:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
-        done = step + 1
-        if checkpoint_due(done, end, cfg.iters, cfg.ckpt_every):
-            student.meta["step"] = done
-            save_checkpoint(ckpt_path, student, snapshot(done))
-    bar.close()
-    student.field.eval()
-    student.meta["step"] = end
+        loop.resume(ckpt_path, student, state, task)
+    end = loop.run_steps(task, student, state, iters=cfg.iters, ckpt_path=ckpt_path, ckpt_every=cfg.ckpt_every,
+                         stop_at=stop_at, progress=progress)
     occupancy = None
     if end == cfg.iters:
         if cfg.student_grid == "teacher":
             occupancy = student.grid.occupied_fraction()
         else:
             region = teacher.grid.occupancy if cfg.student_grid == "masked" else None
-            occupancy = rebuild_grid(student, cfg.grid_passes, gen, region)
-    seconds = seconds_before + time.perf_counter() - t0
-    cpu_seconds = cpu_before + time.process_time() - c0
-    stages = [{**s, "final_losses": stage_losses.get(s["name"], {})} for s in schedule.describe()]
-    return DistillResult(end, seconds, cpu_seconds, mean_losses(list(recent)), stages, occupancy)
+            occupancy = rebuild_grid(student, cfg.grid_passes, state.generator, region)
+    stages = [{**s, "final_losses": task.stage_losses.get(s["name"], {})} for s in task.schedule.describe()]
+    return DistillResult(end, state.seconds, state.cpu_seconds, mean_losses(list(task.recent)), stages, occupancy)
 
 
 def mean_losses(recent: list[dict]) -> dict[str, float]:

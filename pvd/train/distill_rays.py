@@ -73,9 +73,7 @@ class BatchSource:
             hard = self.tracker.hardest(act.hard_pose_ratio)
             if len(hard):
                 again = self.sampler.jitter(self.views[hard], act.hard_pose_jitter_deg, self.gen)
-                views = Cameras(torch.cat([views.c2w, again.c2w]), torch.cat([views.fx, again.fx]),
-                                torch.cat([views.fy, again.fy]), torch.cat([views.cx, again.cx]),
-                                torch.cat([views.cy, again.cy]), views.width, views.height)
+                views = Cameras.cat([views, again])
         self.views = views
         self.tracker = HardPoseTracker(len(views)) if act.hard_poses else None
 

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from pvd.data.cameras import Cameras, Normalization, image_rays, pixel_rays, sample_pixels
@@ -41,3 +42,16 @@ def test_scaled_intrinsics_and_pixel_sampler():
     batch = sample_pixels(3, 32, 24, 100, g, jitter=True)
     assert batch.view.max() < 3 and batch.col.max() < 32 and batch.row.max() < 24
     assert ((batch.u - batch.col) >= 0).all() and ((batch.u - batch.col) < 1).all()
+
+
+def test_cameras_plain_data_round_trip_and_cat():
+    g = torch.Generator().manual_seed(0)
+    a = Cameras(torch.rand(2, 4, 4, generator=g), torch.rand(2, generator=g), torch.rand(2, generator=g),
+                torch.rand(2, generator=g), torch.rand(2, generator=g), 8, 6)
+    b = Cameras.from_dict(a.to_dict())
+    for key in ("c2w", "fx", "fy", "cx", "cy"):
+        torch.testing.assert_close(getattr(b, key), getattr(a, key), rtol=0, atol=0)
+    both = Cameras.cat([a, b[1]])
+    assert len(both) == 3 and torch.equal(both.c2w[2], a.c2w[1]) and (both.width, both.height) == (8, 6)
+    with pytest.raises(ValueError, match="image size"):
+        Cameras.cat([a, Cameras(a.c2w, a.fx, a.fy, a.cx, a.cy, 4, 4)])

@@ -10,10 +10,10 @@ from pvd.data.cameras import Cameras, Normalization
 from pvd.data.poses import look_at
 from pvd.data.scene import SceneSplit
 from pvd.evaluate.evaluate import evaluate_model, ground_truth_rgb, score_image, summarize
-from pvd.fields import field_config
 from pvd.metrics import Lpips, LpipsSet, psnr, ssim
+from pvd.model import ModelMeta, build_model
+from pvd.presets import field_config
 from pvd.render import RenderConfig
-from pvd.train.checkpoint import build_model, describe
 
 SIZE = 32
 
@@ -29,8 +29,9 @@ def _cameras(n: int) -> Cameras:
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    meta = describe("hash", "tiny", field_config("hash", "tiny"), RenderConfig(max_steps=64, grid_resolution=16),
-                    1.0, (-2.0, 7.0), Normalization(1.0, 0.8), kind="teacher", data_type="synthetic")
+    meta = ModelMeta(model_type="hash", preset="tiny", field_config=field_config("hash", "tiny"),
+                     render_config=RenderConfig(max_steps=64, grid_resolution=16), bound=1.0,
+                     normalization=Normalization(1.0, 0.8), kind="teacher", data_type="synthetic")
     return build_model(meta)
 
 

@@ -1,8 +1,8 @@
 """`pvd evaluate` and `pvd render` end to end on a tiny teacher trained on the demo scene."""
 
-import argparse
 import json
 import shutil
+from dataclasses import replace
 
 import imageio.v3 as iio
 import pytest
@@ -10,9 +10,9 @@ import torch
 
 from pvd.cli import main
 from pvd.data import load_split
-from pvd.evaluate.command import SceneMismatch, check_scene
 from pvd.evaluate.evaluate import evaluate_model
-from pvd.train.checkpoint import load_model
+from pvd.evaluate.scene_check import SceneMismatch, check_scene
+from pvd.model import load_model
 
 ITERS = 20
 
@@ -97,11 +97,10 @@ def test_missing_split_and_other_scene_are_clear_errors(teacher, demo_scene, tmp
 def test_aspect_ratio_mismatch_is_another_scene(teacher, demo_scene):
     model = load_model(teacher / "checkpoint.pt")
     split = load_split(demo_scene, "synthetic", "test")
-    args = argparse.Namespace(split="test", scene_dir=demo_scene, data_type="synthetic")
-    check_scene(model.meta, teacher / "checkpoint.pt", args, split)  # its own scene passes
-    wide = {**model.meta, "image_width": 64, "image_height": 32}
+    check_scene(model.meta, teacher / "checkpoint.pt", demo_scene, "synthetic", split)  # its own scene passes
+    wide = replace(model.meta, image_width=64, image_height=32)
     with pytest.raises(SceneMismatch, match="64x32"):
-        check_scene(wide, teacher / "checkpoint.pt", args, split)
+        check_scene(wide, teacher / "checkpoint.pt", demo_scene, "synthetic", split)
 
 
 @pytest.mark.parametrize("fmt", ["gif", "mp4"])

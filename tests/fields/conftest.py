@@ -6,7 +6,7 @@ import pytest
 import torch
 from field_cases import NARROW_RANGE
 
-from pvd.fields import build_field
+from pvd.presets import build_field
 
 
 @pytest.fixture(scope="session")

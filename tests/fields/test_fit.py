@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pvd.fields import build_field
+from pvd.presets import build_field
 
 LEARNING_RATES = {"hash": 1e-2, "vm": 2e-2, "mlp": 1e-2, "tensors": 1e-1}
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 from field_cases import KEYS, NARROW_RANGE, PRESET_NAMES
 
-from pvd.fields import FIELDS, build_field
+from pvd.fields import FIELDS
 from pvd.fields.base import FieldOutput
+from pvd.presets import build_field
 
 N = 512
 

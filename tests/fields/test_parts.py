@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import torch
 
-from pvd.fields import build_field
 from pvd.fields.encodings import FrequencyEncoding
 from pvd.fields.hash import HashField
 from pvd.fields.tensors import WeightedGather
 from pvd.fields.vm import LINE_AXES, PLANE_AXES
 from pvd.ops.hash_grid import hash_grid
 from pvd.ops.sh import sh_encode
+from pvd.presets import build_field
 
 
 def _dirs(n, seed=0):

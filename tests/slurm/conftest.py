@@ -11,8 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def snakefile() -> Path:
-    """The benchmark's Snakefile: workflow/Snakefile (the catalog layout), else ./Snakefile."""
-    for candidate in (ROOT / "workflow" / "Snakefile", ROOT / "Snakefile"):
-        if candidate.is_file():
-            return candidate
-    pytest.skip("the workflow's Snakefile is absent")
+    """The benchmark's Snakefile, at the repository root."""
+    if not (ROOT / "Snakefile").is_file():
+        pytest.skip("the workflow's Snakefile is absent")
+    return ROOT / "Snakefile"

@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        parser.error("give a COMMAND after --, e.g. -- snakemake --profile workflow/profiles/slurm ...")
+        parser.error("give a COMMAND after --, e.g. -- snakemake --profile profiles/slurm ...")
     root = args.root or Path(tempfile.mkdtemp(prefix="pvd-slurm-"))
 
     def raise_exit(signum, _frame):

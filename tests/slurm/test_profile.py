@@ -1,4 +1,4 @@
-"""The SLURM profile (workflow/profiles/slurm) seen through Snakemake's own dry run, without a cluster.
+"""The SLURM profile (profiles/slurm) seen through Snakemake's own dry run, without a cluster.
 
 A dry run of the paper benchmark (one scene) with the profile prints every job's resources, which
 the SLURM plugin turns into sbatch flags: gpu -> --gpus, gpu_model -> --gpus=<model>:<n>,
@@ -15,7 +15,7 @@ import yaml
 from slurm_log import PlannedJob, planned_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
-PROFILE = ROOT / "workflow" / "profiles" / "slurm"
+PROFILE = ROOT / "profiles" / "slurm"
 GPU_RULES = {"train_teacher", "distill_student", "evaluate_model"}
 
 def dry_run(snakefile: Path, tmp_path: Path, gpu_model: str | None) -> list[PlannedJob]:

@@ -166,9 +166,9 @@ def test_demo_workflow_through_slurm_matches_a_local_run(snakefile, cluster, tmp
     local.mkdir()
     remote.mkdir()
     started = time.monotonic()
-    local_args = [*common, "--workflow-profile", str(ROOT / "workflow/profiles/default"), "--cores", "1"]
+    local_args = [*common, "--workflow-profile", str(ROOT / "profiles/default"), "--cores", "1"]
     with Snakemake(local_args, cwd=local) as local_run:
-        log = run_snakemake([*common, "--workflow-profile", str(ROOT / "workflow/profiles/slurm"),
+        log = run_snakemake([*common, "--workflow-profile", str(ROOT / "profiles/slurm"),
                              *TEST_CLUSTER_FLAGS], cwd=remote, env=cluster.env(), timeout=900)
         slurm_s = time.monotonic() - started
         local_run.finish(timeout=600)

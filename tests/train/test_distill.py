@@ -8,10 +8,10 @@ import torch
 from pvd.data import index_split, scene_normalization
 from pvd.data.cameras import Rays
 from pvd.data.poses import PoseSampler
-from pvd.fields import field_config
+from pvd.model import ModelMeta, build_model
+from pvd.presets import field_config
 from pvd.render import RenderConfig, Renderer
 from pvd.train.active import ActiveConfig, HardPoseTracker, HardRayPool, top_weight_mask
-from pvd.train.checkpoint import build_model, describe
 from pvd.train.distill import DistillConfig, distill, init_student, rebuild_grid
 from pvd.train.stages import StageConfig
 
@@ -20,7 +20,8 @@ RENDER = RenderConfig(max_steps=64, grid_resolution=16)
 
 def _model(key, norm, kind="teacher", render=RENDER, **field_overrides):
     cfg = replace(field_config(key, "tiny"), **field_overrides)
-    meta = describe(key, "tiny", cfg, render, norm.bound, (-2.0, 7.0), norm, kind=kind, step=0)
+    meta = ModelMeta(model_type=key, preset="tiny", field_config=cfg, render_config=render, bound=norm.bound,
+                     normalization=norm, kind=kind)
     return build_model(meta)
 
 

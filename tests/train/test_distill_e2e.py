@@ -12,11 +12,10 @@ from pvd.cli import main
 from pvd.data import index_split, load_split
 from pvd.data.poses import PoseSampler
 from pvd.evaluate.evaluate import evaluate_model, render_view
-from pvd.fields import field_config
 from pvd.metrics import mse, psnr_from_mse
-from pvd.train.checkpoint import build_model, describe, load_model
+from pvd.model import ModelMeta, build_model, load_model
+from pvd.presets import arch_preset, field_config
 from pvd.train.distill import DistillConfig, distill, init_student
-from pvd.train.distill_command import PRESETS
 
 TEACHER_ITERS = 150
 DISTILL_ITERS = 100
@@ -51,14 +50,15 @@ def test_distillation_brings_student_to_teacher(teacher_type, student_type, teac
     cfg = field_config(student_type, "tiny")
     if student_type == "tensors":
         cfg = replace(cfg, resolution=32)
-    meta = describe(student_type, "tiny", cfg, teacher.renderer.config,
-                    teacher.meta["bound"], tuple(teacher.meta["density_range"]), teacher.normalization,
-                    kind="student", teacher_type=teacher_type, step=0)
+    meta = ModelMeta(model_type=student_type, preset="tiny", field_config=cfg,
+                     render_config=teacher.renderer.config, bound=teacher.meta.bound,
+                     density_range=teacher.meta.density_range, normalization=teacher.normalization,
+                     kind="student", teacher_type=teacher_type)
     torch.manual_seed(0)
     student = build_model(meta)
     init_student(student, teacher, "teacher")
     before = _psnr_vs(student, teacher, test_cams)
-    cfg = DistillConfig(iters=DISTILL_ITERS, batch_rays=512, lr=PRESETS["tiny"].lr[student_type], ckpt_every=0)
+    cfg = DistillConfig(iters=DISTILL_ITERS, batch_rays=512, lr=arch_preset("tiny", student_type).distill.lr, ckpt_every=0)
     distill(teacher, student, PoseSampler(index.cameras, "synthetic"), cfg, tmp_path, torch.device("cpu"),
             progress=False)
     after = _psnr_vs(student, teacher, test_cams)
@@ -88,7 +88,7 @@ def test_cli_writes_standalone_checkpoint_and_record(teachers, demo_scene, tmp_p
     assert record["seconds"] > 0
     # the student checkpoint stands alone: its own grid, read by the normal loader and evaluator
     student = load_model(ws / "checkpoint.pt")
-    assert student.meta["kind"] == "student" and student.meta["teacher_type"] == "hash"
+    assert student.meta.kind == "student" and student.meta.teacher_type == "hash"
     assert student.model_type == "vm"
     teacher = load_model(teachers["hash"])
     assert not torch.equal(student.grid.density, teacher.grid.density)
@@ -138,19 +138,19 @@ def test_preset_defaults_follow_the_student_architecture():
     """Unset flags take the preset's per-student values; explicit flags win."""
     import argparse
 
-    from pvd.train.distill_command import PRESETS, add_arguments, build_config
+    from pvd.commands.distill import add_arguments, build_config
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     base = ["scene", "--data_type", "synthetic", "--teacher_type", "hash", "--ckpt_teacher", "t.pt",
             "--workspace", "ws"]
     for preset in ("tiny", "paper"):
-        p = PRESETS[preset]
         for arch in ("hash", "vm", "mlp", "tensors"):
+            p = arch_preset(preset, arch).distill
             cfg = build_config(parser.parse_args(base + ["--model_type", arch, "--preset", preset]))
-            assert (cfg.iters, cfg.batch_rays, cfg.lr) == (p.iters[arch], p.batch_rays[arch], p.lr[arch])
-            assert cfg.weight_decay == p.weight_decay[arch] and cfg.visibility_cutoff == p.visibility_cutoff
-    assert PRESETS["tiny"].iters["mlp"] > PRESETS["tiny"].iters["hash"]
+            assert (cfg.iters, cfg.batch_rays, cfg.lr) == (p.iters, p.batch_rays, p.lr)
+            assert cfg.weight_decay == p.weight_decay and cfg.visibility_cutoff == p.visibility_cutoff
+    assert arch_preset("tiny", "mlp").distill.iters > arch_preset("tiny", "hash").distill.iters
     cfg = build_config(parser.parse_args(base + ["--model_type", "mlp", "--iters", "7", "--batch_rays", "9",
                                                  "--visibility_cutoff", "0", "--student_grid", "own"]))
     assert (cfg.iters, cfg.batch_rays, cfg.visibility_cutoff, cfg.student_grid) == (7, 9, 0.0, "own")

@@ -11,7 +11,7 @@ import torch
 from pvd.cli import main
 from pvd.data import load_split
 from pvd.data.cameras import image_rays
-from pvd.train.checkpoint import CheckpointError, load_model
+from pvd.model import CheckpointError, load_model
 
 ITERS = 150
 
@@ -49,7 +49,7 @@ def test_checkpoint_roundtrip_renders_identically(trained, demo_scene):
     a = model_a.renderer.render_image(rays, bg).rgb
     b = model_b.renderer.render_image(rays, bg).rgb
     torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert model_a.meta["kind"] == "teacher" and model_a.meta["model_type"] == "hash"
+    assert model_a.meta.kind == "teacher" and model_a.meta.model_type == "hash"
 
 
 def test_resume_matches_uninterrupted_run(demo_scene, tmp_path):

@@ -52,3 +52,11 @@ def test_lint_is_clean(checkout, configfile):
     proc = snakemake(checkout, *args)
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
     assert "Lints for" not in proc.stdout + proc.stderr
+
+
+def test_snakefile_at_the_root_applies_the_default_profile(checkout):
+    """`snakemake` from the root finds ./Snakefile and its profiles/default (rerun triggers, gpu=1)."""
+    proc = snakemake(checkout, "-n", "--configfile", "config/demo.yaml")
+    out = proc.stdout + proc.stderr
+    assert "Using workflow specific profile profiles/default" in out
+    assert not (checkout / "workflow" / "Snakefile").exists()

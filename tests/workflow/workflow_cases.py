@@ -1,7 +1,7 @@
 """Helpers of the workflow tests: a copy of the checkout in a temp dir, real Snakemake runs, and the
 job list of a dry run.
 
-The copy holds pvd/, workflow/, config/ (and cuda_ext/): the workflow puts its own checkout first
+The copy holds the Snakefile, profiles/, pvd/, workflow/, config/ (and cuda_ext/): the workflow puts its own checkout first
 on PYTHONPATH, so the rules run the copied package and the tests can edit it.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-COPIED = ("pvd", "workflow", "config", "cuda_ext")
+COPIED = ("Snakefile", "environment.yml", "profiles", "pvd", "workflow", "config", "cuda_ext")
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
@@ -28,8 +28,10 @@ def copy_checkout(dst: Path, src: Path = REPO) -> Path:
     """Copy the workflow and the package (not results, caches or tests) of ``src`` into ``dst``."""
     dst.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
-        if (src / name).exists():
+        if (src / name).is_dir():
             shutil.copytree(src / name, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
     return dst
 
 

@@ -1,6 +1,6 @@
 """The native kernels, built once ahead of time; every training and distillation job waits for it.
 
-`params.stamp` hashes cuda_ext/ (and pvd/ops/build_command.py) with the `native` config, so an
+`params.stamp` hashes cuda_ext/ (and pvd/commands/build_ext.py) with the `native` config, so an
 edited kernel rebuilds and then reruns every training cell (kernels change the numbers). With
 `native.build: false` (CPU demo) the job only writes its marker: the kernels then build lazily at
 first use, or the PyTorch twins run.
@@ -23,7 +23,7 @@ rule build_ext:
         runtime=resource("build", "runtime"),
     threads: resource("build", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "( if [ {params.enabled} = yes ]; then pvd build-ext {params.args}; "
         "else echo 'native.build is false: no ahead-of-time build'; fi ) > {log:q} 2>&1 "

@@ -4,11 +4,11 @@ Only this file holds Python helpers; the stage files (data, build, teacher, dist
 report) hold the rules. Nothing here imports `pvd`: the rules run the `pvd` command line.
 
 Invalidation (why `params` carry a `stamp`): Snakemake reruns a job when its params differ from
-the ones recorded with its outputs (rerun trigger `params`, set in workflow/profiles/default).
+the ones recorded with its outputs (rerun trigger `params`, set in profiles/default).
 Each training, distillation, evaluation and report job therefore carries in `params.stamp` a
 hash of the *contents* of exactly the code files its outputs depend on plus the settings it runs
 with. Editing pvd/fields/vm.py changes only the stamps of cells whose teacher or student is vm;
-editing pvd/metrics only the evaluations' stamps, and so on (`CODE_GROUPS` below). Contents, not
+editing pvd/metrics only the evaluations' stamps, and so on (workflow/code_groups.yaml). Contents, not
 modification times, are hashed, so a fresh clone of the same commit yields the same stamps.
 """
 
@@ -20,6 +20,7 @@ from fnmatch import fnmatch
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -33,12 +34,15 @@ validate(config, "../schemas/config.schema.yaml")
 
 # The checkout whose pvd/ the rules run and whose files the stamps hash: putting it first on
 # PYTHONPATH makes `pvd` import this copy even where another pvd is installed.
-REPO = Path(workflow.basedir).resolve().parent
+REPO = Path(workflow.basedir).resolve()
 _pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 if _pythonpath[:1] != [str(REPO)]:
     os.environ.update(PYTHONPATH=os.pathsep.join([str(REPO)] + _pythonpath))
 
-ARCHS = ("hash", "vm", "mlp", "tensors")
+# the architecture keys, as the config schema lists them (tests/workflow/test_names.py checks them
+# against pvd.fields.ARCHS, which the workflow cannot import)
+ARCHS = tuple(yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())["$defs"]["arch"]["enum"])
+ARCH_PATTERN = "|".join(ARCHS)
 # top-level folder of each dataset archive (`pvd data download` extracts it into the root's parent)
 ARCHIVE_FOLDERS = {"synthetic": "nerf_synthetic", "llff": "nerf_llff_data", "tank": "TanksAndTemple"}
 RESULTS = f"{config['results']}/{config['name']}"
@@ -148,40 +152,18 @@ def _flags(settings):
 
 HASHED_SUFFIXES = {".py", ".json", ".yaml", ".cu", ".cuh", ".cpp", ".cc", ".c", ".h", ".hpp"}
 
-# (glob relative to the checkout, group); the first match wins. Group None: the file changes no
-# result (command-line plumbing, records, downloads, videos). "train" is the code every training
-# and distillation runs (shared field parts, encodings, ops, renderer, data loading, loops).
-CODE_GROUPS = (
-    ("pvd/__init__.py", None),
-    ("pvd/cli.py", None),
-    ("pvd/errors.py", None),
-    ("pvd/records.py", None),
-    *((f"pvd/fields/{arch}.py", f"field:{arch}") for arch in ARCHS),
-    ("pvd/train/distill*.py", "distill"),
-    ("pvd/train/losses.py", "distill"),
-    ("pvd/train/stages.py", "distill"),
-    ("pvd/train/active.py", "distill"),
-    ("pvd/data/poses.py", "distill"),
-    ("pvd/metrics/*", "evaluate"),
-    ("pvd/evaluate/video*", None),
-    ("pvd/evaluate/*", "evaluate"),
-    ("pvd/report/*", "report"),
-    ("pvd/data/demo.py", "demo"),
-    ("pvd/data/command.py", "demo"),
-    ("pvd/data/download*", None),
-    ("pvd/data/manifest.json", None),
-    ("pvd/ops/build_command.py", "native"),
-    ("cuda_ext/*", "native"),
-    ("pvd/*", "train"),
-)
+# group -> fnmatch patterns; every file of pvd/ and cuda_ext/ matches exactly one (see the file)
+CODE_GROUPS = yaml.safe_load((REPO / "workflow" / "code_groups.yaml").read_text())
 
 
 def code_group(rel):
     """The group of a file given by its path relative to the checkout (None: affects nothing)."""
-    for pattern, group in CODE_GROUPS:
-        if fnmatch(rel, pattern):
-            return group
-    return None
+    groups = [g for g, patterns in CODE_GROUPS.items() if any(fnmatch(rel, p) for p in patterns)]
+    if len(groups) != 1:
+        where = "no group" if not groups else f"several groups ({', '.join(groups)})"
+        raise WorkflowError(f"{rel} matches {where} in workflow/code_groups.yaml: place it in exactly "
+                            "one, so that the workflow knows which results it can change")
+    return None if groups[0] == "none" else groups[0]
 
 
 @lru_cache(maxsize=None)

@@ -17,7 +17,7 @@ rule download_dataset:
         runtime=resource("data", "runtime"),
     threads: resource("data", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "( pvd data download {wildcards.dataset} --root {params.download_root:q} "
         "&& if [ ! -d {params.root:q} ]; then echo 'no folder {params.root} after the download: "
@@ -41,7 +41,7 @@ rule make_demo_scene:
         runtime=resource("data", "runtime"),
     threads: resource("data", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "pvd data demo {output.scene:q} {params.args} > {log:q} 2>&1"
 
@@ -59,6 +59,6 @@ rule fetch_lpips_weights:
         runtime=resource("data", "runtime"),
     threads: resource("data", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "pvd data weights > {log:q} 2>&1 && touch {output.marker:q}"

@@ -23,7 +23,7 @@ rule distill_student:
         runtime=resource("distill", "runtime"),
     threads: resource("distill", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "pvd distill {params.scene_dir:q} --threads {threads} --ckpt_teacher {input.teacher:q} "
         "--workspace \"$(dirname {output.ckpt:q})\" {params.args} > {log:q} 2>&1"

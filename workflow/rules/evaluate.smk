@@ -23,7 +23,7 @@ rule evaluate_model:
         runtime=resource("evaluate", "runtime"),
     threads: resource("evaluate", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "pvd evaluate {params.scene_dir:q} --threads {threads} --ckpt {input.ckpt:q} "
         "--workspace \"$(dirname {output.metrics:q})\" {params.args} > {log:q} 2>&1"

@@ -21,7 +21,7 @@ rule collect_results:
         runtime=resource("report", "runtime"),
     threads: resource("report", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "pvd report collect {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
 
@@ -46,7 +46,7 @@ rule make_tables:
         runtime=resource("report", "runtime"),
     threads: resource("report", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "pvd report tables --csv {input.csv:q} --dataset {wildcards.dataset} "
         "--out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
@@ -77,7 +77,7 @@ rule make_figures:
         runtime=resource("report", "runtime"),
     threads: resource("report", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "pvd report figures --csv {input.csv:q} --dataset {wildcards.dataset} "
         "--out \"$(dirname {output.heatmap:q})\" > {log:q} 2>&1"
@@ -103,6 +103,6 @@ rule compare_reference:
         runtime=resource("report", "runtime"),
     threads: resource("report", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "pvd report reference --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"

@@ -22,7 +22,7 @@ rule train_teacher:
         runtime=resource("teacher", "runtime"),
     threads: resource("teacher", "threads", 1)
     conda:
-        "../envs/pvd.yaml"
+        "../../environment.yml"
     shell:
         "pvd train {params.scene_dir:q} --threads {threads} --workspace \"$(dirname {output.ckpt:q})\" {params.args} "
         "> {log:q} 2>&1"

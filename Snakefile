@@ -23,35 +23,38 @@
 #   reports/{name}/tables/reference.{md,tex,html}    ours vs METHOD.md §7
 #   reports/{name}/figures/{dataset}_{heatmap,bars,scatter}.{png,pdf}
 #
-# Only invalidated cells rerun: see workflow/rules/common.smk (params.stamp) and
-# workflow/profiles/default/config.yaml (rerun triggers), which Snakemake applies by itself because
-# this Snakefile sits in workflow/ (the workflow catalog layout). Run from the repository root.
-# docs/workflow.md has the user guide.
+# Only invalidated cells rerun: see workflow/rules/common.smk (params.stamp), workflow/code_groups.yaml
+# (which results each code file can change) and profiles/default/config.yaml (rerun triggers), which
+# Snakemake applies by itself: it looks for profiles/default beside the Snakefile. Run from the
+# repository root; the rules, schema and report captions live in workflow/. The software of every
+# rule (--software-deployment-method conda) is environment.yml. docs/workflow.md has the user guide.
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-report: "report/workflow.rst"
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
     dataset="synthetic|llff|tank",
     scene="[^/]+",
-    arch="hash|vm|mlp|tensors",
-    teacher="hash|vm|mlp|tensors",
-    student="hash|vm|mlp|tensors",
-    model="(hash|vm|mlp|tensors)(2(hash|vm|mlp|tensors))?",
+    arch=ARCH_PATTERN,
+    teacher=ARCH_PATTERN,
+    student=ARCH_PATTERN,
+    model=f"({ARCH_PATTERN})(2({ARCH_PATTERN}))?",
 
 
-include: "rules/common.smk"
-include: "rules/data.smk"
-include: "rules/build.smk"
-include: "rules/teacher.smk"
-include: "rules/distill.smk"
-include: "rules/evaluate.smk"
-include: "rules/report.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/build.smk"
+include: "workflow/rules/teacher.smk"
+include: "workflow/rules/distill.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -1,0 +1,80 @@
+"""``pvd evaluate``: score a teacher or student checkpoint on a split of its scene.
+
+Writes ``WS/metrics.json`` (means, per-image values, render time) and ``WS/record.json``; with
+``--save-renders`` also ``WS/renders/`` (see :mod:`pvd.evaluate.renders`). A checkpoint of another
+scene is a clear error (:mod:`pvd.evaluate.scene_check`). Any ``--downscale`` is allowed; by
+default the checkpoint's own is used, which reproduces the trainer's test PSNR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from pvd.commands.flags import add_checkpoint, add_data_type, add_device, add_progress, prepare_device
+from pvd.commands.record import write_run_record
+from pvd.data import SPLITS, load_split
+from pvd.errors import UserError
+from pvd.evaluate.evaluate import EvalResult, evaluate_model
+from pvd.evaluate.renders import RenderSaver
+from pvd.evaluate.scene_check import check_data_type, check_scene
+from pvd.metrics import SSIM_MODES
+from pvd.model import ModelMeta, load_model
+from pvd.records import write_json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scene_dir", type=Path, help="scene folder (Blender, LLFF or NSVF layout)")
+    add_data_type(p)
+    add_checkpoint(p)
+    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--downscale", type=int, help="image downscale factor K (default: the checkpoint's)")
+    p.add_argument("--ssim", default="standard", choices=SSIM_MODES, dest="ssim_mode",
+                   help="standard: tf.image.ssim; pvd-compat: the PVD reference's variant")
+    p.add_argument("--save-renders", "--save_renders", action="store_true", dest="save_renders",
+                   help="also write renders, ground truth and error maps under WS/renders/")
+    p.add_argument("--no-lpips", "--no_lpips", action="store_true", dest="no_lpips",
+                   help="skip LPIPS (reported as null)")
+    add_device(p)
+    add_progress(p)
+
+
+def metrics_payload(result: EvalResult, meta: ModelMeta, ckpt: Path, downscale: int) -> dict:
+    """``metrics.json``: the evaluation plus what was evaluated."""
+    return {"checkpoint": str(ckpt), "model_type": meta.model_type, "kind": meta.kind,
+            "teacher_type": meta.teacher_type, "data_type": meta.data_type, "downscale": downscale,
+            **result.to_dict()}
+
+
+def run(args: argparse.Namespace) -> int:
+    t_start = time.perf_counter()
+    device = prepare_device(args.device)
+    if not args.scene_dir.is_dir():
+        raise UserError(f"SCENE_DIR {args.scene_dir} is not a directory")
+    model = load_model(args.ckpt, device)
+    check_data_type(model.meta, args.ckpt, args.data_type)
+    downscale = args.downscale if args.downscale is not None else model.meta.downscale
+    if downscale < 1:
+        raise UserError(f"--downscale must be >= 1, got {downscale}")
+    split = load_split(args.scene_dir, args.data_type, args.split, downscale)
+    if len(split) == 0:
+        raise UserError(f"split {args.split!r} of {args.scene_dir} has no images")
+    check_scene(model.meta, args.ckpt, args.scene_dir, args.data_type, split)
+    saver = RenderSaver(args.workspace / "renders", split.files) if args.save_renders else None
+    result = evaluate_model(model, split, args.ssim_mode, lpips=not args.no_lpips, device=device,
+                            progress=not args.no_progress, on_image=saver)
+    payload = metrics_payload(result, model.meta, args.ckpt, downscale)
+    write_json(args.workspace / "metrics.json", payload)
+    summary = {k: payload[k] for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg",
+                                       "render_seconds", "fps")}
+    write_run_record(args.workspace, "evaluate", args, device, time.perf_counter() - t_start, summary,
+                     model_type=model.model_type, model_kind=model.meta.kind, teacher_type=model.meta.teacher_type,
+                     data_type=args.data_type, split=args.split, n_images=result.n_images,
+                     ssim_mode=args.ssim_mode, checkpoint=str(args.ckpt),
+                     metrics_file=str(args.workspace / "metrics.json"))
+    lp = ", ".join(f"LPIPS-{n} {v:.4f}" for n, v in (("alex", result.lpips_alex), ("vgg", result.lpips_vgg))
+                   if v is not None) or "LPIPS unavailable"
+    print(f"{args.split}: {result.n_images} images {result.width}x{result.height}: PSNR {result.psnr:.2f} dB, "
+          f"SSIM {result.ssim:.4f} ({args.ssim_mode}), {lp}; {result.fps:.2f} fps -> {args.workspace / 'metrics.json'}")
+    return 0

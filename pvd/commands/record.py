@@ -1,0 +1,26 @@
+"""The one writer of a run's ``record.json`` (see :mod:`pvd.records` for the layout)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from pvd.ops.backend import active_backend
+from pvd.records import make_record, write_json
+
+
+def plain_args(args: argparse.Namespace) -> dict:
+    """CLI arguments as JSON-friendly values."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
+
+
+def write_run_record(workspace: Path, kind: str, args: argparse.Namespace, device: torch.device, seconds: float,
+                     metrics: dict, config: dict | None = None, **extra) -> dict:
+    """Write ``workspace/record.json`` of a ``kind`` run: the CLI arguments (plus ``config``), code
+    version, the backend of the hot ops on ``device``, seconds, ``metrics`` and ``extra`` fields."""
+    record = make_record(kind, config={**plain_args(args), **(config or {})}, device=str(device),
+                         backend=active_backend(device), seconds=seconds, metrics=metrics, **extra)
+    write_json(workspace / "record.json", record)
+    return record

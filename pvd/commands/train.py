@@ -1,0 +1,88 @@
+"""``pvd train``: train a teacher field on a scene and write its checkpoint and record."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+
+import torch
+
+from pvd.commands.flags import add_arch, add_training, check_training, prepare_device
+from pvd.commands.record import write_run_record
+from pvd.data import load_split, scene_normalization
+from pvd.errors import UserError
+from pvd.evaluate.evaluate import evaluate_model
+from pvd.model import ModelMeta, build_model, read_checkpoint, save_checkpoint
+from pvd.presets import DATASET_DEFAULTS, arch_preset, with_overrides
+from pvd.train.teacher import TeacherConfig, train_teacher
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_training(p)
+    add_arch(p, "--model_type", "architecture to train")
+    p.add_argument("--bound", type=float, help="box half-size (default: the dataset's)")
+    p.add_argument("--scale", type=float, help="world -> box scale (default: the dataset's)")
+    p.add_argument("--dt_gamma", type=float, help="step growth with distance (default: the dataset's)")
+    p.add_argument("--density_range", type=float, nargs=2, default=(-2.0, 7.0), metavar=("LO", "HI"),
+                   help="clamp of the log-density s")
+
+
+def check_resume(ckpt_path, meta: ModelMeta) -> None:
+    """``--resume`` continues only the run the checkpoint records (same model, scene and schedule)."""
+    stored = read_checkpoint(ckpt_path).meta.identity()
+    for key, value in meta.identity().items():
+        if stored.get(key) != value:
+            raise UserError(f"--resume: {ckpt_path} was made with another {key} ({stored.get(key)!r}, "
+                            f"now {value!r}); use a new --workspace or the same settings")
+
+
+def run(args: argparse.Namespace) -> int:
+    device = prepare_device(args.device)
+    check_training(args)
+    lo, hi = args.density_range
+    if not lo < hi:
+        raise UserError(f"--density_range: LO must be < HI, got {lo} {hi}")
+    defaults = DATASET_DEFAULTS[args.data_type]
+    bound = args.bound if args.bound is not None else defaults.bound
+    scale = args.scale if args.scale is not None else defaults.scale
+    dt_gamma = args.dt_gamma if args.dt_gamma is not None else defaults.dt_gamma
+    if bound <= 0 or scale <= 0 or dt_gamma < 0:
+        raise UserError(f"--bound and --scale must be > 0 and --dt_gamma >= 0, got {bound}, {scale}, {dt_gamma}")
+    preset = arch_preset(args.preset, args.model_type)
+    cfg: TeacherConfig = with_overrides(preset.teacher, iters=args.iters, batch_rays=args.batch_rays, lr=args.lr,
+                                        seed=args.seed, ckpt_every=args.ckpt_every)
+    torch.manual_seed(args.seed)
+    train = load_split(args.scene_dir, args.data_type, "train", args.downscale)
+    norm = scene_normalization(train, args.data_type, bound, scale)
+    meta = ModelMeta(model_type=args.model_type, preset=args.preset, field_config=preset.field,
+                     render_config=with_overrides(preset.render, dt_gamma=dt_gamma), bound=bound,
+                     density_range=(lo, hi), normalization=norm, kind="teacher", data_type=args.data_type,
+                     scene_dir=str(args.scene_dir), downscale=args.downscale, image_width=train.cameras.width,
+                     image_height=train.cameras.height, cameras=train.cameras, near=train.near, far=train.far,
+                     train_config=asdict(cfg))
+    ckpt_path = args.workspace / "checkpoint.pt"
+    if args.resume and ckpt_path.exists():
+        check_resume(ckpt_path, meta)
+    model = build_model(meta, device)
+    model.grid.mark_untrained(train.cameras, norm)
+    args.workspace.mkdir(parents=True, exist_ok=True)
+    result = train_teacher(model, train, cfg, args.workspace, device, resume=args.resume,
+                           progress=not args.no_progress, stop_at=args.stop_at)
+    if result.steps < cfg.iters:
+        print(f"stopped at step {result.steps} of {cfg.iters}; continue with --resume ({ckpt_path})")
+        return 0
+    t0 = time.perf_counter()
+    test = load_split(args.scene_dir, args.data_type, "test", args.downscale)
+    psnr = evaluate_model(model, test, device=device, lpips=False).psnr
+    save_checkpoint(ckpt_path, model)
+    write_run_record(args.workspace, "train", args, device, result.seconds,
+                     metrics={"psnr_test": psnr, "initial_loss": result.initial_loss,
+                              "final_loss": result.final_loss},
+                     config={"teacher": asdict(cfg), "bound": bound, "scale": scale, "dt_gamma": dt_gamma},
+                     cpu_seconds=round(result.cpu_seconds, 3), model_type=args.model_type, preset=args.preset,
+                     data_type=args.data_type, iterations=result.steps,
+                     eval_seconds=round(time.perf_counter() - t0, 3), checkpoint=str(ckpt_path))
+    print(f"trained {args.model_type} ({args.preset}) for {result.steps} steps in "
+          f"{result.seconds:.1f} s: test PSNR {psnr:.2f} dB -> {ckpt_path}")
+    return 0
