@@ -21,6 +21,7 @@
 #   reports/{name}/results.csv                       one row per evaluated model
 #   reports/{name}/tables/{dataset}.{md,tex,html}    teacher x student matrices, per-scene tables
 #   reports/{name}/tables/reference.{md,tex,html}    ours vs METHOD.md §7
+#   reports/{name}/tables/cost.{md,tex,html}         device-hours and peak memory per stage and architecture
 #   reports/{name}/figures/{dataset}_{heatmap,bars,scatter}.{png,pdf}
 #
 # Only invalidated cells rerun: see workflow/rules/common.smk (params.stamp), workflow/code_groups.yaml

@@ -3,7 +3,7 @@
 A module may import its own subpackage and any subpackage of a *lower* layer, nothing else --
 module-level imports and imports inside functions alike. ``metrics`` imports nothing from ``pvd``.
 The table is the README's picture: commands -> presets -> train | evaluate | report -> model ->
-render -> data -> fields -> ops -> metrics -> records, errors.
+render -> data -> fields -> ops -> metrics -> records, errors, devices.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fields",),
     ("ops",),
     ("metrics",),
-    ("records", "errors"),
+    ("records", "errors", "devices"),
 )
 IMPORTS_NOTHING = {"metrics"}
 
@@ -116,3 +116,9 @@ def test_checker_keeps_metrics_free_of_pvd(tmp_path):
     (pkg / "__init__.py").write_text("")
     (pkg / "metrics" / "psnr.py").write_text("from pvd.errors import UserError\n")
     assert crossings(pkg) == [f"{pkg / 'metrics' / 'psnr.py'}:1: metrics imports pvd.errors"]
+
+
+def test_argparse_lives_in_the_command_layer_only():
+    users = sorted(str(p.relative_to(PVD.parent)) for p in PVD.rglob("*.py")
+                   if "argparse" in {m.split(".")[0] for _, m in imported_modules(p, "pvd.x")})
+    assert users and all(u == "pvd/cli.py" or u.startswith("pvd/commands/") for u in users), users

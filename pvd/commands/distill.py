@@ -123,7 +123,7 @@ def measure(teacher: Model, student: Model, test: SceneSplit, device: torch.devi
 
 
 def run(args: argparse.Namespace) -> int:
-    device = prepare_device(args.device)
+    device = prepare_device(args.device, args.gpu_slots)
     teacher = load_teacher(args, device)
     if args.downscale is None:
         args.downscale = teacher.meta.downscale

@@ -49,7 +49,7 @@ def metrics_payload(result: EvalResult, meta: ModelMeta, ckpt: Path, downscale: 
 
 def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
-    device = prepare_device(args.device)
+    device = prepare_device(args.device, args.gpu_slots)
     if not args.scene_dir.is_dir():
         raise UserError(f"SCENE_DIR {args.scene_dir} is not a directory")
     model = load_model(args.ckpt, device)

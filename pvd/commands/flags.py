@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import torch
 
 from pvd.data import DATA_TYPES
+from pvd.devices import SlotClaim, claim_slot
 from pvd.errors import UserError
 from pvd.fields import ARCHS
 from pvd.presets import PRESET_NAMES
@@ -22,7 +24,10 @@ def add_arch(p: argparse.ArgumentParser, flag: str, help: str) -> None:
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--device", default="cpu",
+                   help="cpu | cuda | cuda:N | auto (a free GPU slot, else the CPU: see --gpu_slots)")
+    p.add_argument("--gpu_slots", type=int, default=None,
+                   help="with --device auto: jobs that may share one GPU (default: $PVD_GPU_SLOTS, else 1)")
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:
@@ -69,14 +74,38 @@ def check_training(args: argparse.Namespace) -> None:
         raise UserError(f"--lr must be > 0, got {args.lr}")
 
 
-def prepare_device(name: str) -> torch.device:
-    """Parse ``--device``; a CUDA device without CUDA is a clear error."""
+# the GPU slot this process holds (``--device auto``): kept for the life of the process
+HELD_SLOT: SlotClaim | None = None
+
+
+def gpu_slots(flag: int | None) -> int:
+    """``--gpu_slots``, else ``$PVD_GPU_SLOTS``, else 1."""
+    if flag is not None:
+        return flag
+    env = os.environ.get("PVD_GPU_SLOTS", "1")
+    try:
+        return int(env)
+    except ValueError:
+        raise UserError(f"$PVD_GPU_SLOTS must be a positive integer, got {env!r}") from None
+
+
+def prepare_device(name: str, slots: int | None = None) -> torch.device:
+    """Parse ``--device``; a CUDA device without CUDA is a clear error. ``auto`` claims a free GPU
+    slot (:mod:`pvd.devices`), held until the process ends, or runs on the CPU without a GPU."""
+    global HELD_SLOT
+    if name == "auto":
+        HELD_SLOT = claim_slot(gpu_slots(slots), on_wait=lambda message: print(message, flush=True))
+        if HELD_SLOT is None:
+            print("--device auto: no CUDA GPU on this machine; running on the CPU", flush=True)
+            return torch.device("cpu")
+        print(f"--device auto: GPU {HELD_SLOT.gpu_id} (cuda:{HELD_SLOT.index}), slot {HELD_SLOT.slot}", flush=True)
+        return torch.device("cuda", HELD_SLOT.index)
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UserError(f"--device {name!r} is not a device; expected cpu, cuda or cuda:N") from None
+        raise UserError(f"--device {name!r} is not a device; expected cpu, cuda, cuda:N or auto") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {name}: this machine has no usable CUDA GPU; use --device cpu")
     if device.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {name!r}: expected cpu, cuda or cuda:N")
+        raise UserError(f"--device {name!r}: expected cpu, cuda, cuda:N or auto")
     return device

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from pvd.commands import flags
 from pvd.ops.backend import active_backend
 from pvd.records import make_record, write_json
 
@@ -16,11 +17,22 @@ def plain_args(args: argparse.Namespace) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
 
 
+def peak_memory_mb(device: torch.device) -> float | None:
+    """Peak GPU memory the run's tensors took on ``device`` (MiB); None on the CPU."""
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+
+
 def write_run_record(workspace: Path, kind: str, args: argparse.Namespace, device: torch.device, seconds: float,
                      metrics: dict, config: dict | None = None, **extra) -> dict:
     """Write ``workspace/record.json`` of a ``kind`` run: the CLI arguments (plus ``config``), code
-    version, the backend of the hot ops on ``device``, seconds, ``metrics`` and ``extra`` fields."""
+    version, the backend of the hot ops on ``device``, the device asked for and the GPU slot held
+    (``--device auto``), peak GPU memory, seconds, ``metrics`` and ``extra`` fields."""
     record = make_record(kind, config={**plain_args(args), **(config or {})}, device=str(device),
-                         backend=active_backend(device), seconds=seconds, metrics=metrics, **extra)
+                         backend=active_backend(device), seconds=seconds, metrics=metrics,
+                         device_request=getattr(args, "device", str(device)),
+                         gpu_slot=flags.HELD_SLOT.to_dict() if flags.HELD_SLOT is not None else None,
+                         gpu_peak_memory_mb=peak_memory_mb(device), **extra)
     write_json(workspace / "record.json", record)
     return record

@@ -55,7 +55,7 @@ def training_cameras(meta: ModelMeta, ckpt: Path, scene_dir: Path | None,
 
 def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
-    device = prepare_device(args.device)
+    device = prepare_device(args.device, args.gpu_slots)
     size = parse_size(args.size) if args.size else None
     if not args.fps > 0:
         raise UserError(f"--fps must be > 0, got {args.fps}")

@@ -6,6 +6,7 @@ Sub-commands (the workflow runs each as its own job; ``all`` does everything at 
     pvd report tables    --csv results.csv [--dataset D ...] --out DIR   # D.md, D.tex, D.html
     pvd report figures   --csv results.csv [--dataset D ...] --out DIR   # D_{heatmap,bars,scatter}.{png,pdf}
     pvd report reference --csv results.csv --out DIR                     # reference.{md,tex,html}
+    pvd report cost      --results DIR --out DIR [--grid_scenes N]       # cost.{md,tex,html}
     pvd report all --results DIR --out DIR    # DIR/results.csv, DIR/tables/, DIR/figures/
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from pvd.errors import UserError
 from pvd.report.collect import DATASETS, collect, find_metrics, read_csv, write_csv
+from pvd.report.cost import write_cost_tables
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,6 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r = sub.add_parser("reference", help="ours vs the reference numbers of METHOD.md §7 (md, tex, html)")
     r.add_argument("--csv", required=True, type=Path, help="results.csv")
     r.add_argument("--out", required=True, type=Path, help="output folder")
+    k = sub.add_parser("cost", help="device-hours and peak GPU memory per stage and architecture (md, tex, html)")
+    k.add_argument("--results", required=True, type=Path, help="results folder of one run (results/NAME)")
+    k.add_argument("--out", required=True, type=Path, help="output folder")
+    k.add_argument("--grid_scenes", type=int, default=21, help="scenes of the grid to extrapolate to (paper: 21)")
     a = sub.add_parser("all", help="collect, then every table and figure")
     a.add_argument("--results", required=True, type=Path, help="results folder of one run (results/NAME)")
     a.add_argument("--out", required=True, type=Path, help="report folder (reports/NAME)")
@@ -90,11 +96,15 @@ def run(args: argparse.Namespace) -> int:
         written = _figures(args.csv, args.dataset, args.out)
     elif part == "reference":
         written = _reference(args.csv, args.out)
+    elif part == "cost":
+        if args.grid_scenes < 1:
+            raise UserError(f"--grid_scenes must be >= 1, got {args.grid_scenes}")
+        written = write_cost_tables(args.results, args.out, args.grid_scenes)
     else:
         csv = args.out / "results.csv"
         write_csv(collect(find_metrics(args.results)), csv)
         written = ([csv] + _tables(csv, None, args.out / "tables") + _figures(csv, None, args.out / "figures")
-                   + _reference(csv, args.out / "tables"))
+                   + _reference(csv, args.out / "tables") + write_cost_tables(args.results, args.out / "tables"))
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -38,7 +38,7 @@ def check_resume(ckpt_path, meta: ModelMeta) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    device = prepare_device(args.device)
+    device = prepare_device(args.device, args.gpu_slots)
     check_training(args)
     lo, hi = args.density_range
     if not lo < hi:

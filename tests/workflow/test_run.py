@@ -20,7 +20,7 @@ from workflow_cases import REPO, copy_checkout, job_keys, mini_config, planned_j
 pytestmark = pytest.mark.slow
 
 DATASETS = ("synthetic", "tank")
-REPORT = {("collect_results", None, None), ("compare_reference", None, None),
+REPORT = {("collect_results", None, None), ("compare_reference", None, None), ("make_cost_table", None, None),
           *((rule, d, None) for rule in ("make_tables", "make_figures") for d in DATASETS)}
 
 

@@ -246,6 +246,12 @@ def demo_stamp(wildcards):
     return stamp(["demo"], demo_settings(wildcards))
 
 
+def placement():
+    """Where a job runs that does not change its result (so not in its stamp): the GPU slots per GPU
+    that `--device auto` shares out (pvd/devices.py)."""
+    return {"gpu_slots": config.get("gpu_slots", 1)} if config["device"] == "auto" else {}
+
+
 def teacher_settings(wildcards):
     """Everything `pvd train` is told for one (dataset, scene, arch) cell."""
     cfg = stage_settings("teacher", wildcards.dataset)
@@ -257,7 +263,7 @@ def teacher_settings(wildcards):
 
 
 def teacher_args(wildcards):
-    return _flags(teacher_settings(wildcards))
+    return _flags({**teacher_settings(wildcards), **placement()})
 
 
 def teacher_stamp(wildcards):
@@ -280,7 +286,7 @@ def distill_settings(wildcards):
 
 
 def distill_args(wildcards):
-    return _flags(distill_settings(wildcards))
+    return _flags({**distill_settings(wildcards), **placement()})
 
 
 def distill_stamp(wildcards):
@@ -304,7 +310,7 @@ def evaluate_settings(wildcards):
 
 
 def evaluate_args(wildcards):
-    return _flags(evaluate_settings(wildcards))
+    return _flags({**evaluate_settings(wildcards), **placement()})
 
 
 def evaluate_stamp(wildcards):
@@ -340,10 +346,12 @@ def cell_path(dataset, scene, part):
 ALL_METRICS = [cell_path(d, s, f"eval/{m}/metrics.json") for d, s in CELLS for m in MODELS]
 ALL_TRAIN_RECORDS = ([cell_path(d, s, f"teacher/{a}/record.json") for d, s in CELLS for a in TEACHERS]
                      + [cell_path(d, s, f"distill/{p}/record.json") for d, s in CELLS for p in PAIRS])
+ALL_EVAL_RECORDS = [cell_path(d, s, f"eval/{m}/record.json") for d, s in CELLS for m in MODELS]
 REPORT_FILES = (
     [f"{REPORTS}/results.csv"]
     + [f"{REPORTS}/tables/{d}.{ext}" for d in DATASETS for ext in ("md", "tex", "html")]
     + [f"{REPORTS}/figures/{d}_{fig}.{ext}" for d in DATASETS
        for fig in ("heatmap", "bars", "scatter") for ext in ("png", "pdf")]
     + [f"{REPORTS}/tables/reference.{ext}" for ext in ("md", "tex", "html")]
+    + [f"{REPORTS}/tables/cost.{ext}" for ext in ("md", "tex", "html")]
 )

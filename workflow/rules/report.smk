@@ -106,3 +106,29 @@ rule compare_reference:
         "../../environment.yml"
     shell:
         "pvd report reference --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
+
+
+rule make_cost_table:
+    """Device-hours and peak GPU memory per stage and architecture, and the full grid extrapolated."""
+    input:
+        records=ALL_TRAIN_RECORDS + ALL_EVAL_RECORDS,
+    output:
+        md=f"{REPORTS}/tables/cost.md",
+        tex=f"{REPORTS}/tables/cost.tex",
+        html=report(f"{REPORTS}/tables/cost.html", caption="../report/cost.rst", category="Tables",
+                    labels={"table": "cost per stage and architecture"}),
+    log:
+        f"{RESULTS}/logs/report/make_cost_table.log",
+    benchmark:
+        f"{RESULTS}/logs/report/make_cost_table.benchmark.tsv"
+    params:
+        stamp=report_stamp(),
+        results=RESULTS,
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+    threads: resource("report", "threads", 1)
+    conda:
+        "../../environment.yml"
+    shell:
+        "pvd report cost --results {params.results:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"

@@ -1,0 +1,98 @@
+"""What the benchmark costs: device time and peak GPU memory per stage and architecture, from records.
+
+Reads every ``record.json`` of a results folder (the workflow's path scheme)::
+
+    <dataset>/<scene>/teacher/<arch>/record.json     stage "train", architecture = the teacher
+    <dataset>/<scene>/distill/<t>2<s>/record.json    stage "distill", architecture = the student
+    <dataset>/<scene>/eval/<model>/record.json       stage "evaluate", architecture = the model's
+
+Device-seconds are a run's ``seconds`` on its device (GPU-seconds for CUDA runs: one job per GPU
+slot; wall seconds for CPU runs). The extrapolation multiplies each (stage, architecture) mean by the
+number of such jobs in a grid of ``grid_scenes`` scenes (4 teachers, 16 pairs, 20 evaluations per
+scene) -- an estimate for the same presets and devices, not a measurement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pvd.errors import UserError
+from pvd.fields import ARCHS, DISPLAY_NAMES
+from pvd.report.collect import parse_model
+from pvd.report.tables import Table, format_value, write_documents
+
+STAGES = {"teacher": "train", "distill": "distill", "eval": "evaluate"}
+JOBS_PER_SCENE = {"train": len(ARCHS), "distill": len(ARCHS) ** 2, "evaluate": len(ARCHS) + len(ARCHS) ** 2}
+PAPER_SCENES = 21
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """One run: its stage, architecture, device kind, seconds and peak GPU memory (MiB, None on the CPU)."""
+
+    stage: str
+    arch: str
+    device: str
+    seconds: float
+    peak_mb: float | None
+
+
+def read_costs(results_dir: str | Path) -> list[RunCost]:
+    """Every train / distill / evaluate record under ``results_dir``."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise UserError(f"--results {root} is not a directory")
+    costs = []
+    for path in sorted(root.glob("*/*/*/*/record.json")):
+        folder = path.parent.parent.name
+        if folder not in STAGES:
+            continue
+        try:
+            record = json.loads(path.read_text())
+            seconds = float(record["seconds"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path}: not a readable run record ({type(exc).__name__}: {exc})") from None
+        teacher, student = parse_model(path.parent.name)
+        stage = STAGES[folder]
+        arch = student or teacher
+        device = "cuda" if str(record.get("device", "cpu")).startswith("cuda") else "cpu"
+        costs.append(RunCost(stage, arch, device, seconds, record.get("gpu_peak_memory_mb")))
+    if not costs:
+        raise UserError(f"--results {root} holds no <dataset>/<scene>/<stage>/<model>/record.json")
+    return costs
+
+
+def cost_tables(costs: list[RunCost], grid_scenes: int = PAPER_SCENES) -> list[Table]:
+    """Measured totals per (stage, architecture), and the extrapolated total of a full grid."""
+    devices = sorted({c.device for c in costs})
+    unit = "GPU" if devices == ["cuda"] else "CPU" if devices == ["cpu"] else "device"
+    rows, grid_hours = [], 0.0
+    for stage in ("train", "distill", "evaluate"):
+        for arch in ARCHS:
+            runs = [c for c in costs if c.stage == stage and c.arch == arch]
+            if not runs:
+                continue
+            total = sum(c.seconds for c in runs)
+            peaks = [c.peak_mb for c in runs if c.peak_mb is not None]
+            share = JOBS_PER_SCENE[stage] / len(ARCHS)          # jobs of this stage and arch per scene
+            grid = total / len(runs) * share * grid_scenes / 3600
+            grid_hours += grid
+            rows.append((stage, DISPLAY_NAMES[arch], str(len(runs)), format_value(total / 3600, 3),
+                         format_value(total / len(runs), 1), format_value(max(peaks), 0) if peaks else "n/a",
+                         format_value(grid, 2)))
+    total_hours = sum(c.seconds for c in costs) / 3600
+    rows.append(("all", "", str(len(costs)), format_value(total_hours, 3), "", "", format_value(grid_hours, 2)))
+    columns = ("stage", "architecture", "runs", f"{unit}-hours", "s / run", "peak GPU MiB",
+               f"{unit}-hours, {grid_scenes}-scene grid (extrapolated)")
+    note = (f"Measured on {', '.join(devices)} from the runs' record.json files. The last column is an "
+            f"extrapolation, not a measurement: each row's mean seconds per run times its jobs in a grid of "
+            f"{grid_scenes} scenes (4 teachers, 16 distillations, 20 evaluations per scene), same presets "
+            "and devices.")
+    return [Table("Cost per stage and architecture", columns, tuple(rows), note, align="llrrrrr")]
+
+
+def write_cost_tables(results_dir: str | Path, out_dir: str | Path, grid_scenes: int = PAPER_SCENES) -> list[Path]:
+    """``cost.md``, ``cost.tex`` and ``cost.html`` in ``out_dir``."""
+    return write_documents(cost_tables(read_costs(results_dir), grid_scenes), "Benchmark cost", out_dir, "cost")
