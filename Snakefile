@@ -4,7 +4,7 @@
 #   snakemake --cores all --configfile config/demo.yaml  # demo grid on the embedded scene, CPU
 #   snakemake --report reports/<name>/report.html [--configfile ...]   # self-contained HTML report
 #
-# Results path scheme ({name} = config `name`, {dataset} in synthetic|llff|tank, {arch} in
+# Results path scheme ({name} = config `name`, {dataset} in synthetic|llff|tank|capture, {arch} in
 # hash|vm|mlp|tensors, {model} = {arch} for a teacher or {teacher}2{student} for a student):
 #
 #   results/{name}/{dataset}/{scene}/teacher/{arch}/checkpoint.pt            pvd train
@@ -42,7 +42,7 @@ include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
-    dataset="synthetic|llff|tank",
+    dataset="synthetic|llff|tank|capture",
     scene="[^/]+",
     arch=ARCH_PATTERN,
     teacher=ARCH_PATTERN,

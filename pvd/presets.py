@@ -40,6 +40,15 @@ DATASET_DEFAULTS = {
 }
 
 
+def scene_defaults(data_type: str, split_meta: dict) -> SceneDefaults:
+    """Box and step defaults of a scene: its dataset type's, or a capture's automatic box
+    (``meta["box"]`` of its split index, :mod:`pvd.data.capture`)."""
+    if data_type == "capture":
+        box = split_meta["box"]
+        return SceneDefaults(bound=box["bound"], scale=box["scale"], dt_gamma=box["dt_gamma"])
+    return DATASET_DEFAULTS[data_type]
+
+
 @dataclass(frozen=True)
 class ArchPreset:
     """Everything a preset fixes for one architecture.

@@ -6,6 +6,8 @@ import argparse
 import time
 
 from pvd.data.demo import DemoConfig, write_demo
+from pvd.data.demo_capture import CaptureOptions, write_demo_capture
+from pvd.data.distortion import COEFFS, MODELS
 from pvd.data.download import dataset_sources, download_dataset, download_weights
 
 
@@ -31,6 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dl.add_argument("--sha256", default=None, help="expected SHA-256 of the archive")
     dl.add_argument("--keep_archive", action="store_true", help="keep the zip after extraction")
 
+    cap = sub.add_parser("demo-capture", help="the demo scene as a capture (transforms.json), optionally "
+                                              "through a distorting lens and moved by a random similarity")
+    cap.add_argument("out_dir", metavar="OUT_DIR", help="folder to create (must not hold files)")
+    cap.add_argument("--seed", type=int, default=defaults.seed, help="scene and camera seed")
+    cap.add_argument("--size", type=int, default=defaults.size, help="image width = height (px)")
+    cap.add_argument("--camera_model", default="PINHOLE", choices=MODELS, help="the lens")
+    for key in COEFFS:
+        cap.add_argument(f"--{key}", type=float, default=0.0, help=f"lens coefficient {key}")
+    cap.add_argument("--similarity", type=int, metavar="SEED",
+                     help="move the whole capture by a random rotation, translation and scale from SEED")
+
     sub.add_parser("weights", help="download the AlexNet/VGG16 backbones that LPIPS loads "
                                    "into $TORCH_HOME/hub/checkpoints")
 
@@ -43,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
         out = write_demo(args.out_dir, config)
         print(f"demo scene ({config.n_train}/{config.n_val}/{config.n_test} views, {config.size} px, "
               f"seed {config.seed}) written to {out} in {time.perf_counter() - start:.1f} s")
+    elif args.data_command == "demo-capture":
+        config = DemoConfig(seed=args.seed, size=args.size)
+        options = CaptureOptions(args.camera_model, tuple(getattr(args, k) for k in COEFFS), args.similarity)
+        out = write_demo_capture(args.out_dir, config, options)
+        print(f"demo capture ({options.camera_model}, similarity {options.similarity_seed}) written to {out} "
+              f"in {time.perf_counter() - start:.1f} s")
     elif args.data_command == "download":
         record = download_dataset(args.dataset, args.root, url=args.url, sha256=args.sha256,
                                   keep_archive=args.keep_archive)

@@ -6,7 +6,7 @@ Sub-commands (the workflow runs each as its own job; ``all`` does everything at 
     pvd report tables    --csv results.csv [--dataset D ...] --out DIR   # D.md, D.tex, D.html
     pvd report figures   --csv results.csv [--dataset D ...] --out DIR   # D_{heatmap,bars,scatter}.{png,pdf}
     pvd report reference --csv results.csv --out DIR                     # reference.{md,tex,html}
-    pvd report cost      --results DIR --out DIR [--grid_scenes N]       # cost.{md,tex,html}
+    pvd report cost RECORD.json... | --results DIR --out DIR [--grid_scenes N]   # cost.{md,tex,html}
     pvd report all --results DIR --out DIR    # DIR/results.csv, DIR/tables/, DIR/figures/
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pvd.errors import UserError
 from pvd.report.collect import DATASETS, collect, find_metrics, read_csv, write_csv
-from pvd.report.cost import write_cost_tables
+from pvd.report.cost import find_records, write_cost_tables
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--csv", required=True, type=Path, help="results.csv")
     r.add_argument("--out", required=True, type=Path, help="output folder")
     k = sub.add_parser("cost", help="device-hours and peak GPU memory per stage and architecture (md, tex, html)")
-    k.add_argument("--results", required=True, type=Path, help="results folder of one run (results/NAME)")
+    k.add_argument("records", nargs="*", type=Path, help="<dataset>/<scene>/<stage>/<model>/record.json files")
+    k.add_argument("--results", type=Path, help="instead of RECORDS: every run record under this folder")
     k.add_argument("--out", required=True, type=Path, help="output folder")
     k.add_argument("--grid_scenes", type=int, default=21, help="scenes of the grid to extrapolate to (paper: 21)")
     a = sub.add_parser("all", help="collect, then every table and figure")
@@ -99,12 +100,14 @@ def run(args: argparse.Namespace) -> int:
     elif part == "cost":
         if args.grid_scenes < 1:
             raise UserError(f"--grid_scenes must be >= 1, got {args.grid_scenes}")
-        written = write_cost_tables(args.results, args.out, args.grid_scenes)
+        if bool(args.records) == bool(args.results):
+            raise UserError("give either RECORDS files or --results DIR (exactly one of them)")
+        written = write_cost_tables(args.records or find_records(args.results), args.out, args.grid_scenes)
     else:
         csv = args.out / "results.csv"
         write_csv(collect(find_metrics(args.results)), csv)
         written = ([csv] + _tables(csv, None, args.out / "tables") + _figures(csv, None, args.out / "figures")
-                   + _reference(csv, args.out / "tables") + write_cost_tables(args.results, args.out / "tables"))
+                   + _reference(csv, args.out / "tables") + write_cost_tables(find_records(args.results), args.out / "tables"))
     for path in written:
         print(f"wrote {path}")
     return 0

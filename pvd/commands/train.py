@@ -14,7 +14,7 @@ from pvd.data import load_split, scene_normalization
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
 from pvd.model import ModelMeta, build_model, read_checkpoint, save_checkpoint
-from pvd.presets import DATASET_DEFAULTS, arch_preset, with_overrides
+from pvd.presets import arch_preset, scene_defaults, with_overrides
 from pvd.train.teacher import TeacherConfig, train_teacher
 
 
@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     lo, hi = args.density_range
     if not lo < hi:
         raise UserError(f"--density_range: LO must be < HI, got {lo} {hi}")
-    defaults = DATASET_DEFAULTS[args.data_type]
+    train = load_split(args.scene_dir, args.data_type, "train", args.downscale)
+    defaults = scene_defaults(args.data_type, train.meta)
     bound = args.bound if args.bound is not None else defaults.bound
     scale = args.scale if args.scale is not None else defaults.scale
     dt_gamma = args.dt_gamma if args.dt_gamma is not None else defaults.dt_gamma
@@ -53,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     cfg: TeacherConfig = with_overrides(preset.teacher, iters=args.iters, batch_rays=args.batch_rays, lr=args.lr,
                                         seed=args.seed, ckpt_every=args.ckpt_every)
     torch.manual_seed(args.seed)
-    train = load_split(args.scene_dir, args.data_type, "train", args.downscale)
     norm = scene_normalization(train, args.data_type, bound, scale)
     meta = ModelMeta(model_type=args.model_type, preset=args.preset, field_config=preset.field,
                      render_config=with_overrides(preset.render, dt_gamma=dt_gamma), bound=bound,
@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
                      metrics={"psnr_test": psnr, "initial_loss": result.initial_loss,
                               "final_loss": result.final_loss},
                      config={"teacher": asdict(cfg), "bound": bound, "scale": scale, "dt_gamma": dt_gamma},
+                     scene_box=train.meta.get("box"),
                      cpu_seconds=round(result.cpu_seconds, 3), model_type=args.model_type, preset=args.preset,
                      data_type=args.data_type, iterations=result.steps,
                      eval_seconds=round(time.perf_counter() - t0, 3), checkpoint=str(ckpt_path))

@@ -11,7 +11,8 @@ Poses (``transform_matrix``, 4x4 or 3x4 camera-to-world) are already in OpenGL a
 come from ``fl_x`` / ``fl_y`` or ``camera_angle_x`` / ``camera_angle_y`` and optional ``cx`` /
 ``cy`` / ``w`` / ``h``; each key may be global or per frame (a per-frame value wins). The principal
 point defaults to the image centre; the image size defaults to the first image's header.
-Lens distortion (``k1 k2 k3 k4 p1 p2``) is not modelled: non-zero coefficients are an error.
+Lens distortion (``k1 k2 k3 k4 p1 p2``) belongs to captures: non-zero coefficients are an error
+that points to ``--data_type capture`` (:mod:`pvd.data.capture`), which models them.
 ``file_path`` may omit the extension (``.png`` is then tried first).
 """
 
@@ -65,6 +66,11 @@ def index_blender(root: str | Path, split: str, downscale: int = 1) -> SplitInde
                            **{k: frame[k] for k in INTRINSIC_KEYS if k in frame}})
 
     header = image_size(files[0])
+    for p, i in zip(intrinsics, chosen):
+        bent = {k: p[k] for k in DISTORTION_KEYS if p.get(k, 0) != 0}
+        if bent:
+            raise DataError(f"{json_path} frame {i}: lens distortion {bent}: read this capture with "
+                            "--data_type capture, which models it (the synthetic format is pinhole only)")
     rows = [_intrinsics(p, header, files[0], f"{json_path} frame {i}")
             for p, i in zip(intrinsics, chosen)]
     sizes = {(r[4], r[5]) for r in rows}
@@ -147,10 +153,6 @@ def _intrinsics(p: dict, header: tuple[int, int], first_file: str, where: str) -
     for key, value in p.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise DataError(f"{where}: {key!r} must be a finite number, got {value!r}")
-    bent = {k: p[k] for k in DISTORTION_KEYS if p.get(k, 0) != 0}
-    if bent:
-        raise DataError(f"{where}: lens distortion {bent} is not modelled by pvd (pinhole cameras "
-                        "only); undistort the images first and set the coefficients to 0")
     width, height = int(p.get("w", header[0])), int(p.get("h", header[1]))
     if (width, height) != header:
         raise DataError(f"{where}: w/h say {width}x{height} but {first_file} is "

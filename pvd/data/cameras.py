@@ -1,4 +1,4 @@
-"""Pinhole cameras, scene normalisation and ray generation.
+"""Cameras (pinhole, or with lens distortion), scene normalisation and ray generation.
 
 Conventions (stated once, used everywhere in `pvd`):
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from pvd.data.distortion import Distortion, undistort
 
 @dataclass(frozen=True)
 class Normalization:
@@ -45,12 +46,14 @@ class Normalization:
 
 @dataclass(frozen=True)
 class Cameras:
-    """A set of pinhole cameras sharing one image size.
+    """A set of cameras sharing one image size: pinhole, or with lens distortion.
 
     Attributes:
         c2w: [n, 4, 4] float32 camera-to-world, OpenGL axes, world units.
         fx, fy, cx, cy: [n] float32 intrinsics in pixels.
         width, height: image size in pixels.
+        distortion: the lens model and per-view coefficients (:mod:`pvd.data.distortion`), or None
+            for pinhole cameras; rays go through the undistorted direction of each pixel.
     """
 
     c2w: Tensor
@@ -60,6 +63,7 @@ class Cameras:
     cy: Tensor
     width: int
     height: int
+    distortion: Distortion | None = None
 
     def __len__(self) -> int:
         return self.c2w.shape[0]
@@ -69,13 +73,13 @@ class Cameras:
         if isinstance(idx, int):
             idx = [idx]
         return Cameras(self.c2w[idx], self.fx[idx], self.fy[idx], self.cx[idx], self.cy[idx],
-                       self.width, self.height)
+                       self.width, self.height, self.distortion[idx] if self.distortion is not None else None)
 
     def scaled(self, factor: float) -> "Cameras":
         """Intrinsics for images resized by ``factor`` (e.g. 1/8 for an 8x downscale)."""
         w, h = int(round(self.width * factor)), int(round(self.height * factor))
         sx, sy = w / self.width, h / self.height
-        return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h)
+        return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h, self.distortion)
 
     def centers(self) -> Tensor:
         """[n, 3] camera centres in world units."""
@@ -83,14 +87,18 @@ class Cameras:
 
     def to_dict(self) -> dict:
         """Plain data (lists and ints) that survives JSON and ``torch.load(weights_only=True)``."""
-        return {"c2w": self.c2w.tolist(), "fx": self.fx.tolist(), "fy": self.fy.tolist(),
-                "cx": self.cx.tolist(), "cy": self.cy.tolist(), "width": self.width, "height": self.height}
+        out = {"c2w": self.c2w.tolist(), "fx": self.fx.tolist(), "fy": self.fy.tolist(),
+               "cx": self.cx.tolist(), "cy": self.cy.tolist(), "width": self.width, "height": self.height}
+        if self.distortion is not None:
+            out["distortion"] = self.distortion.to_dict()
+        return out
 
     @staticmethod
     def from_dict(d: dict) -> "Cameras":
         """Inverse of :meth:`to_dict` (float32 tensors)."""
         t = lambda k: torch.tensor(d[k], dtype=torch.float32)  # noqa: E731
-        return Cameras(t("c2w"), t("fx"), t("fy"), t("cx"), t("cy"), int(d["width"]), int(d["height"]))
+        lens = Distortion.from_dict(d["distortion"]) if d.get("distortion") else None
+        return Cameras(t("c2w"), t("fx"), t("fy"), t("cx"), t("cy"), int(d["width"]), int(d["height"]), lens)
 
     @staticmethod
     def cat(parts: "list[Cameras]") -> "Cameras":
@@ -100,8 +108,16 @@ class Cameras:
         sizes = {(c.width, c.height) for c in parts}
         if len(sizes) != 1:
             raise ValueError(f"Cameras.cat: camera sets differ in image size {sorted(sizes)}")
+        models = {c.distortion.model for c in parts if c.distortion is not None}
+        if len(models) > 1:
+            raise ValueError(f"Cameras.cat: camera sets use different lens models {sorted(models)}")
+        lens = None
+        if models:
+            coeffs = [c.distortion.coeffs if c.distortion is not None else torch.zeros(len(c), 6, dtype=torch.float64)
+                      for c in parts]
+            lens = Distortion(models.pop(), torch.cat(coeffs))
         return Cameras(*(torch.cat([getattr(c, k) for c in parts]) for k in ("c2w", "fx", "fy", "cx", "cy")),
-                       parts[0].width, parts[0].height)
+                       parts[0].width, parts[0].height, lens)
 
 
 @dataclass(frozen=True)
@@ -139,7 +155,12 @@ def pixel_rays(cameras: Cameras, view: Tensor, u: Tensor, v: Tensor,
         Rays with [n, 3] origins (box) and unit directions.
     """
     fx, fy, cx, cy = cameras.fx[view], cameras.fy[view], cameras.cx[view], cameras.cy[view]
-    d_cam = torch.stack([(u - cx) / fx, -(v - cy) / fy, -torch.ones_like(u)], dim=-1)
+    x, y = (u - cx) / fx, (v - cy) / fy
+    if cameras.distortion is not None:
+        lens = cameras.distortion
+        xu, yu, _ = undistort(lens.model, lens.coeffs[view], x, y)
+        x, y = xu.to(x.dtype), yu.to(y.dtype)
+    d_cam = torch.stack([x, -y, -torch.ones_like(u)], dim=-1)
     rot = cameras.c2w[view, :3, :3]
     d = torch.einsum("nij,nj->ni", rot, d_cam)
     d = d / d.norm(dim=-1, keepdim=True)

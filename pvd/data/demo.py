@@ -28,6 +28,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from pvd.data.cameras import Cameras, Normalization, pixel_rays
+from pvd.data.distortion import Distortion
 from pvd.errors import UserError
 
 LIGHT = torch.tensor([0.45, -0.5, 0.74]) / math.sqrt(0.45 ** 2 + 0.5 ** 2 + 0.74 ** 2)
@@ -215,12 +216,13 @@ def demo_poses(config: DemoConfig, split: str) -> Tensor:
     return torch.from_numpy(c2w).float()
 
 
-def render_view(solids: list[Solid], c2w: Tensor, config: DemoConfig) -> np.ndarray:
-    """One anti-aliased view: [size, size, 4] uint8 straight RGBA."""
+def render_view(solids: list[Solid], c2w: Tensor, config: DemoConfig, lens: Distortion | None = None) -> np.ndarray:
+    """One anti-aliased view: [size, size, 4] uint8 straight RGBA (seen through ``lens``, one view's
+    distortion, when given)."""
     size, spp = config.size, config.spp
     focal = 0.5 * size / math.tan(0.5 * config.camera_angle_x)
     one = torch.ones(1)
-    cams = Cameras(c2w[None], one * focal, one * focal, one * size / 2, one * size / 2, size, size)
+    cams = Cameras(c2w[None], one * focal, one * focal, one * size / 2, one * size / 2, size, size, lens)
     sub = (torch.arange(spp, dtype=torch.float32) + 0.5) / spp
     pix = torch.arange(size, dtype=torch.float32)
     v = (pix[:, None, None, None] + sub[None, None, :, None]).expand(size, size, spp, spp)

@@ -30,6 +30,7 @@ class SplitIndex:
         area_factor: integer area-averaging factor applied when reading (the requested
             ``downscale``, except for LLFF where a pre-reduced ``images_N/`` may supply part of it).
         near, far, bbox, meta: as in :class:`SceneSplit`; ``meta["downscale"]`` is the request.
+        mask_files: per-view foreground masks (white = keep) that become the images' alpha, or None.
     """
 
     name: str
@@ -41,6 +42,7 @@ class SplitIndex:
     far: float | None = None
     bbox: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     meta: dict = field(default_factory=dict)
+    mask_files: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -48,6 +50,9 @@ class SplitIndex:
     def load(self, workers: int | None = None, progress: bool | None = None) -> SceneSplit:
         """Decode the images: a SceneSplit with [n, H, W, C] float32 images."""
         images = read_images(self.files, self.source_size, self.area_factor, workers, progress)
+        if self.mask_files is not None:
+            masks = read_images(self.mask_files, self.source_size, self.area_factor, workers, progress)
+            images = torch.cat([images[..., :3], masks[..., :1]], dim=-1)
         return SceneSplit(name=self.name, images=images, cameras=self.cameras, files=self.files,
                           near=self.near, far=self.far, bbox=self.bbox, meta=dict(self.meta))
 

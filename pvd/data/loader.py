@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from pvd.data.blender import index_blender
+from pvd.data.capture import index_capture
 from pvd.data.cameras import Normalization
 from pvd.data.index import SplitIndex
 from pvd.data.llff import index_llff
@@ -21,6 +22,7 @@ FORMATS: dict[str, Callable[[Path, str, int], SplitIndex]] = {
     "synthetic": index_blender,
     "llff": index_llff,
     "tank": index_nsvf,
+    "capture": index_capture,
 }
 DATA_TYPES: tuple[str, ...] = tuple(FORMATS)
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -59,7 +61,8 @@ def scene_normalization(split: SceneSplit | SplitIndex, data_type: str, bound: f
     """World -> box map for a scene: ``box = scale * world + offset``.
 
     ``synthetic`` and ``llff`` scenes are centred on the origin already (offset 0); ``tank`` scenes
-    are centred on their ``bbox.txt`` box: ``offset = -scale * bbox_centre``.
+    are centred on their ``bbox.txt`` box: ``offset = -scale * bbox_centre``; ``capture`` scenes on
+    the centre of their automatic box (``meta["box"]``, :mod:`pvd.data.capture`).
     """
     if data_type not in FORMATS:
         raise DataError(f"unknown data_type {data_type!r}; expected one of {', '.join(DATA_TYPES)}")
@@ -72,4 +75,6 @@ def scene_normalization(split: SceneSplit | SplitIndex, data_type: str, bound: f
             raise DataError(f"split {split.name!r} has no scene box; a tank scene needs bbox.txt")
         lo, hi = split.bbox
         offset = tuple(-float(scale) * 0.5 * (a + b) for a, b in zip(lo, hi))
+    if data_type == "capture":
+        offset = tuple(-float(scale) * c for c in split.meta["box"]["centre"])
     return Normalization(float(bound), float(scale), offset)

@@ -29,9 +29,9 @@ from torch import Tensor
 from pvd.data.cameras import Cameras
 from pvd.errors import UserError
 
-POSE_KINDS = {"synthetic": "hemisphere", "tank": "band", "llff": "forward"}
+POSE_KINDS = {"synthetic": "hemisphere", "tank": "band", "llff": "forward", "capture": "band"}
 # poses drawn per epoch by the reference (its synthetic and tank samplers; 30 for llff)
-DEFAULT_POSES_PER_EPOCH = {"synthetic": 312, "tank": 87, "llff": 30}
+DEFAULT_POSES_PER_EPOCH = {"synthetic": 312, "tank": 87, "llff": 30, "capture": 100}
 LLFF_FOCUS_BLEND = 0.75
 
 

@@ -26,7 +26,7 @@ from pvd.data.poses import axes_center, derive_region, look_at, world_up
 from pvd.errors import UserError
 
 PATH_KINDS = ("orbit", "spiral")
-DEFAULT_PATH = {"synthetic": "orbit", "tank": "orbit", "llff": "spiral"}
+DEFAULT_PATH = {"synthetic": "orbit", "tank": "orbit", "llff": "spiral", "capture": "orbit"}
 SPIRAL_TURNS = 2
 SPIRAL_Z_RATE = 0.5
 SPIRAL_PERCENTILE = 0.9

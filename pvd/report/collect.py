@@ -26,7 +26,7 @@ from pvd.fields import ARCHS
 from pvd.records import atomic_path
 
 DATASETS = DATA_TYPES
-DATASET_TITLES = {"synthetic": "Synthetic-NeRF", "llff": "LLFF", "tank": "Tanks&Temples"}
+DATASET_TITLES = {"synthetic": "Synthetic-NeRF", "llff": "LLFF", "tank": "Tanks&Temples", "capture": "Captures"}
 NA = "n/a"
 
 

@@ -39,16 +39,24 @@ class RunCost:
     peak_mb: float | None
 
 
-def read_costs(results_dir: str | Path) -> list[RunCost]:
-    """Every train / distill / evaluate record under ``results_dir``."""
+def find_records(results_dir: str | Path) -> list[Path]:
+    """Every train / distill / evaluate ``record.json`` under a results folder."""
     root = Path(results_dir)
     if not root.is_dir():
         raise UserError(f"--results {root} is not a directory")
+    found = [p for p in sorted(root.glob("*/*/*/*/record.json")) if p.parent.parent.name in STAGES]
+    if not found:
+        raise UserError(f"--results {root} holds no <dataset>/<scene>/<stage>/<model>/record.json")
+    return found
+
+
+def read_costs(records: list[Path]) -> list[RunCost]:
+    """The cost of each run record (``<stage>/<model>/record.json``, see module doc)."""
     costs = []
-    for path in sorted(root.glob("*/*/*/*/record.json")):
+    for path in map(Path, records):
         folder = path.parent.parent.name
         if folder not in STAGES:
-            continue
+            raise UserError(f"{path} is not at <dataset>/<scene>/<teacher|distill|eval>/<model>/record.json")
         try:
             record = json.loads(path.read_text())
             seconds = float(record["seconds"])
@@ -59,8 +67,6 @@ def read_costs(results_dir: str | Path) -> list[RunCost]:
         arch = student or teacher
         device = "cuda" if str(record.get("device", "cpu")).startswith("cuda") else "cpu"
         costs.append(RunCost(stage, arch, device, seconds, record.get("gpu_peak_memory_mb")))
-    if not costs:
-        raise UserError(f"--results {root} holds no <dataset>/<scene>/<stage>/<model>/record.json")
     return costs
 
 
@@ -93,6 +99,6 @@ def cost_tables(costs: list[RunCost], grid_scenes: int = PAPER_SCENES) -> list[T
     return [Table("Cost per stage and architecture", columns, tuple(rows), note, align="llrrrrr")]
 
 
-def write_cost_tables(results_dir: str | Path, out_dir: str | Path, grid_scenes: int = PAPER_SCENES) -> list[Path]:
-    """``cost.md``, ``cost.tex`` and ``cost.html`` in ``out_dir``."""
-    return write_documents(cost_tables(read_costs(results_dir), grid_scenes), "Benchmark cost", out_dir, "cost")
+def write_cost_tables(records: list[Path], out_dir: str | Path, grid_scenes: int = PAPER_SCENES) -> list[Path]:
+    """``cost.md``, ``cost.tex`` and ``cost.html`` in ``out_dir`` from run ``records``."""
+    return write_documents(cost_tables(read_costs(records), grid_scenes), "Benchmark cost", out_dir, "cost")

@@ -8,11 +8,11 @@ from pvd.errors import UserError
 
 
 def test_registry_keys():
-    assert DATA_TYPES == ("synthetic", "llff", "tank")
+    assert DATA_TYPES == ("synthetic", "llff", "tank", "capture")
 
 
 @pytest.mark.parametrize("data_type, split, message", [
-    ("blender", "train", r"unknown data_type 'blender'; expected one of synthetic, llff, tank"),
+    ("blender", "train", r"unknown data_type 'blender'; expected one of synthetic, llff, tank, capture"),
     ("synthetic", "training", r"unknown split 'training'; expected one of train, val, test"),
 ])
 def test_unknown_names_are_user_errors(tmp_path, data_type, split, message):

@@ -8,7 +8,7 @@ import pytest
 from report_cases import ARCHS, expected_seconds
 
 from pvd.errors import UserError
-from pvd.report.cost import cost_tables, read_costs, write_cost_tables
+from pvd.report.cost import cost_tables, find_records, read_costs, write_cost_tables
 
 
 def _eval_record(root, dataset, scene, model, seconds, device="cuda:0", peak=None):
@@ -18,7 +18,7 @@ def _eval_record(root, dataset, scene, model, seconds, device="cuda:0", peak=Non
 
 
 def test_costs_per_stage_and_architecture(results_tree):
-    costs = read_costs(results_tree)
+    costs = read_costs(find_records(results_tree))
     train = [c for c in costs if c.stage == "train"]
     distill = [c for c in costs if c.stage == "distill"]
     assert len(train) == 2 * 4 + 2 and len(distill) == 2 * 16 + 4
@@ -40,19 +40,19 @@ def test_costs_per_stage_and_architecture(results_tree):
 def test_gpu_runs_report_peak_memory(results_tree):
     _eval_record(results_tree, "synthetic", "lego", "hash2vm", 12.0, peak=2048.5)
     _eval_record(results_tree, "synthetic", "chair", "vm", 8.0, peak=1024.0)
-    (table,) = cost_tables(read_costs(results_tree))
+    (table,) = cost_tables(read_costs(find_records(results_tree)))
     rows = {(r[0], r[1]): r for r in table.rows}
     assert rows[("evaluate", "TensoRF")][5] == "2048"
     assert table.columns[3] == "device-hours"         # CPU and CUDA runs mixed
 
 
 def test_written_documents_and_errors(results_tree, tmp_path):
-    paths = write_cost_tables(results_tree, tmp_path / "tables")
+    paths = write_cost_tables(find_records(results_tree), tmp_path / "tables")
     assert sorted(p.name for p in paths) == ["cost.html", "cost.md", "cost.tex"]
     assert "Cost per stage and architecture" in paths[0].read_text()
     with pytest.raises(UserError, match="holds no"):
-        read_costs(tmp_path / "tables")
+        find_records(tmp_path / "tables")
     bad = results_tree / "synthetic" / "lego" / "teacher" / "hash" / "record.json"
     bad.write_text("{not json")
     with pytest.raises(UserError, match="record.json: not a readable run record"):
-        read_costs(results_tree)
+        read_costs(find_records(results_tree))

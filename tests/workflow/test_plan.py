@@ -28,7 +28,7 @@ def test_full_benchmark_plan(checkout):
     scenes = {(j.get("dataset"), j.get("scene")) for j in jobs if j.rule == "train_teacher"}
     assert len(scenes) == 21 and ("tank", "Ignatius") in scenes
     # a dry run downloads, builds and writes nothing but Snakemake's own bookkeeping
-    assert {p.name for p in checkout.iterdir()} <= {".snakemake", *COPIED}
+    assert {p.name for p in checkout.iterdir()} <= {".snakemake", "captures", *COPIED}
 
 
 def test_selection_narrows_the_grid(checkout):
@@ -60,3 +60,17 @@ def test_snakefile_at_the_root_applies_the_default_profile(checkout):
     out = proc.stdout + proc.stderr
     assert "Using workflow specific profile profiles/default" in out
     assert not (checkout / "workflow" / "Snakefile").exists()
+
+
+def test_capture_config_plans_the_grid_on_a_folder_of_captures(checkout):
+    """config/capture.yaml: one's own captures (here the demo scene as a capture) through the whole grid."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "pvd.cli", "data", "demo-capture", str(checkout / "captures" / "my_object"),
+                    "--size", "16"], check=True, capture_output=True, timeout=300)
+    jobs = planned_jobs(checkout, "--configfile", "config/capture.yaml")
+    counts = Counter(j.rule for j in jobs)
+    assert counts["train_teacher"] == 4 and counts["distill_student"] == 16 and counts["evaluate_model"] == 20
+    assert {j.get("dataset") for j in jobs if j.rule == "train_teacher"} == {"capture"}
+    assert "download_dataset" not in counts and "make_demo_scene" not in counts

@@ -75,6 +75,9 @@ def _check_selection():
     for key, ds in config["datasets"].items():
         if ds["source"] in ("download", "local") and "root" not in ds:
             raise WorkflowError(f"config datasets.{key}.root is required with source {ds['source']!r}")
+        if key == "capture" and ds["source"] != "local":
+            raise WorkflowError(f"config datasets.capture.source must be 'local' (captures are read in place "
+                                f"from root/<scene>), got {ds['source']!r}")
         if ds["source"] == "download" and Path(ds["root"]).name != ARCHIVE_FOLDERS[key]:
             raise WorkflowError(f"config datasets.{key}.root: the {key} archive extracts a folder "
                                 f"{ARCHIVE_FOLDERS[key]!r}, so with source download the root must end "

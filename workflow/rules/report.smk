@@ -123,7 +123,6 @@ rule make_cost_table:
         f"{RESULTS}/logs/report/make_cost_table.benchmark.tsv"
     params:
         stamp=report_stamp(),
-        results=RESULTS,
     resources:
         mem_mb=resource("report", "mem_mb"),
         runtime=resource("report", "runtime"),
@@ -131,4 +130,4 @@ rule make_cost_table:
     conda:
         "../../environment.yml"
     shell:
-        "pvd report cost --results {params.results:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
+        "pvd report cost {input.records:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
