@@ -3,7 +3,7 @@
 A module may import its own subpackage and any subpackage of a *lower* layer, nothing else --
 module-level imports and imports inside functions alike. ``metrics`` imports nothing from ``pvd``.
 The table is the README's picture: commands -> presets -> train | evaluate | report -> model ->
-render -> data -> fields -> ops -> metrics -> records, errors.
+render -> data -> fields -> ops -> metrics -> records -> errors.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fields",),
     ("ops",),
     ("metrics",),
-    ("records", "errors"),
+    ("records",),
+    ("errors",),
 )
 IMPORTS_NOTHING = {"metrics"}
 
