@@ -284,7 +284,7 @@ def _build_locked(spec: BuildSpec, verbose: bool) -> BuildResult:
             tmp.write_text(json.dumps({"library": library.name, "digest": spec.digest}) + "\n")
             os.replace(tmp, marker)
         else:
-            module = _import_library(spec.name, library)
+            module = _import_library(library.name.split(".")[0], library)  # torch may have versioned the name
         os.utime(spec.directory)  # mark as used now (the cache keeps the most recently used builds)
     seconds = time.perf_counter() - start
     state = "built" if compiled else "cache hit, loaded"
