@@ -16,7 +16,7 @@ unsigned blocks_for(int64_t n) { return (unsigned)((n + kThreads - 1) / kThreads
 __global__ void march_count_kernel(const float* __restrict__ near, const float* __restrict__ far, int64_t n,
                                    StepRule rule, float* __restrict__ counts) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) counts[i] = step_count(rule, near[i], near[i] < far[i] ? far[i] : near[i]);
+  if (i < n) counts[i] = step_count(rule, near[i], march_far_at(near, far, i));
 }
 
 __global__ void march_scan_kernel(const float* __restrict__ origins, const float* __restrict__ directions,

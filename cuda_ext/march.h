@@ -113,9 +113,8 @@ PVD_HD int64_t occ_cell_index(const OccGrid& g, float x, float y, float z) {
   if (g.cascades == 1) {
     inv = g.inv_single;
   } else {
-    float extent = fabsf(x) > fabsf(y) ? fabsf(x) : fabsf(y);
-    extent = extent > fabsf(z) ? extent : fabsf(z);
-    extent = extent > 1e-30f ? extent : 1e-30f;
+    float extent = fmaxf(fmaxf(fabsf(x), fabsf(y)), fabsf(z));  // NaN axes are ignored (as torch.fmax)
+    extent = extent > 1e-30f ? extent : 1e-30f;                   // all-NaN: the finest cascade
     level = ceilf(log2f(extent));
     level = level < 0.0f ? 0.0f : level;
     level = level > (float)(g.cascades - 1) ? (float)(g.cascades - 1) : level;
@@ -197,10 +196,19 @@ PVD_HD float interval_upper(const StepRule& r, const MarchRay& ray, float k) {
 
 // Ray i of the launchers' flat arrays (origins, directions [n, 3]; near, far, offsets [n]), with far
 // raised to near when smaller.
+// A ray whose near or far is not finite gets near = far (no samples, t_end = far): without this an
+// infinite far would keep the caller's march-until-far loop going forever.
 PVD_HD MarchRay march_ray_at(const float* origins, const float* directions, const float* near, const float* far,
                              const float* offsets, int64_t i) {
   const float f = near[i] < far[i] ? far[i] : near[i];
-  return MarchRay{origins + 3 * i, directions + 3 * i, near[i], f, offsets[i]};
+  const float n = isfinite(near[i]) && isfinite(f) ? near[i] : f;
+  return MarchRay{origins + 3 * i, directions + 3 * i, n, f, offsets[i]};
+}
+
+// Far of ray i as the launchers' count pass sees it (near when either is not finite: no steps).
+PVD_HD float march_far_at(const float* near, const float* far, int64_t i) {
+  const float f = near[i] < far[i] ? far[i] : near[i];
+  return isfinite(near[i]) && isfinite(f) ? f : near[i];
 }
 
 // First pass for one ray: how many samples it keeps and where its marching stops (t_end).

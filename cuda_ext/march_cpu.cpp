@@ -16,7 +16,7 @@ constexpr int64_t kGrain = 64;  // rays per task (a ray may examine thousands of
 void march_count_cpu(const float* near, const float* far, int64_t n, const StepRule& rule, float* counts) {
   parallel_ranges(n, 1 << 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      counts[i] = step_count(rule, near[i], near[i] < far[i] ? far[i] : near[i]);
+      counts[i] = step_count(rule, near[i], march_far_at(near, far, i));
     }
   });
 }

@@ -12,7 +12,9 @@ import importlib
 import os
 import sys
 
+from pvd.commands.workspace import release_all
 from pvd.errors import UserError
+from pvd.records import write_error
 
 # name -> (module implementing add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -69,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pvd {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk or read-only folder at a write not made through atomic_path
+        error = write_error(exc, exc.filename or "a file")
+        if error is None:
+            raise
+        print(f"pvd {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        release_all()
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ Files are written atomically; reading checks the format and names the file in ev
 
 from __future__ import annotations
 
-import pickle
-import zipfile
+import io
+import os
 from dataclasses import asdict, dataclass, replace
 from dataclasses import field as dc_field
 from dataclasses import fields as dc_fields
@@ -69,6 +69,9 @@ class ModelMeta:
         kind: ``teacher`` or ``student``.
         teacher_type, teacher_checkpoint: a student's teacher (None for teachers).
         data_type, scene_dir, downscale: the scene it was trained on.
+        scene_hash: identity of the training split (its camera poses and image list, see
+            :func:`pvd.data.index.scene_hash`); None for checkpoints that predate it.
+        teacher_sha256: a student's teacher checkpoint file hash (None for teachers).
         image_width, image_height: size of the training images.
         cameras: the training cameras (None when unknown).
         near, far: the scene's depth bounds, where the format gives them.
@@ -90,6 +93,8 @@ class ModelMeta:
     data_type: str | None = None
     scene_dir: str | None = None
     downscale: int = 1
+    scene_hash: str | None = None
+    teacher_sha256: str | None = None
     image_width: int | None = None
     image_height: int | None = None
     cameras: Cameras | None = None
@@ -140,12 +145,32 @@ class ModelMeta:
 
     def identity(self) -> dict:
         """What a resumed run must share with the checkpoint it continues (plain data): the model,
-        the scene normalisation, the teacher and the schedule (the checkpoint interval may change)."""
+        the scene (normalisation and split hash), the teacher (path and file hash) and the schedule
+        with its seed (the checkpoint interval may change)."""
         d = self.to_dict()
         schedule = {k: v for k, v in self.train_config.items() if k != "ckpt_every"}
         keys = ("model_type", "preset", "field_config", "render_config", "bound", "density_range",
-                "normalization", "kind", "teacher_type", "teacher_checkpoint", "data_type", "downscale")
+                "normalization", "kind", "teacher_type", "teacher_checkpoint", "teacher_sha256", "data_type",
+                "downscale", "scene_hash")
         return {**{k: d.get(k) for k in keys}, "train_config": schedule}
+
+
+def first_difference(stored, now, path: str = "") -> tuple[str, object, object] | None:
+    """The first entry (``a.b[2]`` path, stored value, new value) where two plain-data trees differ,
+    depth first in key order; None when they are equal. Lists and tuples compare alike."""
+    if isinstance(stored, dict) and isinstance(now, dict):
+        for key in list(stored) + [k for k in now if k not in stored]:
+            found = first_difference(stored.get(key), now.get(key), f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(stored, (list, tuple)) and isinstance(now, (list, tuple)) and len(stored) == len(now):
+        for i, (a, b) in enumerate(zip(stored, now)):
+            found = first_difference(a, b, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if stored == now else (path, stored, now)
 
 
 @dataclass
@@ -207,8 +232,13 @@ def save_checkpoint(path: str | Path, model: Model, train_state: dict | None = N
                "grid": {k: v.detach().cpu() for k, v in model.grid.state_dict().items()}}
     if train_state is not None:
         payload["train_state"] = train_state
+    buffer = io.BytesIO()  # serialised first: torch.save's own writer turns a full disk into a vague RuntimeError
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def read_checkpoint(path: str | Path) -> StoredCheckpoint:
@@ -218,9 +248,12 @@ def read_checkpoint(path: str | Path) -> StoredCheckpoint:
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} is not readable: {exc.strerror or exc}") from None
+    except Exception as exc:  # torch.load raises many types (KeyError on a text file, UnpicklingError, ...)
+        detail = str(exc).split(". ")[0].splitlines()[0][:120] if str(exc) else ""
         raise CheckpointError(f"checkpoint {path} is truncated or not a pvd checkpoint "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+                              f"({type(exc).__name__}{': ' + detail if detail else ''})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"checkpoint {path} is not a pvd checkpoint: format {found!r}, expected {FORMAT!r}")

@@ -5,11 +5,13 @@ with which code (package version + git commit when available), on which backend 
 long it took and what it measured. Tables and figures are built from these records only.
 
 Files are written to a temporary name beside the target and renamed, so a crash never leaves a
-partial file that looks complete.
+partial file that looks complete; a full disk or read-only folder at any such write is one
+:class:`WriteError` naming the file (the temporary file is removed).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -21,21 +23,42 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pvd
+from pvd.errors import UserError
 
 RECORD_FORMAT = "pvd-record/1"
+WRITE_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}
+
+
+class WriteError(UserError):
+    """A file could not be written (full disk, quota, read-only folder); the message names it."""
+
+
+def write_error(exc: OSError, target: str | Path) -> WriteError | None:
+    """The one-line :class:`WriteError` of ``exc`` when it is a full-disk/read-only fault, else None."""
+    reason = WRITE_ERRNOS.get(exc.errno)
+    if reason is None:
+        return None
+    return WriteError(f"cannot write {target}: {reason}; free some space (or fix the folder) and rerun "
+                      "(a run with a kept checkpoint continues with --resume)")
 
 
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise (write_error(exc, target) or exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as exc:
+        raise (write_error(exc, target) or exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

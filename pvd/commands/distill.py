@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 
-from pvd.commands.flags import add_arch, add_training, check_training, prepare_device
+from pvd.commands.flags import add_arch, add_training, check_training, finite_float, prepare_device
 from pvd.commands.record import write_run_record
-from pvd.commands.train import check_resume
+from pvd.commands.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, file_sha256
 from pvd.data import index_split, load_split
+from pvd.data.index import scene_hash
 from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
 from pvd.errors import UserError
@@ -57,17 +58,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="rgb_only: the ablation without progressive stages")
     p.add_argument("--use_real_data_for_train", action="store_true",
                    help="distill on the real training poses instead of sampled ones")
-    p.add_argument("--real_ray_fraction", type=float, default=0.0,
+    p.add_argument("--real_ray_fraction", type=finite_float, default=0.0,
                    help="share of each batch from real training pixels with ground-truth colour targets")
-    p.add_argument("--weight_decay", type=float, help="AdamW weight decay (default: the preset's)")
+    p.add_argument("--weight_decay", type=finite_float, help="AdamW weight decay (default: the preset's)")
     p.add_argument("--poses_per_epoch", type=int, help="data-free poses per epoch (default: dataset's)")
-    p.add_argument("--visibility_cutoff", type=float,
+    p.add_argument("--visibility_cutoff", type=finite_float,
                    help="drop samples the teacher hides (transmittance in front below this; 0 keeps all; "
                         "default: the preset's, tiny 1e-2, paper 1e-3)")
     p.add_argument("--student_grid", default="masked", choices=STUDENT_GRIDS,
                    help="occupancy grid saved with the student: rebuilt from its own density within the "
                         "teacher's occupied cells (masked), wherever cameras see (own), or the teacher's")
-    p.add_argument("--depth_loss", type=float, default=0.0, help="PVD-AL: weight of a rendered depth term")
+    p.add_argument("--depth_loss", type=finite_float, default=0.0, help="PVD-AL: weight of a rendered depth term")
     p.add_argument("--hard_poses", action="store_true", help="PVD-AL: re-use the hardest 10%% poses, ±9° jitter")
     p.add_argument("--hard_rays", action="store_true", help="PVD-AL: pool of the hardest 10%% rays")
     p.add_argument("--point_top", action="store_true",
@@ -139,17 +140,22 @@ def run(args: argparse.Namespace) -> int:
                      field_config=arch_preset(args.preset, args.model_type).field,
                      render_config=teacher.renderer.config, bound=tmeta.bound, density_range=tmeta.density_range,
                      normalization=tmeta.normalization, kind="student", teacher_type=args.teacher_type,
-                     teacher_checkpoint=str(args.ckpt_teacher), data_type=args.data_type,
-                     scene_dir=str(args.scene_dir), downscale=args.downscale,
+                     teacher_checkpoint=str(args.ckpt_teacher), teacher_sha256=file_sha256(args.ckpt_teacher),
+                     data_type=args.data_type, scene_dir=str(args.scene_dir), downscale=args.downscale,
+                     scene_hash=scene_hash(train_index.cameras, train_index.files),
                      image_width=train_index.cameras.width, image_height=train_index.cameras.height,
                      cameras=tmeta.cameras, train_config=asdict(cfg))
     ckpt_path = args.workspace / "checkpoint.pt"
-    if args.resume and ckpt_path.exists():
-        check_resume(ckpt_path, meta)
+    if ckpt_path.resolve() == args.ckpt_teacher.resolve():
+        raise UserError(f"--workspace {args.workspace} holds the teacher --ckpt_teacher {args.ckpt_teacher} "
+                        "itself: give the student a --workspace of its own")
     torch.manual_seed(args.seed)
     student = build_model(meta, device)
+    claim(args.workspace, WorkspaceIdentity("distill", pair), overwrite=args.overwrite, resume=args.resume,
+          need_bytes=checkpoint_bytes(student))
+    if args.resume and ckpt_path.exists():
+        check_resume(ckpt_path, meta)
     copied = init_student(student, teacher, cfg.init)
-    args.workspace.mkdir(parents=True, exist_ok=True)
     result = distill(teacher, student, sampler, cfg, args.workspace, device, resume=args.resume,
                      progress=not args.no_progress, real=real, label=f"distill {pair}", stop_at=args.stop_at)
     if result.steps < cfg.iters:

@@ -1,7 +1,9 @@
 """``pvd evaluate``: score a teacher or student checkpoint on a split of its scene.
 
 Writes ``WS/metrics.json`` (means, per-image values, render time) and ``WS/record.json``; with
-``--save-renders`` also ``WS/renders/`` (see :mod:`pvd.evaluate.renders`). A checkpoint of another
+``--save-renders`` also ``WS/renders/`` (see :mod:`pvd.evaluate.renders`), written as
+``WS/renders.partial/`` and renamed before the metrics: renders, metrics and record appear together
+or not at all. The workspace is claimed first (:mod:`pvd.commands.workspace`): never a training one. A checkpoint of another
 scene is a clear error (:mod:`pvd.evaluate.scene_check`). Any ``--downscale`` is allowed; by
 default the checkpoint's own is used, which reproduces the trainer's test PSNR.
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from pvd.commands.flags import add_checkpoint, add_data_type, add_device, add_progress, prepare_device
 from pvd.commands.record import write_run_record
+from pvd.commands.workspace import WorkspaceIdentity, claim, discard, model_key
 from pvd.data import SPLITS, load_split
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import EvalResult, evaluate_model
@@ -61,20 +64,30 @@ def run(args: argparse.Namespace) -> int:
     if len(split) == 0:
         raise UserError(f"split {args.split!r} of {args.scene_dir} has no images")
     check_scene(model.meta, args.ckpt, args.scene_dir, args.data_type, split)
-    saver = RenderSaver(args.workspace / "renders", split.files) if args.save_renders else None
-    result = evaluate_model(model, split, args.ssim_mode, lpips=not args.no_lpips, device=device,
-                            progress=not args.no_progress, on_image=saver)
-    payload = metrics_payload(result, model.meta, args.ckpt, downscale)
-    write_json(args.workspace / "metrics.json", payload)
-    summary = {k: payload[k] for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg",
-                                       "render_seconds", "fps")}
-    write_run_record(args.workspace, "evaluate", args, device, time.perf_counter() - t_start, summary,
-                     model_type=model.model_type, model_kind=model.meta.kind, teacher_type=model.meta.teacher_type,
-                     data_type=args.data_type, split=args.split, n_images=result.n_images,
-                     ssim_mode=args.ssim_mode, checkpoint=str(args.ckpt),
-                     metrics_file=str(args.workspace / "metrics.json"))
+    claim(args.workspace, WorkspaceIdentity("evaluate", model_key(model.meta), str(args.ckpt.resolve())),
+          overwrite=args.overwrite)
+    renders, partial = args.workspace / "renders", args.workspace / "renders.partial"
+    metrics_file = args.workspace / "metrics.json"
+    try:  # renders, metrics and record are one unit: a failure leaves none of them
+        saver = RenderSaver(partial, split.files) if args.save_renders else None
+        result = evaluate_model(model, split, args.ssim_mode, lpips=not args.no_lpips, device=device,
+                                progress=not args.no_progress, on_image=saver)
+        if saver is not None:
+            partial.rename(renders)
+        payload = metrics_payload(result, model.meta, args.ckpt, downscale)
+        write_json(metrics_file, payload)
+        summary = {k: payload[k] for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg",
+                                           "render_seconds", "fps")}
+        write_run_record(args.workspace, "evaluate", args, device, time.perf_counter() - t_start, summary,
+                         model_type=model.model_type, model_kind=model.meta.kind,
+                         teacher_type=model.meta.teacher_type, data_type=args.data_type, split=args.split,
+                         n_images=result.n_images, ssim_mode=args.ssim_mode, checkpoint=str(args.ckpt),
+                         metrics_file=str(metrics_file))
+    except BaseException:
+        discard(partial, renders, metrics_file, args.workspace / "record.json")
+        raise
     lp = ", ".join(f"LPIPS-{n} {v:.4f}" for n, v in (("alex", result.lpips_alex), ("vgg", result.lpips_vgg))
                    if v is not None) or "LPIPS unavailable"
     print(f"{args.split}: {result.n_images} images {result.width}x{result.height}: PSNR {result.psnr:.2f} dB, "
-          f"SSIM {result.ssim:.4f} ({args.ssim_mode}), {lp}; {result.fps:.2f} fps -> {args.workspace / 'metrics.json'}")
+          f"SSIM {result.ssim:.4f} ({args.ssim_mode}), {lp}; {result.fps:.2f} fps -> {metrics_file}")
     return 0

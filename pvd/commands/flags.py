@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
@@ -13,6 +14,23 @@ from pvd.devices import SlotClaim, claim_slot
 from pvd.errors import UserError
 from pvd.fields import ARCHS
 from pvd.presets import PRESET_NAMES
+
+
+def finite_float(text: str) -> float:
+    """argparse type of every real-valued flag: a finite number (``inf`` and ``nan`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def add_overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what --workspace holds (another model's or another run's results; an "
+                        "unfinished run's checkpoint) instead of refusing")
 
 
 def add_data_type(p: argparse.ArgumentParser, required: bool = True, help: str = "on-disk format of SCENE_DIR") -> None:
@@ -38,6 +56,7 @@ def add_progress(p: argparse.ArgumentParser) -> None:
 def add_checkpoint(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, type=Path, help="teacher or student checkpoint.pt")
     p.add_argument("--workspace", required=True, type=Path, help="output folder")
+    add_overwrite(p)
 
 
 def add_training(p: argparse.ArgumentParser) -> None:
@@ -49,11 +68,12 @@ def add_training(p: argparse.ArgumentParser) -> None:
                    help="model and schedule sizes (tiny: CPU minutes; paper: METHOD §3)")
     p.add_argument("--iters", type=int, help="optimisation steps (default: the preset's)")
     p.add_argument("--batch_rays", type=int, help="rays per step (default: the preset's)")
-    p.add_argument("--lr", type=float, help="base learning rate (default: the preset's)")
+    p.add_argument("--lr", type=finite_float, help="base learning rate (default: the preset's)")
     p.add_argument("--downscale", type=int, default=1, help="image downscale factor K (>= 1)")
     p.add_argument("--seed", type=int, default=0)
     add_device(p)
     p.add_argument("--resume", action="store_true", help="continue from WS/checkpoint.pt")
+    add_overwrite(p)
     p.add_argument("--ckpt_every", type=int, help="steps between resumable checkpoints (default: the preset's)")
     p.add_argument("--stop_at", type=int, help="stop at this step with a resumable checkpoint and no "
                    "record (for time-limited cluster slots; continue with --resume)")
@@ -66,6 +86,8 @@ def check_training(args: argparse.Namespace) -> None:
         raise UserError(f"SCENE_DIR {args.scene_dir} is not a directory")
     if args.downscale < 1:
         raise UserError(f"--downscale must be >= 1, got {args.downscale}")
+    if args.ckpt_every is not None and args.ckpt_every < 0:
+        raise UserError(f"--ckpt_every must be >= 0 (0: only when stopped), got {args.ckpt_every}")
     for flag in ("iters", "batch_rays", "stop_at"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:

@@ -2,7 +2,8 @@
 
 The path is derived from the scene's training cameras, read from the checkpoint or, for checkpoints
 without them, from the train split of ``SCENE_DIR`` (``--data_type`` defaults to the checkpoint's).
-Writes ``WS/video.mp4`` (or ``WS/video.gif`` without ffmpeg) and ``WS/record.json``. Renders use a
+Writes ``WS/video.mp4`` (or ``WS/video.gif`` without ffmpeg) and ``WS/record.json`` into a workspace
+of its own (never a training one, see :mod:`pvd.commands.workspace`). Renders use a
 white background, like evaluation.
 """
 
@@ -12,8 +13,9 @@ import argparse
 import time
 from pathlib import Path
 
-from pvd.commands.flags import add_checkpoint, add_data_type, add_device, add_progress, prepare_device
+from pvd.commands.flags import add_checkpoint, add_data_type, add_device, add_progress, finite_float, prepare_device
 from pvd.commands.record import write_run_record
+from pvd.commands.workspace import WorkspaceIdentity, claim, model_key
 from pvd.data import index_split
 from pvd.data.cameras import Cameras
 from pvd.errors import UserError
@@ -32,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="camera path (default: orbit for synthetic/tank, spiral for llff)")
     p.add_argument("--frames", type=int, default=120, help="number of frames")
     p.add_argument("--size", help="frame size WIDTHxHEIGHT (default: the training images')")
-    p.add_argument("--fps", type=float, default=30.0, help="frames per second of the video")
+    p.add_argument("--fps", type=finite_float, default=30.0, help="frames per second of the video")
     p.add_argument("--format", choices=VIDEO_FORMATS, help="mp4 (needs ffmpeg) or gif (default: mp4 "
                    "when ffmpeg is present)")
     add_device(p)
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     train, near, far = training_cameras(model.meta, args.ckpt, args.scene_dir, data_type)
     cams = path_cameras(train, kind, args.frames, size, near, far)
     out = args.workspace / f"video.{fmt}"
+    claim(args.workspace, WorkspaceIdentity("render", model_key(model.meta), str(args.ckpt.resolve())),
+          overwrite=args.overwrite)
     warm_up(model, cams, device)
     t0 = time.perf_counter()
     n = write_video(out, render_frames(model, cams, device, progress=not args.no_progress), args.fps)

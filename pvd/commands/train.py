@@ -8,12 +8,14 @@ from dataclasses import asdict
 
 import torch
 
-from pvd.commands.flags import add_arch, add_training, check_training, prepare_device
+from pvd.commands.flags import add_arch, add_training, check_training, finite_float, prepare_device
 from pvd.commands.record import write_run_record
+from pvd.commands.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim
 from pvd.data import load_split, scene_normalization
+from pvd.data.index import scene_hash
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
-from pvd.model import ModelMeta, build_model, read_checkpoint, save_checkpoint
+from pvd.model import ModelMeta, build_model, save_checkpoint
 from pvd.presets import arch_preset, scene_defaults, with_overrides
 from pvd.train.teacher import TeacherConfig, train_teacher
 
@@ -21,20 +23,11 @@ from pvd.train.teacher import TeacherConfig, train_teacher
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training(p)
     add_arch(p, "--model_type", "architecture to train")
-    p.add_argument("--bound", type=float, help="box half-size (default: the dataset's)")
-    p.add_argument("--scale", type=float, help="world -> box scale (default: the dataset's)")
-    p.add_argument("--dt_gamma", type=float, help="step growth with distance (default: the dataset's)")
-    p.add_argument("--density_range", type=float, nargs=2, default=(-2.0, 7.0), metavar=("LO", "HI"),
+    p.add_argument("--bound", type=finite_float, help="box half-size (default: the dataset's)")
+    p.add_argument("--scale", type=finite_float, help="world -> box scale (default: the dataset's)")
+    p.add_argument("--dt_gamma", type=finite_float, help="step growth with distance (default: the dataset's)")
+    p.add_argument("--density_range", type=finite_float, nargs=2, default=(-2.0, 7.0), metavar=("LO", "HI"),
                    help="clamp of the log-density s")
-
-
-def check_resume(ckpt_path, meta: ModelMeta) -> None:
-    """``--resume`` continues only the run the checkpoint records (same model, scene and schedule)."""
-    stored = read_checkpoint(ckpt_path).meta.identity()
-    for key, value in meta.identity().items():
-        if stored.get(key) != value:
-            raise UserError(f"--resume: {ckpt_path} was made with another {key} ({stored.get(key)!r}, "
-                            f"now {value!r}); use a new --workspace or the same settings")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,13 +53,14 @@ def run(args: argparse.Namespace) -> int:
                      density_range=(lo, hi), normalization=norm, kind="teacher", data_type=args.data_type,
                      scene_dir=str(args.scene_dir), downscale=args.downscale, image_width=train.cameras.width,
                      image_height=train.cameras.height, cameras=train.cameras, near=train.near, far=train.far,
-                     train_config=asdict(cfg))
+                     scene_hash=scene_hash(train.cameras, train.files), train_config=asdict(cfg))
     ckpt_path = args.workspace / "checkpoint.pt"
+    model = build_model(meta, device)
+    claim(args.workspace, WorkspaceIdentity("train", args.model_type), overwrite=args.overwrite,
+          resume=args.resume, need_bytes=checkpoint_bytes(model))
     if args.resume and ckpt_path.exists():
         check_resume(ckpt_path, meta)
-    model = build_model(meta, device)
     model.grid.mark_untrained(train.cameras, norm)
-    args.workspace.mkdir(parents=True, exist_ok=True)
     result = train_teacher(model, train, cfg, args.workspace, device, resume=args.resume,
                            progress=not args.no_progress, stop_at=args.stop_at)
     if result.steps < cfg.iters:

@@ -56,6 +56,10 @@ def index_blender(root: str | Path, split: str, downscale: int = 1) -> SplitInde
         raise DataError(f"{split_file}: split file not found (nor a single {single_file.name} "
                         f"to hold out from); the {split!r} split does not exist in {root}")
 
+    if not chosen:
+        raise DataError(f"{json_path}: {len(frames)} frame(s) leave no {split!r} views (every "
+                        f"{HOLDOUT_EVERY}th frame from the first is held out for test/val); add frames or "
+                        f"give transforms_{split}.json")
     files, c2w, intrinsics = [], [], []
     for i in chosen:
         frame = frames[i]
@@ -157,6 +161,9 @@ def _intrinsics(p: dict, header: tuple[int, int], first_file: str, where: str) -
     if (width, height) != header:
         raise DataError(f"{where}: w/h say {width}x{height} but {first_file} is "
                         f"{header[0]}x{header[1]}")
+    for key in ("camera_angle_x", "camera_angle_y"):
+        if key in p and not 0 < p[key] < math.pi:
+            raise DataError(f"{where}: {key!r} must be a field of view in radians between 0 and pi, got {p[key]!r}")
     if "fl_x" in p:
         fx = float(p["fl_x"])
     elif "camera_angle_x" in p:

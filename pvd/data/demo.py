@@ -30,6 +30,7 @@ from tqdm import tqdm
 from pvd.data.cameras import Cameras, Normalization, pixel_rays
 from pvd.data.distortion import Distortion
 from pvd.errors import UserError
+from pvd.records import write_error
 
 LIGHT = torch.tensor([0.45, -0.5, 0.74]) / math.sqrt(0.45 ** 2 + 0.5 ** 2 + 0.74 ** 2)
 
@@ -277,6 +278,8 @@ def write_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),
         if out_dir.exists():
             out_dir.rmdir()
         os.replace(tmp, out_dir)
+    except OSError as exc:  # a full disk names OUT_DIR (the partial scene is removed below)
+        raise (write_error(exc, out_dir) or exc) from None
     finally:
         torch.set_num_threads(threads)
         if tmp.exists():

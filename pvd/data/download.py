@@ -25,6 +25,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -181,8 +182,16 @@ def download_dataset(name: str, root: str | Path, url: str | None = None,
     if name not in sources:
         raise DownloadError(f"unknown dataset {name!r}; expected one of {', '.join(sources)}")
     src = sources[name]
+    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{8,64}", sha256):
+        raise DownloadError(f"--sha256 {sha256!r}: expected a SHA-256 digest (64 hexadecimal digits, or a "
+                            "prefix of at least 8)")
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise DownloadError(f"--root {root} is a file; expected a folder to extract the dataset into")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"--root {root}: cannot create the folder ({exc.strerror or exc})") from None
     marker = root / f".pvd-complete-{name}.json"
     if marker.is_file():
         return json.loads(marker.read_text())

@@ -9,7 +9,9 @@ the images into a :class:`~pvd.data.scene.SceneSplit`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -81,3 +83,47 @@ def make_cameras(c2w: torch.Tensor, fx, fy, cx, cy, source_size: tuple[int, int]
     width, height = source_size
     return Cameras(c2w.to(torch.float32), vec(fx), vec(fy), vec(cx), vec(cy),
                    width // area_factor, height // area_factor)
+
+
+ROTATION_TOLERANCE = 1e-3  # max |R^T R - I| entry of a camera's rotation part
+
+
+def check_cameras(index: SplitIndex, root) -> None:
+    """Every camera of ``index`` usable for rendering: a finite pose whose rotation part is
+    orthonormal (within ``ROTATION_TOLERANCE``), finite positive focal lengths, a finite principal
+    point and a non-empty image size. Raises :class:`DataError` naming the first bad view's image."""
+    cams = index.cameras
+    if len(index) == 0:
+        raise DataError(f"{root}: the {index.name!r} split has no views")
+    if cams.width < 1 or cams.height < 1:
+        raise DataError(f"{root}: the {index.name!r} split's images are {cams.width}x{cams.height} px "
+                        "after downscaling; expected at least 1x1 (use a smaller --downscale)")
+    c2w = cams.c2w.to(torch.float64)
+    rot = c2w[:, :3, :3]
+    error = (rot.transpose(1, 2) @ rot - torch.eye(3, dtype=torch.float64)).abs().amax(dim=(1, 2))
+    checks = (
+        (~torch.isfinite(c2w).all(dim=2).all(dim=1), "its pose (camera-to-world matrix) is not finite"),
+        (~(error <= ROTATION_TOLERANCE), "the rotation part of its pose is not orthonormal "
+                                         f"(|R^T R - I| up to {ROTATION_TOLERANCE} expected)"),
+        (~(torch.isfinite(cams.fx) & torch.isfinite(cams.fy) & (cams.fx > 0) & (cams.fy > 0)),
+         "its focal length is not a finite positive number"),
+        (~(torch.isfinite(cams.cx) & torch.isfinite(cams.cy)), "its principal point is not finite"),
+    )
+    for bad, what in checks:
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0])
+            detail = f" (|R^T R - I| = {float(error[i]):.3g})" if "orthonormal" in what else ""
+            raise DataError(f"{index.files[i]}: camera of view {i} of the {index.name!r} split in {root}: "
+                            f"{what}{detail}")
+
+
+def scene_hash(cameras: Cameras, files: tuple[str, ...]) -> str:
+    """Identity of a split for ``--resume``: sha256 (16 hex digits) of its camera poses, intrinsics,
+    image size and image list (each file as ``folder/name``, so a moved scene keeps its hash)."""
+    h = hashlib.sha256()
+    for tensor in (cameras.c2w, cameras.fx, cameras.fy, cameras.cx, cameras.cy):
+        h.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
+    h.update(f"{cameras.width}x{cameras.height}".encode())
+    for f in files:
+        h.update(f"\0{Path(f).parent.name}/{Path(f).name}".encode())
+    return h.hexdigest()[:16]

@@ -13,7 +13,7 @@ from typing import Callable
 from pvd.data.blender import index_blender
 from pvd.data.capture import index_capture
 from pvd.data.cameras import Normalization
-from pvd.data.index import SplitIndex
+from pvd.data.index import SplitIndex, check_cameras
 from pvd.data.llff import index_llff
 from pvd.data.nsvf import index_nsvf
 from pvd.data.scene import DataError, SceneSplit
@@ -29,7 +29,8 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 def index_split(root: str | Path, data_type: str, split: str, downscale: int = 1) -> SplitIndex:
-    """Cameras and image files of one split, reading only image headers."""
+    """Cameras and image files of one split, reading only image headers; every camera is checked
+    (:func:`~pvd.data.index.check_cameras`), whatever the format."""
     if data_type not in FORMATS:
         raise DataError(f"unknown data_type {data_type!r}; expected one of {', '.join(DATA_TYPES)}")
     if split not in SPLITS:
@@ -37,7 +38,9 @@ def index_split(root: str | Path, data_type: str, split: str, downscale: int = 1
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: scene folder not found")
-    return FORMATS[data_type](root, split, downscale)
+    index = FORMATS[data_type](root, split, downscale)
+    check_cameras(index, root)
+    return index
 
 
 def load_split(root: str | Path, data_type: str, split: str, downscale: int = 1) -> SceneSplit:

@@ -7,7 +7,10 @@ kind with ``torch.utils.cpp_extension.load`` and ninja, in a per-version cache d
 
     $PVD_EXT_CACHE (default ~/.cache/pvd/ext) / <kind>-<hash of sources, flags, arch list, torch, python>
 
-under a file lock, so parallel jobs build once and never read a half-written library.
+under a file lock, so parallel jobs build once and never read a half-written library. The key is the
+content only: each build directory holds a private copy of the sources it was compiled from, so every
+checkout of the same sources (a user's clone, CI's) loads the same build, and a finished build is
+imported directly, never rebuilt in place (see :func:`_build_locked`).
 
 ``PVD_BACKEND`` picks the path: ``auto`` (default) uses native kernels where they build and warns once,
 with the compiler's message, before falling back to the PyTorch twins; ``torch`` always uses the twins;
@@ -18,6 +21,7 @@ other than CPU/CUDA) run on the twin in every mode.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -38,6 +42,7 @@ BACKEND_ENV = "PVD_BACKEND"
 CACHE_ENV = "PVD_EXT_CACHE"
 BACKENDS = ("auto", "torch", "native")
 KINDS = ("cpu", "cuda")
+CACHE_LAYOUT = 2  # 2: private source copy and built.json marker in each build directory
 
 
 def _source_dir() -> Path:
@@ -170,7 +175,7 @@ def build_spec(kind: str, arch_list: str | None = None) -> BuildSpec:
         arch = normalize_arch_list(arch_list) if arch_list else _detected_arch_list()
     h = hashlib.sha256()
     _hash_files(h, sources + sorted(SOURCE_DIR.glob("*.h")))
-    for part in (kind, cflags, cuda_cflags, openmp, arch, torch.__version__, torch.version.cuda,
+    for part in (CACHE_LAYOUT, kind, cflags, cuda_cflags, openmp, arch, torch.__version__, torch.version.cuda,
                  sys.version_info[:2], sys.platform):
         h.update(repr(part).encode() + b"\0")
     return BuildSpec(kind, tuple(sources), cflags, cuda_cflags, openmp, arch, h.hexdigest()[:16])
@@ -223,39 +228,92 @@ def build(kind: str, arch_list: str | None = None, verbose: bool = False) -> Bui
         return result
 
 
+def _import_library(name: str, library: Path) -> ModuleType:
+    """Import an already built extension module from its ``.so`` (no compiler, no ninja)."""
+    import importlib.util
+
+    module_spec = importlib.util.spec_from_file_location(name, library)
+    if module_spec is None or module_spec.loader is None:
+        raise NativeBuildError(f"cannot load the native kernels from {library}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def _private_sources(spec: BuildSpec) -> list[Path]:
+    """Copy the build's sources and headers into ``DIR/src`` (what ``build.ninja`` then names, so
+    the build is the same whichever checkout made it); returns the copied sources."""
+    src = spec.directory / "src"
+    src.mkdir(exist_ok=True)
+    for path in list(spec.sources) + sorted(SOURCE_DIR.glob("*.h")):
+        shutil.copy2(path, src / path.name)
+    return [src / p.name for p in spec.sources]
+
+
 def _build_locked(spec: BuildSpec, verbose: bool) -> BuildResult:
+    """Load ``spec``'s build from the cache, or build it there first, under its file lock.
+
+    A build directory is keyed by content only and is written once: the sources are copied into it,
+    compiled, and ``DIR/built.json`` (naming the library) is written last. A directory with that
+    marker is a cache hit: its library is imported without running the compiler or ninja, so two
+    checkouts of the same sources share one build, and a library that a process has loaded is never
+    rewritten. One line on stderr tells a cache hit from a build.
+    """
     from filelock import FileLock
 
-    cpp_extension = _cpp_extension()
-    spec.directory.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    spec.directory.parent.mkdir(parents=True, exist_ok=True)
+    marker = spec.directory / "built.json"
     with FileLock(str(spec.directory) + ".lock", timeout=3600):
-        compiled = not spec.library.exists()
+        library = None
+        if marker.is_file():
+            try:
+                library = spec.directory / json.loads(marker.read_text())["library"]
+            except (OSError, ValueError, KeyError, TypeError):
+                library = None
+        compiled = library is None or not library.is_file()
         if compiled:
-            print(f"pvd: building native kernels ({spec.kind}) in {spec.directory} (first use only)",
+            if spec.directory.exists():  # an interrupted build: start it again from nothing
+                shutil.rmtree(spec.directory)
+            spec.directory.mkdir()
+            print(f"pvd: building native kernels ({spec.kind}) in {spec.directory} (not in the cache)",
                   file=sys.stderr, flush=True)
-        saved_arch = os.environ.get("TORCH_CUDA_ARCH_LIST")
-        if spec.arch_list:
-            os.environ["TORCH_CUDA_ARCH_LIST"] = spec.arch_list
-        try:
-            module = cpp_extension.load(
-                name=spec.name, sources=[str(p) for p in spec.sources],
-                extra_cflags=list(spec.cflags), extra_cuda_cflags=list(spec.cuda_cflags),
-                extra_ldflags=list(spec.ldflags), extra_include_paths=[str(SOURCE_DIR)],
-                build_directory=str(spec.directory), with_cuda=spec.kind == "cuda", verbose=verbose)
-        except Exception as exc:  # the compiler's output is in the message
-            raise NativeBuildError(f"building the {spec.kind} kernels in {spec.directory} failed: {exc}") from exc
-        finally:
-            if saved_arch is None:
-                os.environ.pop("TORCH_CUDA_ARCH_LIST", None)
-            else:
-                os.environ["TORCH_CUDA_ARCH_LIST"] = saved_arch
+            module = _compile(spec, _private_sources(spec), verbose)
+            library = Path(module.__file__)
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"library": library.name, "digest": spec.digest}) + "\n")
+            os.replace(tmp, marker)
+        else:
+            module = _import_library(library.name.split(".")[0], library)  # torch may have versioned the name
         os.utime(spec.directory)  # mark as used now (the cache keeps the most recently used builds)
     seconds = time.perf_counter() - start
+    state = "built" if compiled else "cache hit, loaded"
+    print(f"pvd: native kernels ({spec.kind}): {state} in {seconds:.1f} s from {spec.directory}",
+          file=sys.stderr, flush=True)
     if compiled:
-        print(f"pvd: built native kernels ({spec.kind}) in {seconds:.1f} s", file=sys.stderr, flush=True)
         prune_cache(spec.kind)
     return BuildResult(spec.kind, spec.arch_list, spec.directory, seconds, compiled, module)
+
+
+def _compile(spec: BuildSpec, sources: list[Path], verbose: bool) -> ModuleType:
+    """Compile and load ``sources`` with torch's ninja build into ``spec.directory``."""
+    cpp_extension = _cpp_extension()
+    saved_arch = os.environ.get("TORCH_CUDA_ARCH_LIST")
+    if spec.arch_list:
+        os.environ["TORCH_CUDA_ARCH_LIST"] = spec.arch_list
+    try:
+        return cpp_extension.load(
+            name=spec.name, sources=[str(p) for p in sources],
+            extra_cflags=list(spec.cflags), extra_cuda_cflags=list(spec.cuda_cflags),
+            extra_ldflags=list(spec.ldflags), extra_include_paths=[str(sources[0].parent)],
+            build_directory=str(spec.directory), with_cuda=spec.kind == "cuda", verbose=verbose)
+    except Exception as exc:  # the compiler's output is in the message
+        raise NativeBuildError(f"building the {spec.kind} kernels in {spec.directory} failed: {exc}") from exc
+    finally:
+        if saved_arch is None:
+            os.environ.pop("TORCH_CUDA_ARCH_LIST", None)
+        else:
+            os.environ["TORCH_CUDA_ARCH_LIST"] = saved_arch
 
 
 def prune_cache(kind: str, keep: int = KEEP_BUILDS) -> list[Path]:

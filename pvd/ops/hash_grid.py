@@ -77,7 +77,7 @@ def corner_indices(x: Tensor, offsets: Tensor, resolutions: Tensor) -> tuple[Ten
     pos = x[:, None, :] * res[None, :, None].to(x.dtype)          # [n, L, 3]
     base = pos.floor().clamp_max(res[None, :, None].to(x.dtype) - 1)
     frac = pos - base
-    base = base.long()
+    base = base.nan_to_num_(0.0).long()  # a NaN coordinate takes cell 0 and NaN weights (as the native kernels)
     corners = torch.tensor([[(c >> 0) & 1, (c >> 1) & 1, (c >> 2) & 1] for c in range(8)],
                            device=x.device)                        # [8, 3]
     vert = base[:, :, None, :] + corners[None, None]               # [n, L, 8, 3]

@@ -13,7 +13,9 @@ stepping in a Python loop.
 Layout contract (shared by the PyTorch twin and any native kernel):
 
 * ``origins``, ``directions``: [n_rays, 3] float32, box units, unit directions.
-* ``near``, ``far``: [n_rays] float32 ray parameters; rays with ``near >= far`` get no samples.
+* ``near``, ``far``: [n_rays] float32 ray parameters; rays with ``near >= far`` get no samples, and so
+  do rays whose ``near`` or ``far`` is not finite (their ``t_end`` is ``far``): marching examines at
+  most ``max_candidates`` intervals per ray and call, and never loops on NaN or infinite input.
 * ``offsets``: [n_rays] float32 in [0, 1).
 * ``occupancy``: [C, R, R, R] bool, cascade ``c`` covers ``[-s_c, s_c]^3`` with
   ``s_c = min(2^c, bound)``; cell ``[c, i, j, k]`` is indexed by x (i), y (j), z (k). A point uses the
@@ -88,13 +90,14 @@ def _cell_index_axes(x: Tensor, y: Tensor, z: Tensor, bound: float, cascades: in
         inv = 0.5 * resolution / min(1.0, bound)
         level = None
     else:
-        extent = torch.maximum(torch.maximum(x.abs(), y.abs()), z.abs()).clamp_min_(1e-30)
+        extent = torch.fmax(torch.fmax(x.abs(), y.abs()), z.abs()).nan_to_num_(nan=1e-30).clamp_min_(1e-30)
         level = torch.log2(extent).ceil_().clamp_(0, cascades - 1)
         inv = 0.5 * resolution / torch.exp2(level).clamp_(max=bound)
     exact_in_float = cascades * resolution ** 3 <= 1 << 24
     flat = None
     for coord in (x, y, z):
-        cell = (coord * inv).add_(0.5 * resolution).clamp_(0, resolution - 1).floor_()
+        # NaN coordinates take cell 0, infinite ones the border cell (as the native kernels)
+        cell = (coord * inv).add_(0.5 * resolution).nan_to_num_(nan=0.0).clamp_(0, resolution - 1).floor_()
         if not exact_in_float:
             cell = cell.long()
         flat = cell if flat is None else flat.mul_(resolution).add_(cell)
@@ -165,7 +168,9 @@ def march_torch(origins: Tensor, directions: Tensor, near: Tensor, far: Tensor, 
     cascades, resolution = occupancy.shape[0], occupancy.shape[1]
     rule = StepRule(dt_min, dt_max, dt_gamma)
     far = torch.where(near < far, far, near)
-    counts = rule.count(near, far)
+    ok = torch.isfinite(near) & torch.isfinite(far)
+    near = torch.where(ok, near, far)
+    counts = torch.where(ok, rule.count(near, far), torch.zeros_like(near))
     width = int(min(max_candidates, counts.max().item())) if n_rays else 0
     empty_f = origins.new_zeros(0)
     if width <= 0:
@@ -179,10 +184,8 @@ def march_torch(origins: Tensor, directions: Tensor, near: Tensor, far: Tensor, 
                                              occ_flat, bound, cascades, resolution, rule, max_samples,
                                              width)
         parts.append((rows + start, t, delta, t_end))
-    if len(parts) == 1:
-        return parts[0]
-    ray_indices, t, deltas, t_end = (torch.cat(p) for p in zip(*parts))
-    return ray_indices, t, deltas, t_end
+    ray_indices, t, deltas, t_end = parts[0] if len(parts) == 1 else (torch.cat(p) for p in zip(*parts))
+    return ray_indices, t, deltas, torch.where(ok, t_end, far)
 
 
 def march(origins: Tensor, directions: Tensor, near: Tensor, far: Tensor, offsets: Tensor,

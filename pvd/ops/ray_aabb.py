@@ -11,7 +11,8 @@ Layout contract (shared by the PyTorch twin and any native kernel):
   for a miss both ``t`` values are ``+inf``.
 
 Direction components equal to zero are handled: the ray is parallel to that slab and hits only
-if its origin lies between the slab's planes.
+if its origin lies between the slab's planes. A ray with a non-finite (NaN or infinite) origin or
+direction component misses.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def ray_aabb_torch(origins: Tensor, directions: Tensor, aabb: Tensor) -> tuple[T
     t_max = torch.where(parallel, torch.where(inside_slab, big, -big), t_max)
     t_near = t_min.amax(dim=-1)
     t_far = t_max.amin(dim=-1)
-    hit = (t_near <= t_far) & (t_far > 0)
+    finite = torch.isfinite(origins).all(dim=-1) & torch.isfinite(directions).all(dim=-1)
+    hit = (t_near <= t_far) & (t_far > 0) & finite
     inf = torch.full_like(t_near, float("inf"))
     return torch.where(hit, t_near, inf), torch.where(hit, t_far, inf), hit
 

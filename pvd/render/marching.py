@@ -65,11 +65,13 @@ def step_limits(max_steps: int, grid_resolution: int, cascades: int) -> tuple[fl
 def near_far(rays: Rays, bound: float, min_near: float) -> tuple[Tensor, Tensor]:
     """[n_rays] (near, far) of each ray in the box; ``near = max(entry, min_near)``.
 
-    Rays that miss the box, or leave it before ``min_near``, get ``near == far`` (no samples).
+    Rays that miss the box, or leave it before ``min_near``, get ``near == far`` (no samples); so do
+    rays with a non-finite or zero direction, whose far would be infinite.
     """
     aabb = torch.tensor([-bound] * 3 + [bound] * 3, dtype=rays.origins.dtype, device=rays.origins.device)
     t_near, t_far, hit = ray_aabb(rays.origins, rays.directions, aabb)
     near = t_near.clamp_min(min_near)
+    hit = hit & torch.isfinite(t_far)  # a zero direction inside the box "hits" up to t = inf
     far = torch.where(hit & (t_far > near), t_far, near)
     near = torch.where(hit, near, torch.zeros_like(near))
     far = torch.where(hit, far, torch.zeros_like(far))

@@ -3,6 +3,7 @@ and (without a GPU) a compile-and-link check of the CUDA sources so a CUDA build
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -184,3 +185,35 @@ def test_wheel_ships_kernel_sources_and_backend_finds_them(tmp_path):
                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)}).stdout.split()
     assert out[0] == str(prefix / "share" / "pvd" / "cuda_ext")
     assert out[1] == backend.build_spec("cpu").digest, "same sources, same build key"
+
+
+def test_two_checkouts_share_one_build_and_the_second_is_a_cache_hit(fresh_backend, monkeypatch, tmp_path, capfd):
+    """Two copies of the sources at different paths (a user's clone and CI's) alternate on one cache:
+    the first builds, every later load is a cache hit that compiles nothing and leaves the library
+    file as it was (same inode and mtime); an interrupted build (no built.json) is built again."""
+    checkouts = []
+    for name in ("a", "b"):
+        src = tmp_path / name / "cuda_ext"
+        shutil.copytree(backend.SOURCE_DIR, src)
+        checkouts.append(src)
+    results = []
+    for src in (checkouts[0], checkouts[1], checkouts[0]):
+        monkeypatch.setattr(backend, "SOURCE_DIR", src)
+        monkeypatch.setattr(backend, "_loaded", {})
+        results.append(backend.build("cpu"))
+    first, second, third = results
+    assert first.compiled and not second.compiled and not third.compiled
+    assert first.directory == second.directory == third.directory
+    assert second.seconds < 5 and third.seconds < 5
+    err = capfd.readouterr().err
+    assert err.count(": built in ") == 1 and err.count(": cache hit, loaded in ") == 2
+    library = first.directory / json.loads((first.directory / "built.json").read_text())["library"]
+    assert library.is_file() and str(first.directory / "src") in (first.directory / "build.ninja").read_text()
+    stat = library.stat()
+    monkeypatch.setattr(backend, "_loaded", {})
+    backend.build("cpu")
+    assert (library.stat().st_ino, library.stat().st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+    (first.directory / "built.json").unlink()                      # as if killed before the marker
+    monkeypatch.setattr(backend, "_loaded", {})
+    again = backend.build("cpu")
+    assert again.compiled and (first.directory / "built.json").is_file()

@@ -1,0 +1,262 @@
+"""A run's workspace: one run at a time, one kind of result, nothing replaced without being asked.
+
+Every ``pvd train | distill | evaluate | render`` claims its ``--workspace`` before any real work:
+
+* **Preflight** -- the folder is created if needed and a probe file is written and removed, so a
+  read-only, missing or full workspace is reported before the first step, not at the final save.
+* **Lock** -- ``WS/.pvd.lock`` is held with ``flock`` for the whole run; the OS releases it on any
+  exit (``kill -9`` included). A second run into the same workspace stops at once, naming the
+  holder's pid and command (e.g. a job orphaned by a killed Snakemake).
+* **Identity** -- ``WS/workspace.json`` says which command wrote the workspace and for which model
+  (``{"format": "pvd-workspace/1", "command": "train", "model": "hash", "source": ...}``); a
+  workspace without one is recognised by its ``record.json`` or ``checkpoint.pt``. A run refuses a
+  workspace of another command or another model unless told ``--overwrite``; ``evaluate`` and
+  ``render`` never write into a training workspace (its ``record.json`` feeds the reports), even with
+  ``--overwrite``. A training run over a finished or unfinished checkpoint without ``--resume``
+  says what it found and asks for ``--resume`` or ``--overwrite``.
+
+``--overwrite`` removes the files the command writes (checkpoint, record, metrics, renders, video)
+before the run starts, so a run that then fails leaves no stale result next to a new partial one.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pvd.errors import UserError
+from pvd.model import CheckpointError, first_difference, read_checkpoint
+from pvd.records import write_json
+
+FORMAT = "pvd-workspace/1"
+LOCK_NAME = ".pvd.lock"
+IDENTITY_NAME = "workspace.json"
+TRAINING = ("train", "distill")
+# what each command writes into its workspace (removed by --overwrite)
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "train": ("checkpoint.pt", "record.json"),
+    "distill": ("checkpoint.pt", "record.json"),
+    "evaluate": ("metrics.json", "record.json", "renders", "renders.partial"),
+    "render": ("video.mp4", "video.gif", "record.json"),
+}
+_held: list[int] = []  # lock file descriptors of this process (kept open until exit)
+
+
+@dataclass(frozen=True)
+class WorkspaceIdentity:
+    """What a workspace holds.
+
+    Attributes:
+        command: the pvd verb that writes it (``train``, ``distill``, ``evaluate``, ``render``).
+        model: the model key (``hash`` for a teacher, ``hash2vm`` for a student).
+        source: for evaluate/render, the checkpoint read; None for training runs.
+    """
+
+    command: str
+    model: str
+    source: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "command": self.command, "model": self.model, "source": self.source}
+
+    def describe(self) -> str:
+        article = "an" if self.command[0] in "aeiou" else "a"
+        what = f"{article} {self.command} run of {self.model}"
+        return f"{what} (of {self.source})" if self.source else what
+
+
+def _space_error(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def preflight(workspace: Path, need_bytes: int = 0) -> None:
+    """Create ``workspace`` if needed and prove it writable (and, with ``need_bytes``, roomy enough).
+
+    Raises :class:`UserError` naming ``--workspace`` and the reason.
+    """
+    if workspace.exists() and not workspace.is_dir():
+        raise UserError(f"--workspace {workspace} is a file; expected a folder")
+    try:
+        workspace.mkdir(parents=True, exist_ok=True)
+        probe = workspace / f".pvd-probe-{os.getpid()}"
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as exc:
+        reason = "no space left on the device" if _space_error(exc) else (exc.strerror or str(exc))
+        raise UserError(f"--workspace {workspace} is not writable: {reason}") from None
+    if need_bytes:
+        free = shutil.disk_usage(workspace).free
+        if free < need_bytes:
+            raise UserError(f"--workspace {workspace}: {free / 2**20:.1f} MiB free, but this run's checkpoints "
+                            f"need about {need_bytes / 2**20:.1f} MiB; free some space or use another --workspace")
+
+
+def lock(workspace: Path, command: str) -> None:
+    """Hold ``WS/.pvd.lock`` until this process exits; another holder is a :class:`UserError`."""
+    path = workspace / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
+        os.close(fd)
+        raise UserError(f"--workspace {workspace} is in use by another pvd run ({holder}); wait for it to "
+                        "finish (or stop it) or use another --workspace") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}: pvd {command} {' '.join(sys.argv[2:])}".encode()[:4000], 0)
+    _held.append(fd)
+
+
+def release_all() -> None:
+    """Release the locks this process holds (tests calling ``main`` in-process use it)."""
+    while _held:
+        os.close(_held.pop())
+
+
+def found_identity(workspace: Path) -> WorkspaceIdentity | None:
+    """What ``workspace`` already holds: its ``workspace.json``, else what its record or checkpoint say."""
+    ident = workspace / IDENTITY_NAME
+    if ident.is_file():
+        try:
+            d = json.loads(ident.read_text())
+            return WorkspaceIdentity(str(d["command"]), str(d["model"]), d.get("source"))
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"{ident} is not a pvd workspace identity (expected JSON with 'command' and "
+                            "'model'); remove it or use another --workspace") from None
+    record = workspace / "record.json"
+    if record.is_file():
+        try:
+            d = json.loads(record.read_text())
+            kind = d.get("kind")
+            model = d.get("pair") or d.get("model_type") or "?"
+            if kind in OUTPUTS:
+                return WorkspaceIdentity(kind, model, d.get("checkpoint") if kind not in TRAINING else None)
+        except (OSError, ValueError, AttributeError):
+            pass
+    ckpt = workspace / "checkpoint.pt"
+    if ckpt.is_file():
+        try:
+            meta = read_checkpoint(ckpt).meta
+        except CheckpointError:
+            return WorkspaceIdentity("train", "unknown model")
+        if meta.kind == "student":
+            return WorkspaceIdentity("distill", f"{meta.teacher_type}2{meta.model_type}")
+        return WorkspaceIdentity("train", meta.model_type)
+    return None
+
+
+def model_key(meta) -> str:
+    """``hash`` for a teacher, ``hash2vm`` for a student (the workflow's model names)."""
+    return f"{meta.teacher_type}2{meta.model_type}" if meta.kind == "student" else meta.model_type
+
+
+def discard(*paths: Path) -> None:
+    """Remove files or folders that a failed run leaves behind (missing ones are fine)."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+
+
+def _clear(workspace: Path, command: str) -> None:
+    discard(*(workspace / name for name in OUTPUTS[command]))
+
+
+def _checkpoint_state(ckpt: Path) -> tuple[bool, int]:
+    """(unfinished, steps done) of a training checkpoint."""
+    stored = read_checkpoint(ckpt)
+    return stored.train_state is not None, stored.meta.step
+
+
+def claim(workspace: Path, identity: WorkspaceIdentity, *, overwrite: bool = False, resume: bool = False,
+          need_bytes: int = 0) -> None:
+    """Preflight, lock and check ``workspace`` for a run of ``identity`` (see the module doc)."""
+    if overwrite and resume:
+        raise UserError("--resume and --overwrite contradict each other: give one of them")
+    preflight(workspace, need_bytes)
+    lock(workspace, identity.command)
+    found = found_identity(workspace)
+    if found is not None and found != identity:
+        if found.command in TRAINING and identity.command not in TRAINING:
+            raise UserError(f"--workspace {workspace} holds {found.describe()} (its record.json feeds the "
+                            f"reports): pvd {identity.command} writes into a --workspace of its own")
+        if not overwrite:
+            raise UserError(f"--workspace {workspace} holds {found.describe()}, not {identity.describe()}: "
+                            "use another --workspace, or --overwrite to replace it")
+    ckpt = workspace / "checkpoint.pt"
+    if identity.command in TRAINING and ckpt.is_file() and not overwrite:
+        unfinished, step = _checkpoint_state(ckpt)
+        if resume and not unfinished:
+            raise UserError(f"--resume: {ckpt} is a finished run ({step} steps), nothing to resume; "
+                            "use --overwrite to train again")
+        if not resume:
+            if unfinished:
+                raise UserError(f"--workspace {workspace} holds an unfinished {identity.command} run "
+                                f"({ckpt}, step {step}): continue it with --resume, or start again with --overwrite")
+            raise UserError(f"--workspace {workspace} holds a finished {identity.command} run ({ckpt}, {step} "
+                            "steps): use another --workspace, or --overwrite to replace it")
+    if overwrite or found != identity or identity.command not in TRAINING:
+        _clear(workspace, identity.command)  # evaluate/render results are remade whole, never mixed
+    try:
+        write_json(workspace / IDENTITY_NAME, identity.to_dict())
+    except OSError as exc:
+        raise UserError(f"--workspace {workspace} is not writable: {exc.strerror or exc}") from None
+
+
+def checkpoint_bytes(model) -> int:
+    """Room a training run needs in its workspace: a resumable checkpoint (tensors plus two AdamW
+    moments per parameter) written beside the previous one, with 10% and 1 MiB to spare."""
+    params = sum(p.numel() * p.element_size() for p in model.field.parameters())
+    buffers = sum(b.numel() * b.element_size() for b in model.field.buffers())
+    grid = sum(b.numel() * b.element_size() for b in model.grid.buffers())
+    return int(2 * 1.1 * (3 * params + buffers + grid)) + 2**20
+
+
+# the names of identity entries in --resume messages (the rest are named by their key path)
+IDENTITY_NAMES = {
+    "scene_hash": "scene (the train split's camera poses and image list)",
+    "teacher_sha256": "--ckpt_teacher contents",
+    "teacher_checkpoint": "--ckpt_teacher",
+    "train_config.seed": "--seed",
+    "train_config.lr": "--lr",
+    "train_config.iters": "--iters",
+    "train_config.batch_rays": "--batch_rays",
+}
+
+
+def check_resume(ckpt_path: Path, meta) -> None:
+    """``--resume`` continues only the run the checkpoint records: the first difference between its
+    identity and ``meta.identity()`` (:meth:`pvd.model.ModelMeta.identity`) is one error line."""
+    stored = read_checkpoint(ckpt_path).meta.identity()
+    now = meta.identity()
+    for key in ("scene_hash", "teacher_sha256"):  # checkpoints written before these were recorded
+        if stored.get(key) is None:
+            now = {**now, key: None}
+    diff = first_difference(stored, now)
+    if diff is None:
+        return
+    where, old, new = diff
+    name = IDENTITY_NAMES.get(where, where)
+    show = lambda v: repr(v) if len(repr(v)) <= 80 else repr(v)[:77] + "..."  # noqa: E731
+    raise UserError(f"--resume: {ckpt_path} continues another run: {name} was {show(old)}, now {show(new)}; "
+                    "use the same settings, another --workspace, or --overwrite to start again")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 hex digest of a file's contents (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
