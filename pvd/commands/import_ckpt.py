@@ -43,12 +43,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dt_gamma", type=float, help="step growth with distance (default: the dataset's)")
 
 
-def ngp_normalization(norm):
-    """``norm`` in torch-ngp's frame: the axis permutation applied to the scale and the offset."""
-    offset = torch.tensor(NGP_ROTATION, dtype=torch.float64) @ torch.tensor(norm.offset, dtype=torch.float64)
-    return dataclasses.replace(norm, rotation=NGP_ROTATION, offset=tuple(float(v) for v in offset))
-
-
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -74,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if resolution is not None:  # the reference's vm/tensors resolution is a command-line option there
         field_config = dataclasses.replace(field_config, resolution=resolution)
     train = index_split(args.scene_dir, args.data_type, "train")
-    norm = ngp_normalization(scene_normalization(train, args.data_type, bound, scale))
+    norm = scene_normalization(train, args.data_type, bound, scale).rotated_by(NGP_ROTATION)
     meta = ModelMeta(model_type=args.model_type, preset=PRESET, field_config=field_config,
                      render_config=with_overrides(preset.render, dt_gamma=dt_gamma), bound=bound,
                      normalization=norm, kind="teacher", data_type=args.data_type, scene_dir=str(args.scene_dir),

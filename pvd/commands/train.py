@@ -11,6 +11,7 @@ import torch
 from pvd.commands.flags import add_arch, add_training, check_training, prepare_device
 from pvd.commands.record import write_run_record
 from pvd.data import load_split, scene_normalization
+from pvd.data.cameras import NGP_ROTATION
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
 from pvd.model import ModelMeta, build_model, read_checkpoint, save_checkpoint
@@ -24,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bound", type=float, help="box half-size (default: the dataset's)")
     p.add_argument("--scale", type=float, help="world -> box scale (default: the dataset's)")
     p.add_argument("--dt_gamma", type=float, help="step growth with distance (default: the dataset's)")
+    p.add_argument("--frame", default="pvd", choices=("pvd", "ngp"),
+                   help="box axes: the dataset's (pvd) or torch-ngp's (y, z, x), which `pvd export` needs")
     p.add_argument("--density_range", type=float, nargs=2, default=(-2.0, 7.0), metavar=("LO", "HI"),
                    help="clamp of the log-density s")
 
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     train = load_split(args.scene_dir, args.data_type, "train", args.downscale)
     norm = scene_normalization(train, args.data_type, bound, scale)
+    if args.frame == "ngp":
+        norm = norm.rotated_by(NGP_ROTATION)
     meta = ModelMeta(model_type=args.model_type, preset=args.preset, field_config=preset.field,
                      render_config=with_overrides(preset.render, dt_gamma=dt_gamma), bound=bound,
                      density_range=(lo, hi), normalization=norm, kind="teacher", data_type=args.data_type,

@@ -68,6 +68,14 @@ class Normalization:
         world = (points - points.new_tensor(self.offset)) / self.scale
         return world @ self._matrix(points) if self.rotated else world
 
+    def rotated_by(self, rotation: Matrix3) -> "Normalization":
+        """The map followed by ``rotation`` of the box: ``box' = rotation @ box`` (offset included)."""
+        r = torch.tensor(rotation, dtype=torch.float64)
+        both = r @ torch.tensor(self.rotation, dtype=torch.float64)
+        offset = r @ torch.tensor(self.offset, dtype=torch.float64)
+        return Normalization(self.bound, self.scale, tuple(float(v) for v in offset),
+                             tuple(tuple(float(v) for v in row) for row in both))
+
     def to_dict(self) -> dict:
         return {"bound": self.bound, "scale": self.scale, "offset": list(self.offset),
                 "rotation": [list(row) for row in self.rotation]}

@@ -85,3 +85,10 @@ def test_rotation_is_stored_and_old_dicts_load_as_identity():
     assert Normalization.from_dict(old) == Normalization(1.0, 0.8) and not Normalization.from_dict(old).rotated
     with pytest.raises(ValueError, match="rotation matrix"):
         Normalization(rotation=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, -1.0)))
+
+
+def test_rotated_by_composes_with_the_offset():
+    norm = Normalization(1.0, 0.5, (0.1, 0.2, 0.3)).rotated_by(NGP_ROTATION)
+    assert norm.rotation == NGP_ROTATION and norm.offset == pytest.approx((0.2, 0.3, 0.1))
+    p = torch.tensor([[1.0, -2.0, 0.5]])
+    torch.testing.assert_close(norm.to_box(p), (0.5 * p + torch.tensor([0.1, 0.2, 0.3]))[:, [1, 2, 0]])

@@ -183,3 +183,28 @@ def test_export_refuses_tiny_and_other_frames(tmp_path, capsys, imported):
     save_checkpoint(tmp_path / "plain.pt", plain)
     err = _fail(["export", "--ckpt", str(tmp_path / "plain.pt"), "--out", str(tmp_path / "x.pth")], capsys)
     assert "not in torch-ngp's frame" in err
+
+
+def test_imported_teacher_distils_and_evaluates(imported, demo_scene, tmp_path):
+    _, root = imported("tensors")
+    ckpt = str(root / "ws" / "checkpoint.pt")
+    assert main(["distill", str(demo_scene), "--data_type", "synthetic", "--teacher_type", "tensors",
+                 "--ckpt_teacher", ckpt, "--model_type", "hash", "--workspace", str(tmp_path / "s"),
+                 "--iters", "4", "--batch_rays", "64", "--no_progress"]) == 0
+    student = read_checkpoint(tmp_path / "s" / "checkpoint.pt").meta
+    assert student.normalization.rotation == NGP_ROTATION and student.teacher_type == "tensors"
+    assert main(["evaluate", str(demo_scene), "--data_type", "synthetic", "--ckpt", ckpt,
+                 "--workspace", str(tmp_path / "e"), "--no-lpips", "--no_progress"]) == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n_images"] == 3
+
+
+def test_teacher_trained_in_the_ngp_frame_exports(demo_scene, tmp_path):
+    assert main(["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "tensors", "--preset", "paper",
+                 "--frame", "ngp", "--iters", "2", "--batch_rays", "64", "--workspace", str(tmp_path / "t"),
+                 "--no_progress"]) == 0
+    assert main(["export", "--ckpt", str(tmp_path / "t" / "checkpoint.pt"), "--out", str(tmp_path / "t.pth")]) == 0
+    assert main(["import", str(tmp_path / "t.pth"), "--model_type", "tensors", "--data_type", "synthetic",
+                 str(demo_scene), "--workspace", str(tmp_path / "i")]) == 0
+    a, b = load_model(tmp_path / "t" / "checkpoint.pt"), load_model(tmp_path / "i" / "checkpoint.pt")
+    assert torch.equal(a.field.grid, b.field.grid) and torch.equal(a.grid.occupancy, b.grid.occupancy)
+    assert a.meta.normalization == b.meta.normalization
