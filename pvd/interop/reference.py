@@ -135,7 +135,7 @@ def _load(path: Path) -> dict:
     if not path.is_file():
         raise ReferenceFormatError(f"reference checkpoint {path} does not exist")
     allowed = [np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32)), type(np.dtype(np.int64))]
-    scalar = getattr(getattr(np, "_core", np.core), "multiarray").scalar
+    scalar = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
     try:
         with torch.serialization.safe_globals(allowed + [scalar]):
             payload = torch.load(path, map_location="cpu", weights_only=True)
