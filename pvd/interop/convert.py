@@ -26,8 +26,13 @@ from torch import Tensor
 
 from pvd.data.cameras import NGP_ROTATION
 from pvd.interop.morton import from_morton, pack_bits, to_morton, unpack_bits
-from pvd.interop.reference import (ReferenceFile, ReferenceFormatError, check_entries, field_entries,
-                                   grid_entries)
+from pvd.interop.reference import (
+    ReferenceFile,
+    ReferenceFormatError,
+    check_entries,
+    field_entries,
+    grid_entries,
+)
 from pvd.model import Model, ModelMeta, build_model
 
 REFERENCE_DENSITY_RANGE = (-2.0, 7.0)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import pickle
 import zipfile
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,7 @@ def head_entries(sigma: tuple[int, ...] | None, color: tuple[int, ...]) -> dict[
     out = {}
     for name, widths in (("sigma_net", sigma), ("color_net", color)):
         if widths is not None:
-            out.update({f"{name}.{i}.weight": (b, a) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))})
+            out.update({f"{name}.{i}.weight": (b, a) for i, (a, b) in enumerate(pairwise(widths))})
     return out
 
 

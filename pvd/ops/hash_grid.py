@@ -95,7 +95,7 @@ def make_layout(n_levels: int, n_features: int, log2_table_size: int, base_resol
     if rounding == "floor":
         growth = math.exp(math.log(finest_resolution / base_resolution) / max(n_levels - 1, 1))
         for level in range(n_levels):
-            res = int(math.floor(base_resolution * growth ** level + 1e-6))
+            res = math.floor(base_resolution * growth ** level + 1e-6)
             resolutions.append(res)
             scales.append(float(res))
             offsets.append(offsets[-1] + _round_up(min(cap, (res + 1) ** 3), row_multiple))
@@ -106,9 +106,9 @@ def make_layout(n_levels: int, n_features: int, log2_table_size: int, base_resol
         for level in range(n_levels):
             scale = np.float32(np.exp2(np.float32(level) * log2_growth)) * np.float32(base_resolution) \
                 - np.float32(1.0)
-            resolutions.append(int(math.ceil(scale)) + extra)
+            resolutions.append(math.ceil(scale) + extra)
             scales.append(float(scale))
-            side = int(math.ceil(base_resolution * growth ** level)) + extra
+            side = math.ceil(base_resolution * growth ** level) + extra
             offsets.append(offsets[-1] + _round_up(min(cap, side ** 3), row_multiple))
     return HashGridLayout(tuple(offsets), tuple(resolutions), tuple(scales), n_features, float(shift))
 

@@ -126,7 +126,7 @@ def hash_encode(m: dict, p: Tensor, bound: float = 1.0) -> Tensor:
     out = np.zeros((n, 28))
     for level in range(14):
         scale = np.float32(np.float32(2.0) ** (np.float32(level) * S)) * np.float32(16) - np.float32(1)
-        R = int(math.ceil(scale)) + 1
+        R = math.ceil(scale) + 1
         rows = int(offsets[level + 1] - offsets[level])
         pos = u * scale + np.float32(0.5)
         g0 = np.floor(pos).astype(np.int64)
