@@ -56,8 +56,9 @@ void check_len(const Tensor& t, const char* op, const char* name, int64_t n) {
 }
 
 // Hash-grid arguments; on the CPU also the values of offsets/resolutions (on a GPU that would sync).
-void check_hash_grid(const char* op, const Tensor& x, const Tensor& table, const Tensor& offsets,
-                     const Tensor& resolutions) {
+// `scales` may be undefined (then the resolutions are the scales); returns the scales to use.
+Tensor check_hash_grid(const char* op, const Tensor& x, const Tensor& table, const Tensor& offsets,
+                       const Tensor& resolutions, const std::optional<Tensor>& scales, double shift) {
   check_arg(x, op, "x", at::kFloat, 2, x);
   TORCH_CHECK(x.size(1) == 3, op, ": x must have shape [n, 3], got ", x.sizes());
   check_arg(table, op, "table", at::kFloat, 2, x);
@@ -66,33 +67,47 @@ void check_hash_grid(const char* op, const Tensor& x, const Tensor& table, const
   const int64_t n_levels = resolutions.size(0);
   TORCH_CHECK(n_levels >= 1 && offsets.size(0) == n_levels + 1, op, ": offsets must have L + 1 = ",
               n_levels + 1, " entries for L = ", n_levels, " resolutions, got ", offsets.size(0));
-  if (!x.is_cpu()) return;
+  TORCH_CHECK(shift >= 0.0 && shift < 1.0, op, ": shift must be in [0, 1), got ", shift);
+  Tensor sc = scales.has_value() && scales->defined() ? *scales : resolutions.to(at::kFloat);
+  check_arg(sc, op, "scales", at::kFloat, 1, x);
+  check_len(sc, op, "scales", n_levels);
+  if (!x.is_cpu()) return sc;
   const int64_t* off = offsets.data_ptr<int64_t>();
   const int64_t* res = resolutions.data_ptr<int64_t>();
+  const float* s = sc.data_ptr<float>();
   TORCH_CHECK(off[0] >= 0 && off[n_levels] <= table.size(0), op, ": offsets span rows ", off[0], "..",
               off[n_levels], " but the table has ", table.size(0), " rows");
   for (int64_t l = 0; l < n_levels; ++l) {
     TORCH_CHECK(off[l + 1] > off[l], op, ": level ", l, " owns no rows (offsets must increase)");
     TORCH_CHECK(res[l] >= 1, op, ": resolutions[", l, "] must be >= 1, got ", res[l]);
+    TORCH_CHECK(s[l] >= 0.0f && s[l] + shift <= (float)res[l] + 1.0f, op, ": scales[", l, "] = ", s[l],
+                " with shift ", shift, " reaches beyond vertex ", res[l]);
   }
+  return sc;
 }
 
-Tensor hash_grid_fwd(const Tensor& x, const Tensor& table, const Tensor& offsets, const Tensor& resolutions) {
+pvd::GridSpec grid_spec(const Tensor& offsets, const Tensor& resolutions, const Tensor& scales, double shift,
+                        bool zero_outside) {
+  return pvd::GridSpec{offsets.data_ptr<int64_t>(), resolutions.data_ptr<int64_t>(), scales.data_ptr<float>(),
+                       (float)shift, zero_outside};
+}
+
+Tensor hash_grid_fwd(const Tensor& x, const Tensor& table, const Tensor& offsets, const Tensor& resolutions,
+                     const std::optional<Tensor>& scales, double shift, bool zero_outside) {
   const char* op = "hash_grid_fwd";
-  check_hash_grid(op, x, table, offsets, resolutions);
+  const Tensor sc = check_hash_grid(op, x, table, offsets, resolutions, scales, shift);
   const int64_t n = x.size(0);
   const int n_levels = (int)resolutions.size(0), n_features = (int)table.size(1);
   Tensor out = at::empty({n, (int64_t)n_levels * n_features}, x.options());
   if (n == 0) return out;
   const float* xp = x.data_ptr<float>();
   const float* tp = table.data_ptr<float>();
-  const int64_t* offp = offsets.data_ptr<int64_t>();
-  const int64_t* rp = resolutions.data_ptr<int64_t>();
+  const pvd::GridSpec spec = grid_spec(offsets, resolutions, sc, shift, zero_outside);
   if (x.is_cuda()) {
-    PVD_CUDA_CALL(x, op, pvd::hash_grid_fwd_cuda(xp, tp, offp, rp, n, n_levels, n_features,
-                                                 out.data_ptr<float>(), stream));
+    PVD_CUDA_CALL(x, op, pvd::hash_grid_fwd_cuda(xp, tp, spec, n, n_levels, n_features, out.data_ptr<float>(),
+                                                 stream));
   } else {
-    pvd::hash_grid_fwd_cpu(xp, tp, offp, rp, n, n_levels, n_features, out.data_ptr<float>());
+    pvd::hash_grid_fwd_cpu(xp, tp, spec, n, n_levels, n_features, out.data_ptr<float>());
   }
   return out;
 }
@@ -100,9 +115,10 @@ Tensor hash_grid_fwd(const Tensor& x, const Tensor& table, const Tensor& offsets
 // Returns (grad_table [n_entries, F], grad_x [n, 3] when need_dx else None).
 std::tuple<Tensor, std::optional<Tensor>> hash_grid_bwd(const Tensor& grad, const Tensor& x, const Tensor& table,
                                                          const Tensor& offsets, const Tensor& resolutions,
-                                                         bool need_dx) {
+                                                         bool need_dx, const std::optional<Tensor>& scales,
+                                                         double shift, bool zero_outside) {
   const char* op = "hash_grid_bwd";
-  check_hash_grid(op, x, table, offsets, resolutions);
+  const Tensor sc = check_hash_grid(op, x, table, offsets, resolutions, scales, shift);
   const int64_t n = x.size(0);
   const int n_levels = (int)resolutions.size(0), n_features = (int)table.size(1);
   check_arg(grad, op, "grad", at::kFloat, 2, x);
@@ -110,27 +126,26 @@ std::tuple<Tensor, std::optional<Tensor>> hash_grid_bwd(const Tensor& grad, cons
   if (n == 0) return {at::zeros_like(table), need_dx ? std::optional<Tensor>(at::zeros_like(x)) : std::nullopt};
   const float* xp = x.data_ptr<float>();
   const float* gp = grad.data_ptr<float>();
-  const int64_t* offp = offsets.data_ptr<int64_t>();
-  const int64_t* rp = resolutions.data_ptr<int64_t>();
+  const pvd::GridSpec spec = grid_spec(offsets, resolutions, sc, shift, zero_outside);
   Tensor grad_table;
   std::optional<Tensor> dx;
   if (need_dx) dx = at::empty_like(x);
   if (x.is_cuda()) {
     grad_table = at::zeros_like(table);
-    PVD_CUDA_CALL(x, op, pvd::hash_grid_bwd_cuda(xp, gp, offp, rp, n, n_levels, n_features,
+    PVD_CUDA_CALL(x, op, pvd::hash_grid_bwd_cuda(xp, gp, spec, n, n_levels, n_features,
                                                  grad_table.data_ptr<float>(), stream));
     if (need_dx) {
-      PVD_CUDA_CALL(x, op, pvd::hash_grid_dx_cuda(xp, gp, table.data_ptr<float>(), offp, rp, n, n_levels,
-                                                  n_features, dx->data_ptr<float>(), stream));
+      PVD_CUDA_CALL(x, op, pvd::hash_grid_dx_cuda(xp, gp, table.data_ptr<float>(), spec, n, n_levels, n_features,
+                                                  dx->data_ptr<float>(), stream));
     }
   } else {
     // The launcher zeroes each level's rows itself; rows outside every level are zeroed here.
+    const int64_t* offp = offsets.data_ptr<int64_t>();
     const bool covered = offp[0] == 0 && offp[n_levels] == table.size(0);
     grad_table = covered ? at::empty_like(table) : at::zeros_like(table);
-    pvd::hash_grid_bwd_cpu(xp, gp, offp, rp, n, n_levels, n_features, grad_table.data_ptr<float>());
+    pvd::hash_grid_bwd_cpu(xp, gp, spec, n, n_levels, n_features, grad_table.data_ptr<float>());
     if (need_dx) {
-      pvd::hash_grid_dx_cpu(xp, gp, table.data_ptr<float>(), offp, rp, n, n_levels, n_features,
-                            dx->data_ptr<float>());
+      pvd::hash_grid_dx_cpu(xp, gp, table.data_ptr<float>(), spec, n, n_levels, n_features, dx->data_ptr<float>());
     }
   }
   return {grad_table, dx};
@@ -364,9 +379,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.attr("with_cuda") = false;
 #endif
   const auto no_gil = py::call_guard<py::gil_scoped_release>();
-  m.def("hash_grid_fwd", &hash_grid_fwd, "hash-grid encoding: x [n,3], table [E,F] -> [n, L*F]", no_gil);
+  m.def("hash_grid_fwd", &hash_grid_fwd, "hash-grid encoding: x [n,3], table [E,F] -> [n, L*F]", py::arg("x"),
+        py::arg("table"), py::arg("offsets"), py::arg("resolutions"), py::arg("scales") = py::none(),
+        py::arg("shift") = 0.0, py::arg("zero_outside") = false, no_gil);
   m.def("hash_grid_bwd", &hash_grid_bwd, "hash-grid gradients -> (grad_table [E,F], grad_x [n,3] or None)",
-        no_gil);
+        py::arg("grad"), py::arg("x"), py::arg("table"), py::arg("offsets"), py::arg("resolutions"),
+        py::arg("need_dx"), py::arg("scales") = py::none(), py::arg("shift") = 0.0,
+        py::arg("zero_outside") = false, no_gil);
   m.def("sh_encode_fwd", &sh_encode_fwd, "SH basis: d [n,3] -> [n, n_bands^2]", no_gil);
   m.def("sh_encode_bwd", &sh_encode_bwd, "SH basis gradient: grad [n, n_bands^2], d [n,3] -> [n,3]", no_gil);
   m.def("ray_aabb_fwd", &ray_aabb_fwd, "ray/box: origins, directions [n,3], aabb [6] -> (t_near, t_far, hit)",

@@ -8,19 +8,19 @@
 #include <stdint.h>
 
 #include "composite.h"
+#include "hash_grid.h"
 #include "march.h"
 
 namespace pvd {
 
-// ---- hash grid: x [n,3], table [n_entries,F], offsets [L+1], resolutions [L], out/grad [n,L*F] ----
-void hash_grid_fwd_cpu(const float* x, const float* table, const int64_t* offsets,
-                       const int64_t* resolutions, int64_t n, int n_levels, int n_features, float* out);
+// ---- hash grid: x [n,3], table [n_entries,F], spec (offsets [L+1], resolutions, scales [L]), out/grad [n,L*F] ----
+void hash_grid_fwd_cpu(const float* x, const float* table, const GridSpec& spec, int64_t n, int n_levels,
+                       int n_features, float* out);
 // grad_table is written in full (rows not touched by any point become zero).
-void hash_grid_bwd_cpu(const float* x, const float* grad, const int64_t* offsets,
-                       const int64_t* resolutions, int64_t n, int n_levels, int n_features,
-                       float* grad_table);
-void hash_grid_dx_cpu(const float* x, const float* grad, const float* table, const int64_t* offsets,
-                      const int64_t* resolutions, int64_t n, int n_levels, int n_features, float* dx);
+void hash_grid_bwd_cpu(const float* x, const float* grad, const GridSpec& spec, int64_t n, int n_levels,
+                       int n_features, float* grad_table);
+void hash_grid_dx_cpu(const float* x, const float* grad, const float* table, const GridSpec& spec, int64_t n,
+                      int n_levels, int n_features, float* dx);
 
 // ---- SH encoding: d [n,3], out/grad [n,n_bands^2], dd [n,3] ----
 void sh_encode_fwd_cpu(const float* d, int64_t n, int n_bands, float* out);
@@ -52,16 +52,13 @@ void march_write_cpu(const float* origins, const float* directions, const float*
                      float* deltas);
 
 #ifdef PVD_WITH_CUDA
-const char* hash_grid_fwd_cuda(const float* x, const float* table, const int64_t* offsets,
-                               const int64_t* resolutions, int64_t n, int n_levels, int n_features,
-                               float* out, void* stream);
+const char* hash_grid_fwd_cuda(const float* x, const float* table, const GridSpec& spec, int64_t n,
+                               int n_levels, int n_features, float* out, void* stream);
 // grad_table must be zeroed by the caller (the kernel accumulates with atomics).
-const char* hash_grid_bwd_cuda(const float* x, const float* grad, const int64_t* offsets,
-                               const int64_t* resolutions, int64_t n, int n_levels, int n_features,
-                               float* grad_table, void* stream);
-const char* hash_grid_dx_cuda(const float* x, const float* grad, const float* table,
-                              const int64_t* offsets, const int64_t* resolutions, int64_t n,
-                              int n_levels, int n_features, float* dx, void* stream);
+const char* hash_grid_bwd_cuda(const float* x, const float* grad, const GridSpec& spec, int64_t n,
+                               int n_levels, int n_features, float* grad_table, void* stream);
+const char* hash_grid_dx_cuda(const float* x, const float* grad, const float* table, const GridSpec& spec,
+                              int64_t n, int n_levels, int n_features, float* dx, void* stream);
 const char* sh_encode_fwd_cuda(const float* d, int64_t n, int n_bands, float* out, void* stream);
 const char* sh_encode_bwd_cuda(const float* d, const float* grad, int64_t n, int n_bands, float* dd,
                                void* stream);

@@ -68,7 +68,13 @@ class ArchPreset:
 
 # ---------------------------------------------------------------- paper: METHOD §1, §3, §4
 
-_PAPER_FIELDS = {"hash": HashConfig(), "vm": VMConfig(), "mlp": MLPConfig(), "tensors": TensorsConfig()}
+# The reference architectures parameter for parameter (METHOD §9): hash levels as its GridEncoder
+# (ceil sizes, rows in multiples of 8, +0.5 vertex offset, zero outside the box); mlp with raw box
+# coordinates and [encoding, hidden] at the skip. vm (plane/line axis pairs, align_corners=True) and
+# tensors ([z, y, x] volume, RGB-major SH coefficients, torch-ngp's SH constants) need no option.
+_PAPER_FIELDS = {"hash": HashConfig(resolution_rounding="ceil", row_multiple=8, vertex_offset=0.5, outside="zero"),
+                 "vm": VMConfig(), "mlp": MLPConfig(skip_input_first=True, divide_by_bound=False),
+                 "tensors": TensorsConfig()}
 # iterations, lr and regulariser weight of the authors' teachers (synthetic)
 _PAPER_TEACHERS = {a: TeacherConfig(iters=i, batch_rays=8192, lr=lr, reg_weight=reg, rays_from_one_image=True,
                                     ckpt_every=5000)

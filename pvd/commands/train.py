@@ -12,6 +12,7 @@ from pvd.commands.flags import add_arch, add_training, check_training, finite_fl
 from pvd.commands.record import write_run_record
 from pvd.commands.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim
 from pvd.data import load_split, scene_normalization
+from pvd.data.cameras import NGP_ROTATION
 from pvd.data.index import scene_hash
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
@@ -26,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bound", type=finite_float, help="box half-size (default: the dataset's)")
     p.add_argument("--scale", type=finite_float, help="world -> box scale (default: the dataset's)")
     p.add_argument("--dt_gamma", type=finite_float, help="step growth with distance (default: the dataset's)")
+    p.add_argument("--frame", default="pvd", choices=("pvd", "ngp"),
+                   help="box axes: the dataset's (pvd) or torch-ngp's (y, z, x), which `pvd export` needs")
     p.add_argument("--density_range", type=finite_float, nargs=2, default=(-2.0, 7.0), metavar=("LO", "HI"),
                    help="clamp of the log-density s")
 
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
                                         seed=args.seed, ckpt_every=args.ckpt_every)
     torch.manual_seed(args.seed)
     norm = scene_normalization(train, args.data_type, bound, scale)
+    if args.frame == "ngp":
+        norm = norm.rotated_by(NGP_ROTATION)
     meta = ModelMeta(model_type=args.model_type, preset=args.preset, field_config=preset.field,
                      render_config=with_overrides(preset.render, dt_gamma=dt_gamma), bound=bound,
                      density_range=(lo, hi), normalization=norm, kind="teacher", data_type=args.data_type,

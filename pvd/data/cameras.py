@@ -8,8 +8,9 @@ Conventions (stated once, used everywhere in `pvd`):
 * **Pixels** — pixel ``(u, v)`` (column, row) covers ``[u, u+1) x [v, v+1)``; its centre is
   ``(u + 0.5, v + 0.5)``. Row 0 is the top of the image.
 * **World vs box** — datasets live in their own world units. The renderer works in a box
-  ``[-bound, bound]^3``; a world point ``p`` maps to ``scale * p + offset``. Directions are unit
-  vectors and are unchanged by this isotropic map.
+  ``[-bound, bound]^3``; a world point ``p`` maps to ``scale * R p + offset`` with ``R`` a rotation
+  (identity unless a field comes from a frame like torch-ngp's, whose box axes are the world's
+  (y, z, x): :data:`NGP_ROTATION`). Directions are unit vectors and map to ``R d``.
 """
 
 from __future__ import annotations
@@ -21,27 +22,70 @@ from torch import Tensor
 
 from pvd.data.distortion import Distortion, undistort
 
+Matrix3 = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+IDENTITY: Matrix3 = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+NGP_ROTATION: Matrix3 = ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 0.0, 0.0))
+"""torch-ngp's frame (the reference's): ``(x, y, z)_box = (y, z, x)_world`` before the scale."""
+
+
 @dataclass(frozen=True)
 class Normalization:
     """Map from dataset world coordinates into the renderer box ``[-bound, bound]^3``.
 
-    ``box = scale * world + offset``.
+    ``box = scale * rotation @ world + offset``; ``rotation`` is a 3x3 rotation matrix (rows),
+    e.g. the axis permutation :data:`NGP_ROTATION`. Checkpoints without one are identity.
     """
 
     bound: float = 1.0
     scale: float = 1.0
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotation: Matrix3 = IDENTITY
+
+    def __post_init__(self):
+        r = torch.tensor(self.rotation, dtype=torch.float64)
+        if r.shape != (3, 3) or not torch.allclose(r @ r.T, torch.eye(3, dtype=torch.float64), atol=1e-6) \
+                or torch.linalg.det(r) < 0:
+            raise ValueError(f"normalization rotation must be a 3x3 rotation matrix, got {self.rotation!r}")
+
+    @property
+    def rotated(self) -> bool:
+        return self.rotation != IDENTITY
+
+    def _matrix(self, like: Tensor) -> Tensor:
+        return like.new_tensor(self.rotation)
 
     def to_box(self, points: Tensor) -> Tensor:
         """[..., 3] world points -> [..., 3] box points."""
+        if self.rotated:
+            points = points @ self._matrix(points).T
         return points * self.scale + points.new_tensor(self.offset)
 
+    def to_box_dir(self, directions: Tensor) -> Tensor:
+        """[..., 3] world directions -> [..., 3] box directions (rotated, lengths kept)."""
+        return directions @ self._matrix(directions).T if self.rotated else directions
+
+    def to_world(self, points: Tensor) -> Tensor:
+        """[..., 3] box points -> [..., 3] world points (inverse of :meth:`to_box`)."""
+        world = (points - points.new_tensor(self.offset)) / self.scale
+        return world @ self._matrix(points) if self.rotated else world
+
+    def rotated_by(self, rotation: Matrix3) -> "Normalization":
+        """The map followed by ``rotation`` of the box: ``box' = rotation @ box`` (offset included)."""
+        r = torch.tensor(rotation, dtype=torch.float64)
+        both = r @ torch.tensor(self.rotation, dtype=torch.float64)
+        offset = r @ torch.tensor(self.offset, dtype=torch.float64)
+        return Normalization(self.bound, self.scale, tuple(float(v) for v in offset),
+                             tuple(tuple(float(v) for v in row) for row in both))
+
     def to_dict(self) -> dict:
-        return {"bound": self.bound, "scale": self.scale, "offset": list(self.offset)}
+        return {"bound": self.bound, "scale": self.scale, "offset": list(self.offset),
+                "rotation": [list(row) for row in self.rotation]}
 
     @staticmethod
     def from_dict(d: dict) -> "Normalization":
-        return Normalization(float(d["bound"]), float(d["scale"]), tuple(float(v) for v in d["offset"]))
+        """Inverse of :meth:`to_dict`; entries written before rotations existed load as identity."""
+        rotation = tuple(tuple(float(v) for v in row) for row in d.get("rotation", IDENTITY))
+        return Normalization(float(d["bound"]), float(d["scale"]), tuple(float(v) for v in d["offset"]), rotation)
 
 
 @dataclass(frozen=True)
@@ -162,7 +206,7 @@ def pixel_rays(cameras: Cameras, view: Tensor, u: Tensor, v: Tensor,
         x, y = xu.to(x.dtype), yu.to(y.dtype)
     d_cam = torch.stack([x, -y, -torch.ones_like(u)], dim=-1)
     rot = cameras.c2w[view, :3, :3]
-    d = torch.einsum("nij,nj->ni", rot, d_cam)
+    d = norm.to_box_dir(torch.einsum("nij,nj->ni", rot, d_cam))
     d = d / d.norm(dim=-1, keepdim=True)
     o = norm.to_box(cameras.c2w[view, :3, 3])
     return Rays(o, d)

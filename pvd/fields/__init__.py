@@ -14,13 +14,16 @@ the machine distort it less than wall time; measured with 2^16 samples, 5 repeat
 
     key      preset  params     fwd+bwd    fwd only   notes
     hash     tiny     0.44 M     125 k/s    144 k/s   twin of pvd.ops.hash_grid; 1.5 M/s native
-    hash     paper   10.56 M      62 k/s     80 k/s   0.36 M/s with the native CPU kernel
+    hash     paper   10.56 M      62 k/s     80 k/s   0.36 M/s with the native CPU kernel (*)
     vm       tiny     0.90 M     525 k/s    1.7 M/s
     vm       paper   17.35 M     100 k/s    406 k/s
     mlp      tiny     0.043 M    262 k/s    741 k/s   matrix products dominate
     mlp      paper    0.44 M      28 k/s    106 k/s
     tensors  tiny     7.34 M     1.07 M/s   2.5 M/s   the dense 29 MB gradient dominates
     tensors  paper   58.7 M      389 k/s    2.3 M/s
+
+(*) measured before the paper hash field became the reference's GridEncoder (10.62 M parameters,
+8-row-aligned levels, +0.5 offset); not re-measured since.
 
 Tiny presets trained by ``pvd train --preset tiny`` (1500 steps, 1024 rays/step) on the 80 px demo
 scene, one thread, CPU-seconds of the whole run (test PSNR): hash 22 s (30.95 dB, native hash-grid

@@ -7,8 +7,11 @@ octaves) -> ``n_layers`` linear layers (ReLU after all but the last; the output 
 output projection among its 8 layers (63->256, 6 x 256, 256->28; layer 4 gets 256 + 63), which
 gives METHOD's 0.44 M parameters. Unlike the shared heads, the trunk's layers have biases.
 
-Dividing by ``bound`` (the reference feeds raw box coordinates) keeps the octaves relative to the
-box, so a scene with bound 10 does not get 10x higher frequencies; at bound 1 both are the same.
+Dividing by ``bound`` keeps the octaves relative to the box, so a scene with bound 10 does not get
+10x higher frequencies; at bound 1 both are the same. The reference feeds raw box coordinates and
+concatenates ``[encoding, hidden]`` at the skip: the options ``divide_by_bound=False`` and
+``skip_input_first=True`` (the ``paper`` preset) reproduce it; the frequency encoding's order
+(identity, then per octave sin then cos, x y z in each) is already the reference's.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class MLPConfig:
         out_dim: width of the trunk's output (the input of ``sigma_net``).
         sigma_hidden: hidden width of ``sigma_net``.
         color_hidden: hidden width of the colour head.
+        skip_input_first: the skip layer receives ``[encoding, hidden]`` (reference) instead of
+            ``[hidden, encoding]``.
+        divide_by_bound: encode ``x / bound`` (pvd) instead of the raw box position (reference).
     """
 
     n_octaves: int = 10
@@ -46,6 +52,8 @@ class MLPConfig:
     out_dim: int = 28
     sigma_hidden: int = 64
     color_hidden: int = 64
+    skip_input_first: bool = False
+    divide_by_bound: bool = True
 
     def __post_init__(self):
         for name in ("width", "out_dim", "sigma_hidden", "color_hidden"):
@@ -79,7 +87,7 @@ class MLPField(Field):
 
     def raw_density_and_feature(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """[n, 3] box positions -> (s_raw [n], h [n, 16], f [n, 15])."""
-        enc = self.encoding(x * (1.0 / self.bound))
+        enc = self.encoding(x * (1.0 / self.bound) if self.config.divide_by_bound else x)
         y = enc
         last = len(self.trunk) - 1
         for i, layer in enumerate(self.trunk):
@@ -87,7 +95,7 @@ class MLPField(Field):
             if i != last:
                 y = F.relu(y, inplace=True)
             if i == self.config.skip:
-                y = torch.cat((y, enc), dim=1)
+                y = torch.cat((enc, y) if self.config.skip_input_first else (y, enc), dim=1)
         h = self.sigma_net(y)
         return h[:, 0], h, h[:, 1:]
 

@@ -158,12 +158,11 @@ class OccupancyGrid(nn.Module):
         cx, cy = cameras.cx.to(device).float(), cameras.cy.to(device).float()
         left, right = -cx / fx, (cameras.width - cx) / fx
         bottom, top = (cy - cameras.height) / fy, cy / fy
-        offset = torch.tensor(norm.offset, device=device, dtype=torch.float32)
         seen = torch.zeros(self.n_cells, dtype=torch.bool, device=device)
         step = max(1, chunk // max(1, len(cameras)))
         for start in range(0, self.n_cells, step):
             flat = torch.arange(start, min(start + step, self.n_cells), device=device)
-            world = (self.cell_positions(flat) - offset) / norm.scale
+            world = norm.to_world(self.cell_positions(flat))
             extent = torch.clamp(torch.exp2((flat // self.resolution ** 3).float()), max=self.bound)
             radius = math.sqrt(3) * extent / self.resolution / norm.scale
             cam = torch.einsum("pk,nkj->npj", world, rot) - torch.einsum("nk,nkj->nj", centre, rot)[:, None]

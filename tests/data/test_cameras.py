@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from pvd.data.cameras import Cameras, Normalization, image_rays, pixel_rays, sample_pixels
+from pvd.data.cameras import NGP_ROTATION, Cameras, Normalization, image_rays, pixel_rays, sample_pixels
 
 
 def _camera(c2w):
@@ -55,3 +55,40 @@ def test_cameras_plain_data_round_trip_and_cat():
     assert len(both) == 3 and torch.equal(both.c2w[2], a.c2w[1]) and (both.width, both.height) == (8, 6)
     with pytest.raises(ValueError, match="image size"):
         Cameras.cat([a, Cameras(a.c2w, a.fx, a.fy, a.cx, a.cy, 4, 4)])
+
+
+def test_rotation_maps_points_and_directions_alike_and_inverts():
+    norm = Normalization(bound=1.0, scale=0.8, offset=(0.1, -0.2, 0.0), rotation=NGP_ROTATION)
+    p = torch.tensor([[1.0, 2.0, 3.0], [-0.5, 0.25, 0.75]])
+    box = norm.to_box(p)
+    # torch-ngp's frame: (x, y, z)_box = scale * (y, z, x)_world + offset
+    expected = 0.8 * p[:, [1, 2, 0]] + torch.tensor([0.1, -0.2, 0.0])
+    torch.testing.assert_close(box, expected)
+    torch.testing.assert_close(norm.to_world(box), p)
+    torch.testing.assert_close(norm.to_box_dir(p), p[:, [1, 2, 0]])
+    # a ray through a world point passes through that point's box image
+    c2w = torch.eye(4)
+    c2w[:3, 3] = torch.tensor([0.3, -1.0, 2.0])
+    cams = _camera(c2w)
+    rays = pixel_rays(cams, torch.tensor([0]), torch.tensor([10.3]), torch.tensor([20.7]), norm)
+    plain = pixel_rays(cams, torch.tensor([0]), torch.tensor([10.3]), torch.tensor([20.7]), Normalization(scale=0.8))
+    world_point = plain.origins / 0.8 + 2.5 * plain.directions
+    box_point = norm.to_box(world_point)
+    t = ((box_point - rays.origins) * rays.directions).sum(-1, keepdim=True)
+    torch.testing.assert_close(rays.origins + t * rays.directions, box_point, atol=1e-5, rtol=0)
+
+
+def test_rotation_is_stored_and_old_dicts_load_as_identity():
+    norm = Normalization(2.0, 0.33, (0.0, 0.0, 0.0), NGP_ROTATION)
+    assert Normalization.from_dict(norm.to_dict()) == norm
+    old = {"bound": 1.0, "scale": 0.8, "offset": [0.0, 0.0, 0.0]}
+    assert Normalization.from_dict(old) == Normalization(1.0, 0.8) and not Normalization.from_dict(old).rotated
+    with pytest.raises(ValueError, match="rotation matrix"):
+        Normalization(rotation=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, -1.0)))
+
+
+def test_rotated_by_composes_with_the_offset():
+    norm = Normalization(1.0, 0.5, (0.1, 0.2, 0.3)).rotated_by(NGP_ROTATION)
+    assert norm.rotation == NGP_ROTATION and norm.offset == pytest.approx((0.2, 0.3, 0.1))
+    p = torch.tensor([[1.0, -2.0, 0.5]])
+    torch.testing.assert_close(norm.to_box(p), (0.5 * p + torch.tensor([0.1, 0.2, 0.3]))[:, [1, 2, 0]])

@@ -31,19 +31,20 @@ def _grid(device, n_levels=4, n_features=2, log2=12, base=4, finest=32, seed=0):
     return table, torch.tensor(layout.offsets, device=device), torch.tensor(layout.resolutions, device=device)
 
 
-def _run(fn, x, table, offsets, resolutions, grad_out):
+def _run(fn, x, table, offsets, resolutions, grad_out, **conv):
     x = x.clone().requires_grad_(True)
     table = table.clone().requires_grad_(True)
-    out = fn(x, table, offsets, resolutions)
+    out = fn(x, table, offsets, resolutions, **conv)
     (out * grad_out).sum().backward()
     return out.detach(), table.grad, x.grad, out.grad_fn
 
 
-def _compare(x, table, offsets, resolutions, seed=1):
+def _compare(x, table, offsets, resolutions, seed=1, **conv):
+    """Native against twin; ``conv``: scales, shift, outside_zero (the grid convention)."""
     g = torch.Generator().manual_seed(seed)
     grad_out = torch.randn(x.shape[0], resolutions.numel() * table.shape[1], generator=g).to(x.device)
-    out, g_table, g_x, grad_fn = _run(hash_grid, x, table, offsets, resolutions, grad_out)
-    ref, r_table, r_x, _ = _run(hash_grid_torch, x, table, offsets, resolutions, grad_out)
+    out, g_table, g_x, grad_fn = _run(hash_grid, x, table, offsets, resolutions, grad_out, **conv)
+    ref, r_table, r_x, _ = _run(hash_grid_torch, x, table, offsets, resolutions, grad_out, **conv)
     assert "HashGridNative" in type(grad_fn).__name__, "the native path did not run"
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(g_table, r_table, rtol=1e-4, atol=1e-6)
@@ -51,7 +52,10 @@ def _compare(x, table, offsets, resolutions, seed=1):
     torch.testing.assert_close(g_x, r_x, rtol=1e-4, atol=1e-4 * scale)
     # aggregate: each level's rows receive exactly the incoming gradient of that level
     f = table.shape[1]
-    per_level_in = grad_out.view(x.shape[0], -1, f).sum(0)
+    counted = grad_out
+    if conv.get("outside_zero"):  # points outside the cube pass no gradient to the table
+        counted = grad_out * ((x >= 0) & (x <= 1)).all(dim=1, keepdim=True)
+    per_level_in = counted.view(x.shape[0], -1, f).sum(0)
     per_level_got = torch.stack([g_table[offsets[i]:offsets[i + 1]].sum(0) for i in range(resolutions.numel())])
     torch.testing.assert_close(per_level_got, per_level_in, rtol=1e-4, atol=1e-3)
 
@@ -97,6 +101,41 @@ def test_paper_preset_layout(device):
              torch.tensor(layout.resolutions, device=device))
 
 
+def _reference_grid(device, n_levels=4, log2=12, base=4, finest=32.0, seed=0):
+    """The reference's convention on a small grid: ceil sizes, 8-row multiples, +0.5, zero outside."""
+    layout = make_layout(n_levels, 2, log2, base, finest, rounding="ceil", row_multiple=8, shift=0.5)
+    g = torch.Generator().manual_seed(seed)
+    table = (torch.rand(layout.n_entries, 2, generator=g) * 2 - 1).to(device)
+    conv = {"scales": torch.tensor(layout.scales, device=device), "shift": 0.5, "outside_zero": True}
+    return table, torch.tensor(layout.offsets, device=device), torch.tensor(layout.resolutions, device=device), conv
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_reference_convention_inside_and_outside(device):
+    table, offsets, resolutions, conv = _reference_grid(device)
+    assert (torch.diff(offsets) % 8 == 0).all()
+    g = torch.Generator().manual_seed(6)
+    x = (torch.rand(3000, 3, generator=g) * 1.4 - 0.2).to(device)  # about half outside the cube
+    _compare(x, table, offsets, resolutions, **conv)
+    out = hash_grid(x, table, offsets, resolutions, **conv)
+    outside = ~((x >= 0) & (x <= 1)).all(dim=1)
+    assert outside.any() and (out[outside] == 0).all() and (out[~outside] != 0).any()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_reference_convention_faces_and_paper_layout(device):
+    table, offsets, resolutions, conv = _reference_grid(device)
+    ticks = torch.arange(0, 33, dtype=torch.float32) / 32
+    faces = torch.stack(torch.meshgrid(ticks, ticks[::4], ticks[::8], indexing="ij"), -1).reshape(-1, 3)
+    _compare(faces.to(device), table, offsets, resolutions, **conv)
+    layout = make_layout(14, 2, 19, 16, 2048.0, rounding="ceil", row_multiple=8, shift=0.5)
+    g = torch.Generator().manual_seed(7)
+    big = ((torch.rand(layout.n_entries, 2, generator=g) * 2 - 1) * 1e-2).to(device)
+    x = (torch.rand(2000, 3, generator=g) * 1.02 - 0.01).to(device)
+    _compare(x, big, torch.tensor(layout.offsets, device=device), torch.tensor(layout.resolutions, device=device),
+             scales=torch.tensor(layout.scales, device=device), shift=0.5, outside_zero=True)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_empty_batch_and_non_contiguous_points(device):
     table, offsets, resolutions = _grid(device)
@@ -136,3 +175,7 @@ def test_layout_errors_name_the_argument():
         ext.hash_grid_fwd(torch.rand(5, 3), table, offsets, resolutions.int())
     with pytest.raises(RuntimeError, match="table must be contiguous"):
         ext.hash_grid_fwd(torch.rand(5, 3), table.t().contiguous().t(), offsets, resolutions)
+    with pytest.raises(RuntimeError, match="scales must have 4 entries"):
+        ext.hash_grid_fwd(torch.rand(5, 3), table, offsets, resolutions, torch.ones(3))
+    with pytest.raises(RuntimeError, match=r"scales\[0\] = 9 with shift 0.5 reaches beyond vertex"):
+        ext.hash_grid_fwd(torch.rand(5, 3), table, offsets, resolutions, resolutions.float() + 5, 0.5)
