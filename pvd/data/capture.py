@@ -17,7 +17,9 @@ Read from ``SCENE_DIR/transforms.json`` (what instant-ngp's ``colmap2nerf.py`` a
   frame (json order) is held out for val and test.
 
 **Scene box** (:func:`auto_box`, from *all* frames, so every split gets the same one): the centre is
-the point closest to all optical axes; the scale puts the cameras' median distance from it at 3.2
+the point closest to all optical axes; the box is turned so that the cameras' up direction (their
+horizontal right axes, :func:`~pvd.data.poses.world_up`) is box +z, as in the datasets (COLMAP frames
+are oriented arbitrarily); the scale puts the cameras' median distance from the centre at 3.2
 box units (Synthetic-NeRF's ratio: cameras at radius 4 with scale 0.8 and bound 1). ``object``
 boxes have bound 1; with ``aabb_scale > 1`` the box is ``unbounded``: bound ``aabb_scale`` and
 steps that grow with distance (``dt_gamma``). ``--bound``/``--scale``/``--dt_gamma`` still override.
@@ -36,7 +38,7 @@ from pvd.data.blender import INTRINSIC_KEYS, HOLDOUT_EVERY, _frames, _image_file
 from pvd.data.distortion import COEFFS, Distortion, check_invertible, check_model
 from pvd.data.images import image_size
 from pvd.data.index import SplitIndex, check_downscale, make_cameras
-from pvd.data.poses import axes_center
+from pvd.data.poses import axes_center, world_up
 from pvd.data.scene import DataError
 from pvd.errors import UserError
 
@@ -52,12 +54,14 @@ class CaptureBox:
     Attributes:
         mode: ``object`` or ``unbounded``.
         centre: world point mapped to the box centre.
+        rotation: rows of the rotation taking the cameras' up direction to box +z.
         scale, bound, dt_gamma: the renderer's box and step growth.
         camera_distance: median world distance from the centre to the cameras.
     """
 
     mode: str
     centre: tuple[float, float, float]
+    rotation: tuple[tuple[float, float, float], ...]
     scale: float
     bound: float
     dt_gamma: float
@@ -82,9 +86,26 @@ def auto_box(c2w: torch.Tensor, aabb_scale: float | None, where: str) -> Capture
                         "give --bound, --scale and --dt_gamma by hand")
     distance = float((origins - centre).norm(dim=-1).median())
     scale = CAMERA_DISTANCE / distance
+    rotation = tuple(tuple(row) for row in up_to_z(world_up(c2w.float()).double()).tolist())
     if aabb_scale is not None and aabb_scale > 1:
-        return CaptureBox("unbounded", tuple(centre.tolist()), scale, float(aabb_scale), UNBOUNDED_DT_GAMMA, distance)
-    return CaptureBox("object", tuple(centre.tolist()), scale, 1.0, 0.0, distance)
+        return CaptureBox("unbounded", tuple(centre.tolist()), rotation, scale, float(aabb_scale),
+                          UNBOUNDED_DT_GAMMA, distance)
+    return CaptureBox("object", tuple(centre.tolist()), rotation, scale, 1.0, 0.0, distance)
+
+
+def up_to_z(up: torch.Tensor) -> torch.Tensor:
+    """[3, 3] float64 rotation taking the unit vector ``up`` to +z (the shortest turn; a half turn
+    about x when ``up`` points down)."""
+    z = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    up = up / up.norm()
+    axis = torch.linalg.cross(up, z, dim=-1)
+    s, c = float(axis.norm()), float(up @ z)
+    if s < 1e-12:
+        return torch.eye(3, dtype=torch.float64) if c > 0 else torch.diag(torch.tensor([1.0, -1.0, -1.0],
+                                                                                    dtype=torch.float64))
+    k = axis / s
+    kx = torch.tensor([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]], dtype=torch.float64)
+    return torch.eye(3, dtype=torch.float64) + s * kx + (1 - c) * (kx @ kx)
 
 
 def _lens(p: dict, where: str) -> tuple[str, list[float]]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from pvd.data.blender import index_blender
 from pvd.data.capture import index_capture
 from pvd.data.cameras import Normalization
@@ -79,5 +81,8 @@ def scene_normalization(split: SceneSplit | SplitIndex, data_type: str, bound: f
         lo, hi = split.bbox
         offset = tuple(-float(scale) * 0.5 * (a + b) for a, b in zip(lo, hi))
     if data_type == "capture":
-        offset = tuple(-float(scale) * c for c in split.meta["box"]["centre"])
+        box = split.meta["box"]
+        turned = torch.tensor(box["rotation"], dtype=torch.float64) @ torch.tensor(box["centre"], dtype=torch.float64)
+        return Normalization(float(bound), float(scale), tuple(-float(scale) * float(c) for c in turned),
+                             tuple(tuple(float(v) for v in row) for row in box["rotation"]))
     return Normalization(float(bound), float(scale), offset)

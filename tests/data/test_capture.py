@@ -93,6 +93,11 @@ def test_the_box_follows_a_moved_capture(captures):
     da = norm_a.to_box(a.cameras.c2w[:, :3, 3]).norm(dim=-1)
     db = norm_b.to_box(b.cameras.c2w[:, :3, 3]).norm(dim=-1)
     torch.testing.assert_close(da, db, atol=1e-3, rtol=0)
+    # both boxes stand upright: the demo's up (world +z), moved by the similarity, is box +z
+    up_b = norm_b.to_box_dir((rot @ torch.tensor([0.0, 0.0, 1.0]))[None])[0]
+    torch.testing.assert_close(up_b, torch.tensor([0.0, 0.0, 1.0]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(norm_a.to_box_dir(torch.tensor([[0.0, 0.0, 1.0]]))[0], torch.tensor([0.0, 0.0, 1.0]),
+                               atol=1e-4, rtol=0)
 
 
 def test_holdout_masks_aabb_and_applied_transform(captures, tmp_path):
