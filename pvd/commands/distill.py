@@ -15,14 +15,15 @@ from pathlib import Path
 
 import torch
 
-from pvd.commands.flags import add_arch, add_training, check_training, prepare_device
-from pvd.commands.record import write_run_record
+from pvd.commands.flags import add_arch, add_training, check_training, prepare_device, probe_config
+from pvd.commands.record import curve_fields, write_run_record
 from pvd.commands.train import check_resume
 from pvd.data import index_split, load_split
 from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
+from pvd.evaluate.probe import CurveProbe
 from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model, ModelMeta, build_model, load_model, save_checkpoint
 from pvd.presets import arch_preset, with_overrides
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         args.downscale = teacher.meta.downscale
     check_training(args)
     cfg = build_config(args)
+    probing = probe_config(args)
     pair = pair_name(args.teacher_type, args.model_type)
     train_index = index_split(args.scene_dir, args.data_type, "train", args.downscale)
     real = load_split(args.scene_dir, args.data_type, "train", args.downscale) if cfg.real_ray_fraction > 0 else None
@@ -150,12 +152,15 @@ def run(args: argparse.Namespace) -> int:
     student = build_model(meta, device)
     copied = init_student(student, teacher, cfg.init)
     args.workspace.mkdir(parents=True, exist_ok=True)
+    test = load_split(args.scene_dir, args.data_type, "test", args.downscale)
+    probe = CurveProbe(test, probing, teacher=teacher) if probing.points > 0 else None
     result = distill(teacher, student, sampler, cfg, args.workspace, device, resume=args.resume,
-                     progress=not args.no_progress, real=real, label=f"distill {pair}", stop_at=args.stop_at)
+                     progress=not args.no_progress, real=real, label=f"distill {pair}", stop_at=args.stop_at,
+                     probe=probe)
     if result.steps < cfg.iters:
         print(f"stopped at step {result.steps} of {cfg.iters}; continue with --resume ({ckpt_path})")
         return 0
-    outcome = measure(teacher, student, load_split(args.scene_dir, args.data_type, "test", args.downscale), device)
+    outcome = measure(teacher, student, test, device)
     save_checkpoint(ckpt_path, student)
     write_run_record(
         args.workspace, "distill", args, device, result.seconds, config={"distill": asdict(cfg)},
@@ -166,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
         stages=result.stages, init=cfg.init, init_copied=copied, student_grid=cfg.student_grid,
         grid_occupancy=result.grid_occupancy, pose_region=sampler.region.to_dict(),
         eval_seconds=round(outcome.eval_seconds, 3), checkpoint=str(ckpt_path),
-        teacher_checkpoint=str(args.ckpt_teacher))
+        teacher_checkpoint=str(args.ckpt_teacher),
+        **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds))
     print(f"distilled {pair} ({args.preset}, init {cfg.init}) for {result.steps} steps in {result.seconds:.1f} s: "
           f"test PSNR {outcome.psnr_test:.2f} dB (teacher {outcome.teacher_psnr_test:.2f}), "
           f"{outcome.psnr_vs_teacher:.2f} dB vs teacher renders -> {ckpt_path}")

@@ -9,6 +9,7 @@ import torch
 
 from pvd.data import DATA_TYPES
 from pvd.errors import UserError
+from pvd.evaluate.probe import ProbeConfig
 from pvd.fields import ARCHS
 from pvd.presets import PRESET_NAMES
 
@@ -53,6 +54,19 @@ def add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop_at", type=int, help="stop at this step with a resumable checkpoint and no "
                    "record (for time-limited cluster slots; continue with --resume)")
     add_progress(p)
+    defaults = ProbeConfig()
+    p.add_argument("--curve_points", type=int, default=defaults.points,
+                   help="learning-curve probes per run, evenly spaced, first and last step included (0: none)")
+    p.add_argument("--probe_views", type=int, default=defaults.views, help="test views of the learning curve")
+    p.add_argument("--probe_size", type=int, default=defaults.size,
+                   help="longest side in pixels of a probed view (area-averaged down)")
+
+
+def probe_config(args: argparse.Namespace) -> ProbeConfig:
+    """The learning-curve probe of the parsed flags (checked)."""
+    cfg = ProbeConfig(points=args.curve_points, views=args.probe_views, size=args.probe_size)
+    cfg.check()
+    return cfg
 
 
 def check_training(args: argparse.Namespace) -> None:

@@ -16,6 +16,15 @@ def plain_args(args: argparse.Namespace) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
 
 
+def curve_fields(probe, curve: list[dict], seconds: float, cpu_seconds: float) -> dict:
+    """The record's learning curve: ``curve`` (points) and ``curve_probe`` (what was probed and the
+    probes' own wall and processor seconds, kept out of the run's ``seconds``); ``{}`` without a probe."""
+    if probe is None:
+        return {}
+    return {"curve": curve, "curve_probe": {**probe.describe(), "seconds": round(seconds, 3),
+                                            "cpu_seconds": round(cpu_seconds, 3)}}
+
+
 def write_run_record(workspace: Path, kind: str, args: argparse.Namespace, device: torch.device, seconds: float,
                      metrics: dict, config: dict | None = None, **extra) -> dict:
     """Write ``workspace/record.json`` of a ``kind`` run: the CLI arguments (plus ``config``), code
