@@ -68,6 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--student_grid", default="masked", choices=STUDENT_GRIDS,
                    help="occupancy grid saved with the student: rebuilt from its own density within the "
                         "teacher's occupied cells (masked), wherever cameras see (own), or the teacher's")
+    p.add_argument("--density_range", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="the student's clamp of the log-density s (default: the teacher's; e.g. -100 7 widens "
+                        "it, the ablation of the density-range constraint)")
     p.add_argument("--depth_loss", type=float, default=0.0, help="PVD-AL: weight of a rendered depth term")
     p.add_argument("--hard_poses", action="store_true", help="PVD-AL: re-use the hardest 10%% poses, ±9° jitter")
     p.add_argument("--hard_rays", action="store_true", help="PVD-AL: pool of the hardest 10%% rays")
@@ -137,9 +140,12 @@ def run(args: argparse.Namespace) -> int:
     sampler = PoseSampler(train_index.cameras, args.data_type, cfg.poses_per_epoch, train_index.near,
                           train_index.far, use_real=cfg.use_real_poses)
     tmeta = teacher.meta
+    density_range = tuple(args.density_range) if args.density_range else tmeta.density_range
+    if not density_range[0] < density_range[1]:
+        raise UserError(f"--density_range: LO must be < HI, got {density_range[0]} {density_range[1]}")
     meta = ModelMeta(model_type=args.model_type, preset=args.preset,
                      field_config=arch_preset(args.preset, args.model_type).field,
-                     render_config=teacher.renderer.config, bound=tmeta.bound, density_range=tmeta.density_range,
+                     render_config=teacher.renderer.config, bound=tmeta.bound, density_range=density_range,
                      normalization=tmeta.normalization, kind="student", teacher_type=args.teacher_type,
                      teacher_checkpoint=str(args.ckpt_teacher), data_type=args.data_type,
                      scene_dir=str(args.scene_dir), downscale=args.downscale,

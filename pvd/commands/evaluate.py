@@ -1,7 +1,9 @@
 """``pvd evaluate``: score a teacher or student checkpoint on a split of its scene.
 
 Writes ``WS/metrics.json`` (means, per-image values, render time) and ``WS/record.json``; with
-``--save-renders`` also ``WS/renders/`` (see :mod:`pvd.evaluate.renders`). A checkpoint of another
+``--save-renders`` also ``WS/renders/`` (see :mod:`pvd.evaluate.renders`), with ``--render_views``
+only the renders of those views (e.g. for the report's qualitative grid); ``metrics.json["renders"]``
+lists the files written. A checkpoint of another
 scene is a clear error (:mod:`pvd.evaluate.scene_check`). Any ``--downscale`` is allowed; by
 default the checkpoint's own is used, which reproduces the trainer's test PSNR.
 """
@@ -34,10 +36,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="standard: tf.image.ssim; pvd-compat: the PVD reference's variant")
     p.add_argument("--save-renders", "--save_renders", action="store_true", dest="save_renders",
                    help="also write renders, ground truth and error maps under WS/renders/")
+    p.add_argument("--render_views", help="I,J,...: write renders (as --save-renders) of these view indices only")
     p.add_argument("--no-lpips", "--no_lpips", action="store_true", dest="no_lpips",
                    help="skip LPIPS (reported as null)")
     add_device(p)
     add_progress(p)
+
+
+def parse_views(text: str, n_views: int) -> set[int]:
+    """``"0,3"`` -> ``{0, 3}``, each index checked against the split's ``n_views``."""
+    try:
+        views = {int(v) for v in text.split(",") if v.strip()}
+    except ValueError:
+        raise UserError(f"--render_views {text!r}: expected comma-separated view indices such as 0,3") from None
+    bad = sorted(v for v in views if not 0 <= v < n_views)
+    if bad:
+        raise UserError(f"--render_views {bad}: the split has views 0..{n_views - 1}")
+    return views
 
 
 def metrics_payload(result: EvalResult, meta: ModelMeta, ckpt: Path, downscale: int) -> dict:
@@ -61,10 +76,14 @@ def run(args: argparse.Namespace) -> int:
     if len(split) == 0:
         raise UserError(f"split {args.split!r} of {args.scene_dir} has no images")
     check_scene(model.meta, args.ckpt, args.scene_dir, args.data_type, split)
-    saver = RenderSaver(args.workspace / "renders", split.files) if args.save_renders else None
+    views = parse_views(args.render_views, len(split)) if args.render_views else None
+    saver = RenderSaver(args.workspace / "renders", split.files, None if args.save_renders else views) \
+        if args.save_renders or views else None
     result = evaluate_model(model, split, args.ssim_mode, lpips=not args.no_lpips, device=device,
                             progress=not args.no_progress, on_image=saver)
     payload = metrics_payload(result, model.meta, args.ckpt, downscale)
+    if saver is not None:
+        payload["renders"] = saver.saved
     write_json(args.workspace / "metrics.json", payload)
     summary = {k: payload[k] for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg",
                                        "render_seconds", "fps")}

@@ -11,6 +11,7 @@ from pvd.data import DATA_TYPES
 from pvd.errors import UserError
 from pvd.evaluate.probe import ProbeConfig
 from pvd.fields import ARCHS
+from pvd.ops.backend import active_backend
 from pvd.presets import PRESET_NAMES
 
 
@@ -84,7 +85,9 @@ def check_training(args: argparse.Namespace) -> None:
 
 
 def prepare_device(name: str) -> torch.device:
-    """Parse ``--device``; a CUDA device without CUDA is a clear error."""
+    """Parse ``--device``; a CUDA device without CUDA is a clear error. Loads the native kernels for the
+    device (building them if this is their first use), so that a one-off build is timed as part of no
+    run's training, probe or render seconds."""
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -93,4 +96,5 @@ def prepare_device(name: str) -> torch.device:
         raise UserError(f"--device {name}: this machine has no usable CUDA GPU; use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise UserError(f"--device {name!r}: expected cpu, cuda or cuda:N")
+    active_backend(device)
     return device
