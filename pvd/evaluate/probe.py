@@ -43,7 +43,7 @@ class ProbeConfig:
 
     points: int = 20
     views: int = 4
-    size: int = 40
+    size: int = 32
 
     def check(self) -> None:
         if self.points < 0:

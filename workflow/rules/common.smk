@@ -102,7 +102,7 @@ PAIRS = ([f"{t}2{s}" for t in TEACHERS for s in TEACHERS] if config["pairs"] == 
 MODELS = TEACHERS + PAIRS
 
 # learning-curve probes of every train and distill run, the report's qualitative view (optional keys)
-CURVES = {"points": 20, "views": 4, "size": 40, **config.get("curves", {})}
+CURVES = {"points": 20, "views": 4, "size": 32, **config.get("curves", {})}
 QUALITATIVE = {"view": 0, "crop": None, **config.get("qualitative", {})}
 
 # ablation variants: `{pair}@{variant}` cells, each distilled with the variant's overrides
