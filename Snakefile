@@ -11,8 +11,10 @@
 #   results/{name}/{dataset}/{scene}/teacher/{arch}/record.json
 #   results/{name}/{dataset}/{scene}/distill/{teacher}2{student}/checkpoint.pt   pvd distill
 #   results/{name}/{dataset}/{scene}/distill/{teacher}2{student}/record.json
+#   results/{name}/{dataset}/{scene}/distill/{teacher}2{student}@{variant}/...   an ablation variant
 #   results/{name}/{dataset}/{scene}/eval/{model}/metrics.json               pvd evaluate
-#   results/{name}/{dataset}/{scene}/eval/{model}/record.json
+#   results/{name}/{dataset}/{scene}/eval/{model}/record.json            ({model} may be {pair}@{variant})
+#   results/{name}/{dataset}/{scene}/eval/{model}/renders/               the qualitative view's renders
 #   (each job's log and benchmark.tsv sit beside its outputs)
 #   results/{name}/data/{dataset}.download.done      pvd data download (scenes under the dataset root)
 #   results/{name}/data/{dataset}/{scene}/           pvd data demo (source: demo)
@@ -23,6 +25,10 @@
 #   reports/{name}/tables/reference.{md,tex,html}    ours vs METHOD.md §7
 #   reports/{name}/tables/cost.{md,tex,html}         device-hours and peak memory per stage and architecture
 #   reports/{name}/figures/{dataset}_{heatmap,bars,scatter}.{png,pdf}
+#   reports/{name}/curves.csv                        learning curves of every train and distill run
+#   reports/{name}/figures/{dataset}_time_to_quality.{png,pdf}, tables/time_to_quality.{md,tex,html}
+#   reports/{name}/tables/ablation.{md,tex,html}     ablation variants vs their pair's default
+#   reports/{name}/figures/{dataset}_{scene}_qualitative.{png,pdf}   renders and error maps of one view
 #
 # Only invalidated cells rerun: see workflow/rules/common.smk (params.stamp), workflow/code_groups.yaml
 # (which results each code file can change) and profiles/default/config.yaml (rerun triggers), which
@@ -47,7 +53,8 @@ wildcard_constraints:
     arch=ARCH_PATTERN,
     teacher=ARCH_PATTERN,
     student=ARCH_PATTERN,
-    model=f"({ARCH_PATTERN})(2({ARCH_PATTERN}))?",
+    variant=VARIANT_PATTERN,
+    model=f"({ARCH_PATTERN})(2({ARCH_PATTERN})(@{VARIANT_PATTERN})?)?",
 
 
 include: "workflow/rules/data.smk"

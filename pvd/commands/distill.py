@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from pvd.commands.flags import add_arch, add_training, check_training, finite_float, prepare_device
-from pvd.commands.record import write_run_record
+from pvd.commands.flags import add_arch, add_training, check_training, finite_float, prepare_device, probe_config
+from pvd.commands.record import curve_fields, write_run_record
 from pvd.commands.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, file_sha256
 from pvd.data import index_split, load_split
 from pvd.data.index import scene_hash
@@ -24,6 +24,7 @@ from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
+from pvd.evaluate.probe import CurveProbe
 from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model, ModelMeta, build_model, load_model, save_checkpoint
 from pvd.presets import arch_preset, with_overrides
@@ -68,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--student_grid", default="masked", choices=STUDENT_GRIDS,
                    help="occupancy grid saved with the student: rebuilt from its own density within the "
                         "teacher's occupied cells (masked), wherever cameras see (own), or the teacher's")
+    p.add_argument("--density_range", type=finite_float, nargs=2, metavar=("LO", "HI"),
+                   help="the student's clamp of the log-density s (default: the teacher's; e.g. -100 7 widens "
+                        "it, the ablation of the density-range constraint)")
     p.add_argument("--depth_loss", type=finite_float, default=0.0, help="PVD-AL: weight of a rendered depth term")
     p.add_argument("--hard_poses", action="store_true", help="PVD-AL: re-use the hardest 10%% poses, ±9° jitter")
     p.add_argument("--hard_rays", action="store_true", help="PVD-AL: pool of the hardest 10%% rays")
@@ -130,15 +134,19 @@ def run(args: argparse.Namespace) -> int:
         args.downscale = teacher.meta.downscale
     check_training(args)
     cfg = build_config(args)
+    probing = probe_config(args)
     pair = pair_name(args.teacher_type, args.model_type)
     train_index = index_split(args.scene_dir, args.data_type, "train", args.downscale)
     real = load_split(args.scene_dir, args.data_type, "train", args.downscale) if cfg.real_ray_fraction > 0 else None
     sampler = PoseSampler(train_index.cameras, args.data_type, cfg.poses_per_epoch, train_index.near,
                           train_index.far, use_real=cfg.use_real_poses)
     tmeta = teacher.meta
+    density_range = tuple(args.density_range) if args.density_range else tmeta.density_range
+    if not density_range[0] < density_range[1]:
+        raise UserError(f"--density_range: LO must be < HI, got {density_range[0]} {density_range[1]}")
     meta = ModelMeta(model_type=args.model_type, preset=args.preset,
                      field_config=arch_preset(args.preset, args.model_type).field,
-                     render_config=teacher.renderer.config, bound=tmeta.bound, density_range=tmeta.density_range,
+                     render_config=teacher.renderer.config, bound=tmeta.bound, density_range=density_range,
                      normalization=tmeta.normalization, kind="student", teacher_type=args.teacher_type,
                      teacher_checkpoint=str(args.ckpt_teacher), teacher_sha256=file_sha256(args.ckpt_teacher),
                      data_type=args.data_type, scene_dir=str(args.scene_dir), downscale=args.downscale,
@@ -156,12 +164,15 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and ckpt_path.exists():
         check_resume(ckpt_path, meta)
     copied = init_student(student, teacher, cfg.init)
+    test = load_split(args.scene_dir, args.data_type, "test", args.downscale)
+    probe = CurveProbe(test, probing, teacher=teacher) if probing.points > 0 else None
     result = distill(teacher, student, sampler, cfg, args.workspace, device, resume=args.resume,
-                     progress=not args.no_progress, real=real, label=f"distill {pair}", stop_at=args.stop_at)
+                     progress=not args.no_progress, real=real, label=f"distill {pair}", stop_at=args.stop_at,
+                     probe=probe)
     if result.steps < cfg.iters:
         print(f"stopped at step {result.steps} of {cfg.iters}; continue with --resume ({ckpt_path})")
         return 0
-    outcome = measure(teacher, student, load_split(args.scene_dir, args.data_type, "test", args.downscale), device)
+    outcome = measure(teacher, student, test, device)
     save_checkpoint(ckpt_path, student)
     write_run_record(
         args.workspace, "distill", args, device, result.seconds, config={"distill": asdict(cfg)},
@@ -172,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
         stages=result.stages, init=cfg.init, init_copied=copied, student_grid=cfg.student_grid,
         grid_occupancy=result.grid_occupancy, pose_region=sampler.region.to_dict(),
         eval_seconds=round(outcome.eval_seconds, 3), checkpoint=str(ckpt_path),
-        teacher_checkpoint=str(args.ckpt_teacher))
+        teacher_checkpoint=str(args.ckpt_teacher),
+        **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds))
     print(f"distilled {pair} ({args.preset}, init {cfg.init}) for {result.steps} steps in {result.seconds:.1f} s: "
           f"test PSNR {outcome.psnr_test:.2f} dB (teacher {outcome.teacher_psnr_test:.2f}), "
           f"{outcome.psnr_vs_teacher:.2f} dB vs teacher renders -> {ckpt_path}")

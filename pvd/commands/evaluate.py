@@ -1,9 +1,11 @@
 """``pvd evaluate``: score a teacher or student checkpoint on a split of its scene.
 
 Writes ``WS/metrics.json`` (means, per-image values, render time) and ``WS/record.json``; with
-``--save-renders`` also ``WS/renders/`` (see :mod:`pvd.evaluate.renders`), written as
-``WS/renders.partial/`` and renamed before the metrics: renders, metrics and record appear together
-or not at all. The workspace is claimed first (:mod:`pvd.commands.workspace`): never a training one. A checkpoint of another
+``--save-renders`` also ``WS/renders/`` (see :mod:`pvd.evaluate.renders`), with ``--render_views``
+only the renders of those views (e.g. for the report's qualitative grid); ``metrics.json["renders"]``
+lists the files written. Renders are written as ``WS/renders.partial/`` and renamed before the
+metrics: renders, metrics and record appear together or not at all. The workspace is claimed first
+(:mod:`pvd.commands.workspace`): never a training one. A checkpoint of another
 scene is a clear error (:mod:`pvd.evaluate.scene_check`). Any ``--downscale`` is allowed; by
 default the checkpoint's own is used, which reproduces the trainer's test PSNR.
 """
@@ -37,10 +39,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="standard: tf.image.ssim; pvd-compat: the PVD reference's variant")
     p.add_argument("--save-renders", "--save_renders", action="store_true", dest="save_renders",
                    help="also write renders, ground truth and error maps under WS/renders/")
+    p.add_argument("--render_views", help="I,J,...: write renders (as --save-renders) of these view indices only")
     p.add_argument("--no-lpips", "--no_lpips", action="store_true", dest="no_lpips",
                    help="skip LPIPS (reported as null)")
     add_device(p)
     add_progress(p)
+
+
+def parse_views(text: str, n_views: int) -> set[int]:
+    """``"0,3"`` -> ``{0, 3}``, each index checked against the split's ``n_views``."""
+    try:
+        views = {int(v) for v in text.split(",") if v.strip()}
+    except ValueError:
+        raise UserError(f"--render_views {text!r}: expected comma-separated view indices such as 0,3") from None
+    bad = sorted(v for v in views if not 0 <= v < n_views)
+    if bad:
+        raise UserError(f"--render_views {bad}: the split has views 0..{n_views - 1}")
+    return views
 
 
 def metrics_payload(result: EvalResult, meta: ModelMeta, ckpt: Path, downscale: int) -> dict:
@@ -68,13 +83,18 @@ def run(args: argparse.Namespace) -> int:
           overwrite=args.overwrite)
     renders, partial = args.workspace / "renders", args.workspace / "renders.partial"
     metrics_file = args.workspace / "metrics.json"
+    views = parse_views(args.render_views, len(split)) if args.render_views else None
     try:  # renders, metrics and record are one unit: a failure leaves none of them
-        saver = RenderSaver(partial, split.files) if args.save_renders else None
+        saver = RenderSaver(partial, split.files, None if args.save_renders else views) \
+            if args.save_renders or views else None
         result = evaluate_model(model, split, args.ssim_mode, lpips=not args.no_lpips, device=device,
                                 progress=not args.no_progress, on_image=saver)
+        payload = metrics_payload(result, model.meta, args.ckpt, downscale)
         if saver is not None:
             partial.rename(renders)
-        payload = metrics_payload(result, model.meta, args.ckpt, downscale)
+            moved = {k: f"{renders.name}/" for k in ("render", "gt", "error")}   # paths as after the rename
+            payload["renders"] = [{k: moved[k] + Path(v).name if k in moved else v for k, v in r.items()}
+                                  for r in saver.saved]
         write_json(metrics_file, payload)
         summary = {k: payload[k] for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg",
                                            "render_seconds", "fps")}

@@ -12,7 +12,9 @@ import torch
 from pvd.data import DATA_TYPES
 from pvd.devices import SlotClaim, claim_slot
 from pvd.errors import UserError
+from pvd.evaluate.probe import ProbeConfig
 from pvd.fields import ARCHS
+from pvd.ops.backend import active_backend
 from pvd.presets import PRESET_NAMES
 
 
@@ -78,6 +80,19 @@ def add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop_at", type=int, help="stop at this step with a resumable checkpoint and no "
                    "record (for time-limited cluster slots; continue with --resume)")
     add_progress(p)
+    defaults = ProbeConfig()
+    p.add_argument("--curve_points", type=int, default=defaults.points,
+                   help="learning-curve probes per run, evenly spaced, first and last step included (0: none)")
+    p.add_argument("--probe_views", type=int, default=defaults.views, help="test views of the learning curve")
+    p.add_argument("--probe_size", type=int, default=defaults.size,
+                   help="longest side in pixels of a probed view (area-averaged down)")
+
+
+def probe_config(args: argparse.Namespace) -> ProbeConfig:
+    """The learning-curve probe of the parsed flags (checked)."""
+    cfg = ProbeConfig(points=args.curve_points, views=args.probe_views, size=args.probe_size)
+    cfg.check()
+    return cfg
 
 
 def check_training(args: argparse.Namespace) -> None:
@@ -111,9 +126,9 @@ def gpu_slots(flag: int | None) -> int:
         raise UserError(f"$PVD_GPU_SLOTS must be a positive integer, got {env!r}") from None
 
 
-def prepare_device(name: str, slots: int | None = None) -> torch.device:
-    """Parse ``--device``; a CUDA device without CUDA is a clear error. ``auto`` claims a free GPU
-    slot (:mod:`pvd.devices`), held until the process ends, or runs on the CPU without a GPU."""
+def parse_device(name: str, slots: int | None = None) -> torch.device:
+    """``--device`` as a torch device; a CUDA device without CUDA is a clear error. ``auto`` claims a
+    free GPU slot (:mod:`pvd.devices`), held until the process ends, or runs on the CPU without a GPU."""
     global HELD_SLOT
     if name == "auto":
         HELD_SLOT = claim_slot(gpu_slots(slots), on_wait=lambda message: print(message, flush=True))
@@ -130,4 +145,13 @@ def prepare_device(name: str, slots: int | None = None) -> torch.device:
         raise UserError(f"--device {name}: this machine has no usable CUDA GPU; use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise UserError(f"--device {name!r}: expected cpu, cuda, cuda:N or auto")
+    return device
+
+
+def prepare_device(name: str, slots: int | None = None) -> torch.device:
+    """:func:`parse_device`, then load the native kernels for the device (building them if this is
+    their first use), so that a one-off build is timed as part of no run's training, probe or render
+    seconds."""
+    device = parse_device(name, slots)
+    active_backend(device)
     return device

@@ -24,6 +24,15 @@ def peak_memory_mb(device: torch.device) -> float | None:
     return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
 
 
+def curve_fields(probe, curve: list[dict], seconds: float, cpu_seconds: float) -> dict:
+    """The record's learning curve: ``curve`` (points) and ``curve_probe`` (what was probed and the
+    probes' own wall and processor seconds, kept out of the run's ``seconds``); ``{}`` without a probe."""
+    if probe is None:
+        return {}
+    return {"curve": curve, "curve_probe": {**probe.describe(), "seconds": round(seconds, 3),
+                                            "cpu_seconds": round(cpu_seconds, 3)}}
+
+
 def write_run_record(workspace: Path, kind: str, args: argparse.Namespace, device: torch.device, seconds: float,
                      metrics: dict, config: dict | None = None, **extra) -> dict:
     """Write ``workspace/record.json`` of a ``kind`` run: the CLI arguments (plus ``config``), code

@@ -7,7 +7,13 @@ Sub-commands (the workflow runs each as its own job; ``all`` does everything at 
     pvd report figures   --csv results.csv [--dataset D ...] --out DIR   # D_{heatmap,bars,scatter}.{png,pdf}
     pvd report reference --csv results.csv --out DIR                     # reference.{md,tex,html}
     pvd report cost RECORD.json... | --results DIR --out DIR [--grid_scenes N]   # cost.{md,tex,html}
-    pvd report all --results DIR --out DIR    # DIR/results.csv, DIR/tables/, DIR/figures/
+    pvd report curves RECORD.json... | --results DIR   --out curves.csv    # learning curves of the runs
+    pvd report time-to-quality --curves curves.csv --figures DIR --tables DIR
+                                   # D_time_to_quality.{png,pdf}, time_to_quality.{md,tex,html}
+    pvd report ablation --csv results.csv --out DIR                      # ablation.{md,tex,html}
+    pvd report qualitative METRICS.json... --view V [--crop X Y W H] --out DIR
+                                   # <dataset>_<scene>_qualitative.{png,pdf} (one scene's evaluations)
+    pvd report all --results DIR --out DIR    # DIR/results.csv, DIR/curves.csv, DIR/tables/, DIR/figures/
 """
 
 from __future__ import annotations
@@ -40,6 +46,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     k.add_argument("--results", type=Path, help="instead of RECORDS: every run record under this folder")
     k.add_argument("--out", required=True, type=Path, help="output folder")
     k.add_argument("--grid_scenes", type=int, default=21, help="scenes of the grid to extrapolate to (paper: 21)")
+    c = sub.add_parser("curves", help="train/distill record.json files -> curves.csv (their learning curves)")
+    c.add_argument("records", nargs="*", type=Path,
+                   help="<dataset>/<scene>/(teacher|distill)/<model>/record.json files")
+    c.add_argument("--results", type=Path, help="instead of RECORDS: every such record under this folder")
+    c.add_argument("--out", required=True, type=Path, help="curves.csv to write")
+    t = sub.add_parser("time-to-quality", help="PSNR-vs-time figures per dataset and the speed-up table")
+    t.add_argument("--curves", required=True, type=Path, help="curves.csv")
+    t.add_argument("--figures", required=True, type=Path, help="folder of D_time_to_quality.{png,pdf}")
+    t.add_argument("--tables", required=True, type=Path, help="folder of time_to_quality.{md,tex,html}")
+    t = sub.add_parser("ablation", help="ablation variants against their pair's default (md, tex, html)")
+    t.add_argument("--csv", required=True, type=Path, help="results.csv")
+    t.add_argument("--out", required=True, type=Path, help="output folder")
+    q = sub.add_parser("qualitative", help="one scene's grid of renders and error maps on one test view")
+    q.add_argument("metrics", nargs="+", type=Path, help="<dataset>/<scene>/eval/<model>/metrics.json of one scene")
+    q.add_argument("--view", required=True, type=int, help="the view index (evaluated with --render_views)")
+    q.add_argument("--crop", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="show only this pixel region")
+    q.add_argument("--caption", default="", help="a line under the title (e.g. presets, steps, device)")
+    q.add_argument("--out", required=True, type=Path, help="output folder")
     a = sub.add_parser("all", help="collect, then every table and figure")
     a.add_argument("--results", required=True, type=Path, help="results folder of one run (results/NAME)")
     a.add_argument("--out", required=True, type=Path, help="report folder (reports/NAME)")
@@ -87,6 +111,41 @@ def _reference(csv: Path, out: Path) -> list[Path]:
     return write_documents([table], "Comparison with the reference results", out, "reference")
 
 
+def _find_records(results: Path) -> list[Path]:
+    found = sorted(results.glob("*/*/teacher/*/record.json")) + sorted(results.glob("*/*/distill/*/record.json"))
+    if not found:
+        raise UserError(f"--results {results} holds no <dataset>/<scene>/(teacher|distill)/<model>/record.json")
+    return found
+
+
+def _curves(records: list[Path], results: Path | None, out: Path) -> list[Path]:
+    from pvd.report.curves import collect_curves, write_curves
+
+    if bool(records) == bool(results):
+        raise UserError("give either RECORDS files or --results DIR (exactly one of them)")
+    rows = collect_curves(records or _find_records(results))
+    write_curves(rows, out)
+    print(f"{len(rows)} curve points -> {out}")
+    return [out]
+
+
+def _time_to_quality(curves: Path, figures: Path, tables: Path) -> list[Path]:
+    from pvd.report.curves import read_curves
+    from pvd.report.tables import write_documents
+    from pvd.report.time_to_quality import speed_tables, time_to_quality_figure
+
+    frame = read_curves(curves)
+    written = [p for d in DATASETS if d in set(frame["dataset"]) for p in time_to_quality_figure(frame, d, figures)]
+    return written + write_documents(speed_tables(frame), "Time to quality", tables, "time_to_quality")
+
+
+def _ablation(csv: Path, out: Path) -> list[Path]:
+    from pvd.report.ablation import ablation_tables
+    from pvd.report.tables import write_documents
+
+    return write_documents(ablation_tables(read_csv(csv)), "Ablations", out, "ablation")
+
+
 def run(args: argparse.Namespace) -> int:
     part = args.report_command
     if part == "collect":
@@ -103,11 +162,25 @@ def run(args: argparse.Namespace) -> int:
         if bool(args.records) == bool(args.results):
             raise UserError("give either RECORDS files or --results DIR (exactly one of them)")
         written = write_cost_tables(args.records or find_records(args.results), args.out, args.grid_scenes)
+    elif part == "curves":
+        written = _curves(args.records, args.results, args.out)
+    elif part == "time-to-quality":
+        written = _time_to_quality(args.curves, args.figures, args.tables)
+    elif part == "ablation":
+        written = _ablation(args.csv, args.out)
+    elif part == "qualitative":
+        from pvd.report.qualitative import qualitative_figure
+
+        written = qualitative_figure(args.metrics, args.view, args.out, tuple(args.crop) if args.crop else None,
+                                     args.caption)
     else:
-        csv = args.out / "results.csv"
+        csv, curves = args.out / "results.csv", args.out / "curves.csv"
         write_csv(collect(find_metrics(args.results)), csv)
         written = ([csv] + _tables(csv, None, args.out / "tables") + _figures(csv, None, args.out / "figures")
-                   + _reference(csv, args.out / "tables") + write_cost_tables(find_records(args.results), args.out / "tables"))
+                   + _reference(csv, args.out / "tables") + _curves([], args.results, curves)
+                   + _time_to_quality(curves, args.out / "figures", args.out / "tables")
+                   + _ablation(csv, args.out / "tables")
+                   + write_cost_tables(find_records(args.results), args.out / "tables"))
     for path in written:
         print(f"wrote {path}")
     return 0

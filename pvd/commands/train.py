@@ -8,14 +8,15 @@ from dataclasses import asdict
 
 import torch
 
-from pvd.commands.flags import add_arch, add_training, check_training, finite_float, prepare_device
-from pvd.commands.record import write_run_record
+from pvd.commands.flags import add_arch, add_training, check_training, finite_float, prepare_device, probe_config
+from pvd.commands.record import curve_fields, write_run_record
 from pvd.commands.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim
 from pvd.data import load_split, scene_normalization
 from pvd.data.cameras import NGP_ROTATION
 from pvd.data.index import scene_hash
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
+from pvd.evaluate.probe import CurveProbe
 from pvd.model import ModelMeta, build_model, save_checkpoint
 from pvd.presets import arch_preset, scene_defaults, with_overrides
 from pvd.train.teacher import TeacherConfig, train_teacher
@@ -49,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
     preset = arch_preset(args.preset, args.model_type)
     cfg: TeacherConfig = with_overrides(preset.teacher, iters=args.iters, batch_rays=args.batch_rays, lr=args.lr,
                                         seed=args.seed, ckpt_every=args.ckpt_every)
+    probing = probe_config(args)
     torch.manual_seed(args.seed)
+    test = load_split(args.scene_dir, args.data_type, "test", args.downscale)
+    probe = CurveProbe(test, probing) if probing.points > 0 else None
     norm = scene_normalization(train, args.data_type, bound, scale)
     if args.frame == "ngp":
         norm = norm.rotated_by(NGP_ROTATION)
@@ -67,12 +71,11 @@ def run(args: argparse.Namespace) -> int:
         check_resume(ckpt_path, meta)
     model.grid.mark_untrained(train.cameras, norm)
     result = train_teacher(model, train, cfg, args.workspace, device, resume=args.resume,
-                           progress=not args.no_progress, stop_at=args.stop_at)
+                           progress=not args.no_progress, stop_at=args.stop_at, probe=probe)
     if result.steps < cfg.iters:
         print(f"stopped at step {result.steps} of {cfg.iters}; continue with --resume ({ckpt_path})")
         return 0
     t0 = time.perf_counter()
-    test = load_split(args.scene_dir, args.data_type, "test", args.downscale)
     psnr = evaluate_model(model, test, device=device, lpips=False).psnr
     save_checkpoint(ckpt_path, model)
     write_run_record(args.workspace, "train", args, device, result.seconds,
@@ -82,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                      scene_box=train.meta.get("box"),
                      cpu_seconds=round(result.cpu_seconds, 3), model_type=args.model_type, preset=args.preset,
                      data_type=args.data_type, iterations=result.steps,
-                     eval_seconds=round(time.perf_counter() - t0, 3), checkpoint=str(ckpt_path))
+                     eval_seconds=round(time.perf_counter() - t0, 3), checkpoint=str(ckpt_path),
+                     **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds))
     print(f"trained {args.model_type} ({args.preset}) for {result.steps} steps in "
           f"{result.seconds:.1f} s: test PSNR {psnr:.2f} dB -> {ckpt_path}")
     return 0

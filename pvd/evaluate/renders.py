@@ -35,14 +35,25 @@ def write_png(path: Path, pixels: np.ndarray) -> None:
 
 
 class RenderSaver:
-    """``on_image`` callback of :func:`pvd.evaluate.evaluate.evaluate_model` writing render / gt / error PNGs."""
+    """``on_image`` callback of :func:`pvd.evaluate.evaluate.evaluate_model` writing render / gt / error PNGs.
 
-    def __init__(self, folder: Path, files: tuple[str, ...]):
+    With ``views``, only those view indices are written. ``saved`` lists what was written:
+    ``{"view", "file", "render", "gt", "error"}`` with paths relative to ``folder``'s parent.
+    """
+
+    def __init__(self, folder: Path, files: tuple[str, ...], views: set[int] | None = None):
         self.folder = folder
         self.files = files
+        self.views = views
+        self.saved: list[dict] = []
 
     def __call__(self, view: int, pred: torch.Tensor, gt: torch.Tensor) -> None:
+        if self.views is not None and view not in self.views:
+            return
         stem = f"{view:03d}_{Path(self.files[view]).stem}"
-        write_png(self.folder / f"{stem}.png", to_uint8(pred))
-        write_png(self.folder / f"{stem}_gt.png", to_uint8(gt))
-        write_png(self.folder / f"{stem}_error.png", error_map(pred, gt))
+        names = {"render": f"{stem}.png", "gt": f"{stem}_gt.png", "error": f"{stem}_error.png"}
+        write_png(self.folder / names["render"], to_uint8(pred))
+        write_png(self.folder / names["gt"], to_uint8(gt))
+        write_png(self.folder / names["error"], error_map(pred, gt))
+        self.saved.append({"view": view, "file": self.files[view],
+                           **{k: f"{self.folder.name}/{v}" for k, v in names.items()}})

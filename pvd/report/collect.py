@@ -5,6 +5,10 @@ Layout read (the workflow's results path scheme, see the Snakefile header)::
     <results>/<dataset>/<scene>/eval/<model>/metrics.json      written by ``pvd evaluate``
     <results>/<dataset>/<scene>/teacher/<arch>/record.json     ``pvd train`` (model = arch)
     <results>/<dataset>/<scene>/distill/<t>2<s>/record.json    ``pvd distill`` (model = t2s)
+    <results>/<dataset>/<scene>/distill/<t>2<s>@<v>/record.json  an ablation variant ``v`` of a pair
+
+Rows of ablation variants carry the variant's name in ``variant`` (empty for the main cells); the
+matrices and figures use the main cells only.
 
 ``train_seconds`` is the training record's ``seconds``: training from the images for a teacher,
 the distillation alone for a student. Missing LPIPS values stay missing (``n/a`` in the CSV),
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -32,7 +37,8 @@ NA = "n/a"
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One evaluated model of one scene; ``student`` is ``""`` for a teacher's own row."""
+    """One evaluated model of one scene; ``student`` is ``""`` for a teacher's own row, ``variant``
+    the ablation variant (``""`` for the main cells)."""
 
     dataset: str
     scene: str
@@ -49,20 +55,26 @@ class ResultRow:
     ssim_mode: str
     render_fps: float | None
     lpips_note: str
+    variant: str = ""
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
 
 
-def parse_model(name: str) -> tuple[str, str]:
-    """``"vm"`` -> ``("vm", "")``; ``"hash2vm"`` -> ``("hash", "vm")``."""
-    parts = name.split("2")
-    if len(parts) == 1 and parts[0] in ARCHS:
-        return parts[0], ""
-    if len(parts) == 2 and parts[0] in ARCHS and parts[1] in ARCHS:
-        return parts[0], parts[1]
+VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def parse_model(name: str) -> tuple[str, str, str]:
+    """``"vm"`` -> ``("vm", "", "")``; ``"hash2vm"`` -> ``("hash", "vm", "")``;
+    ``"hash2vm@l1"`` -> ``("hash", "vm", "l1")`` (an ablation variant of a pair)."""
+    model, sep, variant = name.partition("@")
+    parts = model.split("2")
+    if len(parts) == 1 and parts[0] in ARCHS and not sep:
+        return parts[0], "", ""
+    if len(parts) == 2 and parts[0] in ARCHS and parts[1] in ARCHS and (not sep or VARIANT_NAME.fullmatch(variant)):
+        return parts[0], parts[1], variant
     raise UserError(f"model folder {name!r} is neither an architecture {ARCHS} nor a pair "
-                    "'{teacher}2{student}'")
+                    "'{teacher}2{student}' (or '{teacher}2{student}@{variant}')")
 
 
 def _load_json(path: Path) -> dict:
@@ -105,7 +117,7 @@ def read_row(metrics_path: str | Path) -> ResultRow:
     dataset, scene, model = parts[-5], parts[-4], parts[-2]
     if dataset not in DATASETS:
         raise UserError(f"{path}: dataset folder {dataset!r} is not one of {DATASETS}")
-    teacher, student = parse_model(model)
+    teacher, student, variant = parse_model(model)
     metrics = _load_json(path)
     record_path = training_record(path)
     record = _load_json(record_path)
@@ -121,7 +133,7 @@ def read_row(metrics_path: str | Path) -> ResultRow:
         train_seconds=_number(record, "seconds", record_path),
         model=model, split=str(metrics.get("split", "")), n_images=int(metrics.get("n_images", 0)),
         ssim_mode=str(metrics.get("ssim_mode", "")),
-        render_fps=_number(metrics, "fps", path, required=False), lpips_note=note)
+        render_fps=_number(metrics, "fps", path, required=False), lpips_note=note, variant=variant)
 
 
 def find_metrics(results_dir: str | Path) -> list[Path]:
@@ -137,7 +149,7 @@ def find_metrics(results_dir: str | Path) -> list[Path]:
 
 def _order(row: ResultRow) -> tuple:
     return (DATASETS.index(row.dataset), row.scene, ARCHS.index(row.teacher),
-            -1 if not row.student else ARCHS.index(row.student))
+            -1 if not row.student else ARCHS.index(row.student), row.variant)
 
 
 def collect(metrics_paths: list[str | Path]) -> list[ResultRow]:
@@ -166,7 +178,7 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     try:
         frame = pd.read_csv(path, na_values=[NA], keep_default_na=False,
-                            dtype={"scene": str, "student": str, "teacher": str, "dataset": str})
+                            dtype={"scene": str, "student": str, "teacher": str, "dataset": str, "variant": str})
     except FileNotFoundError:
         raise UserError(f"--csv {path} does not exist") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -175,6 +187,7 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     if missing:
         raise UserError(f"--csv {path} lacks the columns {missing} (expected those of results.csv)")
     frame["student"] = frame["student"].fillna("")
+    frame["variant"] = frame["variant"].fillna("")
     for column in ("psnr", "ssim", "lpips_alex", "lpips_vgg", "train_seconds", "render_fps"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame

@@ -31,7 +31,7 @@ ARCH_COLORS = {"hash": "#1f77b4", "vm": "#d62728", "mlp": "#2ca02c", "tensors": 
 FORMATS = ("png", "pdf")
 
 
-def _save(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
+def save_figure(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
     """Save ``fig`` as ``stem.png`` (150 dpi) and ``stem.pdf`` atomically, without timestamps."""
     paths = []
     for fmt in FORMATS:
@@ -66,7 +66,7 @@ def heatmap(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path
     ax.set_ylabel("teacher")
     ax.set_title(f"{DATASET_TITLES[dataset]}: test PSNR (dB), mean over {n_scenes} scene(s)")
     fig.colorbar(image, ax=ax, label="PSNR (dB)")
-    return _save(fig, Path(out_dir), f"{dataset}_heatmap")
+    return save_figure(fig, Path(out_dir), f"{dataset}_heatmap")
 
 
 def bars(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path]:
@@ -89,7 +89,7 @@ def bars(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path]:
         Patch(color=ARCH_COLORS[a], label=f"{DISPLAY_NAMES[a]} student") for a in ARCHS if any(s == a for _, s in pairs)]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, Path(out_dir), f"{dataset}_bars")
+    return save_figure(fig, Path(out_dir), f"{dataset}_bars")
 
 
 def scatter(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path]:
@@ -117,7 +117,7 @@ def scatter(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path
     ax.grid(alpha=0.3)
     if not rows.empty:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return _save(fig, Path(out_dir), f"{dataset}_scatter")
+    return save_figure(fig, Path(out_dir), f"{dataset}_scatter")
 
 
 def write_dataset_figures(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path]:

@@ -117,7 +117,8 @@ def arch_label(arch: str) -> str:
 
 
 def dataset_rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    rows = frame[frame["dataset"] == dataset]
+    """The main cells (no ablation variant) of one dataset."""
+    rows = frame[(frame["dataset"] == dataset) & (frame["variant"] == "")]
     if rows.empty:
         raise UserError(f"results.csv has no rows of dataset {dataset!r} "
                         f"(it has {sorted(frame['dataset'].unique())})")

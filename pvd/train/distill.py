@@ -37,7 +37,7 @@ from pvd.render.compositing import transmittance
 from pvd.train import loop
 from pvd.train.active import ActiveConfig, top_weight_mask
 from pvd.train.distill_rays import Batch, BatchSource
-from pvd.train.loop import TrainState, adamw
+from pvd.train.loop import Probe, TrainState, adamw
 from pvd.train.losses import LossTerms, LossWeights, check_loss_type, compute_terms
 from pvd.train.stages import StageConfig, StageSchedule
 
@@ -142,6 +142,9 @@ class DistillResult:
         stages: the schedule's stages (name, start, end, iterations) with their final losses.
         grid_occupancy: occupied share of the student's grid as saved (or None if the run stopped
             early).
+        curve, probe_seconds, probe_cpu_seconds: the learning curve (measured while the student
+            still marches on the teacher's grid, before the rebuild) and the probes' time; empty
+            and 0 without a probe.
     """
 
     steps: int
@@ -150,6 +153,9 @@ class DistillResult:
     final_losses: dict[str, float]
     stages: list[dict]
     grid_occupancy: float | None = None
+    curve: list[dict] = field(default_factory=list)
+    probe_seconds: float = 0.0
+    probe_cpu_seconds: float = 0.0
 
 
 def freeze(model: Model) -> None:
@@ -306,12 +312,14 @@ class DistillTask:
 
 def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillConfig, workspace: Path,
             device: torch.device, resume: bool = False, progress: bool = True,
-            real: SceneSplit | None = None, label: str = "distill", stop_at: int | None = None) -> DistillResult:
+            real: SceneSplit | None = None, label: str = "distill", stop_at: int | None = None,
+            probe: Probe | None = None) -> DistillResult:
     """Distill ``teacher`` into ``student`` in place; checkpoints go to ``workspace/checkpoint.pt``.
 
     ``student`` must already be initialised (:func:`init_student`); ``real`` is the training split
     with images, needed only for ``cfg.real_ray_fraction > 0``. With ``stop_at``, the run stops
     after that step with a resumable checkpoint (``DistillResult.steps == stop_at``, no grid rebuild).
+    ``probe`` measures the learning curve (:mod:`pvd.train.loop`).
     """
     cfg.check()
     ckpt_path = workspace / "checkpoint.pt"
@@ -323,7 +331,7 @@ def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillCo
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, student, state, task)
     end = loop.run_steps(task, student, state, iters=cfg.iters, ckpt_path=ckpt_path, ckpt_every=cfg.ckpt_every,
-                         stop_at=stop_at, progress=progress)
+                         stop_at=stop_at, progress=progress, probe=probe)
     occupancy = None
     if end == cfg.iters:
         if cfg.student_grid == "teacher":
@@ -332,7 +340,8 @@ def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillCo
             region = teacher.grid.occupancy if cfg.student_grid == "masked" else None
             occupancy = rebuild_grid(student, cfg.grid_passes, state.generator, region)
     stages = [{**s, "final_losses": task.stage_losses.get(s["name"], {})} for s in task.schedule.describe()]
-    return DistillResult(end, state.seconds, state.cpu_seconds, mean_losses(list(task.recent)), stages, occupancy)
+    return DistillResult(end, state.seconds, state.cpu_seconds, mean_losses(list(task.recent)), stages, occupancy,
+                         state.curve, state.probe_seconds, state.probe_cpu_seconds)
 
 
 def mean_losses(recent: list[dict]) -> dict[str, float]:

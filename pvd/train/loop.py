@@ -10,7 +10,13 @@ rest the same way for both:
 * a resumable checkpoint (``WS/checkpoint.pt`` with ``train_state``) is written atomically every
   ``ckpt_every`` steps and when a run stops early (``stop_at``); never after the last step, where
   the caller writes the final, state-free checkpoint;
-* a non-finite loss stops the run with :class:`TrainingDiverged` (the task words the message).
+* a non-finite loss stops the run with :class:`TrainingDiverged` (the task words the message);
+* an optional :class:`Probe` measures the model at ``probe.points`` evenly spaced steps (0 and the
+  last step included, :func:`probe_steps`) into ``TrainState.curve``: the learning curve. Probing
+  runs in eval mode without gradients, saves and restores torch's RNG states around itself and
+  never sees the run's generator, so it leaves the training result unchanged; its time is kept out
+  of ``seconds``/``cpu_seconds`` and counted in ``probe_seconds``/``probe_cpu_seconds``. The curve
+  travels in the checkpoint, so a resumed run's curve is the uninterrupted run's.
 
 On the CPU with a fixed seed, an interrupted and resumed run ends with the same tensors as an
 uninterrupted one.
@@ -21,7 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import torch
 from tqdm import tqdm
@@ -51,7 +57,11 @@ class TrainState:
         scaler: loss scaling for fp16 autocast (enabled on CUDA only).
         generator: the run's random generator (every draw of the task uses it).
         step: optimisation steps done.
-        seconds, cpu_seconds: wall and processor time of the steps done (across resumes).
+        seconds, cpu_seconds: wall and processor time of the steps done (across resumes), probes
+            excluded.
+        curve: the learning curve so far, one point per probe: ``{"step", "seconds",
+            "cpu_seconds", **probe.measure(...)}`` (seconds and cpu_seconds: training time so far).
+        probe_seconds, probe_cpu_seconds: wall and processor time spent probing.
     """
 
     optimizer: torch.optim.Optimizer
@@ -61,6 +71,9 @@ class TrainState:
     step: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    curve: list[dict] = field(default_factory=list)
+    probe_seconds: float = 0.0
+    probe_cpu_seconds: float = 0.0
     _clock: tuple[float, float] = field(default=(0.0, 0.0), repr=False)
 
     @staticmethod
@@ -98,7 +111,8 @@ class TrainState:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "generator": self.generator.get_state(),
                 "torch_rng": torch.get_rng_state(), "step": self.step, "seconds": self.seconds,
-                "cpu_seconds": self.cpu_seconds}
+                "cpu_seconds": self.cpu_seconds, "curve": [dict(p) for p in self.curve],
+                "probe_seconds": self.probe_seconds, "probe_cpu_seconds": self.probe_cpu_seconds}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
@@ -107,6 +121,9 @@ class TrainState:
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.step, self.seconds, self.cpu_seconds = int(state["step"]), state["seconds"], state["cpu_seconds"]
+        self.curve = [dict(p) for p in state.get("curve", [])]
+        self.probe_seconds = state.get("probe_seconds", 0.0)
+        self.probe_cpu_seconds = state.get("probe_cpu_seconds", 0.0)
 
 
 class Task(Protocol):
@@ -128,6 +145,71 @@ class Task(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
+class Probe(Protocol):
+    """A learning-curve probe (e.g. :class:`pvd.evaluate.probe.CurveProbe`; the command layer wires it in).
+
+    Attributes:
+        points: how many evenly spaced steps to measure at (0: none).
+    """
+
+    points: int
+
+    def measure(self, model: Model) -> dict[str, float]:
+        """Values of the curve point (e.g. ``{"psnr": ...}``); called in eval mode under ``no_grad``.
+        Must not draw from any random generator."""
+
+
+def probe_steps(iters: int, points: int) -> tuple[int, ...]:
+    """``points`` evenly spaced steps in ``[0, iters]``, both ends included (fewer when ``iters`` is
+    small, none for ``points == 0``): the steps after which a probe measures the model."""
+    if points <= 0:
+        return ()
+    if points == 1:
+        return (iters,)
+    return tuple(sorted({round(i * iters / (points - 1)) for i in range(points)}))
+
+
+def _rng_states() -> tuple:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def _restore_rng(states: tuple) -> None:
+    torch.set_rng_state(states[0])
+    if states[1] is not None:
+        torch.cuda.set_rng_state_all(states[1])
+
+
+def take_probe(probe: Probe, model: Model, state: TrainState) -> dict:
+    """Measure ``model`` after ``state.step`` steps and append the point to ``state.curve``.
+
+    The training clock stops while probing (its time goes to ``state.probe_seconds``/``probe_cpu_seconds``);
+    torch's RNG states and the field's train/eval mode are as before afterwards.
+    """
+    state.tick()
+    rng, was_training = _rng_states(), model.field.training
+    model.field.eval()
+    t0 = (time.perf_counter(), time.process_time())
+    try:
+        with torch.no_grad():
+            values = probe.measure(model)
+    finally:
+        model.field.train(was_training)
+        _restore_rng(rng)
+    state.probe_seconds += time.perf_counter() - t0[0]
+    state.probe_cpu_seconds += time.process_time() - t0[1]
+    point = {"step": state.step, "seconds": round(state.seconds, 3), "cpu_seconds": round(state.cpu_seconds, 3),
+             **{k: float(v) for k, v in values.items()}}
+    state.curve.append(point)
+    state.start_clock()
+    return point
+
+
+def _probe_due(state: TrainState, steps: Sequence[int]) -> bool:
+    """A probe step not yet measured (a resumed run does not measure its first step twice)."""
+    return state.step in steps and not (state.curve and state.curve[-1]["step"] == state.step)
+
+
 def checkpoint_due(done: int, end: int, iters: int, ckpt_every: int) -> bool:
     """Whether a resumable checkpoint is written after ``done`` steps: every ``ckpt_every`` steps
     (0: never) and when a run stops early at ``end``; never after the last step."""
@@ -146,18 +228,23 @@ def resume(ckpt_path: Path, model: Model, state: TrainState, task: Task) -> None
 
 
 def run_steps(task: Task, model: Model, state: TrainState, *, iters: int, ckpt_path: Path, ckpt_every: int,
-              stop_at: int | None = None, progress: bool = True) -> int:
+              stop_at: int | None = None, progress: bool = True, probe: Probe | None = None) -> int:
     """Run steps ``state.step .. min(stop_at, iters)`` of ``task`` on ``model``; returns the last step.
 
     ``model`` is the model being trained (its field's parameters are those of ``state.optimizer``).
+    With ``probe``, the learning curve is measured at :func:`probe_steps` ``(iters, probe.points)``
+    into ``state.curve`` (see :func:`take_probe`).
     """
     end = iters if stop_at is None else min(stop_at, iters)
     device_type = next(model.grid.buffers()).device.type
     bar = tqdm(range(state.step, end), initial=state.step, total=iters, disable=not progress,
                desc=task.label, dynamic_ncols=True, mininterval=1.0)
     log = bar.write if progress else (lambda message: print(message, flush=True))
+    at = probe_steps(iters, probe.points) if probe is not None else ()
     model.field.train()
     state.start_clock()
+    if _probe_due(state, at):
+        take_probe(probe, model, state)
     for step in bar:
         with torch.autocast(device_type, dtype=torch.float16, enabled=state.amp and device_type == "cuda"):
             loss = task.loss(step, log)
@@ -168,6 +255,8 @@ def run_steps(task: Task, model: Model, state: TrainState, *, iters: int, ckpt_p
         if progress and step % PROGRESS_EVERY == 0:
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
         state.step = step + 1
+        if _probe_due(state, at):
+            take_probe(probe, model, state)
         if checkpoint_due(state.step, end, iters, ckpt_every):
             state.tick()
             model.at_step(state.step)

@@ -13,7 +13,7 @@ supplies the step (:class:`TeacherTask`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,7 +22,7 @@ from pvd.data.cameras import pixel_rays, sample_pixels
 from pvd.data.scene import SceneSplit
 from pvd.model import Model
 from pvd.train import loop
-from pvd.train.loop import TrainState, adamw
+from pvd.train.loop import Probe, TrainState, adamw
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,12 @@ class TeacherConfig:
 
 @dataclass
 class TrainResult:
-    """What a training run measured."""
+    """What a training run measured.
+
+    Attributes:
+        curve, probe_seconds, probe_cpu_seconds: the learning curve and the probes' time (see
+            :class:`pvd.train.loop.TrainState`); empty and 0 without a probe.
+    """
 
     steps: int
     initial_loss: float
@@ -65,6 +70,9 @@ class TrainResult:
     seconds: float
     cpu_seconds: float
     losses: list[float]
+    curve: list[dict] = field(default_factory=list)
+    probe_seconds: float = 0.0
+    probe_cpu_seconds: float = 0.0
 
 
 def composite_gt(pixels: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
@@ -128,11 +136,11 @@ class TeacherTask:
 
 def train_teacher(model: Model, split: SceneSplit, cfg: TeacherConfig, workspace: Path,
                   device: torch.device, resume: bool = False, progress: bool = True,
-                  stop_at: int | None = None) -> TrainResult:
+                  stop_at: int | None = None, probe: Probe | None = None) -> TrainResult:
     """Train ``model`` in place on ``split``; checkpoints go to ``workspace/checkpoint.pt``.
 
     With ``stop_at``, training stops after that step with a resumable checkpoint
-    (``TrainResult.steps == stop_at``).
+    (``TrainResult.steps == stop_at``). ``probe`` measures the learning curve (:mod:`pvd.train.loop`).
     """
     ckpt_path = workspace / "checkpoint.pt"
     state = TrainState.create(*make_optimizer(model, cfg), device, cfg.seed)
@@ -140,10 +148,10 @@ def train_teacher(model: Model, split: SceneSplit, cfg: TeacherConfig, workspace
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, model, state, task)
     end = loop.run_steps(task, model, state, iters=cfg.iters, ckpt_path=ckpt_path, ckpt_every=cfg.ckpt_every,
-                         stop_at=stop_at, progress=progress)
+                         stop_at=stop_at, progress=progress, probe=probe)
     losses = task.losses
     return TrainResult(end, window_mean(losses[:10]), window_mean(losses[-20:]), state.seconds,
-                       state.cpu_seconds, losses)
+                       state.cpu_seconds, losses, state.curve, state.probe_seconds, state.probe_cpu_seconds)
 
 
 def window_mean(values: list[float]) -> float:

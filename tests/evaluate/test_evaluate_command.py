@@ -3,6 +3,7 @@
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import imageio.v3 as iio
 import pytest
@@ -129,3 +130,14 @@ def test_render_without_stored_cameras_needs_the_scene(teacher, demo_scene, tmp_
     assert "SCENE_DIR" in capsys.readouterr().err
     assert main(["render", str(demo_scene), *base[1:], "--workspace", str(tmp_path / "c")]) == 0
     assert (tmp_path / "c" / "video.gif").is_file()
+
+
+def test_render_views_saves_only_those_views_and_lists_them(teacher, demo_scene, tmp_path, capsys):
+    assert _evaluate(demo_scene, teacher / "checkpoint.pt", tmp_path / "ws", "--no-lpips", "--render_views", "1") == 0
+    metrics = json.loads((tmp_path / "ws" / "metrics.json").read_text())
+    assert [r["view"] for r in metrics["renders"]] == [1]
+    written = sorted(p.name for p in (tmp_path / "ws" / "renders").iterdir())
+    assert written == sorted(Path(metrics["renders"][0][k]).name for k in ("render", "gt", "error"))
+    assert all((tmp_path / "ws" / metrics["renders"][0][k]).is_file() for k in ("render", "gt", "error"))
+    assert _evaluate(demo_scene, teacher / "checkpoint.pt", tmp_path / "bad", "--no-lpips", "--render_views", "7") == 2
+    assert "--render_views [7]" in capsys.readouterr().err

@@ -23,6 +23,8 @@ def test_full_benchmark_plan(checkout):
     assert counts["build_ext"] == 1 and counts["fetch_lpips_weights"] == 1
     assert counts["collect_results"] == 1 and counts["compare_reference"] == 1
     assert counts["make_tables"] == 3 and counts["make_figures"] == 3
+    assert counts["collect_curves"] == 1 and counts["make_time_to_quality"] == 1
+    assert counts["make_qualitative"] == 21 and "distill_variant" not in counts and "make_ablation_table" not in counts
     pairs = {(j.get("teacher"), j.get("student")) for j in jobs if j.rule == "distill_student"}
     assert len(pairs) == 16
     scenes = {(j.get("dataset"), j.get("scene")) for j in jobs if j.rule == "train_teacher"}
@@ -43,7 +45,13 @@ def test_demo_plan(checkout):
     jobs = planned_jobs(checkout, "--configfile", "config/demo.yaml")
     counts = Counter(j.rule for j in jobs)
     assert counts["make_demo_scene"] == 1 and "download_dataset" not in counts
-    assert counts["train_teacher"] == 4 and counts["distill_student"] == 16 and counts["evaluate_model"] == 20
+    assert counts["train_teacher"] == 4 and counts["distill_student"] == 16
+    # the small ablation: hash2mlp and tensors2hash x 3 variants, each distilled and evaluated
+    variants = {(j.get("teacher"), j.get("student"), j.get("variant")) for j in jobs if j.rule == "distill_variant"}
+    assert variants == {(t, s, v) for t, s in (("hash", "mlp"), ("tensors", "hash"))
+                        for v in ("stages_off", "loss_l1", "init_scratch")}
+    assert counts["evaluate_model"] == 20 + 6 and counts["make_ablation_table"] == 1
+    assert counts["make_qualitative"] == 1 and counts["make_time_to_quality"] == 1
 
 
 @pytest.mark.parametrize("configfile", [None, "config/demo.yaml"])

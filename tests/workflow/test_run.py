@@ -21,8 +21,16 @@ from workflow_cases import REPO, copy_checkout, job_keys, mini_config, planned_j
 pytestmark = pytest.mark.slow
 
 DATASETS = ("synthetic", "tank")
-REPORT = {("collect_results", None, None), ("compare_reference", None, None), ("make_cost_table", None, None),
-          *((rule, d, None) for rule in ("make_tables", "make_figures") for d in DATASETS)}
+# report jobs reading the evaluations, and those reading the training records' learning curves
+REPORT_EVAL = {("collect_results", None, None), ("compare_reference", None, None), ("make_cost_table", None, None),
+               *((rule, d, None) for rule in ("make_tables", "make_figures", "make_qualitative") for d in DATASETS)}
+REPORT_CURVES = {("collect_curves", None, None), ("make_time_to_quality", None, None)}
+REPORT = REPORT_EVAL | REPORT_CURVES
+
+
+def report_of(dataset: str) -> set[tuple]:
+    """The report jobs after a change to one dataset's cells: a qualitative grid reads its own scene only."""
+    return REPORT - {("make_qualitative", d, None) for d in DATASETS if d != dataset}
 
 
 def cells(rule: str, models, datasets=DATASETS) -> set[tuple]:
@@ -44,7 +52,12 @@ def plan(work, config="config/mini.yaml"):
 
 def test_end_to_end_outputs(run):
     results, reports = run / "results" / "mini", run / "reports" / "mini"
+    assert (reports / "curves.csv").is_file() and (reports / "tables" / "time_to_quality.md").is_file()
     for d in DATASETS:
+        assert (reports / "figures" / f"{d}_time_to_quality.png").is_file()
+        assert (reports / "figures" / f"{d}_demo_qualitative.pdf").is_file()
+        record = json.loads((results / d / "demo" / "distill" / "hash2vm" / "record.json").read_text())
+        assert [p["step"] for p in record["curve"]] == list(range(9))     # 8 steps, up to 20 points
         for part in ("teacher/hash/checkpoint.pt", "teacher/vm/record.json", "distill/hash2vm/checkpoint.pt",
                      "eval/hash2vm/metrics.json", "eval/vm/record.json", "teacher/hash/benchmark.tsv",
                      "eval/hash/evaluate.log"):
@@ -89,7 +102,7 @@ def _edit_and_plan(work, rel):
      | cells("evaluate_model", ["hash", "vm", "hash2vm"]) | REPORT),
     ("pvd/train/distill.py", cells("distill_student", ["hash2vm"]) | cells("evaluate_model", ["hash2vm"])
      | REPORT),
-    ("pvd/metrics/psnr.py", cells("evaluate_model", ["hash", "vm", "hash2vm"]) | REPORT),
+    ("pvd/metrics/psnr.py", cells("evaluate_model", ["hash", "vm", "hash2vm"]) | REPORT_EVAL),
     ("pvd/report/tables.py", REPORT),
     ("pvd/cli.py", set()),
 ])
@@ -113,15 +126,25 @@ def test_one_datasets_hyper_parameters_rerun_only_its_cells(run):
     def scale(config):
         config["datasets"]["tank"]["scenes"]["demo"] = {"scale": 0.7}
     expected = (cells("train_teacher", ["hash", "vm"], ["tank"]) | cells("distill_student", ["hash2vm"], ["tank"])
-                | cells("evaluate_model", ["hash", "vm", "hash2vm"], ["tank"]) | REPORT)
+                | cells("evaluate_model", ["hash", "vm", "hash2vm"], ["tank"]) | report_of("tank"))
     assert _config_edit_and_plan(run, scale) == expected
 
 
 def test_one_datasets_teacher_schedule_reruns_only_that_teacher(run):
     def iters(config):
         config["datasets"]["synthetic"]["teacher"] = {"iters": {"vm": 13}}
-    expected = cells("train_teacher", ["vm"], ["synthetic"]) | cells("evaluate_model", ["vm"], ["synthetic"]) | REPORT
+    expected = (cells("train_teacher", ["vm"], ["synthetic"]) | cells("evaluate_model", ["vm"], ["synthetic"])
+                | report_of("synthetic"))
     assert _config_edit_and_plan(run, iters) == expected
+
+
+def test_adding_an_ablation_variant_runs_only_its_cells(run):
+    def ablate(config):
+        config["ablations"] = {"pairs": ["hash2vm"], "variants": {"l1": {"loss_type": "L1"}}}
+    expected = (cells("distill_variant", ["hash2vm@l1"]) | cells("evaluate_model", ["hash2vm@l1"])
+                | (REPORT - {(r, d, None) for r in ["make_qualitative"] for d in DATASETS})
+                | {("make_ablation_table", None, None)})
+    assert _config_edit_and_plan(run, ablate) == expected
 
 
 def test_fresh_clone_with_results_copied_reruns_nothing(run, tmp_path):

@@ -88,6 +88,8 @@ def job_keys(jobs: list[PlannedJob]) -> set[tuple]:
     for job in jobs:
         model = job.get("model") or job.get("arch") or (
             f"{job.get('teacher')}2{job.get('student')}" if job.get("teacher") else None)
+        if job.get("variant"):
+            model = f"{model}@{job.get('variant')}"
         keys.add((job.rule, job.get("dataset"), model))
     return keys
 

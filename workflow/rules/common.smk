@@ -104,6 +104,20 @@ PAIRS = ([f"{t}2{s}" for t in TEACHERS for s in TEACHERS] if config["pairs"] == 
          else list(config["pairs"]))
 MODELS = TEACHERS + PAIRS
 
+# learning-curve probes of every train and distill run, the report's qualitative view (optional keys)
+CURVES = {"points": 20, "views": 4, "size": 32, **config.get("curves", {})}
+QUALITATIVE = {"view": 0, "crop": None, **config.get("qualitative", {})}
+
+# ablation variants: `{pair}@{variant}` cells, each distilled with the variant's overrides
+ABLATIONS = config.get("ablations", {"pairs": [], "variants": {}})
+VARIANT_PATTERN = "[A-Za-z0-9_-]+"
+for _pair in ABLATIONS["pairs"]:
+    for _arch in _pair.split("2"):
+        if _arch not in TEACHERS:
+            raise WorkflowError(f"config ablations.pairs: {_pair!r} needs the teacher {_arch!r}, which is not in "
+                                f"architectures {TEACHERS}")
+VARIANT_MODELS = [f"{p}@{v}" for p in ABLATIONS["pairs"] for v in ABLATIONS["variants"]]
+
 
 # ---------------------------------------------------------------- settings of one cell
 
@@ -144,7 +158,9 @@ def _flags(settings):
             continue
         if value is True:
             parts.append(f"--{key}")
-        elif isinstance(value, (list, tuple)):
+        elif isinstance(value, tuple):  # nargs flags: --density_range LO HI
+            parts.append(f"--{key} {' '.join(shlex.quote(str(v)) for v in value)}")
+        elif isinstance(value, list):
             parts.append(f"--{key} {','.join(str(v) for v in value)}")
         else:
             parts.append(f"--{key} {shlex.quote(str(value))}")
@@ -262,7 +278,12 @@ def teacher_settings(wildcards):
             "iters": cfg.get("iters", {}).get(wildcards.arch), "batch_rays": cfg.get("batch_rays"),
             **scene_settings(wildcards.dataset, wildcards.scene),
             "downscale": config["datasets"][wildcards.dataset]["downscale"],
-            "seed": config["seed"], "device": config["device"]}
+            "seed": config["seed"], "device": config["device"], **curve_settings()}
+
+
+def curve_settings():
+    """The learning-curve flags of `pvd train` and `pvd distill`."""
+    return {"curve_points": CURVES["points"], "probe_views": CURVES["views"], "probe_size": CURVES["size"]}
 
 
 def teacher_args(wildcards):
@@ -285,7 +306,7 @@ def distill_settings(wildcards):
             "stage_iters": cfg.get("stage_iters"), "loss_type": cfg.get("loss_type"),
             "init": cfg.get("init"), "batch_rays": cfg.get("batch_rays"),
             "downscale": config["datasets"][wildcards.dataset]["downscale"],
-            "seed": config["seed"], "device": config["device"]}
+            "seed": config["seed"], "device": config["device"], **curve_settings()}
 
 
 def distill_args(wildcards):
@@ -297,8 +318,26 @@ def distill_stamp(wildcards):
     return stamp(groups, distill_settings(wildcards))
 
 
+def variant_settings(wildcards):
+    """An ablation cell's settings: the pair's, updated by the variant's overrides."""
+    overrides = dict(ABLATIONS["variants"][wildcards.variant])
+    if "density_range" in overrides:
+        overrides["density_range"] = tuple(overrides["density_range"])
+    return {**distill_settings(wildcards), **overrides}
+
+
+def variant_args(wildcards):
+    return _flags(variant_settings(wildcards))
+
+
+def variant_stamp(wildcards):
+    groups = {"train", "distill", f"field:{wildcards.teacher}", f"field:{wildcards.student}"}
+    return stamp(groups, variant_settings(wildcards))
+
+
 def model_checkpoint(wildcards):
-    """The checkpoint of an evaluated model: a teacher (``vm``) or a student (``hash2vm``)."""
+    """The checkpoint of an evaluated model: a teacher (``vm``), a student (``hash2vm``) or an
+    ablation variant of one (``hash2vm@l1``)."""
     stage = "distill" if "2" in wildcards.model else "teacher"
     return f"{RESULTS}/{wildcards.dataset}/{wildcards.scene}/{stage}/{wildcards.model}/checkpoint.pt"
 
@@ -308,6 +347,7 @@ def evaluate_settings(wildcards):
     cfg = stage_settings("evaluate", wildcards.dataset)
     return {"data_type": wildcards.dataset, "split": cfg["split"], "ssim": cfg["ssim"],
             "no-lpips": not cfg["lpips"], "save-renders": cfg["save_renders"],
+            "render_views": None if "@" in wildcards.model else QUALITATIVE["view"],
             "downscale": config["datasets"][wildcards.dataset]["downscale"],
             "device": config["device"]}
 
@@ -346,15 +386,41 @@ def cell_path(dataset, scene, part):
     return f"{RESULTS}/{dataset}/{scene}/{part}"
 
 
-ALL_METRICS = [cell_path(d, s, f"eval/{m}/metrics.json") for d, s in CELLS for m in MODELS]
+def scene_metrics(wildcards):
+    """metrics.json of the main models of one scene (the qualitative grid's inputs)."""
+    return [cell_path(wildcards.dataset, wildcards.scene, f"eval/{m}/metrics.json") for m in MODELS]
+
+
+def figures_dir(wildcards, output):
+    """The folder of the time-to-quality figures (that of the first PDF output)."""
+    return os.path.dirname(output.pdfs[0])
+
+
+def qualitative_args():
+    crop = QUALITATIVE["crop"]
+    return f"--view {QUALITATIVE['view']}" + (f" --crop {' '.join(str(v) for v in crop)}" if crop else "")
+
+
+def qualitative_caption(wildcards):
+    """What the grid shows was run with: presets, steps, device."""
+    teacher, distill = stage_settings("teacher", wildcards.dataset), stage_settings("distill", wildcards.dataset)
+    steps = distill.get("iters") or "preset"
+    return (f"teachers: preset {teacher['preset']}; students: preset {distill['preset']}, {steps} steps; "
+            f"device {config['device']}")
+
+
+ALL_METRICS = [cell_path(d, s, f"eval/{m}/metrics.json") for d, s in CELLS for m in MODELS + VARIANT_MODELS]
 ALL_TRAIN_RECORDS = ([cell_path(d, s, f"teacher/{a}/record.json") for d, s in CELLS for a in TEACHERS]
-                     + [cell_path(d, s, f"distill/{p}/record.json") for d, s in CELLS for p in PAIRS])
-ALL_EVAL_RECORDS = [cell_path(d, s, f"eval/{m}/record.json") for d, s in CELLS for m in MODELS]
+                     + [cell_path(d, s, f"distill/{p}/record.json") for d, s in CELLS for p in PAIRS + VARIANT_MODELS])
+ALL_EVAL_RECORDS = [cell_path(d, s, f"eval/{m}/record.json") for d, s in CELLS for m in MODELS + VARIANT_MODELS]
+QUALITATIVE_FIGURES = ([f"{REPORTS}/figures/{d}_{s}_qualitative.{ext}" for d, s in CELLS for ext in ("png", "pdf")]
+                       if QUALITATIVE["view"] is not None else [])
 REPORT_FILES = (
-    [f"{REPORTS}/results.csv"]
+    [f"{REPORTS}/results.csv", f"{REPORTS}/curves.csv"]
     + [f"{REPORTS}/tables/{d}.{ext}" for d in DATASETS for ext in ("md", "tex", "html")]
     + [f"{REPORTS}/figures/{d}_{fig}.{ext}" for d in DATASETS
-       for fig in ("heatmap", "bars", "scatter") for ext in ("png", "pdf")]
-    + [f"{REPORTS}/tables/reference.{ext}" for ext in ("md", "tex", "html")]
-    + [f"{REPORTS}/tables/cost.{ext}" for ext in ("md", "tex", "html")]
+       for fig in ("heatmap", "bars", "scatter", "time_to_quality") for ext in ("png", "pdf")]
+    + [f"{REPORTS}/tables/{t}.{ext}" for t in ("reference", "time_to_quality", "cost") for ext in ("md", "tex", "html")]
+    + ([f"{REPORTS}/tables/ablation.{ext}" for ext in ("md", "tex", "html")] if VARIANT_MODELS else [])
+    + QUALITATIVE_FIGURES
 )

@@ -1,5 +1,7 @@
 """Aggregation into reports/{name}/: results.csv, per-dataset tables and figures, the comparison
-with the reference numbers of METHOD.md §7. Built from metrics.json and record.json files only."""
+with the reference numbers of METHOD.md §7, the learning curves and time to quality, the ablation
+table and the qualitative grids. Built from metrics.json and record.json files (and the renders
+that `pvd evaluate` lists in metrics.json) only."""
 
 
 rule collect_results:
@@ -131,3 +133,107 @@ rule make_cost_table:
         "../../environment.yml"
     shell:
         "pvd report cost {input.records:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
+
+
+rule collect_curves:
+    """Every train and distill run's learning curve, one row per probe point (students: + teacher time)."""
+    input:
+        records=ALL_TRAIN_RECORDS,
+    output:
+        csv=f"{REPORTS}/curves.csv",
+    log:
+        f"{RESULTS}/logs/report/collect_curves.log",
+    benchmark:
+        f"{RESULTS}/logs/report/collect_curves.benchmark.tsv"
+    params:
+        stamp=report_stamp(),
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+    threads: resource("report", "threads", 1)
+    conda:
+        "../../environment.yml"
+    shell:
+        "pvd report curves {input.records:q} --out {output.csv:q} > {log:q} 2>&1"
+
+
+rule make_time_to_quality:
+    """PSNR against wall time per dataset (students with their teacher's training time) and the speed-up table."""
+    input:
+        csv=f"{REPORTS}/curves.csv",
+    output:
+        figures=[report(f"{REPORTS}/figures/{d}_time_to_quality.png", caption="../report/time_to_quality.rst",
+                        category="Figures", labels={"dataset": d, "figure": "time to quality"}) for d in DATASETS],
+        pdfs=[f"{REPORTS}/figures/{d}_time_to_quality.pdf" for d in DATASETS],
+        md=f"{REPORTS}/tables/time_to_quality.md",
+        tex=f"{REPORTS}/tables/time_to_quality.tex",
+        html=report(f"{REPORTS}/tables/time_to_quality.html", caption="../report/time_to_quality_table.rst",
+                    category="Tables", labels={"table": "time to quality"}),
+    log:
+        f"{RESULTS}/logs/report/make_time_to_quality.log",
+    benchmark:
+        f"{RESULTS}/logs/report/make_time_to_quality.benchmark.tsv"
+    params:
+        stamp=report_stamp(),
+        figures=figures_dir,
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+    threads: resource("report", "threads", 1)
+    conda:
+        "../../environment.yml"
+    shell:
+        "pvd report time-to-quality --curves {input.csv:q} --figures {params.figures:q} "
+        "--tables \"$(dirname {output.md:q})\" > {log:q} 2>&1"
+
+
+rule make_ablation_table:
+    """Each ablation variant against its pair's default: Δ PSNR / SSIM / LPIPS, mean over scenes."""
+    input:
+        csv=f"{REPORTS}/results.csv",
+    output:
+        md=f"{REPORTS}/tables/ablation.md",
+        tex=f"{REPORTS}/tables/ablation.tex",
+        html=report(f"{REPORTS}/tables/ablation.html", caption="../report/ablation.rst",
+                    category="Tables", labels={"table": "ablations"}),
+    log:
+        f"{RESULTS}/logs/report/make_ablation_table.log",
+    benchmark:
+        f"{RESULTS}/logs/report/make_ablation_table.benchmark.tsv"
+    params:
+        stamp=report_stamp(),
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+    threads: resource("report", "threads", 1)
+    conda:
+        "../../environment.yml"
+    shell:
+        "pvd report ablation --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
+
+
+rule make_qualitative:
+    """Ground truth, teachers and students of one scene on the configured test view, with error maps."""
+    input:
+        metrics=scene_metrics,
+    output:
+        png=report(f"{REPORTS}/figures/{{dataset}}_{{scene}}_qualitative.png", caption="../report/qualitative.rst",
+                   category="Figures", labels={"dataset": "{dataset}", "figure": "qualitative {scene}"}),
+        pdf=f"{REPORTS}/figures/{{dataset}}_{{scene}}_qualitative.pdf",
+    log:
+        f"{RESULTS}/logs/report/make_qualitative_{{dataset}}_{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/logs/report/make_qualitative_{{dataset}}_{{scene}}.benchmark.tsv"
+    params:
+        stamp=report_stamp(),
+        view=qualitative_args(),
+        caption=qualitative_caption,
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+    threads: resource("report", "threads", 1)
+    conda:
+        "../../environment.yml"
+    shell:
+        "pvd report qualitative {input.metrics:q} {params.view} --caption {params.caption:q} "
+        "--out \"$(dirname {output.png:q})\" > {log:q} 2>&1"
