@@ -1,4 +1,4 @@
-"""The `pvd` command line: ``pvd train | distill | evaluate | render | report | data | build-ext``.
+"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | report | data | build-ext``.
 
 Each verb is a module of :mod:`pvd.commands` exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only lists them (an explicit registry) and dispatches.
@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "distill": ("pvd.commands.distill", "distill a teacher checkpoint into another architecture"),
     "evaluate": ("pvd.commands.evaluate", "evaluate a checkpoint on a split (PSNR/SSIM/LPIPS)"),
     "render": ("pvd.commands.render", "render a camera-path video of a checkpoint"),
+    "edit": ("pvd.commands.edit", "edit a checkpoint's scene (erase, keep, move, insert)"),
     "report": ("pvd.commands.report", "build tables and figures from run records"),
     "build-ext": ("pvd.commands.build_ext", "build the native kernels ahead of time"),
 }

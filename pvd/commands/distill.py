@@ -23,11 +23,19 @@ from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
+from pvd.fields import MODEL_TYPES
 from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model, ModelMeta, build_model, load_model, save_checkpoint
 from pvd.presets import arch_preset, with_overrides
 from pvd.train.active import ActiveConfig
-from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
+from pvd.train.distill import (
+    INIT_MODES,
+    STUDENT_GRIDS,
+    DistillConfig,
+    distill,
+    init_student,
+    pair_name,
+)
 from pvd.train.losses import LOSS_TYPES
 from pvd.train.stages import StageConfig, parse_stage_iters
 
@@ -45,7 +53,7 @@ class DistillOutcome:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training(p)
     p.set_defaults(downscale=None)
-    add_arch(p, "--teacher_type", "architecture of the teacher")
+    add_arch(p, "--teacher_type", "architecture of the teacher (edited: a pvd edit checkpoint)", MODEL_TYPES)
     p.add_argument("--ckpt_teacher", required=True, type=Path, help="teacher checkpoint (pvd train)")
     add_arch(p, "--model_type", "architecture of the student")
     p.add_argument("--stage_iters", help="S1,S2: first step of the density+colour and of the RGB stage "
