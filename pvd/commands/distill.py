@@ -28,14 +28,7 @@ from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model, ModelMeta, build_model, load_model, save_checkpoint
 from pvd.presets import arch_preset, with_overrides
 from pvd.train.active import ActiveConfig
-from pvd.train.distill import (
-    INIT_MODES,
-    STUDENT_GRIDS,
-    DistillConfig,
-    distill,
-    init_student,
-    pair_name,
-)
+from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
 from pvd.train.stages import StageConfig, parse_stage_iters
 
