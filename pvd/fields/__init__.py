@@ -93,23 +93,7 @@ def make_field(key: str, config, bound: float, density_range=(-2.0, 7.0), **over
 
 
 __all__ = [
-    "ARCHS",
-    "CONFIGS",
-    "DISPLAY_NAMES",
-    "FIELDS",
-    "MODEL_TYPES",
-    "EditedConfig",
-    "EditedField",
-    "Field",
-    "FieldOutput",
-    "HashConfig",
-    "HashField",
-    "MLPConfig",
-    "MLPField",
-    "TensorsConfig",
-    "TensorsField",
-    "VMConfig",
-    "VMField",
-    "check_arch",
-    "make_field",
+    "ARCHS", "CONFIGS", "DISPLAY_NAMES", "EditedConfig", "EditedField", "FIELDS", "Field", "FieldOutput",
+    "HashConfig", "HashField", "MLPConfig", "MLPField", "MODEL_TYPES", "TensorsConfig", "TensorsField", "VMConfig",
+    "VMField", "check_arch", "make_field",
 ]
