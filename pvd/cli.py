@@ -1,4 +1,4 @@
-"""The `pvd` command line: ``pvd train | distill | evaluate | render | report | data | import | export | build-ext``.
+"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | report | data | import | export | build-ext``.
 
 Each verb is a module of :mod:`pvd.commands` exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only lists them (an explicit registry) and dispatches.
@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "distill": ("pvd.commands.distill", "distill a teacher checkpoint into another architecture"),
     "evaluate": ("pvd.commands.evaluate", "evaluate a checkpoint on a split (PSNR/SSIM/LPIPS)"),
     "render": ("pvd.commands.render", "render a camera-path video of a checkpoint"),
+    "edit": ("pvd.commands.edit", "edit a checkpoint's scene (erase, keep, move, insert)"),
     "report": ("pvd.commands.report", "build tables and figures from run records"),
     "import": ("pvd.commands.import_ckpt", "convert a checkpoint of the reference code into a pvd checkpoint"),
     "export": ("pvd.commands.export_ckpt", "write a paper-preset checkpoint in the reference code's format"),

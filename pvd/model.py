@@ -51,7 +51,10 @@ def config_from_dict(cls, values: dict, where: str):
     if unknown:
         raise CheckpointError(f"{where}: unknown {cls.__name__} keys {unknown}; known: {sorted(known)}")
     converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**converted)
+    try:
+        return cls(**converted)
+    except UserError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ class ModelMeta:
     """What a checkpoint holds and how to rebuild it.
 
     Attributes:
-        model_type: architecture key (``hash``, ``vm``, ``mlp``, ``tensors``).
+        model_type: architecture key (``hash``, ``vm``, ``mlp``, ``tensors``), or ``edited`` (scene
+            edits over embedded source fields, written by ``pvd edit``; see :mod:`pvd.fields.edited`).
         preset: the preset the field was sized from (``tiny`` / ``paper``).
         field_config: the field's frozen config dataclass.
         render_config: renderer and occupancy-grid settings.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from pvd.data.demo import DemoConfig, write_demo
+from pvd.data.demo import SOLID_NAMES, DemoConfig, SceneEdit, write_demo
 from pvd.data.demo_capture import CaptureOptions, write_demo_capture
 from pvd.data.distortion import COEFFS, MODELS
 from pvd.data.download import dataset_sources, download_dataset, download_weights
+from pvd.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help=f"number of {split} views")
     demo.add_argument("--spp", type=int, default=defaults.spp,
                       help="anti-aliasing: sub-pixel rays per axis (spp^2 per pixel)")
+    demo.add_argument("--without", action="append", default=[], metavar="NAME",
+                      help=f"leave a solid out (repeatable; names: {', '.join(SOLID_NAMES)})")
+    demo.add_argument("--move", action="append", default=[], nargs=4, metavar=("NAME", "DX", "DY", "DZ"),
+                      help="translate a solid by DX DY DZ world units (repeatable)")
+    demo.add_argument("--insert", action="append", default=[], nargs=4, metavar=("SEED:NAME", "DX", "DY", "DZ"),
+                      help="add the solid NAME of seed SEED's scene, translated (repeatable)")
 
     dl = sub.add_parser("download", help="download, verify and extract a dataset")
     dl.add_argument("dataset", metavar="DATASET", choices=sorted(dataset_sources()),
@@ -48,12 +55,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                    "into $TORCH_HOME/hub/checkpoints")
 
 
+def _delta(flag: str, values: list[str]) -> tuple[float, float, float]:
+    try:
+        return tuple(float(v) for v in values)
+    except ValueError:
+        raise UserError(f"{flag}: DX DY DZ must be numbers, got {' '.join(values)}") from None
+
+
+def scene_edit(args: argparse.Namespace) -> SceneEdit:
+    """The :class:`SceneEdit` of ``--without``, ``--move`` and ``--insert``."""
+    move = tuple((name, _delta(f"--move {name}", d)) for name, *d in args.move)
+    insert = []
+    for spec, *d in args.insert:
+        seed, sep, name = spec.partition(":")
+        if not sep or not seed.lstrip("-").isdigit():
+            raise UserError(f"--insert {spec!r}: expected SEED:NAME, e.g. 1:striped_sphere")
+        insert.append((int(seed), name, _delta(f"--insert {spec}", d)))
+    return SceneEdit(tuple(args.without), move, tuple(insert))
+
+
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.data_command == "demo":
         config = DemoConfig(seed=args.seed, size=args.size, n_train=args.n_train, n_val=args.n_val,
                             n_test=args.n_test, spp=args.spp)
-        out = write_demo(args.out_dir, config)
+        out = write_demo(args.out_dir, config, edit=scene_edit(args))
         print(f"demo scene ({config.n_train}/{config.n_val}/{config.n_test} views, {config.size} px, "
               f"seed {config.seed}) written to {out} in {time.perf_counter() - start:.1f} s")
     elif args.data_command == "demo-capture":

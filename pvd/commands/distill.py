@@ -25,6 +25,7 @@ from pvd.data.scene import SceneSplit
 from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
 from pvd.evaluate.probe import CurveProbe
+from pvd.fields import MODEL_TYPES
 from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model, ModelMeta, build_model, load_model, save_checkpoint
 from pvd.presets import arch_preset, with_overrides
@@ -47,7 +48,7 @@ class DistillOutcome:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training(p)
     p.set_defaults(downscale=None)
-    add_arch(p, "--teacher_type", "architecture of the teacher")
+    add_arch(p, "--teacher_type", "architecture of the teacher (edited: a pvd edit checkpoint)", MODEL_TYPES)
     p.add_argument("--ckpt_teacher", required=True, type=Path, help="teacher checkpoint (pvd train)")
     add_arch(p, "--model_type", "architecture of the student")
     p.add_argument("--stage_iters", help="S1,S2: first step of the density+colour and of the RGB stage "

@@ -39,8 +39,8 @@ def add_data_type(p: argparse.ArgumentParser, required: bool = True, help: str =
     p.add_argument("--data_type", required=required, choices=DATA_TYPES, help=help)
 
 
-def add_arch(p: argparse.ArgumentParser, flag: str, help: str) -> None:
-    p.add_argument(flag, required=True, choices=ARCHS, help=help)
+def add_arch(p: argparse.ArgumentParser, flag: str, help: str, choices: tuple[str, ...] = ARCHS) -> None:
+    p.add_argument(flag, required=True, choices=choices, help=help)
 
 
 def add_device(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,11 @@ anti-aliased consistently in every view. PNGs store straight (un-premultiplied) 
 World: z up, everything inside ``[-1, 1]^3`` (so ``bound 1, scale 0.8`` fits). Cameras sit on the
 upper hemisphere at ``radius`` looking at the origin: train and val at random directions, test on
 an orbit at 30 degrees elevation. The same seed gives byte-identical files.
+
+Every scene also gets ``solids.json``: ``[{"name", "kind", "bbox_min", "bbox_max"}]`` (world
+coordinates, names from :data:`SOLID_NAMES`). A :class:`SceneEdit` renders the same cameras with
+solids left out, translated, or taken from another seed's scene: the exact ground truth of the
+scene edits of :mod:`pvd.edit` (translations are exact: the light is directional, without shadows).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -80,7 +85,7 @@ def demo_solids(seed: int) -> list[Solid]:
     def hue(rgb):
         return tuple(float(v) for v in np.clip(np.asarray(rgb) + rng.uniform(-0.1, 0.1, 3), 0, 1))
 
-    return [
+    return [  # in the order of SOLID_NAMES
         Solid("cylinder", (0.0, 0.0, 0.0), (0.9, -0.12, 0.0), hue((0.55, 0.55, 0.6)), "rings", 0.12,
               0.1, 8.0),
         Solid("sphere", jit((-0.38, -0.3, 0.36)), (0.36,), hue((0.85, 0.2, 0.15)), "stripes", 12.0,
@@ -92,6 +97,106 @@ def demo_solids(seed: int) -> list[Solid]:
         Solid("sphere", jit((0.3, -0.55, 0.14)), (0.14,), hue((0.85, 0.75, 0.2)), "plain", 1.0,
               0.9, 96.0),
     ]
+
+
+SOLID_NAMES = ("disc", "striped_sphere", "checkered_box", "ringed_cylinder", "glossy_ball")
+
+
+@dataclass(frozen=True)
+class SceneEdit:
+    """Solids to leave out, move or take from another seed's scene (exact ground truth for edits).
+
+    Attributes:
+        without: names of solids left out.
+        move: (name, (dx, dy, dz)) translations in world units.
+        insert: (seed, name, (dx, dy, dz)): the solid ``name`` of seed ``seed``'s scene, translated,
+            added as ``seed{seed}_{name}``.
+    """
+
+    without: tuple[str, ...] = ()
+    move: tuple[tuple[str, tuple[float, float, float]], ...] = ()
+    insert: tuple[tuple[int, str, tuple[float, float, float]], ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"without": list(self.without), "move": [[n, list(d)] for n, d in self.move],
+                "insert": [[seed, n, list(d)] for seed, n, d in self.insert]}
+
+
+def translated(s: Solid, delta: tuple[float, float, float]) -> Solid:
+    """``s`` moved by ``delta`` (a cylinder's world z range moves too)."""
+    centre = tuple(c + d for c, d in zip(s.centre, delta))
+    size = s.size if s.kind != "cylinder" else (s.size[0], s.size[1] + delta[2], s.size[2] + delta[2])
+    return replace(s, centre=centre, size=size)
+
+
+def solid_bbox(s: Solid) -> tuple[list[float], list[float]]:
+    """World axis-aligned bounding box ``(min, max)`` of a solid (exact)."""
+    c = s.centre
+    if s.kind == "sphere":
+        r = s.size[0]
+        return [v - r for v in c], [v + r for v in c]
+    if s.kind == "box":
+        cos, sin = abs(math.cos(s.angle)), abs(math.sin(s.angle))
+        hx, hy, hz = s.size
+        half = (cos * hx + sin * hy, sin * hx + cos * hy, hz)
+        return [v - h for v, h in zip(c, half)], [v + h for v, h in zip(c, half)]
+    r, z0, z1 = s.size
+    return [c[0] - r, c[1] - r, z0], [c[0] + r, c[1] + r, z1]
+
+
+def _reach(s: Solid) -> float:
+    """Largest distance of the solid from the origin (rays beyond SCENE_RADIUS are not cast)."""
+    lo, hi = solid_bbox(s)
+    if s.kind == "sphere":
+        return math.dist(s.centre, (0, 0, 0)) + s.size[0]
+    if s.kind == "cylinder":
+        return math.hypot(math.hypot(*s.centre[:2]) + s.size[0], max(abs(lo[2]), abs(hi[2])))
+    corners = (torch.tensor([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=torch.float64)
+               * torch.tensor(s.size, dtype=torch.float64)) @ _rotation(s).double().T
+    return float((corners + torch.tensor(s.centre, dtype=torch.float64)).norm(dim=-1).max())
+
+
+def _named(seed: int, name: str, flag: str) -> Solid:
+    if name not in SOLID_NAMES:
+        raise UserError(f"{flag} {name!r}: no such solid; the demo scene has {', '.join(SOLID_NAMES)}")
+    return demo_solids(seed)[SOLID_NAMES.index(name)]
+
+
+def edited_solids(seed: int, edit: SceneEdit) -> list[tuple[str, Solid]]:
+    """The named solids of seed ``seed``'s scene after ``edit``; errors name the flag and solid."""
+    named = dict(zip(SOLID_NAMES, demo_solids(seed)))
+    for name in edit.without:
+        _named(seed, name, "--without")
+        if name not in named:
+            raise UserError(f"--without {name!r} is given twice")
+        del named[name]
+    for name, delta in edit.move:
+        _named(seed, name, "--move")
+        if name not in named:
+            raise UserError(f"--move {name!r}: the solid is also left out by --without")
+        named[name] = translated(named[name], delta)
+    for other, name, delta in edit.insert:
+        key = f"seed{other}_{name}"
+        if key in named:
+            raise UserError(f"--insert {other}:{name} is given twice")
+        named[key] = translated(_named(other, name, "--insert"), delta)
+    for name, solid in named.items():
+        if _reach(solid) > SCENE_RADIUS:
+            raise UserError(f"--move/--insert {name}: the solid would reach {_reach(solid):.3f} from the origin; "
+                            f"demo solids must stay within {SCENE_RADIUS}")
+    if not named:
+        raise UserError("--without leaves no solid in the scene")
+    return list(named.items())
+
+
+def solids_manifest(named: list[tuple[str, Solid]]) -> list[dict]:
+    """``solids.json``: name, kind and world bounding box of every solid."""
+    out = []
+    for name, s in named:
+        lo, hi = solid_bbox(s)
+        out.append({"name": name, "kind": s.kind, "bbox_min": [round(v, 6) for v in lo],
+                    "bbox_max": [round(v, 6) for v in hi]})
+    return out
 
 
 def _intersect(s: Solid, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
@@ -239,10 +344,12 @@ def render_view(solids: list[Solid], c2w: Tensor, config: DemoConfig, lens: Dist
 
 
 def write_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),
-               progress: bool | None = None) -> Path:
-    """Render the demo scene into ``out_dir`` (Blender layout), atomically.
+               progress: bool | None = None, edit: SceneEdit = SceneEdit()) -> Path:
+    """Render the demo scene into ``out_dir`` (Blender layout) with ``solids.json``, atomically.
 
-    The scene is built in a temporary folder beside ``out_dir`` and renamed into place; an existing
+    ``edit`` leaves out, moves or inserts solids (:class:`SceneEdit`); the cameras stay those of
+    ``config``, so an edited scene is the exact ground truth of an edit of the original. The scene
+    is built in a temporary folder beside ``out_dir`` and renamed into place; an existing
     non-empty ``out_dir`` is an error.
     """
     out_dir = Path(out_dir)
@@ -255,12 +362,14 @@ def write_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UserError(f"{out_dir}: already exists and is not an empty folder; remove it or "
                         "choose another OUT_DIR")
+    named = edited_solids(config.seed, edit)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # ~10^5-element ops: intra-op threads cost more than they give
     try:
-        solids = demo_solids(config.seed)
+        solids = [s for _, s in named]
+        (tmp / "solids.json").write_text(json.dumps(solids_manifest(named), indent=2) + "\n")
         total = config.n_train + config.n_val + config.n_test
         bar = tqdm(total=total, desc="rendering demo", unit="view",
                    disable=None if progress is None else not progress, leave=False)
@@ -273,6 +382,8 @@ def write_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),
                 bar.update()
             doc = {"camera_angle_x": config.camera_angle_x, "frames": frames,
                    "pvd_demo": {**asdict(config), "solids": [asdict(s) for s in solids]}}
+            if edit != SceneEdit():
+                doc["pvd_demo"]["edit"] = edit.to_dict()
             (tmp / f"transforms_{split}.json").write_text(json.dumps(doc, indent=2) + "\n")
         bar.close()
         if out_dir.exists():

@@ -37,25 +37,31 @@ import dataclasses
 
 from pvd.errors import UserError
 from pvd.fields.base import Field, FieldOutput
+from pvd.fields.edited import EditedConfig, EditedField
 from pvd.fields.hash import HashConfig, HashField
 from pvd.fields.mlp import MLPConfig, MLPField
 from pvd.fields.tensors import TensorsConfig, TensorsField
 from pvd.fields.vm import VMConfig, VMField
 
+ARCHS: tuple[str, ...] = ("hash", "vm", "mlp", "tensors")
+# every field a checkpoint can hold: the four architectures and ``edited`` (compiled scene edits over
+# source fields of those architectures, see pvd.fields.edited and pvd.edit)
 FIELDS: dict[str, type[Field]] = {
     "hash": HashField,
     "vm": VMField,
     "mlp": MLPField,
     "tensors": TensorsField,
+    "edited": EditedField,
 }
-CONFIGS: dict[str, type] = {"hash": HashConfig, "vm": VMConfig, "mlp": MLPConfig, "tensors": TensorsConfig}
-ARCHS: tuple[str, ...] = tuple(FIELDS)
+CONFIGS: dict[str, type] = {"hash": HashConfig, "vm": VMConfig, "mlp": MLPConfig, "tensors": TensorsConfig,
+                            "edited": EditedConfig}
+MODEL_TYPES: tuple[str, ...] = tuple(FIELDS)
 DISPLAY_NAMES: dict[str, str] = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels"}
 
 
 def check_arch(key: str, what: str = "model_type") -> None:
     """Raise a :class:`UserError` naming ``what`` unless ``key`` is an architecture."""
-    if key not in FIELDS:
+    if key not in ARCHS:
         raise UserError(f"unknown {what} {key!r}: expected one of {', '.join(ARCHS)}")
 
 
@@ -90,7 +96,7 @@ def make_field(key: str, config, bound: float, density_range=(-2.0, 7.0), **over
 
 
 __all__ = [
-    "ARCHS", "CONFIGS", "DISPLAY_NAMES", "FIELDS", "Field", "FieldOutput", "HashConfig", "HashField",
-    "MLPConfig", "MLPField", "TensorsConfig", "TensorsField", "VMConfig", "VMField", "check_arch",
-    "make_field",
+    "ARCHS", "CONFIGS", "DISPLAY_NAMES", "EditedConfig", "EditedField", "FIELDS", "Field", "FieldOutput",
+    "HashConfig", "HashField", "MLPConfig", "MLPField", "MODEL_TYPES", "TensorsConfig", "TensorsField", "VMConfig",
+    "VMField", "check_arch", "make_field",
 ]

@@ -9,14 +9,15 @@ import pytest
 import torch
 
 from pvd.errors import UserError
-from pvd.fields import FIELDS
+from pvd.fields import ARCHS, FIELDS
 from pvd.presets import PRESETS, build_field, field_config
 
 
 def test_registry_keys_and_presets():
-    assert set(FIELDS) == {"hash", "vm", "mlp", "tensors"}
+    assert ARCHS == ("hash", "vm", "mlp", "tensors") and set(FIELDS) == {*ARCHS, "edited"}
     for key, cls in FIELDS.items():
         assert cls.key == key
+    for key in ARCHS:
         assert set(PRESETS) == {"tiny", "paper"} and all(key in PRESETS[p] for p in PRESETS)
         for preset in ("tiny", "paper"):
             config = field_config(key, preset)

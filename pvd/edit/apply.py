@@ -1,0 +1,186 @@
+"""Apply an edit program to a checkpoint: an ``edited`` model with an occupancy grid of its own.
+
+:func:`edit_model` compiles the program (world coordinates, :mod:`pvd.edit.program`) into the box
+coordinates of the base checkpoint (:class:`pvd.fields.edited.EditedConfig`), embeds the base
+field and every inserted checkpoint's field as sources, and rebuilds the occupancy grid from the
+edited density, so the result renders, evaluates and teaches like any checkpoint
+(``model_type = "edited"``; :func:`pvd.model.load_model` rebuilds it).
+
+Checkpoint content (decided): the sources' field tensors are **copied** into the edited
+checkpoint, next to each source's path and SHA-256 for provenance. A copy costs the size of the
+sources (the tiny tensors teacher: 29 MB; the paper one: 235 MB), which is what rendering needs
+anyway; keeping paths only would make an edited teacher break when a source moves or is retrained.
+
+Density floor (decided): erased space has density exactly 0 in the edited field, and the rebuilt
+grid leaves cells with no density empty, so teacher renders have no fog there. The edited
+checkpoint's density range is ``(density_floor, source hi)`` (default floor -10, sigma 4.5e-5 per
+box unit, like the reference's lowered clamp): students distilled from it inherit that range, so
+in cells the grid keeps (those straddling an edit's box face) they can learn near-empty space
+instead of the [-2, 7] clamp's fog (sigma >= 0.135).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from pvd.data.cameras import Normalization
+from pvd.edit.program import EditError, EditOp, EditProgram, check_program
+from pvd.fields.edited import EditedConfig
+from pvd.model import CheckpointError, Model, ModelMeta, build_model, load_model
+
+DEFAULT_FLOOR = -10.0
+DEFAULT_PASSES = 8
+
+
+@dataclass(frozen=True)
+class EditStats:
+    """What an edit changed in the occupancy grid (shares of all cells) and how long it took."""
+
+    occupied_before: float
+    occupied_after: float
+    removed: float
+    added: float
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 6) for k, v in asdict(self).items()}
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_entry(model: Model, path: str | Path | None) -> dict:
+    """A source's description for :class:`EditedConfig` (architecture, sizes, provenance)."""
+    meta = model.meta
+    entry = {"model_type": meta.model_type, "field_config": asdict(meta.field_config), "bound": meta.bound,
+             "density_range": list(meta.density_range), "normalization": meta.normalization.to_dict()}
+    if path is not None:
+        entry.update(checkpoint=str(path), sha256=file_sha256(path))
+    return entry
+
+
+def load_inserted(program: EditProgram, device) -> dict[str, Model]:
+    """Every inserted checkpoint of ``program``, loaded; errors name the operation."""
+    out: dict[str, Model] = {}
+    for i, op in enumerate(program.ops):
+        if op.kind != "insert" or op.checkpoint in out:
+            continue
+        try:
+            model = load_model(op.checkpoint, device)
+        except CheckpointError as exc:
+            raise EditError(f"edit program: operation {i + 1} (insert): checkpoint cannot be read: {exc}") from None
+        if model.model_type == "edited":
+            raise EditError(f"edit program: operation {i + 1} (insert): checkpoint {op.checkpoint} is itself "
+                            "edited; insert from an architecture's checkpoint")
+        out[op.checkpoint] = model
+    return out
+
+
+def placement_map(op: EditOp, dest: Normalization, src: Normalization) -> dict:
+    """The inverse placement in box coordinates: dest box point x -> source box point
+    ``matrix @ x + offset``, the direction rotation dest -> source and the density factor."""
+    place = op.place
+    centre = torch.tensor(op.box.centre, dtype=torch.float64)
+    rot_t = torch.tensor(place.rotation(), dtype=torch.float64).T
+    t = torch.tensor(place.translate, dtype=torch.float64)
+    d_off, s_off = (torch.tensor(n.offset, dtype=torch.float64) for n in (dest, src))
+
+    def inverse(x):                                       # [k, 3] dest box -> [k, 3] source box
+        q = (x - d_off) / dest.scale
+        p = centre + (q - centre - t) @ rot_t.T / place.scale
+        return p * src.scale + s_off
+
+    offset = inverse(torch.zeros(1, 3, dtype=torch.float64))[0]
+    matrix = (inverse(torch.eye(3, dtype=torch.float64)) - offset).T
+    return {"matrix": matrix.tolist(), "offset": offset.tolist(), "rotation": rot_t.tolist(),
+            "density_factor": src.scale / (dest.scale * place.scale)}
+
+
+def compile_program(program: EditProgram, scene: Normalization, inserted: dict[str, Model]) -> list[dict]:
+    """The ops of :class:`EditedConfig` (box coordinates) for ``program`` on a scene of ``scene``."""
+    index = {path: i + 1 for i, path in enumerate(inserted)}
+    ops = []
+    for op in program.ops:
+        src = inserted[op.checkpoint].normalization if op.kind == "insert" else scene
+        lo = [op.box.lo[k] * src.scale + src.offset[k] for k in range(3)]
+        hi = [op.box.hi[k] * src.scale + src.offset[k] for k in range(3)]
+        entry = {"kind": op.kind, "lo": lo, "hi": hi}
+        if op.place is not None:
+            entry.update(placement_map(op, scene, src))
+        if op.kind == "insert":
+            entry["source"] = index[op.checkpoint]
+        ops.append(entry)
+    return ops
+
+
+@torch.no_grad()
+def rebuild_grid(model: Model, passes: int, generator: torch.Generator | None = None,
+                 threshold: float | None = None) -> None:
+    """Re-estimate ``model``'s grid from its density: the max of ``passes`` jittered probes per seen
+    cell (cells no training camera sees stay empty), occupied above ``threshold`` (default: as in
+    training, ``min(mean density, density_thresh)``)."""
+    grid, cfg = model.grid, model.renderer.config
+    grid.density.zero_()
+    grid.n_updates.zero_()
+    grid.occupancy.copy_(grid.seen)
+    model.field.eval()
+    for k in range(passes):
+        grid.update(model.field.density, k, density_thresh=cfg.density_thresh, decay=1.0, update_every=1,
+                    warmup_steps=0, full_updates=passes, chunk=cfg.density_chunk, generator=generator)
+    if threshold is not None:
+        grid.occupancy.copy_(grid.seen & (grid.density > threshold))
+
+
+def edit_model(base: Model, program: EditProgram, inserted: dict[str, Model] | None = None,
+               base_path: str | Path | None = None, density_floor: float = DEFAULT_FLOOR,
+               grid_passes: int = DEFAULT_PASSES, seed: int = 0) -> tuple[Model, EditStats]:
+    """The ``edited`` model of ``program`` applied to ``base`` (inserted checkpoints: path -> model,
+    see :func:`load_inserted`), on ``base``'s device, with its grid rebuilt."""
+    start = time.perf_counter()
+    inserted = inserted or {}
+    if base.model_type == "edited":
+        raise EditError("edit: the base checkpoint is already edited; edit its base checkpoint with the "
+                        "combined program instead")
+    if not (math.isfinite(density_floor) and density_floor <= base.meta.density_range[0]):
+        raise EditError(f"edit: --density_floor must be a number <= the base's lower density clamp "
+                        f"{base.meta.density_range[0]}, got {density_floor}")
+    if grid_passes < 1:
+        raise EditError(f"edit: --grid_passes must be >= 1, got {grid_passes}")
+    missing = [p for p in program.checkpoints() if p not in inserted]
+    if missing:
+        raise EditError(f"edit: inserted checkpoints {missing} were not loaded")
+    check_program(program, base.normalization, {p: m.normalization for p, m in inserted.items()})
+    config = EditedConfig(sources=tuple([source_entry(base, base_path)] +
+                                        [source_entry(m, p) for p, m in inserted.items()]),
+                          ops=tuple(compile_program(program, base.normalization, inserted)),
+                          program=program.to_dict())
+    meta = replace(base.meta, model_type="edited", field_config=config,
+                   density_range=(float(density_floor), base.meta.density_range[1]),
+                   kind="teacher", teacher_type=None, teacher_checkpoint=None,
+                   train_config={"edit": {"density_floor": density_floor, "grid_passes": grid_passes, "seed": seed}},
+                   step=0)
+    device = base.grid.density.device
+    edited = build_model(ModelMeta.from_dict(meta.to_dict(), "edited model"), device)
+    for field, model in zip(edited.field.sources, [base] + list(inserted.values())):
+        field.load_state_dict(model.field.state_dict())
+    edited.grid.load_state_dict(base.grid.state_dict())
+    before = base.grid.occupancy.clone()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    # the base's threshold: erasing lowers the mean density, which would let faint cells in elsewhere
+    rebuild_grid(edited, grid_passes, generator, min(float(base.grid.mean_density), base.renderer.config.density_thresh))
+    after = edited.grid.occupancy
+    stats = EditStats(occupied_before=before.float().mean().item(), occupied_after=after.float().mean().item(),
+                      removed=(before & ~after).float().mean().item(), added=(after & ~before).float().mean().item(),
+                      seconds=time.perf_counter() - start)
+    return edited, stats
