@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 
 import torch
 
-from pvd.commands.flags import add_arch, add_data_type
+from pvd.commands.flags import add_arch, add_data_type, finite_float
 from pvd.commands.record import write_run_record
+from pvd.commands.workspace import file_sha256
 from pvd.data import index_split, scene_normalization
 from pvd.data.cameras import NGP_ROTATION
 from pvd.errors import UserError
@@ -38,17 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_type(p)
     p.add_argument("scene_dir", type=Path, help="the scene the file was trained on (its training cameras)")
     p.add_argument("--workspace", required=True, type=Path, help="output folder (checkpoint.pt, record.json)")
-    p.add_argument("--bound", type=float, help="box half-size (default: the file's aabb_train)")
-    p.add_argument("--scale", type=float, help="world -> box scale the file was trained with (default: the dataset's)")
-    p.add_argument("--dt_gamma", type=float, help="step growth with distance (default: the dataset's)")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    p.add_argument("--bound", type=finite_float, help="box half-size (default: the file's aabb_train)")
+    p.add_argument("--scale", type=finite_float, help="world -> box scale the file was trained with (default: the dataset's)")
+    p.add_argument("--dt_gamma", type=finite_float, help="step growth with distance (default: the dataset's)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -166,11 +166,16 @@ def collect(metrics_paths: list[str | Path]) -> list[ResultRow]:
     return sorted(rows, key=_order)
 
 
-def write_csv(rows: list[ResultRow], path: str | Path) -> None:
-    """Write ``results.csv`` atomically; missing numbers are written as ``n/a``."""
-    frame = pd.DataFrame([asdict(r) for r in rows], columns=list(COLUMNS))
+def write_rows(rows: list, columns: tuple[str, ...], path: str | Path) -> None:
+    """Write dataclass ``rows`` as a CSV atomically; missing numbers are written as ``n/a``."""
+    frame = pd.DataFrame([asdict(r) for r in rows], columns=list(columns))
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, na_rep=NA, float_format="%.10g")
+
+
+def write_csv(rows: list[ResultRow], path: str | Path) -> None:
+    """Write ``results.csv`` (see :func:`write_rows`)."""
+    write_rows(rows, COLUMNS, path)
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:

@@ -15,14 +15,13 @@ in the same scene). ``offset + seconds`` is the honest total a user pays for a s
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
 from pvd.errors import UserError
-from pvd.records import atomic_path
-from pvd.report.collect import DATASET_TITLES, DATASETS, NA, parse_model
+from pvd.report.collect import DATASETS, NA, parse_model, write_rows
 
 
 @dataclass(frozen=True)
@@ -94,9 +93,8 @@ def collect_curves(record_paths: list[str | Path]) -> list[CurveRow]:
 
 
 def write_curves(rows: list[CurveRow], path: str | Path) -> None:
-    frame = pd.DataFrame([asdict(r) for r in rows], columns=list(CURVE_COLUMNS))
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, na_rep=NA, float_format="%.10g")
+    """Write ``curves.csv`` atomically."""
+    write_rows(rows, CURVE_COLUMNS, path)
 
 
 def read_curves(path: str | Path) -> pd.DataFrame:
