@@ -27,7 +27,7 @@ from pvd.data.cameras import NGP_ROTATION
 from pvd.errors import UserError
 from pvd.interop import import_reference, read_reference, unused_entries
 from pvd.model import ModelMeta, save_checkpoint
-from pvd.presets import DATASET_DEFAULTS, arch_preset, with_overrides
+from pvd.presets import DATASET_DEFAULTS, arch_preset, render_config
 
 PRESET = "paper"
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     train = index_split(args.scene_dir, args.data_type, "train")
     norm = scene_normalization(train, args.data_type, bound, scale).rotated_by(NGP_ROTATION)
     meta = ModelMeta(model_type=args.model_type, preset=PRESET, field_config=field_config,
-                     render_config=with_overrides(preset.render, dt_gamma=dt_gamma), bound=bound,
+                     render_config=render_config(PRESET, dt_gamma, bound), bound=bound,
                      normalization=norm, kind="teacher", data_type=args.data_type, scene_dir=str(args.scene_dir),
                      image_width=train.cameras.width, image_height=train.cameras.height, cameras=train.cameras,
                      near=train.near, far=train.far,

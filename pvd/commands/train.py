@@ -18,7 +18,7 @@ from pvd.errors import UserError
 from pvd.evaluate.evaluate import evaluate_model
 from pvd.evaluate.probe import CurveProbe
 from pvd.model import ModelMeta, build_model, save_checkpoint
-from pvd.presets import arch_preset, scene_defaults, with_overrides
+from pvd.presets import arch_preset, render_config, scene_defaults, with_overrides
 from pvd.train.teacher import TeacherConfig, train_teacher
 
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frame == "ngp":
         norm = norm.rotated_by(NGP_ROTATION)
     meta = ModelMeta(model_type=args.model_type, preset=args.preset, field_config=preset.field,
-                     render_config=with_overrides(preset.render, dt_gamma=dt_gamma), bound=bound,
+                     render_config=render_config(args.preset, dt_gamma, bound), bound=bound,
                      density_range=(lo, hi), normalization=norm, kind="teacher", data_type=args.data_type,
                      scene_dir=str(args.scene_dir), downscale=args.downscale, image_width=train.cameras.width,
                      image_height=train.cameras.height, cameras=train.cameras, near=train.near, far=train.far,

@@ -46,7 +46,11 @@ class VMConfig:
     """Sizes of the TensoRF VM field.
 
     Attributes:
-        resolution: grid points per axis over the box (planes are resolution^2, lines resolution).
+        resolution: grid points per axis over the box (planes are resolution^2, lines resolution);
+            with ``per_bound``, per unit of ``bound`` (``round(resolution * bound)`` over the box).
+        per_bound: scale the resolution with the box, as the hash grid's finest level does, so a
+            cell spans the same box units at every bound (tiny; the paper preset keeps the
+            reference's 300 over any box, the shape of its checkpoints).
         density_rank: density channels per plane+line pair.
         appearance_rank: appearance channels per pair (``basis`` maps 3x this to 15).
         init_scale: factors start as ``init_scale * N(0, 1)``.
@@ -60,6 +64,11 @@ class VMConfig:
     init_scale: float = 0.1
     head_lr_scale: float = 0.1
     color_hidden: int = 64
+    per_bound: bool = False
+
+    def grid_points(self, bound: float) -> int:
+        """Grid points per axis over the box ``[-bound, bound]``."""
+        return max(2, round(self.resolution * bound)) if self.per_bound else self.resolution
 
     def __post_init__(self):
         for name in ("density_rank", "appearance_rank", "init_scale", "head_lr_scale", "color_hidden"):
@@ -79,7 +88,7 @@ class VMField(Field):
 
     def __init__(self, config: VMConfig, bound: float, density_range=(-2.0, 7.0)):
         super().__init__(config, bound, density_range)
-        res, scale = config.resolution, config.init_scale
+        res, scale = config.grid_points(bound), config.init_scale
         self.density_planes = nn.Parameter(scale * torch.randn(3, config.density_rank, res, res))
         self.density_lines = nn.Parameter(scale * torch.randn(3, config.density_rank, res, 1))
         self.appearance_planes = nn.Parameter(scale * torch.randn(3, config.appearance_rank, res, res))

@@ -104,3 +104,36 @@ def test_helpers_and_errors(lego_dir):
         PoseSampler(cams, "colmap")
     with pytest.raises(UserError, match="at least 2"):
         PoseSampler(cams[0], "synthetic")
+
+
+def _seen_by_any(points: torch.Tensor, views) -> torch.Tensor:
+    """[m] whether each world point [m, 3] projects inside the image of at least one view."""
+    rot, t = views.c2w[:, :3, :3], views.c2w[:, :3, 3]
+    q = torch.einsum("kji,kmj->kmi", rot, points[None] - t[:, None])          # camera coordinates
+    z = -q[..., 2]
+    u = views.fx[:, None] * q[..., 0] / z + views.cx[:, None]
+    v = -views.fy[:, None] * q[..., 1] / z + views.cy[:, None]
+    return ((z > 0) & (u >= 0) & (u < views.width) & (v >= 0) & (v < views.height)).any(0)
+
+
+def test_llff_sampled_views_cover_what_the_test_views_see(fern_dir):
+    """Distillation only teaches the student what some sampled view sees: the points a fern test
+    view sees at the near, focus and far depths must be in the frame of the sampled views of a
+    few epochs (measured: >= 97.8 % of test pixels at every depth, 20 epochs)."""
+    train = index_split(fern_dir, "llff", "train", 8)
+    test = index_split(fern_dir, "llff", "test", 8)
+    sampler = PoseSampler(train.cameras, "llff", near=train.near, far=train.far)
+    gen = torch.Generator().manual_seed(0)
+    epochs = [sampler.sample(gen) for _ in range(20)]
+    views = type(epochs[0])(torch.cat([e.c2w for e in epochs]), torch.cat([e.fx for e in epochs]),
+                            torch.cat([e.fy for e in epochs]), torch.cat([e.cx for e in epochs]),
+                            torch.cat([e.cy for e in epochs]), train.cameras.width, train.cameras.height)
+    cams = test.cameras
+    ys, xs = torch.meshgrid(torch.arange(cams.height) + 0.5, torch.arange(cams.width) + 0.5, indexing="ij")
+    focus = 1.0 / (0.25 / train.near + 0.75 / train.far)
+    for i in range(len(cams)):
+        dirs = torch.stack(((xs - cams.cx[i]) / cams.fx[i], -(ys - cams.cy[i]) / cams.fy[i],
+                            -torch.ones_like(xs)), -1).reshape(-1, 3) @ cams.c2w[i, :3, :3].T
+        for depth in (train.near, focus, train.far):
+            seen = _seen_by_any(cams.c2w[i, :3, 3] + dirs * depth, views)
+            assert seen.float().mean() > 0.95, (i, depth, float(seen.float().mean()))

@@ -68,7 +68,7 @@ def test_hash_maps_box_to_unit_cube():
 
 def _vm_reference(field, x):
     """Float64 loop over corners: sum_p plane_p(u, v) * line_p(w) per channel, from the stored factors."""
-    res, bound = field.config.resolution, field.bound
+    res, bound = field.density_planes.shape[-1], field.bound
     pos = ((x.double() + bound) / (2 * bound)).clamp(0, 1) * (res - 1)
     cell = pos.floor().clamp(max=res - 2).long()
     frac = pos - cell

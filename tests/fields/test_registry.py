@@ -63,7 +63,9 @@ def test_overrides_and_config_round_trip_through_json():
     field = build_field("vm", "tiny", 1.5, density_range=(-1.0, 5.0), resolution=24, density_rank=4)
     assert field.config.resolution == 24 and field.config.density_rank == 4
     assert field.bound == 1.5 and field.density_range == (-1.0, 5.0)
-    assert field.density_planes.shape == (3, 4, 24, 24)
+    # tiny vm: resolution is per unit of bound (24 * 1.5 = 36 points over the box)
+    assert field.config.per_bound and field.density_planes.shape == (3, 4, 36, 36)
+    assert build_field("vm", "paper", 2.0, resolution=24).density_planes.shape[-1] == 24
     saved = json.loads(json.dumps(dataclasses.asdict(field.config)))
     rebuilt = build_field("vm", "tiny", 1.5, (-1.0, 5.0), **saved)
     assert rebuilt.config == field.config

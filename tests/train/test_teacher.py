@@ -95,3 +95,17 @@ def test_bad_flags_give_one_clear_line(demo_scene, tmp_path, flags, message):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_tiny_render_step_is_relative_to_the_box():
+    """tiny: the same number of finest steps across the box at every bound >= 1 (a bound-2 scene
+    would otherwise march twice the samples per ray); paper: the reference's fixed step."""
+    from pvd.presets import render_config
+    from pvd.render.marching import step_limits
+
+    one, two = render_config("tiny", 0.0, 1.0), render_config("tiny", 0.003, 2.0)
+    dt_one = step_limits(one.max_steps, one.grid_resolution, 1)[0]
+    dt_two = step_limits(two.max_steps, two.grid_resolution, 2)[0]
+    assert dt_two == pytest.approx(2 * dt_one, rel=1e-2)
+    assert render_config("tiny", 0.0) == one and one.max_steps == 192
+    assert render_config("paper", 0.003, 2.0).max_steps == 1024
