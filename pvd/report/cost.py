@@ -62,7 +62,7 @@ def read_costs(records: list[Path]) -> list[RunCost]:
             seconds = float(record["seconds"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path}: not a readable run record ({type(exc).__name__}: {exc})") from None
-        teacher, student = parse_model(path.parent.name.split("@")[0])   # ablation variants: pair@variant
+        teacher, student, _ = parse_model(path.parent.name)   # an ablation variant counts for its pair
         stage = STAGES[folder]
         arch = student or teacher
         device = "cuda" if str(record.get("device", "cpu")).startswith("cuda") else "cpu"

@@ -75,6 +75,10 @@ def _check_selection():
     for key, ds in config["datasets"].items():
         if ds["source"] in ("download", "local") and "root" not in ds:
             raise WorkflowError(f"config datasets.{key}.root is required with source {ds['source']!r}")
+        missing = [k for k in ("bound", "scale", "dt_gamma") if k not in ds["defaults"]]
+        if key != "capture" and missing:
+            raise WorkflowError(f"config datasets.{key}.defaults lacks {missing}: every {key} scene needs a box "
+                                "(only capture scenes get theirs from their cameras)")
         if key == "capture" and ds["source"] != "local":
             raise WorkflowError(f"config datasets.capture.source must be 'local' (captures are read in place "
                                 f"from root/<scene>), got {ds['source']!r}")
