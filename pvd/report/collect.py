@@ -56,6 +56,7 @@ class ResultRow:
     render_fps: float | None
     lpips_note: str
     variant: str = ""
+    teacher_source: str = "train"
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
@@ -133,7 +134,13 @@ def read_row(metrics_path: str | Path) -> ResultRow:
         train_seconds=_number(record, "seconds", record_path),
         model=model, split=str(metrics.get("split", "")), n_images=int(metrics.get("n_images", 0)),
         ssim_mode=str(metrics.get("ssim_mode", "")),
-        render_fps=_number(metrics, "fps", path, required=False), lpips_note=note, variant=variant)
+        render_fps=_number(metrics, "fps", path, required=False), lpips_note=note, variant=variant,
+        teacher_source=teacher_source(path.parent.parent.parent / "teacher" / teacher / "record.json"))
+
+
+def teacher_source(record_path: Path) -> str:
+    """``import`` for a teacher converted from the reference's checkpoint (``pvd import``), else ``train``."""
+    return "import" if record_path.is_file() and _load_json(record_path).get("kind") == "import" else "train"
 
 
 def find_metrics(results_dir: str | Path) -> list[Path]:

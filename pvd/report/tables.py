@@ -15,7 +15,7 @@ backbones) and ``-`` where the model was not run. Each table renders as Markdown
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -198,7 +198,15 @@ def _model_order() -> list[str]:
 
 
 def dataset_tables(frame: pd.DataFrame, dataset: str) -> list[Table]:
-    return [matrix_table(frame, dataset, m) for m in METRICS] + [scene_table(frame, dataset)]
+    tables = [matrix_table(frame, dataset, m) for m in METRICS] + [scene_table(frame, dataset)]
+    rows = dataset_rows(frame, dataset)
+    imported = sorted({t for t, s in zip(rows["teacher"], rows.get("teacher_source", [])) if s == "import"},
+                      key=ARCHS.index)
+    if not imported:
+        return tables
+    mark = ("Imported teachers: " + ", ".join(arch_label(a) for a in imported)
+            + " come from the reference's released checkpoints (pvd import), not from pvd train.")
+    return [replace(t, note=f"{t.note} {mark}".strip()) for t in tables]
 
 
 HTML_STYLE = ("body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin:.5em 0}"

@@ -84,3 +84,21 @@ def test_documents(frame, tmp_path):
     parser = _Cells()
     parser.feed(page)
     assert parser.tables == 5 and f"{mean_psnr('hash', 'tensors'):.2f}" in parser.cells
+
+
+def test_imported_teachers_are_marked(results_tree, tmp_path):
+    """A teacher converted by `pvd import` (record kind "import") is named in every table's note."""
+    import json
+
+    from pvd.report import collect, find_metrics, read_csv, write_csv
+    from pvd.report.tables import dataset_tables
+
+    record = results_tree / "synthetic" / "lego" / "teacher" / "vm" / "record.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "kind": "import"}))
+    rows = collect(find_metrics(results_tree))
+    assert {r.teacher_source for r in rows if r.teacher == "vm" and r.scene == "lego"} == {"import"}
+    assert {r.teacher_source for r in rows if r.teacher == "hash"} == {"train"}
+    write_csv(rows, tmp_path / "results.csv")
+    tables = dataset_tables(read_csv(tmp_path / "results.csv"), "synthetic")
+    assert all("Imported teachers: TensoRF" in t.note for t in tables)
+    assert not any("Imported" in t.note for t in dataset_tables(read_csv(tmp_path / "results.csv"), "llff"))

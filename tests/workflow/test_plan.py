@@ -82,3 +82,27 @@ def test_capture_config_plans_the_grid_on_a_folder_of_captures(checkout):
     assert counts["train_teacher"] == 4 and counts["distill_student"] == 16 and counts["evaluate_model"] == 20
     assert {j.get("dataset") for j in jobs if j.rule == "train_teacher"} == {"capture"}
     assert "download_dataset" not in counts and "make_demo_scene" not in counts
+
+
+def test_imported_teachers_replace_training_for_their_dataset(checkout, tmp_path):
+    """teacher_source: import plans `pvd import` of the release's latest checkpoint per (scene, arch)."""
+    import yaml
+
+    config = yaml.safe_load((checkout / "config" / "config.yaml").read_text())
+    root = tmp_path / "release"
+    for arch in ("hash", "vm"):
+        for epoch in (100, 300):
+            path = root / "lego" / "checkpoints" / f"{arch}_ep{epoch:04d}.pth"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"reference checkpoint")
+    config["datasets"]["synthetic"].update(teacher_source="import", teachers_root=str(root))
+    (checkout / "config" / "imported.yaml").write_text(yaml.safe_dump(config))
+    try:
+        proc = snakemake(checkout, "-n", "-p", "--configfile", "config/imported.yaml", "--config",
+                         "select={datasets: [synthetic, llff], scenes: [lego, fern]}", "architectures=[hash,vm]")
+    finally:
+        (checkout / "config" / "imported.yaml").unlink()
+    out = proc.stdout + proc.stderr
+    assert out.count("rule import_teacher:") == 2 and out.count("rule train_teacher:") == 2   # lego imported, fern trained
+    assert f"pvd import {root}/lego/checkpoints/hash_ep0300.pth" in out
+    assert "--data_type synthetic --model_type hash --bound 1.0" in out and "--scale 0.8" in out

@@ -79,6 +79,8 @@ def _check_selection():
         if key != "capture" and missing:
             raise WorkflowError(f"config datasets.{key}.defaults lacks {missing}: every {key} scene needs a box "
                                 "(only capture scenes get theirs from their cameras)")
+        if ds.get("teacher_source", "train") == "import" and "teachers_root" not in ds:
+            raise WorkflowError(f"config datasets.{key}.teachers_root is required with teacher_source import")
         if key == "capture" and ds["source"] != "local":
             raise WorkflowError(f"config datasets.capture.source must be 'local' (captures are read in place "
                                 f"from root/<scene>), got {ds['source']!r}")
@@ -296,6 +298,36 @@ def teacher_args(wildcards):
 
 def teacher_stamp(wildcards):
     return stamp(["train", f"field:{wildcards.arch}"], teacher_settings(wildcards))
+
+
+def wildcard_pattern(names):
+    """A wildcard constraint matching exactly ``names`` (and nothing when there are none)."""
+    return "|".join(names) if names else "(?!)"
+
+
+IMPORTED = [d for d, ds in config["datasets"].items() if ds.get("teacher_source", "train") == "import"]
+TRAINED_PATTERN = wildcard_pattern([d for d in config["datasets"] if d not in IMPORTED])
+IMPORTED_PATTERN = wildcard_pattern(IMPORTED)
+
+
+def reference_checkpoint(wildcards):
+    """The reference checkpoint of an imported teacher: the release's latest epoch of the architecture."""
+    folder = Path(config["datasets"][wildcards.dataset]["teachers_root"]) / wildcards.scene / "checkpoints"
+    found = sorted(folder.glob(f"{wildcards.arch}_ep*.pth"))
+    if not found:
+        raise WorkflowError(f"config datasets.{wildcards.dataset}.teachers_root: no {wildcards.arch}_ep*.pth in "
+                            f"{folder} (the release's layout: <root>/<scene>/checkpoints/<arch>_ep<epoch>.pth)")
+    return str(found[-1])
+
+
+def import_args(wildcards):
+    """`pvd import` flags: the scene's box (bound from the file unless the config gives one)."""
+    return _flags({"data_type": wildcards.dataset, "model_type": wildcards.arch,
+                   **scene_settings(wildcards.dataset, wildcards.scene)})
+
+
+def import_stamp(wildcards):
+    return stamp(["train", f"field:{wildcards.arch}"], {"import": import_args(wildcards)})
 
 
 def teacher_checkpoint(wildcards):
