@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pvd.data.nsvf import restore_links
 from pvd.fields import ARCHS
 GAP_BAR_DB = 1.0
 SECONDS_BAR = 120.0
@@ -57,34 +57,9 @@ SCENES = {
 }
 
 
-def _link_target(path: Path) -> Path | None:
-    """Target of a symbolic link that a copy flattened into a small text file, else None."""
-    if path.is_symlink() or path.stat().st_size > 1024:
-        return None
-    try:
-        text = path.read_text().strip()
-    except UnicodeDecodeError:
-        return None
-    target = (path.parent / text).resolve()
-    return target if target.is_file() else None
-
-
 def resolve_nsvf(src: Path, dst_root: Path) -> Path:
     """``src`` itself when its rgb/*.png are images, else a tree of real links under ``dst_root``."""
-    rgb = sorted((src / "rgb").iterdir())
-    if _link_target(rgb[0]) is None:
-        return src
-    root = dst_root / src.name
-    if not (root / "rgb").exists():
-        (root / "rgb").mkdir(parents=True)
-        for name in ("pose", "intrinsics.txt", "bbox.txt"):
-            os.symlink(src / name, root / name)
-        for png in rgb:
-            target = _link_target(png)
-            if target is None:
-                raise SystemExit(f"{png} is neither an image nor a link stub")
-            os.symlink(target, root / "rgb" / png.name)
-    return root
+    return restore_links(src, dst_root)
 
 
 def run_once(cmd: list[str], ws: Path) -> dict:

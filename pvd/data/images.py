@@ -137,16 +137,26 @@ def _checked(path: str | Path, source_size: tuple[int, int]) -> np.ndarray:
     return img
 
 
+def link_stub_target(path: str | Path) -> Path | None:
+    """The file a *link stub* names -- a symbolic link that a copy flattened into a small text file
+    holding the link's relative target (e.g. git with core.symlinks=false) -- else None."""
+    path = Path(path)
+    if path.is_symlink() or path.stat().st_size >= 1024:
+        return None
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    target = (path.parent / text).resolve() if text and "\n" not in text else None
+    return target if target is not None and target.is_file() else None
+
+
 def _unreadable(path: Path, exc: Exception) -> DataError:
     """The error for an image that does not decode; names a flattened symbolic link as such."""
-    if path.stat().st_size < 1024:
-        try:
-            text = path.read_text().strip()
-        except (OSError, UnicodeDecodeError):
-            text = ""
-        if text and "\n" not in text and (path.parent / text).is_file():
-            return DataError(f"{path}: a text file naming {text!r}, i.e. a symbolic link stored as "
-                             "text (e.g. by git with core.symlinks=false); expected the image "
-                             "itself: restore the link or copy the target")
+    target = link_stub_target(path)
+    if target is not None:
+        return DataError(f"{path}: a text file naming {path.read_text().strip()!r}, i.e. a symbolic link stored as "
+                         "text (e.g. by git with core.symlinks=false); expected the image "
+                         "itself: restore the link or copy the target")
     reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
     return DataError(f"{path}: unreadable image ({reason}); expected a PNG or JPEG file")

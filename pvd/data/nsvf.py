@@ -16,12 +16,13 @@ views (Tanks&Temples) uses ``1_`` as its test split. The image size comes from t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pvd.data.images import IMAGE_SUFFIXES, image_size
+from pvd.data.images import IMAGE_SUFFIXES, image_size, link_stub_target
 from pvd.data.index import SplitIndex, check_downscale, make_cameras
 from pvd.data.scene import DataError
 
@@ -117,3 +118,24 @@ def read_bbox(path: Path) -> tuple[tuple[tuple[float, ...], tuple[float, ...]], 
     if not all(a < b for a, b in zip(lo, hi)):
         raise DataError(f"{path}: box minimum {lo} is not below maximum {hi}")
     return (lo, hi), (rows[0][6] if len(rows[0]) == 7 else None)
+
+
+def restore_links(scene: str | Path, out_root: str | Path) -> Path:
+    """``scene`` itself when its ``rgb/*.png`` are images; else a copy under ``out_root`` made of real
+    symbolic links (``pose/``, ``intrinsics.txt``, ``bbox.txt`` and every ``rgb`` link stub's target,
+    :func:`~pvd.data.images.link_stub_target`), so a scene shipped with flattened links can be read in
+    place without modifying it."""
+    scene, root = Path(scene), Path(out_root) / Path(scene).name
+    rgb = sorted((scene / "rgb").iterdir())
+    if not rgb or link_stub_target(rgb[0]) is None:
+        return scene
+    if not (root / "rgb").exists():
+        (root / "rgb").mkdir(parents=True)
+        for name in ("pose", "intrinsics.txt", "bbox.txt"):
+            os.symlink((scene / name).resolve(), root / name)
+        for png in rgb:
+            target = link_stub_target(png)
+            if target is None:
+                raise DataError(f"{png}: neither an image nor a link stub naming one")
+            os.symlink(target, root / "rgb" / png.name)
+    return root
