@@ -142,6 +142,7 @@ def scaled_down_demo(path: Path) -> Path:
     """config/demo.yaml cut to two teachers, one pair, a 32-pixel scene and a few dozen steps; CPU, no GPU."""
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config.update(name="slurmtest", architectures=["vm", "hash"], pairs=["vm2hash"])
+    config.pop("ablations", None)                 # the demo's ablation pairs need the other teachers
     config["teacher"]["iters"] = {"vm": 40, "hash": 40}
     config["distill"].update(iters=30, stage_iters=[5, 15])
     config["evaluate"].update(lpips=False, fetch_lpips_weights=False)
