@@ -54,6 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t = sub.add_parser("time-to-quality", help="PSNR-vs-time figures per dataset and the speed-up table")
     t.add_argument("--curves", required=True, type=Path, help="curves.csv")
     t.add_argument("--figures", required=True, type=Path, help="folder of D_time_to_quality.{png,pdf}")
+    t.add_argument("--dataset", nargs="+", choices=DATASETS,
+                   help="datasets to draw, with or without curves (default: those in the CSV)")
     t.add_argument("--tables", required=True, type=Path, help="folder of time_to_quality.{md,tex,html}")
     t = sub.add_parser("ablation", help="ablation variants against their pair's default (md, tex, html)")
     t.add_argument("--csv", required=True, type=Path, help="results.csv")
@@ -129,13 +131,14 @@ def _curves(records: list[Path], results: Path | None, out: Path) -> list[Path]:
     return [out]
 
 
-def _time_to_quality(curves: Path, figures: Path, tables: Path) -> list[Path]:
+def _time_to_quality(curves: Path, figures: Path, tables: Path, datasets: list[str] | None = None) -> list[Path]:
     from pvd.report.curves import read_curves
     from pvd.report.tables import write_documents
     from pvd.report.time_to_quality import speed_tables, time_to_quality_figure
 
     frame = read_curves(curves)
-    written = [p for d in DATASETS if d in set(frame["dataset"]) for p in time_to_quality_figure(frame, d, figures)]
+    datasets = datasets or [d for d in DATASETS if d in set(frame["dataset"])]
+    written = [p for d in datasets for p in time_to_quality_figure(frame, d, figures)]
     return written + write_documents(speed_tables(frame), "Time to quality", tables, "time_to_quality")
 
 
@@ -165,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     elif part == "curves":
         written = _curves(args.records, args.results, args.out)
     elif part == "time-to-quality":
-        written = _time_to_quality(args.curves, args.figures, args.tables)
+        written = _time_to_quality(args.curves, args.figures, args.tables, args.dataset)
     elif part == "ablation":
         written = _ablation(args.csv, args.out)
     elif part == "qualitative":

@@ -178,6 +178,12 @@ def time_to_quality_figure(frame: pd.DataFrame, dataset: str, out_dir: str | Pat
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     rows = frame[(frame["dataset"] == dataset) & (frame["variant"] == "")]
+    if rows.empty:   # no run of the dataset recorded a curve (e.g. curves.points: 0): say so in the figure
+        fig, ax = plt.subplots(figsize=(6.4, 2.0))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{DATASET_TITLES[dataset]}: no learning curves were recorded\n(the runs' record.json "
+                "hold no `curve`; probes off: curves.points = 0)", ha="center", va="center", fontsize=10)
+        return save_figure(fig, Path(out_dir), f"{dataset}_time_to_quality")
     students = [a for a in ARCHS if a in set(rows["student"]) or a in set(rows.loc[rows["student"] == "", "teacher"])]
     n = max(1, len(students))
     cols = min(n, 2)

@@ -147,3 +147,15 @@ def test_qualitative_grid_from_saved_renders(tmp_path):
         qualitative_figure(paths, 0, tmp_path / "fig")
     with pytest.raises(UserError, match="does not fit"):
         qualitative_figure(paths, 2, tmp_path / "fig", crop=(15, 0, 10, 8))
+
+
+def test_time_to_quality_without_curves_still_draws_the_requested_figure(tmp_path):
+    """Runs with probes off (curves.points: 0) record no curve: the workflow's figure is still written."""
+    from pvd.cli import main
+    from pvd.report.curves import write_curves
+
+    write_curves([], tmp_path / "curves.csv")
+    assert main(["report", "time-to-quality", "--curves", str(tmp_path / "curves.csv"), "--figures",
+                 str(tmp_path / "fig"), "--tables", str(tmp_path / "tab"), "--dataset", "synthetic"]) == 0
+    assert (tmp_path / "fig" / "synthetic_time_to_quality.png").stat().st_size > 0
+    assert (tmp_path / "tab" / "time_to_quality.md").is_file()

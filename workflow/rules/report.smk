@@ -176,6 +176,7 @@ rule make_time_to_quality:
     params:
         stamp=report_stamp(),
         figures=figures_dir,
+        datasets=" ".join(DATASETS),
     resources:
         mem_mb=resource("report", "mem_mb"),
         runtime=resource("report", "runtime"),
@@ -183,7 +184,7 @@ rule make_time_to_quality:
     conda:
         "../../environment.yml"
     shell:
-        "pvd report time-to-quality --curves {input.csv:q} --figures {params.figures:q} "
+        "pvd report time-to-quality --curves {input.csv:q} --figures {params.figures:q} --dataset {params.datasets} "
         "--tables \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
 
