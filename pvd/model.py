@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from dataclasses import asdict, dataclass, replace
 from dataclasses import field as dc_field
 from dataclasses import fields as dc_fields
@@ -246,12 +247,17 @@ def save_checkpoint(path: str | Path, model: Model, train_state: dict | None = N
 
 
 def read_checkpoint(path: str | Path) -> StoredCheckpoint:
-    """Load and validate a checkpoint file; errors name the file."""
+    """Load and validate a checkpoint file; errors name the file.
+
+    The file is memory-mapped: tensors are read when used, so a caller that only needs the meta or
+    the resume state's step (workspace and ``--resume`` checks) does not read a multi-GiB file.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap needs torch's zip layout; anything else is loaded plainly and fails with its own error
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except OSError as exc:
         raise CheckpointError(f"checkpoint {path} is not readable: {exc.strerror or exc}") from None
     except Exception as exc:  # torch.load raises many types (KeyError on a text file, UnpicklingError, ...)

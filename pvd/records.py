@@ -12,6 +12,7 @@ partial file that looks complete; a full disk or read-only folder at any such wr
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import platform
@@ -62,6 +63,15 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's contents, read in ``chunk``-byte blocks (provenance in records)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(target: str | Path, payload: Any) -> None:

@@ -17,7 +17,7 @@ import torch
 
 from pvd.commands.flags import add_arch, add_training, check_training, finite_float, prepare_device, probe_config
 from pvd.commands.record import curve_fields, write_run_record
-from pvd.commands.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, file_sha256
+from pvd.commands.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim
 from pvd.data import index_split, load_split
 from pvd.data.index import scene_hash
 from pvd.data.poses import PoseSampler
@@ -29,6 +29,7 @@ from pvd.fields import MODEL_TYPES
 from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model, ModelMeta, build_model, load_model, save_checkpoint
 from pvd.presets import arch_preset, with_overrides
+from pvd.records import sha256_file
 from pvd.train.active import ActiveConfig
 from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
                      field_config=arch_preset(args.preset, args.model_type).field,
                      render_config=teacher.renderer.config, bound=tmeta.bound, density_range=density_range,
                      normalization=tmeta.normalization, kind="student", teacher_type=args.teacher_type,
-                     teacher_checkpoint=str(args.ckpt_teacher), teacher_sha256=file_sha256(args.ckpt_teacher),
+                     teacher_checkpoint=str(args.ckpt_teacher), teacher_sha256=sha256_file(args.ckpt_teacher),
                      data_type=args.data_type, scene_dir=str(args.scene_dir), downscale=args.downscale,
                      scene_hash=scene_hash(train_index.cameras, train_index.files),
                      image_width=train_index.cameras.width, image_height=train_index.cameras.height,

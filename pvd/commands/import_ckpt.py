@@ -21,13 +21,13 @@ import torch
 
 from pvd.commands.flags import add_arch, add_data_type, finite_float
 from pvd.commands.record import write_run_record
-from pvd.commands.workspace import file_sha256
 from pvd.data import index_split, scene_normalization
 from pvd.data.cameras import NGP_ROTATION
 from pvd.errors import UserError
 from pvd.interop import import_reference, read_reference, unused_entries
 from pvd.model import ModelMeta, save_checkpoint
 from pvd.presets import DATASET_DEFAULTS, arch_preset, render_config
+from pvd.records import sha256_file
 
 PRESET = "paper"
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                               "mean_density": float(model.grid.mean_density)},
                      config={"bound": bound, "scale": scale, "dt_gamma": dt_gamma, "preset": PRESET},
                      model_type=args.model_type, preset=PRESET, data_type=args.data_type,
-                     source_file=str(args.reference_ckpt), source_sha256=file_sha256(args.reference_ckpt),
+                     source_file=str(args.reference_ckpt), source_sha256=sha256_file(args.reference_ckpt),
                      source_epoch=meta.train_config["epoch"], source_global_step=ref.global_step,
                      ignored_entries=unused_entries(ref, model), checkpoint=str(ckpt_path),
                      iterations=ref.global_step)

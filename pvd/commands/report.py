@@ -71,6 +71,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--out", required=True, type=Path, help="report folder (reports/NAME)")
 
 
+def _inputs(files: list[Path], results: Path | None, name: str, find) -> list[Path]:
+    """The given files, or ``find(results)``: exactly one of the two must be given."""
+    if bool(files) == bool(results):
+        raise UserError(f"give either {name} files or --results DIR (exactly one of them)")
+    return files or find(results)
+
+
 def _datasets(frame, requested: list[str] | None) -> list[str]:
     present = [d for d in DATASETS if d in set(frame["dataset"])]
     if not requested:
@@ -82,10 +89,7 @@ def _datasets(frame, requested: list[str] | None) -> list[str]:
 
 
 def _collect(args: argparse.Namespace) -> list[Path]:
-    if bool(args.metrics) == bool(args.results):
-        raise UserError("give either METRICS files or --results DIR (exactly one of them)")
-    paths = args.metrics or find_metrics(args.results)
-    rows = collect(paths)
+    rows = collect(_inputs(args.metrics, args.results, "METRICS", find_metrics))
     write_csv(rows, args.out)
     print(f"{len(rows)} evaluated models -> {args.out}")
     return [args.out]
@@ -113,19 +117,10 @@ def _reference(csv: Path, out: Path) -> list[Path]:
     return write_documents([table], "Comparison with the reference results", out, "reference")
 
 
-def _find_records(results: Path) -> list[Path]:
-    found = sorted(results.glob("*/*/teacher/*/record.json")) + sorted(results.glob("*/*/distill/*/record.json"))
-    if not found:
-        raise UserError(f"--results {results} holds no <dataset>/<scene>/(teacher|distill)/<model>/record.json")
-    return found
-
-
 def _curves(records: list[Path], results: Path | None, out: Path) -> list[Path]:
     from pvd.report.curves import collect_curves, write_curves
 
-    if bool(records) == bool(results):
-        raise UserError("give either RECORDS files or --results DIR (exactly one of them)")
-    rows = collect_curves(records or _find_records(results))
+    rows = collect_curves(_inputs(records, results, "RECORDS", lambda r: find_records(r, ("teacher", "distill"))))
     write_curves(rows, out)
     print(f"{len(rows)} curve points -> {out}")
     return [out]
@@ -162,9 +157,8 @@ def run(args: argparse.Namespace) -> int:
     elif part == "cost":
         if args.grid_scenes < 1:
             raise UserError(f"--grid_scenes must be >= 1, got {args.grid_scenes}")
-        if bool(args.records) == bool(args.results):
-            raise UserError("give either RECORDS files or --results DIR (exactly one of them)")
-        written = write_cost_tables(args.records or find_records(args.results), args.out, args.grid_scenes)
+        written = write_cost_tables(_inputs(args.records, args.results, "RECORDS", find_records), args.out,
+                                    args.grid_scenes)
     elif part == "curves":
         written = _curves(args.records, args.results, args.out)
     elif part == "time-to-quality":

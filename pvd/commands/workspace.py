@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -251,12 +250,3 @@ def check_resume(ckpt_path: Path, meta) -> None:
     show = lambda v: repr(v) if len(repr(v)) <= 80 else repr(v)[:77] + "..."  # noqa: E731
     raise UserError(f"--resume: {ckpt_path} continues another run: {name} was {show(old)}, now {show(new)}; "
                     "use the same settings, another --workspace, or --overwrite to start again")
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 hex digest of a file's contents (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

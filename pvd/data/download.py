@@ -21,7 +21,6 @@ same for the weight files.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -39,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from pvd.errors import UserError
-from pvd.records import atomic_path, write_json
+from pvd.records import atomic_path, sha256_file, write_json
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 DATA_URL_ENV = "PVD_DATA_URL"
@@ -81,14 +80,6 @@ def weight_sources() -> dict[str, Source]:
     """Backbone name -> weight file source, from the manifest."""
     return {k: Source(k, v["file"], v["url"], None, v["sha256"])
             for k, v in _manifest()["weights"].items()}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _matches(digest: str, expected: str) -> bool:

@@ -21,7 +21,6 @@ instead of the [-2, 7] clamp's fog (sigma >= 0.135).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -33,6 +32,7 @@ from pvd.data.cameras import Normalization
 from pvd.edit.program import EditError, EditOp, EditProgram, check_program
 from pvd.fields.edited import EditedConfig
 from pvd.model import CheckpointError, Model, ModelMeta, build_model, load_model
+from pvd.records import sha256_file
 
 DEFAULT_FLOOR = -10.0
 DEFAULT_PASSES = 8
@@ -52,21 +52,13 @@ class EditStats:
         return {k: round(v, 6) for k, v in asdict(self).items()}
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def source_entry(model: Model, path: str | Path | None) -> dict:
     """A source's description for :class:`EditedConfig` (architecture, sizes, provenance)."""
     meta = model.meta
     entry = {"model_type": meta.model_type, "field_config": asdict(meta.field_config), "bound": meta.bound,
              "density_range": list(meta.density_range), "normalization": meta.normalization.to_dict()}
     if path is not None:
-        entry.update(checkpoint=str(path), sha256=file_sha256(path))
+        entry.update(checkpoint=str(path), sha256=sha256_file(path))
     return entry
 
 

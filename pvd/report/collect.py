@@ -78,7 +78,7 @@ def parse_model(name: str) -> tuple[str, str, str]:
                     "'{teacher}2{student}' (or '{teacher}2{student}@{variant}')")
 
 
-def _load_json(path: Path) -> dict:
+def load_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -109,19 +109,27 @@ def training_record(metrics_path: Path) -> Path:
     return metrics_path.parent.parent.parent / stage / model / "record.json"
 
 
-def read_row(metrics_path: str | Path) -> ResultRow:
-    """One row from ``<dataset>/<scene>/eval/<model>/metrics.json`` and its training record."""
-    path = Path(metrics_path)
+def cell_of(path: Path, stages: tuple[str, ...], leaf: str) -> tuple[str, str, str]:
+    """(dataset, scene, model) of ``<dataset>/<scene>/<stage>/<model>/<leaf>`` with ``stage`` in
+    ``stages`` (the workflow's path scheme); anything else is a :class:`UserError` naming the file."""
     parts = path.parts
-    if len(parts) < 5 or parts[-1] != "metrics.json" or parts[-3] != "eval":
-        raise UserError(f"{path} is not at <dataset>/<scene>/eval/<model>/metrics.json")
+    if len(parts) < 5 or parts[-1] != leaf or parts[-3] not in stages:
+        stage = stages[0] if len(stages) == 1 else f"({'|'.join(stages)})"
+        raise UserError(f"{path} is not at <dataset>/<scene>/{stage}/<model>/{leaf}")
     dataset, scene, model = parts[-5], parts[-4], parts[-2]
     if dataset not in DATASETS:
         raise UserError(f"{path}: dataset folder {dataset!r} is not one of {DATASETS}")
+    return dataset, scene, model
+
+
+def read_row(metrics_path: str | Path) -> ResultRow:
+    """One row from ``<dataset>/<scene>/eval/<model>/metrics.json`` and its training record."""
+    path = Path(metrics_path)
+    dataset, scene, model = cell_of(path, ("eval",), "metrics.json")
     teacher, student, variant = parse_model(model)
-    metrics = _load_json(path)
+    metrics = load_json(path)
     record_path = training_record(path)
-    record = _load_json(record_path)
+    record = load_json(record_path)
     lpips_alex = _number(metrics, "lpips_alex", path, required=False)
     lpips_vgg = _number(metrics, "lpips_vgg", path, required=False)
     note = ""
@@ -140,7 +148,7 @@ def read_row(metrics_path: str | Path) -> ResultRow:
 
 def teacher_source(record_path: Path) -> str:
     """``import`` for a teacher converted from the reference's checkpoint (``pvd import``), else ``train``."""
-    return "import" if record_path.is_file() and _load_json(record_path).get("kind") == "import" else "train"
+    return "import" if record_path.is_file() and load_json(record_path).get("kind") == "import" else "train"
 
 
 def find_metrics(results_dir: str | Path) -> list[Path]:
@@ -185,21 +193,29 @@ def write_csv(rows: list[ResultRow], path: str | Path) -> None:
     write_rows(rows, COLUMNS, path)
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
-    """Read ``results.csv`` back (``n/a`` -> NaN, ``student`` "" for teacher rows)."""
+def read_rows(path: str | Path, columns: tuple[str, ...], flag: str, name: str) -> pd.DataFrame:
+    """Read a CSV written by :func:`write_rows` (``n/a`` -> NaN, empty ``student``/``variant`` -> "");
+    errors name ``flag`` and the file, and a missing column names the ``name`` it should have been."""
     path = Path(path)
     try:
         frame = pd.read_csv(path, na_values=[NA], keep_default_na=False,
-                            dtype={"scene": str, "student": str, "teacher": str, "dataset": str, "variant": str})
+                            dtype={k: str for k in ("dataset", "scene", "model", "teacher", "student", "variant")
+                                   if k in columns})
     except FileNotFoundError:
-        raise UserError(f"--csv {path} does not exist") from None
+        raise UserError(f"{flag} {path} does not exist") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"--csv {path} is not a readable CSV ({exc})") from None
-    missing = [c for c in COLUMNS if c not in frame.columns]
+        raise UserError(f"{flag} {path} is not a readable CSV ({exc})") from None
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise UserError(f"--csv {path} lacks the columns {missing} (expected those of results.csv)")
-    frame["student"] = frame["student"].fillna("")
-    frame["variant"] = frame["variant"].fillna("")
+        raise UserError(f"{flag} {path} lacks the columns {missing} (expected those of {name})")
+    for column in ("student", "variant"):
+        frame[column] = frame[column].fillna("")
+    return frame
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """Read ``results.csv`` back (``n/a`` -> NaN, ``student`` "" for teacher rows)."""
+    frame = read_rows(path, COLUMNS, "--csv", "results.csv")
     for column in ("psnr", "ssim", "lpips_alex", "lpips_vgg", "train_seconds", "render_fps"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame

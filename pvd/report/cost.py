@@ -39,14 +39,15 @@ class RunCost:
     peak_mb: float | None
 
 
-def find_records(results_dir: str | Path) -> list[Path]:
-    """Every train / distill / evaluate ``record.json`` under a results folder."""
+def find_records(results_dir: str | Path, stages: tuple[str, ...] = tuple(STAGES)) -> list[Path]:
+    """Every ``<dataset>/<scene>/<stage>/<model>/record.json`` under a results folder, for ``stages``
+    (folder names: ``teacher``, ``distill``, ``eval``)."""
     root = Path(results_dir)
     if not root.is_dir():
         raise UserError(f"--results {root} is not a directory")
-    found = [p for p in sorted(root.glob("*/*/*/*/record.json")) if p.parent.parent.name in STAGES]
+    found = [p for p in sorted(root.glob("*/*/*/*/record.json")) if p.parent.parent.name in stages]
     if not found:
-        raise UserError(f"--results {root} holds no <dataset>/<scene>/<stage>/<model>/record.json")
+        raise UserError(f"--results {root} holds no <dataset>/<scene>/({'|'.join(stages)})/<model>/record.json")
     return found
 
 

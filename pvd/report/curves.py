@@ -14,14 +14,13 @@ in the same scene). ``offset + seconds`` is the honest total a user pays for a s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
 from pvd.errors import UserError
-from pvd.report.collect import DATASETS, NA, parse_model, write_rows
+from pvd.report.collect import DATASETS, cell_of, load_json, parse_model, read_rows, write_rows
 
 
 @dataclass(frozen=True)
@@ -49,32 +48,18 @@ class CurveRow:
 CURVE_COLUMNS = tuple(f.name for f in fields(CurveRow))
 
 
-def _load(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} is not readable JSON ({exc})") from None
-
-
 def record_rows(record_path: str | Path) -> list[CurveRow]:
     """The curve rows of one ``<dataset>/<scene>/{teacher,distill}/<model>/record.json`` (none without a curve)."""
     path = Path(record_path)
-    parts = path.parts
-    if len(parts) < 5 or parts[-1] != "record.json" or parts[-3] not in ("teacher", "distill"):
-        raise UserError(f"{path} is not at <dataset>/<scene>/(teacher|distill)/<model>/record.json")
-    dataset, scene, model = parts[-5], parts[-4], parts[-2]
-    if dataset not in DATASETS:
-        raise UserError(f"{path}: dataset folder {dataset!r} is not one of {DATASETS}")
+    dataset, scene, model = cell_of(path, ("teacher", "distill"), "record.json")
     teacher, student, variant = parse_model(model)
-    record = _load(path)
+    record = load_json(path)
     curve = record.get("curve")
     if not curve:
         return []
     offset = offset_cpu = 0.0
     if student:
-        teacher_record = _load(path.parent.parent.parent / "teacher" / teacher / "record.json")
+        teacher_record = load_json(path.parent.parent.parent / "teacher" / teacher / "record.json")
         offset = float(teacher_record["seconds"])
         offset_cpu = float(teacher_record.get("cpu_seconds", teacher_record["seconds"]))
     common = dict(dataset=dataset, scene=scene, model=model, teacher=teacher, student=student, variant=variant,
@@ -98,15 +83,5 @@ def write_curves(rows: list[CurveRow], path: str | Path) -> None:
 
 
 def read_curves(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path, na_values=[NA], keep_default_na=False,
-                            dtype={"scene": str, "model": str, "teacher": str, "student": str, "variant": str})
-    except FileNotFoundError:
-        raise UserError(f"--curves {path} does not exist") from None
-    missing = [c for c in CURVE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise UserError(f"--curves {path} lacks the columns {missing} (expected those of curves.csv)")
-    for column in ("student", "variant"):
-        frame[column] = frame[column].fillna("")
-    return frame
+    """Read ``curves.csv`` back (see :func:`pvd.report.collect.read_rows`)."""
+    return read_rows(path, CURVE_COLUMNS, "--curves", "curves.csv")
