@@ -7,7 +7,9 @@ trilinearly. Colour = ``sigmoid(sum_k c_k * Y_k(d))`` over the 9 SH terms of deg
 no feature ``f`` and no MLP: ``h`` is None and ``has_feature`` is False.
 
 Resolution: ``resolution`` grid points per axis over the whole box, whatever ``bound`` is (the
-reference keeps 128^3), so a cell spans ``2 * bound / (resolution - 1)`` box units.
+reference keeps 128^3), so a cell spans ``2 * bound / (resolution - 1)`` box units; with
+``per_bound`` (tiny preset), ``round(resolution * bound)`` points, so a cell spans the same box
+units at every bound (:meth:`TensorsConfig.grid_points`).
 
 Storage is channel-last, ``grid`` [resolution^3, 28] with row ``(k * R + j) * R + i`` for the
 point (i, j, k) along (x, y, z), so one ``index_select`` fetches a corner's 28 contiguous channels;
@@ -36,12 +38,19 @@ class TensorsConfig:
     """Sizes of the Plenoxels field.
 
     Attributes:
-        resolution: grid points per axis over the box.
+        resolution: grid points per axis over the box; with ``per_bound``, per unit of ``bound``.
         init_scale: every channel starts as ``init_scale * N(0, 1)`` (the reference uses 0.02).
+        per_bound: scale the resolution with the box (``round(resolution * bound)`` points over
+            ``[-bound, bound]``), as vm's ``per_bound`` and the hash grid's finest level do.
     """
 
     resolution: int = 128
     init_scale: float = 0.02
+    per_bound: bool = False
+
+    def grid_points(self, bound: float) -> int:
+        """Grid points per axis over the box ``[-bound, bound]``."""
+        return max(2, round(self.resolution * bound)) if self.per_bound else self.resolution
 
     def __post_init__(self):
         if self.resolution < 2:
@@ -80,21 +89,21 @@ class WeightedGather(torch.autograd.Function):
 
 
 class TensorsField(Field):
-    """Plenoxels field. Parameter: ``grid`` [resolution^3, 28]."""
+    """Plenoxels field. Parameter: ``grid`` [res^3, 28], ``res = config.grid_points(bound)``."""
 
     key = "tensors"
     has_feature = False
 
     def __init__(self, config: TensorsConfig, bound: float, density_range=(-2.0, 7.0)):
         super().__init__(config, bound, density_range)
-        res = config.resolution
+        res = self.res = config.grid_points(bound)
         self.grid = nn.Parameter(config.init_scale * torch.randn(res ** 3, CHANNELS))
         corners = [(k * res + j) * res + i for k in (0, 1) for j in (0, 1) for i in (0, 1)]
         self.register_buffer("corners", torch.tensor(corners, dtype=torch.long), persistent=False)
 
     def interpolate(self, x: Tensor) -> Tensor:
         """[n, 3] box positions -> [n, 28] trilinearly interpolated channels."""
-        n, res = x.shape[0], self.config.resolution
+        n, res = x.shape[0], self.res
         pos = ((x + self.bound) * (0.5 / self.bound)).clamp(0.0, 1.0) * (res - 1)
         cell = pos.floor().clamp_(max=res - 2)
         frac = pos - cell                                                           # [n, 3]

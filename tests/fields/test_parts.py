@@ -115,8 +115,9 @@ def test_vm_param_groups_and_regularizer():
 
 
 def test_tensors_interpolation_is_exact_on_affine_channels():
-    field = build_field("tensors", "tiny", 2.0, resolution=6)
-    res = field.config.resolution
+    field = build_field("tensors", "tiny", 2.0, resolution=3)
+    res = field.res
+    assert res == 6 and field.grid.shape == (6 ** 3, 28)      # tiny: per unit of bound
     axis = torch.linspace(-2.0, 2.0, res)
     k, j, i = torch.meshgrid(axis, axis, axis, indexing="ij")
     points = torch.stack((i, j, k), dim=-1).reshape(-1, 3)    # row (k * R + j) * R + i
