@@ -134,13 +134,10 @@ def rebuild_grid(model: Model, passes: int, generator: torch.Generator | None = 
         grid.occupancy.copy_(grid.seen & (grid.density > threshold))
 
 
-def edit_model(base: Model, program: EditProgram, inserted: dict[str, Model] | None = None,
-               base_path: str | Path | None = None, density_floor: float = DEFAULT_FLOOR,
-               grid_passes: int = DEFAULT_PASSES, seed: int = 0) -> tuple[Model, EditStats]:
-    """The ``edited`` model of ``program`` applied to ``base`` (inserted checkpoints: path -> model,
-    see :func:`load_inserted`), on ``base``'s device, with its grid rebuilt."""
-    start = time.perf_counter()
-    inserted = inserted or {}
+def check_edit(base: Model, program: EditProgram, inserted: dict[str, Model], density_floor: float,
+               grid_passes: int) -> None:
+    """Checks shared by :func:`edit_model` and :func:`pvd.edit.bake.bake_model`: the base is not
+    itself edited, the floor and passes are valid, every insert is loaded, the boxes fit."""
     if base.model_type == "edited":
         raise EditError("edit: the base checkpoint is already edited; edit its base checkpoint with the "
                         "combined program instead")
@@ -153,6 +150,32 @@ def edit_model(base: Model, program: EditProgram, inserted: dict[str, Model] | N
     if missing:
         raise EditError(f"edit: inserted checkpoints {missing} were not loaded")
     check_program(program, base.normalization, {p: m.normalization for p, m in inserted.items()})
+
+
+def finish_grid(model: Model, base: Model, grid_passes: int, seed: int, start: float) -> EditStats:
+    """Rebuild the grid of ``model`` (an edit of ``base``, same grid layout) from its density, within
+    the base's seen cells and at the base's threshold; what changed since ``start``
+    (``time.perf_counter()``)."""
+    device = base.grid.density.device
+    model.grid.load_state_dict(base.grid.state_dict())
+    before = base.grid.occupancy.clone()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    # the base's threshold: erasing lowers the mean density, which would let faint cells in elsewhere
+    rebuild_grid(model, grid_passes, generator, min(float(base.grid.mean_density), base.renderer.config.density_thresh))
+    after = model.grid.occupancy
+    return EditStats(occupied_before=before.float().mean().item(), occupied_after=after.float().mean().item(),
+                     removed=(before & ~after).float().mean().item(), added=(after & ~before).float().mean().item(),
+                     seconds=time.perf_counter() - start)
+
+
+def edit_model(base: Model, program: EditProgram, inserted: dict[str, Model] | None = None,
+               base_path: str | Path | None = None, density_floor: float = DEFAULT_FLOOR,
+               grid_passes: int = DEFAULT_PASSES, seed: int = 0) -> tuple[Model, EditStats]:
+    """The ``edited`` model of ``program`` applied to ``base`` (inserted checkpoints: path -> model,
+    see :func:`load_inserted`), on ``base``'s device, with its grid rebuilt."""
+    start = time.perf_counter()
+    inserted = inserted or {}
+    check_edit(base, program, inserted, density_floor, grid_passes)
     config = EditedConfig(sources=tuple([source_entry(base, base_path)] +
                                         [source_entry(m, p) for p, m in inserted.items()]),
                           ops=tuple(compile_program(program, base.normalization, inserted)),
@@ -166,13 +189,4 @@ def edit_model(base: Model, program: EditProgram, inserted: dict[str, Model] | N
     edited = build_model(ModelMeta.from_dict(meta.to_dict(), "edited model"), device)
     for field, model in zip(edited.field.sources, [base] + list(inserted.values())):
         field.load_state_dict(model.field.state_dict())
-    edited.grid.load_state_dict(base.grid.state_dict())
-    before = base.grid.occupancy.clone()
-    generator = torch.Generator(device=device).manual_seed(seed)
-    # the base's threshold: erasing lowers the mean density, which would let faint cells in elsewhere
-    rebuild_grid(edited, grid_passes, generator, min(float(base.grid.mean_density), base.renderer.config.density_thresh))
-    after = edited.grid.occupancy
-    stats = EditStats(occupied_before=before.float().mean().item(), occupied_after=after.float().mean().item(),
-                      removed=(before & ~after).float().mean().item(), added=(after & ~before).float().mean().item(),
-                      seconds=time.perf_counter() - start)
-    return edited, stats
+    return edited, finish_grid(edited, base, grid_passes, seed, start)
