@@ -50,6 +50,28 @@ def test_edit_then_evaluate_render_and_distill(teacher, demo_scene, tmp_path):
     assert student.meta.teacher_type == "edited" and student.meta.density_range == (-10.0, 7.0)
 
 
+def test_baked_edit_is_a_tensors_teacher(teacher, demo_scene, tmp_path):
+    """--bake: a plain tensors checkpoint that evaluate, render and distill --teacher_type tensors read."""
+    ws = tmp_path / "baked"
+    assert main(["edit", "--ckpt", str(teacher), "--workspace", str(ws), "--erase",
+                 *map(str, _sphere_box(demo_scene)), "--bake"]) == 0
+    record = json.loads((ws / "record.json").read_text())
+    assert record["baked"] is True and record["sources"][0]["model_type"] == "tensors"
+    baked = load_model(ws / "checkpoint.pt")
+    assert baked.model_type == "tensors" and baked.meta.density_range == (-10.0, 7.0)
+    assert baked.meta.field_config == load_model(teacher).meta.field_config
+    assert main(["evaluate", str(demo_scene), "--data_type", "synthetic", "--ckpt", str(ws / "checkpoint.pt"),
+                 "--workspace", str(tmp_path / "eval"), "--no-lpips", "--no_progress"]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["model_type"] == "tensors"
+    assert main(["render", "--ckpt", str(ws / "checkpoint.pt"), "--workspace", str(tmp_path / "video"),
+                 "--frames", "2", "--format", "gif"]) == 0
+    assert main(["distill", str(demo_scene), "--data_type", "synthetic", "--teacher_type", "tensors",
+                 "--ckpt_teacher", str(ws / "checkpoint.pt"), "--model_type", "hash", "--workspace",
+                 str(tmp_path / "student"), "--iters", "10", "--batch_rays", "128", "--no_progress"]) == 0
+    student = load_model(tmp_path / "student" / "checkpoint.pt")
+    assert student.meta.teacher_type == "tensors" and student.meta.density_range == (-10.0, 7.0)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--erase", "0", "0", "0", "0", "1", "1"], "operation 1 (erase): box is empty or inverted along x"),
     (["--erase", "0", "0", "0", "5", "1", "1"], "operation 1 (erase): box [0, 0, 0] - [5, 1, 1] leaves the scene box"),
