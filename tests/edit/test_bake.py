@@ -30,7 +30,7 @@ from pvd.cli import main
 from pvd.data.cameras import Cameras, Normalization
 from pvd.data.poses import look_at
 from pvd.edit.apply import edit_model, load_inserted
-from pvd.edit.bake import bake_model, sh_rotate_z, voxel_centres
+from pvd.edit.bake import bake_model, sample_channels, sh_rotate_z, voxel_centres
 from pvd.edit.program import EditError, parse_program
 from pvd.evaluate.evaluate import render_view
 from pvd.fields.tensors import TensorsConfig, TensorsField
@@ -83,6 +83,17 @@ def test_sh_rotate_z_turns_the_colour_like_the_content(angle):
     turned = field.color(sh_rotate_z(coeffs, angle).reshape(200, 27), d)
     assert torch.allclose(turned, field.color(coeffs.reshape(200, 27), d_back), atol=1e-5)
     assert not torch.allclose(turned, field.color(coeffs.reshape(200, 27), d), atol=1e-2)
+
+
+def test_resampling_and_voxel_centres_follow_the_field_layout():
+    """The bake's trilinear sampling equals the field's own (inside the box and clamped outside it),
+    and the field reads each voxel's channels back exactly at its centre."""
+    g = torch.Generator().manual_seed(0)
+    field = TensorsField(TensorsConfig(resolution=9), 1.5)
+    x = (torch.rand(1000, 3, generator=g) * 2 - 1) * 1.6
+    grid = field.grid.detach()
+    assert torch.allclose(sample_channels(grid, 9, 1.5, x), field.interpolate(x).detach(), atol=1e-6)
+    assert torch.allclose(field.interpolate(voxel_centres(9, 1.5)).detach(), grid, atol=1e-6)
 
 
 def test_erase_renders_like_the_wrapped_edit_and_is_exact_away_from_its_faces():
