@@ -175,7 +175,7 @@ def bake_channels(base: Model, ops: list[dict], sources: list[Model], floor: flo
         sources: the inserted ``tensors`` models, in the order of the ops' ``source`` index (1-based).
         floor: log-density of emptied voxels.
     """
-    res, bound = base.field.config.resolution, base.field.bound
+    res, bound = base.field.res, base.field.bound
     grid = base.field.grid.detach().clone()
     x = voxel_centres(res, bound).to(grid)
     half = torch.full((3,), bound / (res - 1), dtype=grid.dtype, device=grid.device)    # half a voxel
@@ -199,7 +199,7 @@ def bake_channels(base: Model, ops: list[dict], sources: list[Model], floor: flo
             else:
                 field = sources[op["source"] - 1].field
                 src = field.grid.detach()
-            part = _placed(sample_channels(src, field.config.resolution, field.bound, y[hit]), op,
+            part = _placed(sample_channels(src, field.res, field.bound, y[hit]), op,
                            field.density_range[1])
             part[:, 0] = _scaled(part[:, 0], share[hit], floor)
             grid[hit] = _combine(grid[hit], part, max(base.field.density_range[0], field.density_range[0]))

@@ -54,7 +54,8 @@ def _cameras(n: int = 4, size: int = 40) -> Cameras:
 
 def _psnrs(a, b) -> list[float]:
     cams = _cameras()
-    return [psnr_from_mse(mse(render_view(a, cams, v, "cpu"), render_view(b, cams, v, "cpu"))) for v in range(len(cams))]
+    return [psnr_from_mse(mse(render_view(a, cams, v, "cpu"), render_view(b, cams, v, "cpu")))
+            for v in range(len(cams))]
 
 
 def _both(base, *ops, inserted=None):
@@ -116,22 +117,36 @@ def test_erase_renders_like_the_wrapped_edit_and_is_exact_away_from_its_faces():
     assert (out.sigma[deep] <= math.exp(-10.0) * 1.0001).all()
 
 
+def _assert_copies(base, baked, shift: torch.Tensor) -> None:
+    """Destination voxels whose cell lies in the placed box hold the source voxels' channels."""
+    res, bound = base.field.res, base.field.bound
+    h = 2 * bound / (res - 1)                                             # box units
+    x = voxel_centres(res, bound)
+    lo, hi = ((torch.tensor(BOX[k]) * NORM_SCALE + shift * h) for k in ("min", "max"))
+    inside = ((x - h / 2 >= lo) & (x + h / 2 <= hi)).all(-1)
+    src = torch.round((x[inside] + bound) / h).long() - shift.long()      # (i, j, k)
+    rows = (src[:, 2] * res + src[:, 1]) * res + src[:, 0]
+    moved, source = baked.field.grid.detach()[inside], base.field.grid.detach()[rows]
+    assert (source[:, 0] == 5).sum() > 20 and (base.field.grid.detach()[inside, 0] == 5).sum() == 0
+    assert torch.allclose(moved, source, atol=1e-5)
+
+
 def test_move_by_whole_voxels_copies_the_voxels():
     base = ball_model(outside=-2.0)
     shift = torch.tensor([-8.0, 3.0, 1.0])
     wrapped, baked = _both(base, {"op": "move", **BOX, "translate": (shift * VOXEL).tolist()})
     _check_renders(base, wrapped, baked, 42.0, 45.0)
-    # destination voxels whose cell lies in the placed box hold the source voxels' channels
-    x = voxel_centres(RES, 1.0)
-    h = VOXEL * NORM_SCALE
-    lo, hi = ((torch.tensor(BOX[k]) + shift * VOXEL) * NORM_SCALE for k in ("min", "max"))
-    inside = ((x - h / 2 >= lo) & (x + h / 2 <= hi)).all(-1)
-    idx = (torch.round((x + 1) / h)).long()                               # (i, j, k)
-    src = idx[inside] - shift.long()
-    rows = (src[:, 2] * RES + src[:, 1]) * RES + src[:, 0]
-    moved, source = baked.field.grid.detach()[inside], base.field.grid.detach()[rows]
-    assert (source[:, 0] == 5).sum() > 50 and (base.field.grid.detach()[inside, 0] == 5).sum() == 0
-    assert torch.allclose(moved, source, atol=1e-5)
+    _assert_copies(base, baked, shift)
+
+
+def test_a_grid_sized_per_bound_is_baked_on_its_own_points():
+    base = ball_model(outside=-2.0, resolution=22, per_bound=True,
+                      norm=Normalization(1.5, NORM_SCALE, (0.0, 0.0, 0.0)))
+    assert base.field.res == 33
+    shift = torch.tensor([-6.0, 2.0, 1.0])
+    voxel = 3.0 / 32 / NORM_SCALE
+    _, baked = _both(base, {"op": "move", **BOX, "translate": (shift * voxel).tolist()})
+    _assert_copies(base, baked, shift)
 
 
 def test_move_with_rotate_z_turns_the_content_and_its_view_dependence():
@@ -198,7 +213,8 @@ def test_cli_bake_writes_a_tensors_checkpoint_and_a_record(ball_ckpt, tmp_path, 
     baked = load_model(ws / "checkpoint.pt")
     assert baked.model_type == "tensors" and baked.meta.density_range == (-10.0, 7.0)
     expected, _ = bake_model(load_model(ball_ckpt), parse_program(json.loads(program.read_text())))
-    assert torch.equal(baked.field.grid, expected.field.grid) and torch.equal(baked.grid.occupancy, expected.grid.occupancy)
+    assert torch.equal(baked.field.grid, expected.field.grid)
+    assert torch.equal(baked.grid.occupancy, expected.grid.occupancy)
     record = json.loads((ws / "record.json").read_text())
     assert record["baked"] is True and record["config"]["bake"] is True and record["base_type"] == "tensors"
     assert record["sources"] == [{"model_type": "tensors", "checkpoint": str(ball_ckpt),
