@@ -123,6 +123,45 @@ def report(name: str, t_rec: dict, matrix: dict, teachers: list[str], students: 
     return failures
 
 
+def row(scene: str, teacher: str, student: str | None, rec: dict, teacher_psnr: float) -> dict:
+    """One record's figures for the saved results."""
+    m = rec["metrics"]
+    out = {"scene": scene, "teacher": teacher, "student": student, "psnr_test": m["psnr_test"],
+           "seconds": rec["seconds"], "cpu_seconds": rec.get("cpu_seconds"), "eval_seconds": rec.get("eval_seconds"),
+           "code_version": rec.get("code_version")}
+    if student is not None:
+        out.update(gap_db=m["psnr_test"] - teacher_psnr, psnr_vs_teacher=m.get("psnr_vs_teacher"),
+                   meets=bool(m["psnr_test"] - teacher_psnr >= -GAP_BAR_DB and rec["seconds"] <= SECONDS_BAR))
+    return out
+
+
+def save(stem: Path, rows: list[dict], command: str) -> None:
+    """``STEM.json`` (every row) and ``STEM.md`` (one matrix per scene)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")
+    lines = [f"# Conversion matrix on real scenes (tiny presets, CPU)\n\n`{command}`\n",
+             "Cells: student test PSNR / gap to its teacher (dB) / distillation wall s (processor s) / "
+             "PSNR vs the teacher's renders. Bars: gap >= -1 dB, <= 120 s.\n"]
+    for scene in dict.fromkeys(r["scene"] for r in rows):
+        teachers = [r for r in rows if r["scene"] == scene and r["student"] is None]
+        students = list(dict.fromkeys(r["student"] for r in rows if r["scene"] == scene and r["student"]))
+        lines += [f"\n## {scene}\n", "| teacher | PSNR | train s | " + " | ".join(students) + " |",
+                  "|---|---|---|" + "---|" * len(students)]
+        for t in teachers:
+            cells = []
+            for s in students:
+                hit = [r for r in rows if r["scene"] == scene and r["teacher"] == t["teacher"] and r["student"] == s]
+                if not hit:
+                    cells.append("-")
+                    continue
+                r = hit[0]
+                mark = "" if r["meets"] else " **x**"
+                cells.append(f"{r['psnr_test']:.2f} / {r['gap_db']:+.2f} / {r['seconds']:.0f} "
+                             f"({r['cpu_seconds'] or float('nan'):.0f}) / {r['psnr_vs_teacher']:.2f}{mark}")
+            lines.append(f"| {t['teacher']} | {t['psnr_test']:.2f} | {t['seconds']:.0f} | " + " | ".join(cells) + " |")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, help="workspaces here, one folder per scene (default: a temp dir)")
@@ -135,6 +174,8 @@ def main() -> int:
     p.add_argument("--tag", default="", help="suffix of the pair workspaces (ablations)")
     p.add_argument("--extra", default="", help="extra flags for every pvd distill, space-separated")
     p.add_argument("--teacher_extra", default="", help="extra flags for every pvd train, space-separated")
+    p.add_argument("--save", type=Path, metavar="STEM",
+                   help="also write STEM.json and STEM.md (e.g. benchmarks/results/real_matrix)")
     p.add_argument("--prepare_nsvf", type=Path, metavar="DIR",
                    help="only build the NSVF tree of real links under DIR (for config/real-cpu.yaml) and exit")
     args = p.parse_args()
@@ -143,7 +184,7 @@ def main() -> int:
         return 0
     out_root = args.out or Path(tempfile.mkdtemp(prefix="pvd-real-bench-"))
     teachers, students = args.teachers.split(","), args.students.split(",")
-    failures = []
+    failures, rows = [], []
     for name in args.scenes.split(","):
         sc = SCENES[name]
         path = args.data_root / sc.folder
@@ -156,6 +197,10 @@ def main() -> int:
         t_rec = {t: train_teacher(path, sc, out, t, args) for t in teachers}
         matrix = {(t, s): distill_pair(path, sc, out, t, s, args) for t in teachers for s in students}
         failures += report(name, t_rec, matrix, teachers, students)
+        rows += [row(name, t, None, t_rec[t], float("nan")) for t in teachers]
+        rows += [row(name, t, s, rec, t_rec[t]["metrics"]["psnr_test"]) for (t, s), rec in matrix.items()]
+        if args.save:
+            save(args.save, rows, "python benchmarks/real_matrix.py " + " ".join(sys.argv[1:]))
     print(f"\nbars (each student within {GAP_BAR_DB} dB of its teacher, each pair <= {SECONDS_BAR:.0f} s): "
           + ("all met" if not failures else "missed: " + "; ".join(failures)))
     return 0

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from pvd.data.cameras import Normalization
-from pvd.edit.program import EditError, EditOp, EditProgram, check_program
+from pvd.edit.program import EditError, EditOp, EditProgram, box_to_box_frame, check_program
 from pvd.fields.edited import EditedConfig
 from pvd.model import CheckpointError, Model, ModelMeta, build_model, load_model
 from pvd.records import sha256_file
@@ -81,21 +81,22 @@ def load_inserted(program: EditProgram, device) -> dict[str, Model]:
 
 def placement_map(op: EditOp, dest: Normalization, src: Normalization) -> dict:
     """The inverse placement in box coordinates: dest box point x -> source box point
-    ``matrix @ x + offset``, the direction rotation dest -> source and the density factor."""
+    ``matrix @ x + offset``, the direction rotation dest -> source box and the density factor."""
     place = op.place
     centre = torch.tensor(op.box.centre, dtype=torch.float64)
     rot_t = torch.tensor(place.rotation(), dtype=torch.float64).T
     t = torch.tensor(place.translate, dtype=torch.float64)
     d_off, s_off = (torch.tensor(n.offset, dtype=torch.float64) for n in (dest, src))
+    d_rot, s_rot = (torch.tensor(n.rotation, dtype=torch.float64) for n in (dest, src))
 
     def inverse(x):                                       # [k, 3] dest box -> [k, 3] source box
-        q = (x - d_off) / dest.scale
+        q = (x - d_off) / dest.scale @ d_rot              # dest world
         p = centre + (q - centre - t) @ rot_t.T / place.scale
-        return p * src.scale + s_off
+        return p @ s_rot.T * src.scale + s_off
 
     offset = inverse(torch.zeros(1, 3, dtype=torch.float64))[0]
     matrix = (inverse(torch.eye(3, dtype=torch.float64)) - offset).T
-    return {"matrix": matrix.tolist(), "offset": offset.tolist(), "rotation": rot_t.tolist(),
+    return {"matrix": matrix.tolist(), "offset": offset.tolist(), "rotation": (s_rot @ rot_t @ d_rot.T).tolist(),
             "density_factor": src.scale / (dest.scale * place.scale)}
 
 
@@ -105,9 +106,8 @@ def compile_program(program: EditProgram, scene: Normalization, inserted: dict[s
     ops = []
     for op in program.ops:
         src = inserted[op.checkpoint].normalization if op.kind == "insert" else scene
-        lo = [op.box.lo[k] * src.scale + src.offset[k] for k in range(3)]
-        hi = [op.box.hi[k] * src.scale + src.offset[k] for k in range(3)]
-        entry = {"kind": op.kind, "lo": lo, "hi": hi}
+        box = box_to_box_frame(op.box, src)
+        entry = {"kind": op.kind, "lo": list(box.lo), "hi": list(box.hi)}
         if op.place is not None:
             entry.update(placement_map(op, scene, src))
         if op.kind == "insert":

@@ -159,6 +159,10 @@ def _placed(part: Tensor, op: dict, hi: float) -> Tensor:
     """Resampled [n, 28] channels placed by ``op``: ``s`` capped at ``hi`` and raised by
     ``log(density_factor)``, SH coefficients turned like the content."""
     rot = op["rotation"]                        # Rz(rotate_z)^T: destination -> source directions
+    if abs(rot[2][2] - 1.0) > 1e-6:
+        raise EditError("pvd edit --bake: the content turns about a box axis other than z (a rotate_z in a "
+                        "checkpoint whose frame moves the world's z axis, e.g. torch-ngp's); the SH turn "
+                        "supports z only: edit without --bake and distil into tensors")
     angle = math.atan2(rot[0][1], rot[0][0])
     coeffs = sh_rotate_z(part[:, 1:].reshape(-1, 3, SH_BANDS ** 2), angle).reshape(-1, 3 * SH_BANDS ** 2)
     s = part[:, 0].clamp(max=hi) + math.log(op["density_factor"])

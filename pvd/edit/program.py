@@ -3,7 +3,9 @@
 Coordinates are the scene's **world** coordinates, the dataset's own convention (Blender /
 synthetic: the ``transform_matrix`` frame, z up for the demo scene; see docs/data.md), not the
 renderer box: the program is mapped into the box with the checkpoint's normalisation
-(``box = scale * world + offset``).
+(``box = scale * rotation @ world + offset``). ``rotation`` may permute and flip axes (torch-ngp's
+frame, e.g. checkpoints imported from the reference) -- ``rotate_z`` still turns about the world's
+z -- but not turn them by other angles (boxes would not stay boxes): that is an error.
 
 A program is a mapping with one key ``operations``, a list of operations::
 
@@ -217,11 +219,27 @@ def erase_program(boxes: list[list[float]]) -> EditProgram:
     return parse_program({"operations": [{"op": "erase", "min": list(b[:3]), "max": list(b[3:])} for b in boxes]})
 
 
+def check_axis_frame(norm: Normalization, what: str) -> None:
+    """Boxes stay axis-aligned only through frames whose rotation permutes (and flips) axes, such
+    as torch-ngp's (:data:`pvd.data.cameras.NGP_ROTATION`); any other rotation is an error."""
+    if any(min(abs(v), abs(abs(v) - 1.0)) > 1e-6 for row in norm.rotation for v in row):
+        raise EditError(f"edit program: {what}'s scene frame is rotated by {[list(r) for r in norm.rotation]}, "
+                        "not an axis permutation: its world boxes are not boxes in the renderer's frame")
+
+
+def box_to_box_frame(box: Box, norm: Normalization) -> Box:
+    """A world box in ``norm``'s renderer-box coordinates (exact for axis-permuting frames)."""
+    corners = [[norm.scale * sum(norm.rotation[i][j] * p[j] for j in range(3)) + norm.offset[i] for i in range(3)]
+               for p in box.corners()]
+    return Box(tuple(min(c[k] for c in corners) for k in range(3)), tuple(max(c[k] for c in corners) for k in range(3)))
+
+
 def scene_box(norm: Normalization) -> Box:
-    """The renderer box ``[-bound, bound]^3`` in world coordinates."""
-    lo = tuple((-norm.bound - o) / norm.scale for o in norm.offset)
-    hi = tuple((norm.bound - o) / norm.scale for o in norm.offset)
-    return Box(lo, hi)
+    """The renderer box ``[-bound, bound]^3`` in world coordinates (``norm`` axis-permuting)."""
+    b = norm.bound
+    corners = [[sum(norm.rotation[j][i] * (c[j] - norm.offset[j]) for j in range(3)) / norm.scale for i in range(3)]
+               for c in Box((-b, -b, -b), (b, b, b)).corners()]
+    return Box(tuple(min(c[k] for c in corners) for k in range(3)), tuple(max(c[k] for c in corners) for k in range(3)))
 
 
 def _outside(points: list[Vec3], box: Box) -> list[str]:
@@ -241,6 +259,9 @@ def check_program(program: EditProgram, scene: Normalization, sources: dict[str,
         scene: the edited checkpoint's normalisation (its box bounds every box and placement).
         sources: inserted checkpoint path -> its normalisation (bounds the insert's box).
     """
+    check_axis_frame(scene, "the edited checkpoint")
+    for path, norm in sources.items():
+        check_axis_frame(norm, f"inserted checkpoint {path}")
     dest = scene_box(scene)
     for i, op in enumerate(program.ops):
         where = _where(i, op.kind)

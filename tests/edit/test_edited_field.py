@@ -143,3 +143,42 @@ def test_a_damaged_edited_meta_is_a_clear_checkpoint_error(tmp_path, change, mes
     torch.save(payload, tmp_path / "e.pt")
     with pytest.raises(CheckpointError, match=message):
         read_checkpoint(tmp_path / "e.pt")
+
+
+def test_programs_follow_an_axis_permuting_frame():
+    """In torch-ngp's frame (box axes = world y, z, x) a world box and a world placement land where
+    ``Normalization.to_box`` puts their points; a frame turned by another angle is an error."""
+    import math
+
+    from pvd.data.cameras import NGP_ROTATION, Normalization
+    from pvd.edit.apply import compile_program
+    from pvd.edit.program import EditError, check_program
+
+    norm = Normalization(1.0, 0.7, (0.05, -0.1, 0.02), NGP_ROTATION)
+    program = parse_program({"operations": [
+        {"op": "erase", "min": [-0.3, -0.2, -0.1], "max": [0.2, 0.4, 0.5]},
+        {"op": "move", "min": [-0.4, -0.4, -0.4], "max": [0.0, 0.1, 0.2], "translate": [0.3, 0.1, -0.1],
+         "rotate_z": 30}]})
+    check_program(program, norm, {})
+    erase, move = compile_program(program, norm, {})
+    corners = torch.tensor([[-0.3, -0.2, -0.1], [0.2, 0.4, 0.5]], dtype=torch.float64)
+    box = norm.to_box(corners)
+    assert torch.allclose(torch.tensor(erase["lo"], dtype=torch.float64), box.min(0).values)
+    assert torch.allclose(torch.tensor(erase["hi"], dtype=torch.float64), box.max(0).values)
+    # a world point p placed at T(p): the compiled inverse maps box(T(p)) back to box(p)
+    op = program.ops[1]
+    p = torch.tensor([[-0.3, -0.1, 0.05], [-0.1, 0.0, -0.2]], dtype=torch.float64)
+    placed = torch.tensor([op.place.apply(tuple(q.tolist()), op.box.centre) for q in p], dtype=torch.float64)
+    matrix, offset = (torch.tensor(move[k], dtype=torch.float64) for k in ("matrix", "offset"))
+    assert torch.allclose(norm.to_box(placed) @ matrix.T + offset, norm.to_box(p), atol=1e-9)
+    # directions: world d seen at the placed content came from world Rz^T d at the source
+    a = math.radians(30)
+    rz_t = torch.tensor([[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]],
+                        dtype=torch.float64)
+    d = torch.tensor([0.3, -0.5, 0.8], dtype=torch.float64)
+    rot = torch.tensor(move["rotation"], dtype=torch.float64)
+    assert torch.allclose(rot @ norm.to_box_dir(d), norm.to_box_dir(rz_t @ d), atol=1e-9)
+    c, s = math.cos(0.3), math.sin(0.3)
+    turned = Normalization(1.0, 0.7, (0.0, 0.0, 0.0), ((c, -s, 0.0), (s, c, 0.0), (0.0, 0.0, 1.0)))
+    with pytest.raises(EditError, match="not an axis permutation"):
+        check_program(program, turned, {})
