@@ -7,7 +7,10 @@ lists the files written. Renders are written as ``WS/renders.partial/`` and rena
 metrics: renders, metrics and record appear together or not at all. The workspace is claimed first
 (:mod:`pvd.commands.workspace`): never a training one. A checkpoint of another
 scene is a clear error (:mod:`pvd.evaluate.scene_check`). Any ``--downscale`` is allowed; by
-default the checkpoint's own is used, which reproduces the trainer's test PSNR.
+default the checkpoint's own is used, which reproduces the trainer's test PSNR. With ``--reference
+CKPT`` every view is scored against that checkpoint's render of the same camera instead of the image
+(e.g. a student of an edited teacher where no ground truth of the edited scene exists); the saved
+``*_gt.png`` are then those renders, and metrics.json and record.json name the reference.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pvd.evaluate.evaluate import EvalResult, evaluate_model
 from pvd.evaluate.renders import RenderSaver
 from pvd.evaluate.scene_check import check_data_type, check_scene
 from pvd.metrics import SSIM_MODES
-from pvd.model import ModelMeta, load_model
+from pvd.model import Model, ModelMeta, load_model
 from pvd.records import write_json
 
 
@@ -42,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--render_views", help="I,J,...: write renders (as --save-renders) of these view indices only")
     p.add_argument("--no-lpips", "--no_lpips", action="store_true", dest="no_lpips",
                    help="skip LPIPS (reported as null)")
+    p.add_argument("--reference", type=Path, metavar="CKPT",
+                   help="score against this checkpoint's renders (same cameras) instead of the images")
     add_device(p)
     add_progress(p)
 
@@ -58,11 +63,24 @@ def parse_views(text: str, n_views: int) -> set[int]:
     return views
 
 
-def metrics_payload(result: EvalResult, meta: ModelMeta, ckpt: Path, downscale: int) -> dict:
-    """``metrics.json``: the evaluation plus what was evaluated."""
+def metrics_payload(result: EvalResult, meta: ModelMeta, ckpt: Path, downscale: int,
+                    reference: dict | None = None) -> dict:
+    """``metrics.json``: the evaluation plus what was evaluated (and, with ``--reference``, against what)."""
     return {"checkpoint": str(ckpt), "model_type": meta.model_type, "kind": meta.kind,
             "teacher_type": meta.teacher_type, "data_type": meta.data_type, "downscale": downscale,
-            **result.to_dict()}
+            **({"reference": reference} if reference is not None else {}), **result.to_dict()}
+
+
+def load_reference(args: argparse.Namespace, device, split) -> tuple[Model | None, dict | None]:
+    """The ``--reference`` model (checked to be of the same scene) and its description, or (None, None)."""
+    if args.reference is None:
+        return None, None
+    if args.reference.resolve() == args.ckpt.resolve():
+        raise UserError(f"--reference {args.reference} is --ckpt itself: give another model's checkpoint")
+    model = load_model(args.reference, device)
+    check_data_type(model.meta, args.reference, args.data_type)
+    check_scene(model.meta, args.reference, args.scene_dir, args.data_type, split)
+    return model, {"checkpoint": str(args.reference), "model_type": model.model_type, "kind": model.meta.kind}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if len(split) == 0:
         raise UserError(f"split {args.split!r} of {args.scene_dir} has no images")
     check_scene(model.meta, args.ckpt, args.scene_dir, args.data_type, split)
+    reference, described = load_reference(args, device, split)
     claim(args.workspace, WorkspaceIdentity("evaluate", model_key(model.meta), str(args.ckpt.resolve())),
           overwrite=args.overwrite)
     renders, partial = args.workspace / "renders", args.workspace / "renders.partial"
@@ -88,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
         saver = RenderSaver(partial, split.files, None if args.save_renders else views) \
             if args.save_renders or views else None
         result = evaluate_model(model, split, args.ssim_mode, lpips=not args.no_lpips, device=device,
-                                progress=not args.no_progress, on_image=saver)
-        payload = metrics_payload(result, model.meta, args.ckpt, downscale)
+                                progress=not args.no_progress, on_image=saver, reference=reference)
+        payload = metrics_payload(result, model.meta, args.ckpt, downscale, described)
         if saver is not None:
             partial.rename(renders)
             moved = {k: f"{renders.name}/" for k in ("render", "gt", "error")}   # paths as after the rename
@@ -102,12 +121,13 @@ def run(args: argparse.Namespace) -> int:
                          model_type=model.model_type, model_kind=model.meta.kind,
                          teacher_type=model.meta.teacher_type, data_type=args.data_type, split=args.split,
                          n_images=result.n_images, ssim_mode=args.ssim_mode, checkpoint=str(args.ckpt),
-                         metrics_file=str(metrics_file))
+                         metrics_file=str(metrics_file), reference=described)
     except BaseException:
         discard(partial, renders, metrics_file, args.workspace / "record.json")
         raise
     lp = ", ".join(f"LPIPS-{n} {v:.4f}" for n, v in (("alex", result.lpips_alex), ("vgg", result.lpips_vgg))
                    if v is not None) or "LPIPS unavailable"
-    print(f"{args.split}: {result.n_images} images {result.width}x{result.height}: PSNR {result.psnr:.2f} dB, "
+    against = f" vs {args.reference}" if reference is not None else ""
+    print(f"{args.split}: {result.n_images} images {result.width}x{result.height}{against}: PSNR {result.psnr:.2f} dB, "
           f"SSIM {result.ssim:.4f} ({args.ssim_mode}), {lp}; {result.fps:.2f} fps -> {metrics_file}")
     return 0

@@ -8,6 +8,9 @@ LPIPS (AlexNet and VGG) averaged over images. :func:`evaluate_model` is the one 
 Only the time spent inside the renderer counts as render time (CUDA is synchronised around it,
 and a few untimed warm-up rays absorb one-off costs such as lazy kernel builds);
 ``fps = n_images / render_seconds``.
+
+With a ``reference`` model, each view is scored against that model's render instead of the image
+(an edited scene without ground truth is scored against its edited teacher).
 """
 
 from __future__ import annotations
@@ -165,7 +168,8 @@ def lpips_for(images_hw: tuple[int, int], device: torch.device,
 def evaluate_model(model: Model, split: SceneSplit, ssim_mode: str = "standard", lpips: bool = True,
                    device: str | torch.device | None = None, progress: bool = False,
                    chunk: int | None = None,
-                   on_image: Callable[[int, Tensor, Tensor], None] | None = None) -> EvalResult:
+                   on_image: Callable[[int, Tensor, Tensor], None] | None = None,
+                   reference: Model | None = None) -> EvalResult:
     """Render every view of ``split`` with a white background and score it.
 
     Args:
@@ -178,6 +182,9 @@ def evaluate_model(model: Model, split: SceneSplit, ssim_mode: str = "standard",
         chunk: rays per renderer call (default: the renderer's).
         on_image: called as ``on_image(view, pred [H, W, 3], gt [H, W, 3])`` after each view
             (e.g. to save PNGs).
+        reference: score against this model's renders of the split's cameras (white background,
+            untimed) instead of the split's images, e.g. an edited teacher's when no ground truth of
+            the edited scene exists.
     Returns:
         EvalResult with means and per-image values.
     """
@@ -190,7 +197,8 @@ def evaluate_model(model: Model, split: SceneSplit, ssim_mode: str = "standard",
     render_seconds = 0.0
     warm_up(model, cams, device)
     for view in tqdm(range(len(split)), desc=f"evaluate {split.name}", unit="img", disable=not progress):
-        gt = ground_truth_rgb(split.images[view]).to(device)
+        gt = (render_view(reference, cams, view, device, chunk=chunk) if reference is not None
+              else ground_truth_rgb(split.images[view]).to(device))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()

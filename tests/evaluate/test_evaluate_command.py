@@ -141,3 +141,34 @@ def test_render_views_saves_only_those_views_and_lists_them(teacher, demo_scene,
     assert all((tmp_path / "ws" / metrics["renders"][0][k]).is_file() for k in ("render", "gt", "error"))
     assert _evaluate(demo_scene, teacher / "checkpoint.pt", tmp_path / "bad", "--no-lpips", "--render_views", "7") == 2
     assert "--render_views [7]" in capsys.readouterr().err
+
+
+def test_reference_scores_against_another_models_renders(teacher, demo_scene, tmp_path, capsys):
+    """--reference CKPT: the ground truth of every view is that checkpoint's render, not the image."""
+    from pvd.evaluate.evaluate import render_view
+    from pvd.metrics import mse, psnr_from_mse
+
+    other = tmp_path / "other"
+    assert main(["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "hash",
+                 "--workspace", str(other), "--iters", "5", "--batch_rays", "256", "--no_progress"]) == 0
+    ws = tmp_path / "ws"
+    assert _evaluate(demo_scene, teacher / "checkpoint.pt", ws, "--no-lpips", "--render_views", "0",
+                     "--reference", str(other / "checkpoint.pt")) == 0
+    metrics = json.loads((ws / "metrics.json").read_text())
+    assert metrics["reference"] == {"checkpoint": str(other / "checkpoint.pt"), "model_type": "hash", "kind": "teacher"}
+    assert json.loads((ws / "record.json").read_text())["reference"] == metrics["reference"]
+    model, ref = load_model(teacher / "checkpoint.pt"), load_model(other / "checkpoint.pt")
+    cams = load_split(demo_scene, "synthetic", "test").cameras
+    device = torch.device("cpu")
+    expected = [psnr_from_mse(mse(render_view(model, cams, v, device), render_view(ref, cams, v, device)))
+                for v in range(len(cams))]
+    assert [p["psnr"] for p in metrics["per_image"]] == pytest.approx(expected, abs=1e-4)
+    assert _evaluate(demo_scene, teacher / "checkpoint.pt", tmp_path / "img", "--no-lpips") == 0
+    against_images = json.loads((tmp_path / "img" / "metrics.json").read_text())["psnr"]
+    assert abs(metrics["psnr"] - against_images) > 0.1          # not the score against the images
+    saved_gt = iio.imread(ws / metrics["renders"][0]["gt"])
+    rendered = (render_view(ref, cams, 0, device).numpy() * 255 + 0.5).astype("uint8")
+    assert abs(saved_gt.astype(int) - rendered.astype(int)).max() <= 1     # the saved "gt" is the reference's render
+    assert _evaluate(demo_scene, teacher / "checkpoint.pt", tmp_path / "self", "--reference",
+                     str(teacher / "checkpoint.pt")) == 2
+    assert "is --ckpt itself" in capsys.readouterr().err
