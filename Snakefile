@@ -54,6 +54,8 @@ wildcard_constraints:
     teacher=ARCH_PATTERN,
     student=ARCH_PATTERN,
     variant=VARIANT_PATTERN,
+    edit=wildcard_pattern(list(EDITS)),
+    evaluated=f"original|edited|{ARCH_PATTERN}",
     model=f"({ARCH_PATTERN})(2({ARCH_PATTERN})(@{VARIANT_PATTERN})?)?",
 
 
@@ -62,6 +64,7 @@ include: "workflow/rules/build.smk"
 include: "workflow/rules/teacher.smk"
 include: "workflow/rules/distill.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/edit.smk"
 include: "workflow/rules/report.smk"
 
 

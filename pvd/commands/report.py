@@ -13,7 +13,10 @@ Sub-commands (the workflow runs each as its own job; ``all`` does everything at 
     pvd report ablation --csv results.csv --out DIR                      # ablation.{md,tex,html}
     pvd report qualitative METRICS.json... --view V [--crop X Y W H] --out DIR
                                    # <dataset>_<scene>_qualitative.{png,pdf} (one scene's evaluations)
+    pvd report edits METRICS.json... | --results DIR [--csv results.csv] --out DIR   # edits.{md,tex,html}
+    pvd report edit-figure METRICS.json... --view V --out DIR   # edit_<edit>.{png,pdf} (one edit's evaluations)
     pvd report all --results DIR --out DIR    # DIR/results.csv, DIR/curves.csv, DIR/tables/, DIR/figures/
+                                              # (and the edits table where DIR/edits/ holds evaluations)
 """
 
 from __future__ import annotations
@@ -66,6 +69,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--crop", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="show only this pixel region")
     q.add_argument("--caption", default="", help="a line under the title (e.g. presets, steps, device)")
     q.add_argument("--out", required=True, type=Path, help="output folder")
+    e = sub.add_parser("edits", help="edit, then distil: every edit x teacher x student (md, tex, html)")
+    e.add_argument("metrics", nargs="*", type=Path, help="edits/<edit>/<teacher>/eval/<evaluated>/metrics.json files")
+    e.add_argument("--results", type=Path, help="instead of METRICS: every such file under this folder")
+    e.add_argument("--csv", type=Path, help="results.csv of the main grid (the unedited pairs; default: none)")
+    e.add_argument("--out", required=True, type=Path, help="output folder")
+    f = sub.add_parser("edit-figure", help="one edit's renders on one test view: truth, teachers, students")
+    f.add_argument("metrics", nargs="+", type=Path, help="edits/<edit>/<teacher>/eval/<evaluated>/metrics.json of one edit")
+    f.add_argument("--view", required=True, type=int, help="the view index (evaluated with --render_views)")
+    f.add_argument("--out", required=True, type=Path, help="output folder")
     a = sub.add_parser("all", help="collect, then every table and figure")
     a.add_argument("--results", required=True, type=Path, help="results folder of one run (results/NAME)")
     a.add_argument("--out", required=True, type=Path, help="report folder (reports/NAME)")
@@ -144,6 +156,20 @@ def _ablation(csv: Path, out: Path) -> list[Path]:
     return write_documents(ablation_tables(read_csv(csv)), "Ablations", out, "ablation")
 
 
+def _edits(metrics: list[Path], results: Path | None, csv: Path | None, out: Path) -> list[Path]:
+    from pvd.report.edits import edits_table, find_edit_metrics
+    from pvd.report.tables import write_documents
+
+    def find(root: Path) -> list[Path]:
+        found = find_edit_metrics(root)
+        if not found:
+            raise UserError(f"--results {root} holds no edits/<edit>/<teacher>/eval/<evaluated>/metrics.json")
+        return found
+
+    table = edits_table(_inputs(metrics, results, "METRICS", find), read_csv(csv) if csv is not None else None)
+    return write_documents([table], "Edits", out, "edits")
+
+
 def run(args: argparse.Namespace) -> int:
     part = args.report_command
     if part == "collect":
@@ -170,7 +196,15 @@ def run(args: argparse.Namespace) -> int:
 
         written = qualitative_figure(args.metrics, args.view, args.out, tuple(args.crop) if args.crop else None,
                                      args.caption)
+    elif part == "edits":
+        written = _edits(args.metrics, args.results, args.csv, args.out)
+    elif part == "edit-figure":
+        from pvd.report.edits import edit_figure
+
+        written = edit_figure(args.metrics, args.view, args.out)
     else:
+        from pvd.report.edits import find_edit_metrics
+
         csv, curves = args.out / "results.csv", args.out / "curves.csv"
         write_csv(collect(find_metrics(args.results)), csv)
         written = ([csv] + _tables(csv, None, args.out / "tables") + _figures(csv, None, args.out / "figures")
@@ -178,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
                    + _time_to_quality(curves, args.out / "figures", args.out / "tables")
                    + _ablation(csv, args.out / "tables")
                    + write_cost_tables(find_records(args.results), args.out / "tables"))
+        if find_edit_metrics(args.results):
+            written += _edits([], args.results, csv, args.out / "tables")
     for path in written:
         print(f"wrote {path}")
     return 0

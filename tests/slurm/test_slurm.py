@@ -143,6 +143,7 @@ def scaled_down_demo(path: Path) -> Path:
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config.update(name="slurmtest", architectures=["vm", "hash"], pairs=["vm2hash"])
     config.pop("ablations", None)                 # the demo's ablation pairs need the other teachers
+    config.pop("edits", None)                     # and so do its edits (of the tensors teacher)
     config["teacher"]["iters"] = {"vm": 40, "hash": 40}
     config["distill"].update(iters=30, stage_iters=[5, 15])
     config["evaluate"].update(lpips=False, fetch_lpips_weights=False)

@@ -4,6 +4,8 @@ is described; the workflow's own checks name the offending config entry."""
 from __future__ import annotations
 
 import copy
+import json
+import re
 
 import pytest
 import yaml
@@ -105,3 +107,107 @@ def test_pair_outside_the_architectures_is_named(tmp_path):
     proc = snakemake(work, "-n", "--configfile", "bad.yaml", check=False)
     assert proc.returncode != 0
     assert "config pairs: 'hash2mlp' uses 'mlp'" in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- edits
+
+
+def _demo_with_edit(**changes) -> dict:
+    cfg = load("demo.yaml")
+    edit = copy.deepcopy(cfg["edits"]["erase_sphere"])
+    edit.update(changes)
+    cfg["edits"] = {"bad_edit": {k: v for k, v in edit.items() if v is not None}}
+    return cfg
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"students": None}, "'students' is a required property"),
+    ({"teachrs": ["vm"]}, "'teachrs' was unexpected"),
+    ({"teachers": ["nerf"]}, "'nerf' is not one of"),
+    ({"operations": [{"op": "erasse", "min": [0, 0, 0], "max": [1, 1, 1]}]}, "'erasse' is not one of"),
+    ({"operations": [{"op": "erase", "min": [0, 0], "max": [1, 1, 1]}]}, "is too short"),
+    ({"operations": [{"op": "erase", "min": [0, 0, 0], "max": [1, 1, 1], "scael": 2}]}, "'scael' was unexpected"),
+    ({"truth": {"without": ["striped_ball"]}}, "'striped_ball' is not one of"),
+    ({"truth": {"move": [{"solid": "glossy_ball", "by": [0, 0, 0]}]}}, "'by' was unexpected"),
+    ({"truth": {"move": [{"solid": "glossy_ball"}]}}, "'translate' is a required property"),
+])
+def test_bad_edit_entries_are_rejected_naming_the_field(changes, message):
+    cfg = _demo_with_edit(**changes)
+    with pytest.raises(WorkflowError, match=message) as err:
+        validate(cfg, str(SCHEMA))
+    assert "bad_edit" in str(err.value)                # the message shows where: edits -> bad_edit -> ...
+
+
+def test_bad_edit_name_is_rejected():
+    cfg = load("demo.yaml")
+    cfg["edits"] = {"no spaces": cfg["edits"]["erase_sphere"]}
+    with pytest.raises(WorkflowError, match="does not match"):
+        validate(cfg, str(SCHEMA))
+
+
+@pytest.fixture(scope="module")
+def edit_checkout(tmp_path_factory):
+    return copy_checkout(tmp_path_factory.mktemp("edits") / "wf")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"operations": [{"op": "erase", "min": [0, 0, 0], "max": [1, 1, 1], "translate": [0, 0, 1]}]},
+     r"config edits.bad_edit.operations\[0\] \(erase\): erase takes no \['translate'\]"),
+    ({"operations": [{"op": "keep", "min": [0, 0.5, 0], "max": [1, 0.2, 1]}]},
+     r"config edits.bad_edit.operations\[0\] \(keep\): min \[0, 0.5, 0\] must be < max \[1, 0.2, 1\] along y"),
+    ({"operations": [{"op": "insert", "min": [0, 0, 0], "max": [1, 1, 1]}]},
+     r"config edits.bad_edit.operations\[0\] \(insert\): lacks checkpoint"),
+    ({"operations": [{"op": "insert", "min": [0, 0, 0], "max": [1, 1, 1], "checkpoint": {"scene": "lego", "arch": "vm"}}]},
+     r"config edits.bad_edit.operations\[0\] \(insert\): checkpoint.scene: datasets.synthetic has no scene 'lego'"),
+    ({"scene": "lego"}, r"config edits.bad_edit.scene: 'lego' is not one scene of datasets \(no dataset has it\)"),
+    ({"dataset": "llff"}, r"config edits.bad_edit.scene: datasets.llff has no scene 'demo'"),
+])
+def test_edit_entries_the_schema_cannot_check_are_named(edit_checkout, changes, message):
+    write_config(edit_checkout / "bad.yaml", _demo_with_edit(**changes))
+    proc = snakemake(edit_checkout, "-n", "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert re.search(message, proc.stdout + proc.stderr), (proc.stdout + proc.stderr)[-3000:]
+
+
+def test_edit_teacher_outside_the_architectures_and_truth_of_a_real_scene_are_named(edit_checkout):
+    cfg = _demo_with_edit()
+    cfg["architectures"], cfg["pairs"] = ["hash", "vm"], "all"
+    cfg.pop("ablations")
+    write_config(edit_checkout / "bad.yaml", cfg)
+    proc = snakemake(edit_checkout, "-n", "--configfile", "bad.yaml", check=False)
+    assert "config edits.bad_edit.teachers: ['tensors'] not in architectures ['hash', 'vm']" in proc.stdout + proc.stderr
+    cfg = load("config.yaml")
+    cfg["edits"] = {"bucket": {"scene": "lego", "teachers": ["tensors"], "students": ["hash"],
+                               "operations": [{"op": "erase", "min": [-1, -1, 0.3], "max": [1, 0, 1]}],
+                               "truth": {"without": ["disc"]}}}
+    write_config(edit_checkout / "bad.yaml", cfg)
+    proc = snakemake(edit_checkout, "-n", "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert ("config edits.bucket.truth: only demo scenes have an exact edited ground truth; datasets.synthetic has "
+            "source 'download'") in proc.stdout + proc.stderr
+
+
+def test_demo_edit_boxes_are_the_generated_solids(tmp_path):
+    """config/demo.yaml's boxes are `pvd data demo` seed 0's solids.json boxes; the truths edit the same solids."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    subprocess.run([sys.executable, "-m", "pvd.cli", "data", "demo", str(out), "--seed", "0", "--size", "8",
+                    "--n_train", "1", "--n_val", "1", "--n_test", "1", "--spp", "1"], check=True, cwd=REPO,
+                   capture_output=True, timeout=300)
+    solids = {s["name"]: s for s in json.loads((out / "solids.json").read_text())}
+    cfg = load("demo.yaml")
+    assert cfg["datasets"]["synthetic"]["demo"]["seed"] == 0
+    erase, move = cfg["edits"]["erase_sphere"], cfg["edits"]["move_ball"]
+    (op,) = erase["operations"]
+    assert (op["op"], op["min"], op["max"]) == ("erase", solids["striped_sphere"]["bbox_min"],
+                                                solids["striped_sphere"]["bbox_max"])
+    assert erase["truth"] == {"without": ["striped_sphere"]}
+    (op,) = move["operations"]
+    assert (op["op"], op["min"], op["max"]) == ("move", solids["glossy_ball"]["bbox_min"],
+                                                solids["glossy_ball"]["bbox_max"])
+    assert op["translate"] == [-0.1, -0.1, 0.0]
+    assert move["truth"] == {"move": [{"solid": "glossy_ball", "translate": op["translate"]}]}
+    for edit in (erase, move):
+        assert edit["teachers"] == ["tensors"] and edit["students"] == ["hash", "vm", "mlp", "tensors"]

@@ -8,6 +8,8 @@ import yaml
 from workflow_cases import REPO
 
 from pvd.data import DATA_TYPES
+from pvd.data.demo import SOLID_NAMES
+from pvd.edit.program import _KEYS, OPS
 from pvd.fields import ARCHS
 from pvd.presets import PRESET_NAMES
 
@@ -23,6 +25,10 @@ def test_schema_lists_the_registries():
     assert tuple(schema["properties"]["datasets"]["properties"]) == DATA_TYPES
     pair = "|".join(ARCHS)
     assert f"^({pair})2({pair})$" in (REPO / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    assert tuple(schema["$defs"]["solid"]["enum"]) == SOLID_NAMES          # edits' ground truth (pvd data demo)
+    op = schema["$defs"]["edit_op"]
+    assert tuple(op["properties"]["op"]["enum"]) == OPS
+    assert set(op["properties"]) == set().union(*_KEYS.values())      # each op's own keys: common.smk OP_KEYS
 
 
 def test_snakefile_dataset_wildcard_is_the_data_types():

@@ -25,6 +25,7 @@ def test_full_benchmark_plan(checkout):
     assert counts["make_tables"] == 3 and counts["make_figures"] == 3
     assert counts["collect_curves"] == 1 and counts["make_time_to_quality"] == 1
     assert counts["make_qualitative"] == 21 and "distill_variant" not in counts and "make_ablation_table" not in counts
+    assert not {"edit_teacher", "distill_edited", "evaluate_edit", "make_edits_table"} & set(counts)   # no edits
     pairs = {(j.get("teacher"), j.get("student")) for j in jobs if j.rule == "distill_student"}
     assert len(pairs) == 16
     scenes = {(j.get("dataset"), j.get("scene")) for j in jobs if j.rule == "train_teacher"}
@@ -52,6 +53,52 @@ def test_demo_plan(checkout):
                         for v in ("stages_off", "loss_l1", "init_scratch")}
     assert counts["evaluate_model"] == 20 + 6 and counts["make_ablation_table"] == 1
     assert counts["make_qualitative"] == 1 and counts["make_time_to_quality"] == 1
+    # two edits of the tensors teacher, each with its ground truth, into all four students: per edit one
+    # truth scene, one `pvd edit`, 4 distillations, 6 evaluations (unedited, edited, 4 students), a figure
+    assert counts["make_edit_truth"] == 2 and counts["edit_teacher"] == 2 and counts["distill_edited"] == 8
+    assert counts["evaluate_edit"] == 12 and counts["make_edit_figure"] == 2 and counts["make_edits_table"] == 1
+    edited = {(j.get("edit"), j.get("teacher"), j.get("student")) for j in jobs if j.rule == "distill_edited"}
+    assert edited == {(e, "tensors", s) for e in ("erase_sphere", "move_ball") for s in ("hash", "vm", "mlp", "tensors")}
+    assert len(jobs) == 90
+
+
+def test_demo_plan_without_edits_is_the_grid_and_ablation_alone(checkout):
+    import yaml
+
+    config = yaml.safe_load((checkout / "config" / "demo.yaml").read_text())
+    del config["edits"]
+    (checkout / "config" / "no_edits.yaml").write_text(yaml.safe_dump(config))
+    try:
+        jobs = planned_jobs(checkout, "--configfile", "config/no_edits.yaml")
+    finally:
+        (checkout / "config" / "no_edits.yaml").unlink()
+    counts = Counter(j.rule for j in jobs)
+    assert not {"make_edit_truth", "edit_teacher", "distill_edited", "evaluate_edit", "make_edits_table",
+                "make_edit_figure"} & set(counts)
+    assert counts["distill_student"] == 16 and counts["evaluate_model"] == 26 and len(jobs) == 90 - 27
+
+
+def test_edits_outside_the_selection_are_not_planned(checkout):
+    """An edit of a scene the selection leaves out plans nothing (the main grid's selection narrows the edits)."""
+    import yaml
+
+    config = yaml.safe_load((checkout / "config" / "config.yaml").read_text())
+    config["edits"] = {"bucket": {"scene": "lego", "teachers": ["tensors"], "students": ["hash", "mlp"],
+                                  "operations": [{"op": "erase", "min": [-1.25, -1.25, 0.319],
+                                                  "max": [1.25, -0.005, 1.25]}]}}
+    (checkout / "config" / "bucket.yaml").write_text(yaml.safe_dump(config))
+    try:
+        chair = Counter(j.rule for j in planned_jobs(checkout, "--configfile", "config/bucket.yaml", "--config",
+                                                     "select={datasets: [synthetic], scenes: [chair]}"))
+        lego = planned_jobs(checkout, "--configfile", "config/bucket.yaml", "--config",
+                            "select={datasets: [synthetic], scenes: [lego]}")
+    finally:
+        (checkout / "config" / "bucket.yaml").unlink()
+    assert "edit_teacher" not in chair and "make_edits_table" not in chair
+    counts = Counter(j.rule for j in lego)
+    # no ground truth: the unedited teacher and the students are scored against the edited teacher's renders
+    assert counts["edit_teacher"] == 1 and counts["distill_edited"] == 2 and counts["evaluate_edit"] == 3
+    assert "make_edit_truth" not in counts and counts["make_edit_figure"] == 1
 
 
 @pytest.mark.parametrize("configfile", [None, "config/demo.yaml"])

@@ -238,3 +238,57 @@ rule make_qualitative:
     shell:
         "pvd report qualitative {input.metrics:q} {params.view} --caption {params.caption:q} "
         "--out \"$(dirname {output.png:q})\" > {log:q} 2>&1"
+
+
+rule make_edits_table:
+    """Every edit x teacher x student: PSNR after the edit (against the truth or the edited teacher),
+    the unedited pair's, the gap, and the edited and unedited teachers' PSNR."""
+    input:
+        metrics=ALL_EDIT_METRICS,
+        records=ALL_EDIT_RECORDS,
+        csv=f"{REPORTS}/results.csv",
+    output:
+        md=f"{REPORTS}/tables/edits.md",
+        tex=f"{REPORTS}/tables/edits.tex",
+        html=report(f"{REPORTS}/tables/edits.html", caption="../report/edits.rst", category="Tables",
+                    labels={"table": "edits"}),
+    log:
+        f"{RESULTS}/logs/report/make_edits_table.log",
+    benchmark:
+        f"{RESULTS}/logs/report/make_edits_table.benchmark.tsv"
+    params:
+        stamp=report_stamp(),
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+    threads: resource("report", "threads", 1)
+    conda:
+        "../../environment.yml"
+    shell:
+        "pvd report edits {input.metrics:q} --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
+
+
+rule make_edit_figure:
+    """One edit on one test view: the truth, the unedited and edited teachers and every student."""
+    input:
+        metrics=edit_metrics,
+    output:
+        png=report(f"{REPORTS}/figures/edit_{{edit}}.png", caption="../report/edit_figure.rst", category="Figures",
+                   labels={"figure": "edit {edit}"}),
+        pdf=f"{REPORTS}/figures/edit_{{edit}}.pdf",
+    log:
+        f"{RESULTS}/logs/report/make_edit_figure_{{edit}}.log",
+    benchmark:
+        f"{RESULTS}/logs/report/make_edit_figure_{{edit}}.benchmark.tsv"
+    params:
+        stamp=report_stamp(),
+        view=edit_view,
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+    threads: resource("report", "threads", 1)
+    conda:
+        "../../environment.yml"
+    shell:
+        "pvd report edit-figure {input.metrics:q} --view {params.view} --out \"$(dirname {output.png:q})\" "
+        "> {log:q} 2>&1"
