@@ -16,6 +16,11 @@
 #   results/{name}/{dataset}/{scene}/eval/{model}/record.json            ({model} may be {pair}@{variant})
 #   results/{name}/{dataset}/{scene}/eval/{model}/renders/               the qualitative view's renders
 #   (each job's log and benchmark.tsv sit beside its outputs)
+#   results/{name}/edits/{edit}/truth/                               pvd data demo --without/--move/--insert
+#   results/{name}/edits/{edit}/{teacher}/edited/{checkpoint.pt,record.json,program.json}   pvd edit
+#   results/{name}/edits/{edit}/{teacher}/distill/{student}/...       pvd distill --teacher_type edited
+#   results/{name}/edits/{edit}/{teacher}/eval/{evaluated}/...        pvd evaluate ({evaluated}: original,
+#                                                  edited or a student; --reference where there is no truth)
 #   results/{name}/data/{dataset}.download.done      pvd data download (scenes under the dataset root)
 #   results/{name}/data/{dataset}/{scene}/           pvd data demo (source: demo)
 #   results/{name}/data/lpips_weights.done           pvd data weights
@@ -29,6 +34,8 @@
 #   reports/{name}/figures/{dataset}_time_to_quality.{png,pdf}, tables/time_to_quality.{md,tex,html}
 #   reports/{name}/tables/ablation.{md,tex,html}     ablation variants vs their pair's default
 #   reports/{name}/figures/{dataset}_{scene}_qualitative.{png,pdf}   renders and error maps of one view
+#   reports/{name}/tables/edits.{md,tex,html}        edit x teacher x student: after the edit vs unedited
+#   reports/{name}/figures/edit_{edit}.{png,pdf}     one test view of an edit: truth, teachers, students
 #
 # Only invalidated cells rerun: see workflow/rules/common.smk (params.stamp), workflow/code_groups.yaml
 # (which results each code file can change) and profiles/default/config.yaml (rerun triggers), which

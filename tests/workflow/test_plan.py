@@ -78,14 +78,29 @@ def test_demo_plan_without_edits_is_the_grid_and_ablation_alone(checkout):
     assert counts["distill_student"] == 16 and counts["evaluate_model"] == 26 and len(jobs) == 90 - 27
 
 
-def test_edits_outside_the_selection_are_not_planned(checkout):
-    """An edit of a scene the selection leaves out plans nothing (the main grid's selection narrows the edits)."""
+def commented_edits(path) -> dict:
+    """The commented-out `edits:` example of a config file, uncommented."""
+    lines = path.read_text().splitlines()
+    start = lines.index("# edits:")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        block.append(line[2:])
+    import yaml
+
+    return yaml.safe_load("\n".join(block))
+
+
+def test_the_paper_configs_lego_bucket_example_plans_and_follows_the_selection(checkout):
+    """config/config.yaml's commented lego bucket erase, uncommented: planned for lego only; without a ground
+    truth, the unedited teacher and the students are scored against the edited teacher's renders."""
     import yaml
 
     config = yaml.safe_load((checkout / "config" / "config.yaml").read_text())
-    config["edits"] = {"bucket": {"scene": "lego", "teachers": ["tensors"], "students": ["hash", "mlp"],
-                                  "operations": [{"op": "erase", "min": [-1.25, -1.25, 0.319],
-                                                  "max": [1.25, -0.005, 1.25]}]}}
+    config.update(commented_edits(checkout / "config" / "config.yaml"))
+    assert config["edits"]["lego_bucket"]["operations"] == [
+        {"op": "erase", "min": [-1.25, -1.25, 0.319], "max": [1.25, -0.005, 1.25]}]
     (checkout / "config" / "bucket.yaml").write_text(yaml.safe_dump(config))
     try:
         chair = Counter(j.rule for j in planned_jobs(checkout, "--configfile", "config/bucket.yaml", "--config",
@@ -96,60 +111,37 @@ def test_edits_outside_the_selection_are_not_planned(checkout):
         (checkout / "config" / "bucket.yaml").unlink()
     assert "edit_teacher" not in chair and "make_edits_table" not in chair
     counts = Counter(j.rule for j in lego)
-    # no ground truth: the unedited teacher and the students are scored against the edited teacher's renders
-    assert counts["edit_teacher"] == 1 and counts["distill_edited"] == 2 and counts["evaluate_edit"] == 3
-    assert "make_edit_truth" not in counts and counts["make_edit_figure"] == 1
+    assert counts["edit_teacher"] == 1 and counts["distill_edited"] == 4 and counts["evaluate_edit"] == 5
+    assert "make_edit_truth" not in counts and counts["make_edit_figure"] == 1 and counts["make_edits_table"] == 1
 
 
-@pytest.mark.parametrize("configfile", [None, "config/demo.yaml"])
-def test_lint_is_clean(checkout, configfile):
-    args = ["--lint"] + (["--configfile", configfile] if configfile else [])
-    proc = snakemake(checkout, *args)
-    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
-    assert "Lints for" not in proc.stdout + proc.stderr
+def test_insert_from_another_scenes_teacher_plans_that_teacher_and_a_relative_path(checkout):
+    """`checkpoint: {scene, arch}` names a teacher of the workflow: it is trained first, and the program
+    that `pvd edit` reads names it relative to the program's folder (resolved there by pvd)."""
+    import json
+    import shlex
 
-
-def test_snakefile_at_the_root_applies_the_default_profile(checkout):
-    """`snakemake` from the root finds ./Snakefile and its profiles/default (rerun triggers, gpu=1)."""
-    proc = snakemake(checkout, "-n", "--configfile", "config/demo.yaml")
-    out = proc.stdout + proc.stderr
-    assert "Using workflow specific profile profiles/default" in out
-    assert not (checkout / "workflow" / "Snakefile").exists()
-
-
-def test_capture_config_plans_the_grid_on_a_folder_of_captures(checkout):
-    """config/capture.yaml: one's own captures (here the demo scene as a capture) through the whole grid."""
-    import subprocess
-    import sys
-
-    subprocess.run([sys.executable, "-m", "pvd.cli", "data", "demo-capture", str(checkout / "captures" / "my_object"),
-                    "--size", "16"], check=True, capture_output=True, timeout=300)
-    jobs = planned_jobs(checkout, "--configfile", "config/capture.yaml")
-    counts = Counter(j.rule for j in jobs)
-    assert counts["train_teacher"] == 4 and counts["distill_student"] == 16 and counts["evaluate_model"] == 20
-    assert {j.get("dataset") for j in jobs if j.rule == "train_teacher"} == {"capture"}
-    assert "download_dataset" not in counts and "make_demo_scene" not in counts
-
-
-def test_imported_teachers_replace_training_for_their_dataset(checkout, tmp_path):
-    """teacher_source: import plans `pvd import` of the release's latest checkpoint per (scene, arch)."""
     import yaml
 
-    config = yaml.safe_load((checkout / "config" / "config.yaml").read_text())
-    root = tmp_path / "release"
-    for arch in ("hash", "vm"):
-        for epoch in (100, 300):
-            path = root / "lego" / "checkpoints" / f"{arch}_ep{epoch:04d}.pth"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"reference checkpoint")
-    config["datasets"]["synthetic"].update(teacher_source="import", teachers_root=str(root))
-    (checkout / "config" / "imported.yaml").write_text(yaml.safe_dump(config))
+    config = yaml.safe_load((checkout / "config" / "demo.yaml").read_text())
+    config["datasets"]["synthetic"]["scenes"]["demo1"] = {"demo": {"seed": 1}}
+    config["select"] = {"scenes": ["demo"]}
+    box = {"min": [0.158519, -0.641926, 0.0], "max": [0.438519, -0.361926, 0.28]}   # seed 1's glossy_ball
+    config["edits"] = {"insert_ball": {
+        "scene": "demo", "teachers": ["vm"], "students": ["mlp"],
+        "operations": [{"op": "insert", "checkpoint": {"scene": "demo1", "arch": "hash"}, **box,
+                        "translate": [0.2, 1.05, 0.0]}],
+        "truth": {"insert": [{"seed": 1, "solid": "glossy_ball", "translate": [0.2, 1.05, 0.0]}]}}}
+    (checkout / "config" / "insert.yaml").write_text(yaml.safe_dump(config))
     try:
-        proc = snakemake(checkout, "-n", "-p", "--configfile", "config/imported.yaml", "--config",
-                         "select={datasets: [synthetic, llff], scenes: [lego, fern]}", "architectures=[hash,vm]")
+        proc = snakemake(checkout, "-n", "-p", "--configfile", "config/insert.yaml")
+        jobs = planned_jobs(checkout, "--configfile", "config/insert.yaml")
     finally:
-        (checkout / "config" / "imported.yaml").unlink()
+        (checkout / "config" / "insert.yaml").unlink()
     out = proc.stdout + proc.stderr
-    assert out.count("rule import_teacher:") == 2 and out.count("rule train_teacher:") == 2   # lego imported, fern trained
-    assert f"pvd import {root}/lego/checkpoints/hash_ep0300.pth" in out
-    assert "--data_type synthetic --model_type hash --bound 1.0" in out and "--scale 0.8" in out
+    assert ("train_teacher", "demo1", "hash") in {(j.rule, j.get("scene"), j.get("arch")) for j in jobs}
+    assert "pvd data demo results/demo/edits/insert_ball/truth --seed 0 --insert 1:glossy_ball 0.2 1.05 0.0" in out
+    line = next(x for x in out.splitlines() if "printf" in x and "insert_ball" in x)
+    program = json.loads(shlex.split(line.split("printf", 1)[1])[1])
+    assert program["operations"][0]["checkpoint"] == "../../../../synthetic/demo1/teacher/hash/checkpoint.pt"
+    assert program["operations"][0]["translate"] == [0.2, 1.05, 0.0]
