@@ -15,7 +15,13 @@ import json
 
 import pytest
 import yaml
-from workflow_cases import copy_checkout, mini_config, planned_jobs, snakemake, write_config
+from workflow_cases import (
+    copy_checkout,
+    mini_config,
+    planned_jobs,
+    snakemake,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
