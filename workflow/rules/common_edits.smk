@@ -127,11 +127,21 @@ def inserted_checkpoints(wildcards):
 
 
 def edit_program(wildcards):
-    """The program as `pvd edit` reads it: inserted checkpoints relative to the program's folder."""
+    """The program as `pvd edit` reads it: inserted checkpoints relative to the program's folder
+    (where pvd resolves them), absolute paths as given."""
     folder = edit_path(wildcards, f"{wildcards.teacher}/edited")
-    ops = [{**op, "checkpoint": os.path.relpath(src[0], folder) if not os.path.isabs(src[0]) else src[0]}
-           if src is not None else op for op, src in zip(EDITS[wildcards.edit]["operations"], EDITS[wildcards.edit]["sources"])]
+    edit = EDITS[wildcards.edit]
+    ops = []
+    for op, source in zip(edit["operations"], edit["sources"]):
+        if source is not None:
+            op = {**op, "checkpoint": source[0] if os.path.isabs(source[0]) else os.path.relpath(source[0], folder)}
+        ops.append(op)
     return json.dumps({"operations": ops}, sort_keys=True)
+
+
+def source_fields(wildcards):
+    """field:<arch> code groups of the inserted teachers of an edit (a file path's is unknown)."""
+    return [f"field:{s[1]}" for s in EDITS[wildcards.edit]["sources"] if s is not None and s[1] is not None]
 
 
 def edit_args(wildcards):
@@ -139,8 +149,7 @@ def edit_args(wildcards):
 
 
 def edit_stamp(wildcards):
-    archs = {wildcards.teacher} | {s[1] for s in EDITS[wildcards.edit]["sources"] if s is not None and s[1]}
-    return stamp(["train", "edit", *(f"field:{a}" for a in archs)],
+    return stamp({"train", "edit", f"field:{wildcards.teacher}", *source_fields(wildcards)},
                  {"program": edit_program(wildcards), "seed": config["seed"], "device": config["device"]})
 
 
@@ -157,8 +166,9 @@ def edit_distill_args(wildcards):
 
 
 def edit_distill_stamp(wildcards):
-    archs = {wildcards.teacher, wildcards.student} | {s[1] for s in EDITS[wildcards.edit]["sources"] if s and s[1]}
-    return stamp(["train", "distill", "edit", *(f"field:{a}" for a in archs)], edit_distill_settings(wildcards))
+    groups = {"train", "distill", "edit", f"field:{wildcards.teacher}", f"field:{wildcards.student}",
+              *source_fields(wildcards)}
+    return stamp(groups, edit_distill_settings(wildcards))
 
 
 def edit_evaluated_checkpoint(wildcards):
