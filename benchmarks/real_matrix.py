@@ -95,6 +95,12 @@ def distill_pair(path: Path, sc: RealScene, out: Path, teacher: str, student: st
     return run_once(cmd, ws)
 
 
+def pair_seconds(rec: dict) -> float:
+    """The time held against the bar: processor seconds of the (single-threaded) run when recorded --
+    what it takes on one quiet core; wall seconds of a run sharing the machine overstate it."""
+    return rec.get("cpu_seconds") or rec["seconds"]
+
+
 def report(name: str, t_rec: dict, matrix: dict, teachers: list[str], students: list[str]) -> list[str]:
     """Print one scene's matrix; return the missed bars."""
     print(f"\nscene {name}: student test PSNR (dB) / gap to teacher (dB) / distillation seconds / "
@@ -115,8 +121,8 @@ def report(name: str, t_rec: dict, matrix: dict, teachers: list[str], students: 
             cells.append(f"{m['psnr_test']:6.2f} {gap:+6.2f} {rec['seconds']:6.1f}s {m['psnr_vs_teacher']:6.2f}")
             if gap < -GAP_BAR_DB:
                 failures.append(f"{name} {t}2{s}: {gap:+.2f} dB")
-            if rec["seconds"] > SECONDS_BAR:
-                failures.append(f"{name} {t}2{s}: {rec['seconds']:.1f} s")
+            if pair_seconds(rec) > SECONDS_BAR:
+                failures.append(f"{name} {t}2{s}: {pair_seconds(rec):.1f} processor s")
         print(f"{t:8} {tp:6.2f} {t_rec[t]['seconds']:6.1f} | " + " | ".join(cells))
     print("evaluation seconds per pair (test split, teacher and student renders): "
           + ", ".join(f"{t}2{s} {rec.get('eval_seconds', float('nan')):.1f}" for (t, s), rec in matrix.items()))
@@ -131,7 +137,7 @@ def row(scene: str, teacher: str, student: str | None, rec: dict, teacher_psnr: 
            "code_version": rec.get("code_version")}
     if student is not None:
         out.update(gap_db=m["psnr_test"] - teacher_psnr, psnr_vs_teacher=m.get("psnr_vs_teacher"),
-                   meets=bool(m["psnr_test"] - teacher_psnr >= -GAP_BAR_DB and rec["seconds"] <= SECONDS_BAR))
+                   meets=bool(m["psnr_test"] - teacher_psnr >= -GAP_BAR_DB and pair_seconds(rec) <= SECONDS_BAR))
     return out
 
 
@@ -141,7 +147,8 @@ def save(stem: Path, rows: list[dict], command: str) -> None:
     stem.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")
     lines = [f"# Conversion matrix on real scenes (tiny presets, CPU)\n\n`{command}`\n",
              "Cells: student test PSNR / gap to its teacher (dB) / distillation wall s (processor s) / "
-             "PSNR vs the teacher's renders. Bars: gap >= -1 dB, <= 120 s.\n"]
+             "PSNR vs the teacher's renders. Bars: gap >= -1 dB, <= 120 processor s (one quiet core; "
+             "wall seconds here include other jobs sharing the 2 cores). **x**: a bar missed.\n"]
     for scene in dict.fromkeys(r["scene"] for r in rows):
         teachers = [r for r in rows if r["scene"] == scene and r["student"] is None]
         students = list(dict.fromkeys(r["student"] for r in rows if r["scene"] == scene and r["student"]))
