@@ -112,12 +112,12 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rewrite", action="store_true", help="only rewrite OUT.md from OUT.json")
     args = p.parse_args()
-    args.command = None
     if args.rewrite:
         saved = json.loads(args.out.with_suffix(".json").read_text())
-        args.command = saved["meta"]["command"]
-        write(args.out, saved["rows"], args)
+        write(args.out, saved["rows"], saved["meta"])
         return 0
+    meta = {"command": "python benchmarks/edit_matrix.py " + " ".join(sys.argv[1:]), "threads": args.threads,
+            "preset": "tiny", "device": "cpu", "move": MOVE, "insert": INSERT, "insert_teacher": INSERT_TEACHER}
     work, log = args.work, args.work / "commands.log"
     work.mkdir(parents=True, exist_ok=True)
     edits, teachers, students = (args.edits.split(","), args.teachers.split(","), args.students.split(","))
@@ -202,18 +202,15 @@ def main() -> int:
                 print(json.dumps({k: row[k] for k in ("edit", "teacher", "student", "psnr_edited_vs_truth",
                                                       "psnr_unedited_pair", "student_opacity_in_emptied_box")}),
                       flush=True)
-                write(args.out, rows, args)
-    write(args.out, rows, args)
+                write(args.out, rows, meta)
+    write(args.out, rows, meta)
     return 0
 
 
-def write(out: Path, rows: list[dict], args) -> None:
+def write(out: Path, rows: list[dict], meta: dict) -> None:
+    """``OUT.json`` (``meta`` and the rows; ``created`` kept when rewriting) and ``OUT.md``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"command": "python benchmarks/edit_matrix.py " + " ".join(sys.argv[1:] if args.command is None else
-                                                                       args.command.split()[2:]),
-            "threads": args.threads,
-            "preset": "tiny", "device": "cpu", "move": MOVE, "insert": INSERT, "insert_teacher": INSERT_TEACHER,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    meta = {**meta, "created": meta.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))}
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     lines = [f"# Edit, then distil (tiny presets, CPU, demo scene)\n\n`{meta['command']}`\n",
              "Opacity: mean over test pixels that are background in the truth, are not next to a foreground "

@@ -57,11 +57,6 @@ SCENES = {
 }
 
 
-def resolve_nsvf(src: Path, dst_root: Path) -> Path:
-    """``src`` itself when its rgb/*.png are images, else a tree of real links under ``dst_root``."""
-    return restore_links(src, dst_root)
-
-
 def run_once(cmd: list[str], ws: Path) -> dict:
     """Run a ``pvd`` command unless ``ws/record.json`` exists; return the record."""
     record = ws / "record.json"
@@ -187,7 +182,7 @@ def main() -> int:
                    help="only build the NSVF tree of real links under DIR (for config/real-cpu.yaml) and exit")
     args = p.parse_args()
     if args.prepare_nsvf:
-        print(resolve_nsvf(args.data_root / SCENES["nsvf"].folder, args.prepare_nsvf))
+        print(restore_links(args.data_root / SCENES["nsvf"].folder, args.prepare_nsvf))
         return 0
     out_root = args.out or Path(tempfile.mkdtemp(prefix="pvd-real-bench-"))
     teachers, students = args.teachers.split(","), args.students.split(",")
@@ -199,7 +194,7 @@ def main() -> int:
             print(f"scene {name}: {path} is absent, skipped")
             continue
         if sc.data_type == "tank":
-            path = resolve_nsvf(path, Path(tempfile.gettempdir()) / "pvd-real-nsvf")
+            path = restore_links(path, Path(tempfile.gettempdir()) / "pvd-real-nsvf")
         out = out_root / name
         t_rec = {t: train_teacher(path, sc, out, t, args) for t in teachers}
         matrix = {(t, s): distill_pair(path, sc, out, t, s, args) for t in teachers for s in students}

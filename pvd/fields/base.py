@@ -38,6 +38,12 @@ class FieldOutput:
         return FieldOutput(self.s[keep], self.sigma[keep], self.rgb[keep], None if self.h is None else self.h[keep])
 
 
+def points_over_box(resolution: int, bound: float, per_bound: bool) -> int:
+    """Grid points per axis over the box ``[-bound, bound]``: ``resolution``, or with ``per_bound``
+    ``resolution`` per unit of bound (at least 2), so a cell spans the same box units at every bound."""
+    return max(2, round(resolution * bound)) if per_bound else resolution
+
+
 class Field(nn.Module):
     """Base class: a radiance field inside the box ``[-bound, bound]^3``.
 

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from pvd.errors import UserError
-from pvd.fields.base import Field
+from pvd.fields.base import Field, points_over_box
 from pvd.ops.sh import sh_encode
 
 SH_BANDS = 3
@@ -50,7 +50,7 @@ class TensorsConfig:
 
     def grid_points(self, bound: float) -> int:
         """Grid points per axis over the box ``[-bound, bound]``."""
-        return max(2, round(self.resolution * bound)) if self.per_bound else self.resolution
+        return points_over_box(self.resolution, bound, self.per_bound)
 
     def __post_init__(self):
         if self.resolution < 2:

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pvd.errors import UserError
-from pvd.fields.base import Field
+from pvd.fields.base import Field, points_over_box
 from pvd.fields.heads import FEATURE_DIM, ColorHead
 
 PLANE_AXES = ((0, 1), (0, 2), (1, 2))
@@ -68,7 +68,7 @@ class VMConfig:
 
     def grid_points(self, bound: float) -> int:
         """Grid points per axis over the box ``[-bound, bound]``."""
-        return max(2, round(self.resolution * bound)) if self.per_bound else self.resolution
+        return points_over_box(self.resolution, bound, self.per_bound)
 
     def __post_init__(self):
         for name in ("density_rank", "appearance_rank", "init_scale", "head_lr_scale", "color_hidden"):

@@ -23,6 +23,21 @@ def teacher(demo_scene, tmp_path_factory):
     return ws / "checkpoint.pt"
 
 
+def _serves_as_teacher(ckpt, model_type, student_type, demo_scene, tmp_path):
+    """``ckpt`` (of ``model_type``) evaluates, renders a video and teaches a ``student_type`` through
+    the CLI; its students inherit the edit's lowered density floor."""
+    assert main(["evaluate", str(demo_scene), "--data_type", "synthetic", "--ckpt", str(ckpt),
+                 "--workspace", str(tmp_path / "eval"), "--no-lpips", "--no_progress"]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["model_type"] == model_type
+    assert main(["render", "--ckpt", str(ckpt), "--workspace", str(tmp_path / "video"),
+                 "--frames", "2", "--format", "gif"]) == 0
+    assert main(["distill", str(demo_scene), "--data_type", "synthetic", "--teacher_type", model_type,
+                 "--ckpt_teacher", str(ckpt), "--model_type", student_type, "--workspace",
+                 str(tmp_path / "student"), "--iters", "10", "--batch_rays", "128", "--no_progress"]) == 0
+    student = load_model(tmp_path / "student" / "checkpoint.pt")
+    assert student.meta.teacher_type == model_type and student.meta.density_range == (-10.0, 7.0)
+
+
 def _sphere_box(scene):
     solids = {s["name"]: s for s in json.loads((scene / "solids.json").read_text())}
     return solids["striped_sphere"]["bbox_min"] + solids["striped_sphere"]["bbox_max"]
@@ -38,16 +53,7 @@ def test_edit_then_evaluate_render_and_distill(teacher, demo_scene, tmp_path):
     assert 0 <= record["metrics"]["removed"] <= record["metrics"]["occupied_before"]
     edited = load_model(ws / "checkpoint.pt")
     assert edited.model_type == "edited"
-    assert main(["evaluate", str(demo_scene), "--data_type", "synthetic", "--ckpt", str(ws / "checkpoint.pt"),
-                 "--workspace", str(tmp_path / "eval"), "--no-lpips", "--no_progress"]) == 0
-    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["model_type"] == "edited"
-    assert main(["render", "--ckpt", str(ws / "checkpoint.pt"), "--workspace", str(tmp_path / "video"),
-                 "--frames", "2", "--format", "gif"]) == 0
-    assert main(["distill", str(demo_scene), "--data_type", "synthetic", "--teacher_type", "edited",
-                 "--ckpt_teacher", str(ws / "checkpoint.pt"), "--model_type", "vm", "--workspace",
-                 str(tmp_path / "student"), "--iters", "10", "--batch_rays", "128", "--no_progress"]) == 0
-    student = load_model(tmp_path / "student" / "checkpoint.pt")
-    assert student.meta.teacher_type == "edited" and student.meta.density_range == (-10.0, 7.0)
+    _serves_as_teacher(ws / "checkpoint.pt", "edited", "vm", demo_scene, tmp_path)
 
 
 def test_baked_edit_is_a_tensors_teacher(teacher, demo_scene, tmp_path):
@@ -60,16 +66,7 @@ def test_baked_edit_is_a_tensors_teacher(teacher, demo_scene, tmp_path):
     baked = load_model(ws / "checkpoint.pt")
     assert baked.model_type == "tensors" and baked.meta.density_range == (-10.0, 7.0)
     assert baked.meta.field_config == load_model(teacher).meta.field_config
-    assert main(["evaluate", str(demo_scene), "--data_type", "synthetic", "--ckpt", str(ws / "checkpoint.pt"),
-                 "--workspace", str(tmp_path / "eval"), "--no-lpips", "--no_progress"]) == 0
-    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["model_type"] == "tensors"
-    assert main(["render", "--ckpt", str(ws / "checkpoint.pt"), "--workspace", str(tmp_path / "video"),
-                 "--frames", "2", "--format", "gif"]) == 0
-    assert main(["distill", str(demo_scene), "--data_type", "synthetic", "--teacher_type", "tensors",
-                 "--ckpt_teacher", str(ws / "checkpoint.pt"), "--model_type", "hash", "--workspace",
-                 str(tmp_path / "student"), "--iters", "10", "--batch_rays", "128", "--no_progress"]) == 0
-    student = load_model(tmp_path / "student" / "checkpoint.pt")
-    assert student.meta.teacher_type == "tensors" and student.meta.density_range == (-10.0, 7.0)
+    _serves_as_teacher(ws / "checkpoint.pt", "tensors", "hash", demo_scene, tmp_path)
 
 
 @pytest.mark.parametrize("args, message", [

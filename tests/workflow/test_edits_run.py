@@ -20,6 +20,7 @@ from workflow_cases import (
     mini_config,
     planned_jobs,
     snakemake,
+    touched,
     write_config,
 )
 
@@ -110,13 +111,7 @@ EDITED = {("edit_teacher", "erase", "hash", None), ("edit_teacher", "move", "has
 
 
 def _edit_and_plan(work, rel):
-    path = work / rel
-    original = path.read_bytes()
-    path.write_bytes(original + b"\n# edited by the invalidation test\n")
-    try:
-        return keys(work)
-    finally:
-        path.write_bytes(original)
+    return touched(work, rel, keys)
 
 
 @pytest.mark.parametrize("rel", ["pvd/edit/program.py", "pvd/edit/apply.py", "pvd/fields/edited.py",

@@ -16,7 +16,8 @@ import subprocess
 
 import pytest
 import yaml
-from workflow_cases import REPO, copy_checkout, job_keys, mini_config, planned_jobs, snakemake, write_config
+from workflow_cases import (REPO, copy_checkout, job_keys, mini_config, planned_jobs, snakemake, touched,
+                            write_config)
 
 pytestmark = pytest.mark.slow
 
@@ -83,13 +84,7 @@ def test_nothing_changed_nothing_to_do(run):
 
 
 def _edit_and_plan(work, rel):
-    path = work / rel
-    original = path.read_bytes()
-    path.write_bytes(original + b"\n# edited by the invalidation test\n")
-    try:
-        return plan(work)
-    finally:
-        path.write_bytes(original)
+    return touched(work, rel, plan)
 
 
 @pytest.mark.parametrize("rel, expected", [

@@ -94,6 +94,18 @@ def job_keys(jobs: list[PlannedJob]) -> set[tuple]:
     return keys
 
 
+def touched(work: Path, rel: str, then):
+    """``then(work)`` while ``work/rel`` carries an appended comment line (a code change that alters no
+    behaviour); the file is restored afterwards."""
+    path = work / rel
+    original = path.read_bytes()
+    path.write_bytes(original + b"\n# edited by the invalidation test\n")
+    try:
+        return then(work)
+    finally:
+        path.write_bytes(original)
+
+
 def write_config(path: Path, config: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
