@@ -24,6 +24,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,10 +43,68 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
 
 
-def adamw(groups: list[dict], weight_decay: float) -> torch.optim.AdamW:
+class AdamW(torch.optim.AdamW):
+    """torch's fused AdamW for dense gradients, plus lazy row updates for row-sparse ones.
+
+    A parameter whose gradient is a coalesced sparse COO tensor over its rows (``indices`` [1, T],
+    ``values`` [T, ...], e.g. the ``tensors`` grid with ``sparse_grad``) has only those T rows
+    stepped: decay, moments and update as AdamW's, with the bias correction of the parameter's own
+    step count; the other rows and their moments stay as they are (untouched rows neither decay nor
+    coast on old momentum). The state keys are AdamW's (``step``, ``exp_avg``, ``exp_avg_sq``), so
+    checkpoints resume either way. Loss scaling goes through ``GradScaler.unscale_`` (which
+    handles sparse gradients) rather than the fused kernel's own.
+    """
+
+    def __init__(self, groups: list[dict], **kwargs):
+        super().__init__(groups, fused=True, **kwargs)
+        self._step_supports_amp_scaling = False
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        assert closure is None, "pvd's AdamW takes no closure"
+        sparse = [(g, p, p.grad) for g in self.param_groups for p in g["params"]
+                  if p.grad is not None and p.grad.is_sparse]
+        for _, p, _ in sparse:
+            p.grad = None                                  # torch's AdamW refuses sparse gradients
+        try:
+            super().step()
+        finally:
+            for _, p, grad in sparse:
+                p.grad = grad
+        for group, p, grad in sparse:
+            self._row_step(group, p, grad)
+
+    def _row_step(self, group: dict, p: torch.Tensor, grad: torch.Tensor) -> None:
+        state = self.state[p]
+        if not state:
+            state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        rows, g = grad._indices()[0], grad._values()
+        if not (grad.is_coalesced() or bool((rows[1:] > rows[:-1]).all())):
+            # autograd's accumulation drops the coalesced flag of a field's (sorted, unique) rows;
+            # only a gradient with repeated or unsorted rows pays for the sort
+            grad = grad.coalesce()
+            rows, g = grad.indices()[0], grad.values()
+        state["step"] += 1
+        t = float(state["step"])
+        lr, wd, eps = float(group["lr"]), group["weight_decay"], group["eps"]
+        beta1, beta2 = group["betas"]
+        value = p.index_select(0, rows).mul_(1.0 - lr * wd)
+        m = state["exp_avg"].index_select(0, rows).lerp_(g, 1.0 - beta1)
+        v = state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+        denom = (v.sqrt() / math.sqrt(1.0 - beta2 ** t)).add_(eps)
+        value.addcdiv_(m, denom, value=-lr / (1.0 - beta1 ** t))
+        p.index_copy_(0, rows, value)
+        state["exp_avg"].index_copy_(0, rows, m)
+        state["exp_avg_sq"].index_copy_(0, rows, v)
+
+
+def adamw(groups: list[dict], weight_decay: float) -> AdamW:
     """The reference's AdamW (β 0.9/0.99, eps 1e-15); the fused kernel on CPU and CUDA (one pass
-    over all parameters instead of a dozen small ops each: ~10x faster steps for large grids)."""
-    return torch.optim.AdamW(groups, betas=(0.9, 0.99), eps=1e-15, weight_decay=weight_decay, fused=True)
+    over all parameters instead of a dozen small ops each: ~10x faster steps for large grids), and
+    lazy row steps for row-sparse gradients (:class:`AdamW`)."""
+    return AdamW(groups, betas=(0.9, 0.99), eps=1e-15, weight_decay=weight_decay)
 
 
 @dataclass

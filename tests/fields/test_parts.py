@@ -136,8 +136,30 @@ def test_tensors_interpolation_is_exact_on_affine_channels():
 def test_weighted_gather_gradient():
     gen = torch.Generator().manual_seed(0)
     table = torch.randn(10, 4, dtype=torch.float64, generator=gen, requires_grad=True)
-    rows = torch.randint(0, 10, (7, 8), generator=gen)           # repeated rows accumulate
-    weights = torch.rand(7, 8, dtype=torch.float64, generator=gen)
+    rows = torch.randint(0, 10, (8, 7), generator=gen)           # [corners, samples]; repeats accumulate
+    weights = torch.rand(8, 7, dtype=torch.float64, generator=gen)
     assert torch.autograd.gradcheck(WeightedGather.apply, (table, rows, weights))
     out = WeightedGather.apply(table, rows, weights)
-    assert torch.allclose(out, (table[rows] * weights[..., None]).sum(1))
+    assert torch.allclose(out, (table[rows] * weights[..., None]).sum(0))
+
+
+def test_weighted_gather_sparse_gradient_is_the_dense_one_on_the_touched_rows():
+    gen = torch.Generator().manual_seed(1)
+    table = torch.randn(50, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    rows = torch.randint(10, 30, (8, 40), generator=gen)        # rows 0-9 and 30-49 untouched
+    weights = torch.rand(8, 40, dtype=torch.float64, generator=gen)
+    upstream = torch.randn(40, 4, dtype=torch.float64, generator=gen)
+    dense, = torch.autograd.grad(WeightedGather.apply(table, rows, weights, False), table, upstream)
+    sparse, = torch.autograd.grad(WeightedGather.apply(table, rows, weights, True), table, upstream)
+    assert sparse.is_sparse and sparse.is_coalesced()
+    assert torch.equal(sparse.indices()[0], rows.unique())         # the touched rows, sorted, once each
+    assert torch.allclose(sparse.to_dense(), dense)
+
+
+def test_tiny_tensors_field_has_a_sparse_gradient_and_the_paper_one_a_dense_one():
+    x = torch.rand(100, 3) * 2 - 1
+    for preset, is_sparse in (("tiny", True), ("paper", False)):
+        field = build_field("tensors", preset, 1.0, resolution=8)
+        field.density(x).sum().backward()
+        assert field.grid.grad.is_sparse is is_sparse, preset
+

@@ -3,6 +3,8 @@ the optimiser, schedule, GradScaler, RNGs and the task's own state carried by th
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -44,8 +46,11 @@ class ToyTask:
         self.seen = list(state["seen"])
 
 
-def _model():
-    meta = ModelMeta(model_type="hash", preset="tiny", field_config=field_config("hash", "tiny"),
+def _model(arch="hash"):
+    cfg = field_config(arch, "tiny")
+    if arch == "tensors":
+        cfg = dataclasses.replace(cfg, resolution=6)            # row-sparse gradient, lazy row steps
+    meta = ModelMeta(model_type=arch, preset="tiny", field_config=cfg,
                      render_config=RenderConfig(max_steps=32, grid_resolution=8), bound=1.0,
                      normalization=Normalization(1.0, 1.0), train_config={"lr": 1e-2, "ckpt_every": 3})
     torch.manual_seed(0)
@@ -60,8 +65,8 @@ def _state(model, seed=5):
     return state
 
 
-def _run(tmp_path, iters, stop_at=None, resume=False):
-    model = _model()
+def _run(tmp_path, iters, stop_at=None, resume=False, arch="hash"):
+    model = _model(arch)
     state = _state(model)
     task = ToyTask(model, state.generator)
     ckpt = tmp_path / "checkpoint.pt"
@@ -71,13 +76,14 @@ def _run(tmp_path, iters, stop_at=None, resume=False):
     return model, state, task
 
 
-def test_resumed_run_equals_uninterrupted(tmp_path):
-    full_model, full_state, full_task = _run(tmp_path / "full", 10)
-    _run(tmp_path / "part", 10, stop_at=5)
+@pytest.mark.parametrize("arch", ["hash", "tensors"])
+def test_resumed_run_equals_uninterrupted(tmp_path, arch):
+    full_model, full_state, full_task = _run(tmp_path / "full", 10, arch=arch)
+    _run(tmp_path / "part", 10, stop_at=5, arch=arch)
     stored = read_checkpoint(tmp_path / "part" / "checkpoint.pt")
     assert stored.meta.step == 5 and stored.train_state["engine"]["step"] == 5
     assert stored.train_state["engine"]["scaler"]["scale"] != 8.0          # the scaler's state is saved
-    model, state, task = _run(tmp_path / "part", 10, resume=True)
+    model, state, task = _run(tmp_path / "part", 10, resume=True, arch=arch)
     for (name, a), (_, b) in zip(full_model.field.state_dict().items(), model.field.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     assert state.scaler.get_scale() == full_state.scaler.get_scale()
@@ -108,3 +114,56 @@ def test_resume_of_a_finished_checkpoint_is_a_clear_error(tmp_path):
     (3, 10, 10, 3, True), (4, 10, 10, 3, False), (5, 5, 10, 0, True), (10, 10, 10, 5, False)])
 def test_checkpoint_due(done, end, iters, every, due):
     assert loop.checkpoint_due(done, end, iters, every) is due
+
+
+def _adamw_pair(rows, cols, lr=0.1, wd=0.05):
+    """The same parameter under torch's fused AdamW and under pvd's (given row-sparse gradients)."""
+    torch.manual_seed(3)
+    ref = torch.nn.Parameter(torch.randn(rows, cols))
+    ours = torch.nn.Parameter(ref.detach().clone())
+    kw = dict(betas=(0.9, 0.99), eps=1e-15, weight_decay=wd)
+    return ref, torch.optim.AdamW([ref], lr=lr, fused=True, **kw), ours, adamw([{"params": [ours], "lr": lr}], wd)
+
+
+def test_adamw_row_steps_equal_torch_adamw_when_every_row_is_touched():
+    ref, ref_opt, ours, opt = _adamw_pair(30, 5)
+    for _ in range(6):
+        g = torch.randn(30, 5)
+        ref.grad, ours.grad = g.clone(), g.to_sparse(1)
+        ref_opt.step()
+        opt.step()
+        torch.testing.assert_close(ours.detach(), ref.detach(), rtol=0, atol=1e-6)
+    for key in ("exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(opt.state[ours][key], ref_opt.state[ref][key], rtol=1e-5, atol=1e-9)
+
+
+def test_adamw_row_steps_leave_untouched_rows_and_their_moments_alone():
+    ref, ref_opt, ours, opt = _adamw_pair(8, 3)
+    touched = torch.tensor([1, 4, 6])
+    for _ in range(4):                                         # the touched rows see AdamW's steps
+        g = torch.randn(3, 3)
+        ref.grad = torch.zeros(8, 3).index_copy_(0, touched, g)
+        ours.grad = torch.sparse_coo_tensor(touched[None], g, (8, 3), check_invariants=True).coalesce()
+        ref_opt.step()
+        opt.step()
+    before = ours.detach().clone(), opt.state[ours]["exp_avg"].clone()
+    torch.testing.assert_close(ours.detach()[touched], ref.detach()[touched], rtol=0, atol=1e-6)
+    ours.grad = torch.sparse_coo_tensor(torch.tensor([[2]]), torch.ones(1, 3), (8, 3), check_invariants=True).coalesce()
+    opt.step()                                                 # only row 2 moves now
+    moved = (ours.detach() != before[0]).any(1)
+    assert moved.tolist() == [i == 2 for i in range(8)]
+    assert torch.equal(opt.state[ours]["exp_avg"][touched], before[1][touched])
+
+
+
+def test_adamw_sums_repeated_rows_of_an_uncoalesced_gradient():
+    ref, ref_opt, ours, opt = _adamw_pair(5, 2)
+    g = torch.randn(3, 2)
+    ref.grad = torch.zeros(5, 2).index_add_(0, torch.tensor([3, 1, 3]), g)
+    ours.grad = torch.sparse_coo_tensor(torch.tensor([[3, 1, 3]]), g, (5, 2), check_invariants=True)
+    before = ours.detach().clone()
+    ref_opt.step()
+    opt.step()
+    touched = torch.tensor([1, 3])
+    torch.testing.assert_close(ours.detach()[touched], ref.detach()[touched], rtol=0, atol=1e-6)
+    assert torch.equal(ours.detach()[[0, 2, 4]], before[[0, 2, 4]])       # untouched rows do not decay
