@@ -57,8 +57,9 @@ class AdamW(torch.optim.AdamW):
     never move (dense AdamW would let them coast and decay). Without the catch-up (plain lazy
     Adam) a row touched once moves one step instead of the ~10 its momentum gives it: the tiny
     tensors teacher on the demo, forced row-sparse, lost 0.43 dB that way and scores 30.03 dB
-    with it (dense: 30.05). The state keys are AdamW's plus ``row_step`` (int32 [rows], the step
-    each row was last stepped at), so checkpoints resume exactly. Loss scaling goes through
+    with it (dense: 30.05). The state keys are AdamW's plus ``row_step`` (float32 [rows], the
+    step each row was last stepped at; float as AdamW's own ``step``, and as ``load_state_dict``
+    casts the state of a float parameter), so checkpoints resume exactly. Loss scaling goes through
     ``GradScaler.unscale_`` (which handles sparse gradients) rather than the fused kernel's own.
     """
 
@@ -87,7 +88,7 @@ class AdamW(torch.optim.AdamW):
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["row_step"] = torch.zeros(p.shape[0], dtype=torch.int32, device=p.device)
+            state["row_step"] = torch.zeros(p.shape[0], dtype=torch.float32, device=p.device)
         rows, g = grad._indices()[0], grad._values()
         if not (grad.is_coalesced() or bool((rows[1:] > rows[:-1]).all())):
             # autograd's accumulation drops the coalesced flag of a field's (sorted, unique) rows;
@@ -103,7 +104,7 @@ class AdamW(torch.optim.AdamW):
         m = state["exp_avg"].index_select(0, rows)
         v = state["exp_avg_sq"].index_select(0, rows)
         # catch up on the steps each row missed (zero gradient), then this step
-        missed = (t - 1.0 - state["row_step"].index_select(0, rows).to(value.dtype)).view(-1, *[1] * (p.dim() - 1))
+        missed = (t - 1.0 - state["row_step"].index_select(0, rows)).to(value.dtype).view(-1, *[1] * (p.dim() - 1))
         ratio = beta1 / math.sqrt(beta2)
         coast = ratio * (1.0 - ratio ** missed) / (1.0 - ratio)                  # sum_{k=1..n} ratio^k
         value.mul_((1.0 - lr * wd) ** missed).addcdiv_(m * coast, (v.sqrt() / root_bc2).add_(eps), value=-step_size)
@@ -113,7 +114,7 @@ class AdamW(torch.optim.AdamW):
         p.index_copy_(0, rows, value)
         state["exp_avg"].index_copy_(0, rows, m)
         state["exp_avg_sq"].index_copy_(0, rows, v)
-        state["row_step"].index_fill_(0, rows, int(t))
+        state["row_step"].index_fill_(0, rows, t)
 
 
 def adamw(groups: list[dict], weight_decay: float) -> AdamW:
