@@ -69,7 +69,8 @@ class AdamW(torch.optim.AdamW):
 
     @torch.no_grad()
     def step(self, closure=None):
-        assert closure is None, "pvd's AdamW takes no closure"
+        if closure is not None:
+            raise ValueError("pvd's AdamW takes no closure")
         sparse = [(g, p, p.grad) for g in self.param_groups for p in g["params"]
                   if p.grad is not None and p.grad.is_sparse]
         for _, p, _ in sparse:
@@ -104,10 +105,12 @@ class AdamW(torch.optim.AdamW):
         m = state["exp_avg"].index_select(0, rows)
         v = state["exp_avg_sq"].index_select(0, rows)
         # catch up on the steps each row missed (zero gradient), then this step
-        missed = (t - 1.0 - state["row_step"].index_select(0, rows)).to(value.dtype).view(-1, *[1] * (p.dim() - 1))
+        missed = (t - 1.0 - state["row_step"].index_select(0, rows)).to(value.dtype)
+        missed = missed.view(-1, *[1] * (p.dim() - 1))                             # [T, 1, ...]
         ratio = beta1 / math.sqrt(beta2)
         coast = ratio * (1.0 - ratio ** missed) / (1.0 - ratio)                  # sum_{k=1..n} ratio^k
-        value.mul_((1.0 - lr * wd) ** missed).addcdiv_(m * coast, (v.sqrt() / root_bc2).add_(eps), value=-step_size)
+        value.mul_((1.0 - lr * wd) ** missed)
+        value.addcdiv_(m * coast, (v.sqrt() / root_bc2).add_(eps), value=-step_size)
         m.mul_(beta1 ** missed).lerp_(g, 1.0 - beta1)
         v.mul_(beta2 ** (missed + 1.0)).addcmul_(g, g, value=1.0 - beta2)
         value.mul_(1.0 - lr * wd).addcdiv_(m, (v.sqrt() / root_bc2).add_(eps), value=-step_size)
