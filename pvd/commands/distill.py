@@ -94,7 +94,8 @@ def build_config(args: argparse.Namespace) -> DistillConfig:
     active = ActiveConfig(hard_poses=args.hard_poses, hard_rays=args.hard_rays, point_top=args.point_top)
     cfg = with_overrides(arch_preset(args.preset, args.model_type).distill, iters=args.iters,
                          batch_rays=args.batch_rays, lr=args.lr, weight_decay=args.weight_decay,
-                         visibility_cutoff=args.visibility_cutoff, ckpt_every=args.ckpt_every)
+                         visibility_cutoff=args.visibility_cutoff, ckpt_every=args.ckpt_every,
+                         precision=args.precision)
     cfg = replace(cfg, loss_type=args.loss_type, stages=stages, active=active, init=args.init,
                   student_grid=args.student_grid, poses_per_epoch=args.poses_per_epoch,
                   use_real_poses=args.use_real_data_for_train, real_ray_fraction=args.real_ray_fraction,

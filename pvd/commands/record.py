@@ -10,6 +10,7 @@ import torch
 from pvd.commands import flags
 from pvd.ops.backend import active_backend
 from pvd.records import make_record, write_json
+from pvd.train.loop import autocast_dtype
 
 
 def plain_args(args: argparse.Namespace) -> dict:
@@ -37,7 +38,11 @@ def write_run_record(workspace: Path, kind: str, args: argparse.Namespace, devic
                      metrics: dict, config: dict | None = None, **extra) -> dict:
     """Write ``workspace/record.json`` of a ``kind`` run: the CLI arguments (plus ``config``), code
     version, the backend of the hot ops on ``device``, the device asked for and the GPU slot held
-    (``--device auto``), peak GPU memory, seconds, ``metrics`` and ``extra`` fields."""
+    (``--device auto``), peak GPU memory, seconds, ``metrics`` and ``extra`` fields; for training
+    runs (``--precision``) also ``precision``, the dtype the steps ran in (float32, float16, bfloat16)."""
+    if hasattr(args, "precision"):
+        dtype = autocast_dtype(args.precision or "auto", device)
+        extra = {"precision": str(dtype or torch.float32).removeprefix("torch."), **extra}
     record = make_record(kind, config={**plain_args(args), **(config or {})}, device=str(device),
                          backend=active_backend(device), seconds=seconds, metrics=metrics,
                          device_request=getattr(args, "device", str(device)),

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--bound and --scale must be > 0 and --dt_gamma >= 0, got {bound}, {scale}, {dt_gamma}")
     preset = arch_preset(args.preset, args.model_type)
     cfg: TeacherConfig = with_overrides(preset.teacher, iters=args.iters, batch_rays=args.batch_rays, lr=args.lr,
-                                        seed=args.seed, ckpt_every=args.ckpt_every)
+                                        seed=args.seed, ckpt_every=args.ckpt_every, precision=args.precision)
     probing = probe_config(args)
     torch.manual_seed(args.seed)
     test = load_split(args.scene_dir, args.data_type, "test", args.downscale)

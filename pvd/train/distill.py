@@ -82,6 +82,8 @@ class DistillConfig:
         random_background: random background colour per ray (else white).
         jitter_pixels: ray positions uniform inside pixels.
         ckpt_every: steps between periodic checkpoints (0: final only).
+        precision: arithmetic of the steps, one of ``pvd.train.loop.PRECISIONS`` (``auto``: fp16
+            autocast on CUDA, float32 on the CPU; ``bf16``: bfloat16 autocast).
         seed: seed of every random draw.
     """
 
@@ -104,6 +106,7 @@ class DistillConfig:
     random_background: bool = True
     jitter_pixels: bool = True
     ckpt_every: int = 1000
+    precision: str = "auto"
     seed: int = 0
 
     def check(self) -> None:
@@ -324,7 +327,7 @@ def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillCo
     cfg.check()
     ckpt_path = workspace / "checkpoint.pt"
     freeze(teacher)
-    state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed)
+    state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed, cfg.precision)
     source = BatchSource(sampler, teacher.normalization, cfg.batch_rays, cfg.active, state.generator, real,
                          cfg.real_ray_fraction, cfg.random_background, cfg.jitter_pixels)
     task = DistillTask(teacher, student, source, cfg, state.generator, device, label)

@@ -40,6 +40,8 @@ class TeacherConfig:
             from all images at once.
         jitter_pixels: sample ray positions uniformly inside pixels instead of at centres.
         ckpt_every: steps between periodic checkpoints (0: only the final one).
+        precision: arithmetic of the steps, one of ``pvd.train.loop.PRECISIONS`` (``auto``: fp16
+            autocast on CUDA, float32 on the CPU; ``bf16``: bfloat16 autocast).
         seed: seed of every random draw.
     """
 
@@ -52,6 +54,7 @@ class TeacherConfig:
     rays_from_one_image: bool = False
     jitter_pixels: bool = True
     ckpt_every: int = 1000
+    precision: str = "auto"
     seed: int = 0
 
 
@@ -143,7 +146,7 @@ def train_teacher(model: Model, split: SceneSplit, cfg: TeacherConfig, workspace
     (``TrainResult.steps == stop_at``). ``probe`` measures the learning curve (:mod:`pvd.train.loop`).
     """
     ckpt_path = workspace / "checkpoint.pt"
-    state = TrainState.create(*make_optimizer(model, cfg), device, cfg.seed)
+    state = TrainState.create(*make_optimizer(model, cfg), device, cfg.seed, cfg.precision)
     task = TeacherTask(model, split, cfg, state.generator, device)
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, model, state, task)

@@ -14,7 +14,7 @@ from pvd.model import ModelMeta, build_model, load_model, read_checkpoint, save_
 from pvd.presets import field_config
 from pvd.render import RenderConfig
 from pvd.train import loop
-from pvd.train.loop import TrainingDiverged, TrainState, adamw
+from pvd.train.loop import TrainingDiverged, TrainState, adamw, autocast_dtype
 
 
 class ToyTask:
@@ -186,3 +186,28 @@ def test_adamw_row_steps_catch_up_on_the_steps_a_row_missed():
     error = (ours.detach() - ref.detach())[touched].abs().max()
     assert error < 0.02 * moved, (float(error), float(moved))    # plain lazy steps: 46 % off
     assert opt.state[ours]["row_step"].tolist() == [60, 58, 59, 60, 58, 59]
+
+
+def test_precision_sets_the_steps_autocast_and_loss_scaling(tmp_path):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype("auto", cpu) is None and autocast_dtype("auto", cuda) == torch.float16
+    assert autocast_dtype("fp32", cuda) is None and autocast_dtype("bf16", cpu) == torch.bfloat16
+    with pytest.raises(UserError, match="--precision 'fp8' is unknown"):
+        autocast_dtype("fp8", cpu)
+    model = _model()
+    opt = adamw(model.field.param_groups(1e-2), 0.01)
+    state = TrainState.create(opt, torch.optim.lr_scheduler.ExponentialLR(opt, 0.9), cpu, 5, "bf16")
+    assert state.autocast == torch.bfloat16 and not state.amp           # bfloat16 needs no loss scaling
+    seen = []
+
+    class Probing(ToyTask):
+        def loss(self, step, log):
+            h = self.model.field.sigma_net(torch.rand(4, self.model.field.sigma_net.layers[0].in_features))
+            seen.append((torch.is_autocast_enabled("cpu"), h.dtype))
+            return super().loss(step, log)
+
+    loop.run_steps(Probing(model, state.generator), model, state, iters=2, ckpt_path=tmp_path / "c.pt",
+                   ckpt_every=0, progress=False)
+    assert seen == [(True, torch.bfloat16)] * 2
+    assert all(p.dtype == torch.float32 for p in model.field.parameters())
+

@@ -71,6 +71,20 @@ def test_resume_matches_uninterrupted_run(demo_scene, tmp_path):
     assert ra["metrics"]["psnr_test"] == rb["metrics"]["psnr_test"]
 
 
+def test_bf16_precision_trains_and_is_recorded(demo_scene, tmp_path, trained):
+    """``--precision bf16``: the steps run under bfloat16 autocast (the MLPs' products), the model
+    still learns, and the record says so; the default run is float32 on the CPU."""
+    ws = tmp_path / "bf16"
+    assert _train(demo_scene, ws, "--precision", "bf16") == 0
+    record = json.loads((ws / "record.json").read_text())
+    default = json.loads((trained / "record.json").read_text())
+    assert record["precision"] == "bfloat16" and record["config"]["precision"] == "bf16"
+    assert default["precision"] == "float32"
+    assert record["metrics"]["final_loss"] < record["metrics"]["initial_loss"] / 3
+    assert abs(record["metrics"]["psnr_test"] - default["metrics"]["psnr_test"]) < 1.0
+    assert load_model(ws / "checkpoint.pt").field.sigma_net.layers[0].weight.dtype == torch.float32
+
+
 def test_truncated_checkpoint_is_a_clear_error(trained, tmp_path):
     data = (trained / "checkpoint.pt").read_bytes()
     bad = tmp_path / "bad.pt"
@@ -87,6 +101,7 @@ def test_truncated_checkpoint_is_a_clear_error(trained, tmp_path):
     (["--downscale", "0"], "--downscale"),
     (["--iters", "0"], "--iters"),
     (["--density_range", "3", "1"], "--density_range"),
+    (["--precision", "fp8"], "--precision"),
     (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
 ])
 def test_bad_flags_give_one_clear_line(demo_scene, tmp_path, flags, message):
