@@ -77,8 +77,8 @@ def add_training(p: argparse.ArgumentParser) -> None:
     add_device(p)
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="arithmetic of the training steps: auto (default: fp16 autocast with loss scaling on "
-                        "CUDA, float32 on the CPU), fp32, or bf16 (bfloat16 autocast: ~1.5x faster mlp "
-                        "steps on CPUs with AVX512-BF16 or AMX, slower where bfloat16 is emulated)")
+                        "CUDA, float32 on the CPU), fp32, or bf16 (bfloat16 autocast: cheaper mlp steps on "
+                        "CPUs with AVX512-BF16 or AMX, slower where bfloat16 is emulated)")
     p.add_argument("--resume", action="store_true", help="continue from WS/checkpoint.pt")
     add_overwrite(p)
     p.add_argument("--ckpt_every", type=int, help="steps between resumable checkpoints (default: the preset's)")

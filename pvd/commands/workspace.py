@@ -231,6 +231,7 @@ IDENTITY_NAMES = {
     "train_config.lr": "--lr",
     "train_config.iters": "--iters",
     "train_config.batch_rays": "--batch_rays",
+    "train_config.precision": "--precision",
 }
 
 
@@ -242,6 +243,8 @@ def check_resume(ckpt_path: Path, meta) -> None:
     for key in ("scene_hash", "teacher_sha256"):  # checkpoints written before these were recorded
         if stored.get(key) is None:
             now = {**now, key: None}
+    if "precision" not in stored["train_config"]:   # written before --precision: it ran as "auto"
+        stored = {**stored, "train_config": {**stored["train_config"], "precision": "auto"}}
     diff = first_difference(stored, now)
     if diff is None:
         return

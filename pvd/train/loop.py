@@ -54,7 +54,8 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     ``bf16``: bfloat16 autocast on any device (its float32 range needs no loss scaling). Autocast
     only lowers matrix products (the MLPs, SH bases); compositing, losses and optimiser stay in
     float32. On CPUs with native bfloat16 (AVX512-BF16 or AMX) the tiny mlp's forward and backward
-    on 25.8 k samples took 36 ms instead of 98 (one core); without it bfloat16 is emulated (slower).
+    on 25.8 k samples took 36 ms instead of 98 (one core), and fern's ``hash2mlp`` 29 % fewer
+    processor seconds; without it bfloat16 is emulated (slower).
     """
     if precision not in PRECISIONS:
         raise UserError(f"--precision {precision!r} is unknown; expected one of {list(PRECISIONS)}")

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from fault_cases import edit_frames, snapshot, train_args
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,7 +160,17 @@ RESUME_CHANGES = [
     (["--iters", "20"], "--iters was 12, now 20"),
     (["--batch_rays", "64"], "--batch_rays was 128, now 64"),
     (["--preset", "paper"], "preset was 'tiny', now 'paper'"),
+    (["--precision", "bf16"], "--precision was 'auto', now 'bf16'"),
 ]
+
+
+def test_a_checkpoint_from_before_precision_resumes_as_auto(pvd, demo_scene, partial):
+    ckpt = partial / "checkpoint.pt"
+    payload = torch.load(ckpt, weights_only=True)
+    del payload["meta"]["train_config"]["precision"]          # as written before --precision existed
+    torch.save(payload, ckpt)
+    assert pvd(*train_args(demo_scene, partial, "hash", "--seed", "1", "--resume")).rc == 0
+    assert (partial / "record.json").exists()
 
 
 @pytest.mark.parametrize("extra,message", RESUME_CHANGES, ids=[" ".join(e) for e, _ in RESUME_CHANGES])

@@ -133,6 +133,13 @@ def test_one_datasets_teacher_schedule_reruns_only_that_teacher(run):
     assert _config_edit_and_plan(run, iters) == expected
 
 
+def test_distillation_precision_reruns_the_distillations_only(run):
+    def bf16(config):
+        config["distill"]["precision"] = "bf16"
+    expected = (cells("distill_student", ["hash2vm"]) | cells("evaluate_model", ["hash2vm"]) | REPORT)
+    assert _config_edit_and_plan(run, bf16) == expected
+
+
 def test_adding_an_ablation_variant_runs_only_its_cells(run):
     def ablate(config):
         config["ablations"] = {"pairs": ["hash2vm"], "variants": {"l1": {"loss_type": "L1"}}}

@@ -285,7 +285,12 @@ def teacher_settings(wildcards):
             "iters": cfg.get("iters", {}).get(wildcards.arch), "batch_rays": cfg.get("batch_rays"),
             **scene_settings(wildcards.dataset, wildcards.scene),
             "downscale": config["datasets"][wildcards.dataset]["downscale"],
-            "seed": config["seed"], "device": config["device"], **curve_settings()}
+            "seed": config["seed"], "device": config["device"], **curve_settings(), **precision_setting(cfg)}
+
+
+def precision_setting(cfg):
+    """``{"precision": ...}`` when the stage sets one (absent otherwise, so existing cells keep their stamps)."""
+    return {"precision": cfg["precision"]} if cfg.get("precision") else {}
 
 
 def curve_settings():
@@ -343,7 +348,7 @@ def pair_settings(dataset, teacher_type, student):
             "stage_iters": cfg.get("stage_iters"), "loss_type": cfg.get("loss_type"),
             "init": cfg.get("init"), "batch_rays": cfg.get("batch_rays"),
             "downscale": config["datasets"][dataset]["downscale"],
-            "seed": config["seed"], "device": config["device"], **curve_settings()}
+            "seed": config["seed"], "device": config["device"], **curve_settings(), **precision_setting(cfg)}
 
 
 def distill_settings(wildcards):
