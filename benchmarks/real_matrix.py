@@ -91,9 +91,12 @@ def distill_pair(path: Path, sc: RealScene, out: Path, teacher: str, student: st
 
 
 def pair_seconds(rec: dict) -> float:
-    """The time held against the bar: processor seconds of the (single-threaded) run when recorded --
-    what it takes on one quiet core; wall seconds of a run sharing the machine overstate it."""
-    return rec.get("cpu_seconds") or rec["seconds"]
+    """The time held against the bar: for a single-threaded run its processor seconds (what it takes
+    on one quiet core; its wall seconds on a shared machine overstate it), for a multi-threaded one
+    (``--threads 2``: the bar's two cores) its wall seconds (its processor seconds sum the threads)."""
+    if rec.get("threads", 1) == 1 and rec.get("cpu_seconds"):
+        return rec["cpu_seconds"]
+    return rec["seconds"]
 
 
 def report(name: str, t_rec: dict, matrix: dict, teachers: list[str], students: list[str]) -> list[str]:
@@ -142,8 +145,9 @@ def save(stem: Path, rows: list[dict], command: str) -> None:
     stem.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")
     lines = [f"# Conversion matrix on real scenes (tiny presets, CPU)\n\n`{command}`\n",
              "Cells: student test PSNR / gap to its teacher (dB) / distillation wall s (processor s) / "
-             "PSNR vs the teacher's renders. Bars: gap >= -1 dB, <= 120 processor s (one quiet core; "
-             "wall seconds here include other jobs sharing the 2 cores). **x**: a bar missed.\n"]
+             "PSNR vs the teacher's renders. Bars: gap >= -1 dB, <= 120 s: the processor s of a "
+             "single-threaded run (one quiet core; wall seconds here include other jobs sharing the 2 cores), "
+             "the wall s of a multi-threaded one. **x**: a bar missed.\n"]
     for scene in dict.fromkeys(r["scene"] for r in rows):
         teachers = [r for r in rows if r["scene"] == scene and r["student"] is None]
         students = list(dict.fromkeys(r["student"] for r in rows if r["scene"] == scene and r["student"]))

@@ -212,8 +212,9 @@ def run(args: argparse.Namespace) -> int:
                    + _time_to_quality(curves, args.out / "figures", args.out / "tables")
                    + _ablation(csv, args.out / "tables")
                    + write_cost_tables(find_records(args.results), args.out / "tables"))
-        if find_edit_metrics(args.results):
-            written += _edits([], args.results, csv, args.out / "tables")
+        edit_metrics = find_edit_metrics(args.results)
+        if edit_metrics:
+            written += _edits(edit_metrics, None, csv, args.out / "tables")
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -17,7 +17,7 @@ the renders that ``pvd evaluate --render_views`` listed in metrics.json.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,8 @@ EDITED_TEACHER = "edited teacher"
 @dataclass(frozen=True)
 class EditEval:
     """One evaluation of an edit: ``evaluated`` is ``original``, ``edited`` or a student architecture;
-    ``against`` is ``truth`` (the edited ground truth's images) or the reference's kind."""
+    ``against`` is ``truth`` (the edited ground truth's images) or the reference's kind; ``metrics``
+    the whole metrics.json (its renders and per-image scores)."""
 
     edit: str
     teacher: str
@@ -44,6 +45,7 @@ class EditEval:
     psnr: float
     against: str
     path: Path
+    metrics: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def edit_cell(metrics_path: str | Path) -> tuple[str, str, str]:
@@ -69,7 +71,7 @@ def read_eval(metrics_path: str | Path) -> EditEval:
     else:
         kind = reference.get("model_type") if isinstance(reference, dict) else None
         against = EDITED_TEACHER if kind == "edited" else f"{kind} renders"
-    return EditEval(edit, teacher, evaluated, float(psnr), against, path)
+    return EditEval(edit, teacher, evaluated, float(psnr), against, path, metrics)
 
 
 def edited_scene(metrics_path: Path) -> tuple[str, str]:
@@ -153,14 +155,14 @@ def _view_images(e: EditEval, view: int) -> dict[str, np.ndarray]:
     """The saved render and reference ("gt") images of ``view`` of one evaluation."""
     import imageio.v3 as iio
 
-    saved = [r for r in load_json(e.path).get("renders", []) if r.get("view") == view]
+    saved = [r for r in e.metrics.get("renders", []) if r.get("view") == view]
     if not saved:
         raise UserError(f"{e.path} lists no renders of view {view}: evaluate with --render_views {view}")
     return {k: iio.imread(e.path.parent / saved[0][k])[..., :3] for k in ("render", "gt")}
 
 
 def _view_psnr(e: EditEval, view: int) -> float:
-    per_image = load_json(e.path).get("per_image", [])
+    per_image = e.metrics.get("per_image", [])
     if not 0 <= view < len(per_image):
         raise UserError(f"{e.path}: no per-image score of view {view}")
     return float(per_image[view]["psnr"])
@@ -200,7 +202,7 @@ def edit_figure(metrics_paths: list[str | Path], view: int, out_dir: str | Path)
                             "is not among the files given")
         dataset, scene = edited_scene(own["original"].path)
         original = _view_images(own["original"], view)
-        file = Path(next(r["file"] for r in load_json(own["original"].path)["renders"] if r["view"] == view)).name
+        file = Path(next(r["file"] for r in own["original"].metrics["renders"] if r["view"] == view)).name
         cells: list[tuple[np.ndarray | None, str | None]] = []
         if truth:
             cells.append((original["gt"], None))

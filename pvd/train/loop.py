@@ -189,10 +189,6 @@ class TrainState:
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         return TrainState(optimizer, scheduler, scaler, torch.Generator().manual_seed(seed), dtype)
 
-    @property
-    def amp(self) -> bool:
-        """Loss scaling is on (fp16 autocast on CUDA)."""
-        return self.scaler.is_enabled()
 
     def start_clock(self) -> None:
         self._clock = (time.perf_counter(), time.process_time())

@@ -197,7 +197,7 @@ def test_precision_sets_the_steps_autocast_and_loss_scaling(tmp_path):
     model = _model()
     opt = adamw(model.field.param_groups(1e-2), 0.01)
     state = TrainState.create(opt, torch.optim.lr_scheduler.ExponentialLR(opt, 0.9), cpu, 5, "bf16")
-    assert state.autocast == torch.bfloat16 and not state.amp           # bfloat16 needs no loss scaling
+    assert state.autocast == torch.bfloat16 and not state.scaler.is_enabled()   # bfloat16: no loss scaling
     seen = []
 
     class Probing(ToyTask):
