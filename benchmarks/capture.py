@@ -64,23 +64,47 @@ def main() -> int:
             tag = "" if seed == 0 else f"_seed{seed}"
             ws = args.out / f"ws_{name}{tag}"
             if not (ws / "record.json").exists():
-                pvd("train", str(args.out / name), "--data_type", "capture", "--model_type", args.model_type,
-                    "--workspace", str(ws), "--seed", str(seed), "--no_progress", *args.extra.split())
+                pvd(
+                    "train",
+                    str(args.out / name),
+                    "--data_type",
+                    "capture",
+                    "--model_type",
+                    args.model_type,
+                    "--workspace",
+                    str(ws),
+                    "--seed",
+                    str(seed),
+                    "--no_progress",
+                    *args.extra.split(),
+                )
             record = json.loads((ws / "record.json").read_text())
             psnr[name].append(record["metrics"]["psnr_test"])
             if name in ("distorted", "ignored"):
                 ev = args.out / f"eval_{name}{tag}_on_pinhole"
                 if not (ev / "metrics.json").exists():
-                    pvd("evaluate", str(args.out / "pinhole"), "--data_type", "capture", "--ckpt",
-                        str(ws / "checkpoint.pt"), "--workspace", str(ev), "--no-lpips", "--no_progress",
-                        *args.extra.split())
+                    pvd(
+                        "evaluate",
+                        str(args.out / "pinhole"),
+                        "--data_type",
+                        "capture",
+                        "--ckpt",
+                        str(ws / "checkpoint.pt"),
+                        "--workspace",
+                        str(ev),
+                        "--no-lpips",
+                        "--no_progress",
+                        *args.extra.split(),
+                    )
                 common[name].append(json.loads((ev / "metrics.json").read_text())["psnr"])
             else:
                 common[name].append(psnr[name][-1])
             box = record.get("scene_box") or {}
-            print(f"seed {seed} {name:10s} own test views {psnr[name][-1]:6.2f} dB, pinhole test views "
-                  f"{common[name][-1]:6.2f} dB, {record['seconds']:6.1f} s, box {box.get('mode')} "
-                  f"scale {box.get('scale', float('nan')):.4f}")
+            print(
+                f"seed {seed} {name:10s} own test views {psnr[name][-1]:6.2f} dB, pinhole test views "
+                f"{common[name][-1]:6.2f} dB, {record['seconds']:6.1f} s, box {box.get('mode')} "
+                f"scale {box.get('scale', float('nan')):.4f}"
+            )
     mean = {name: sum(v) / len(v) for name, v in common.items()}
     print(f"means over seeds {seeds} on the pinhole test views: " + ", ".join(f"{k} {v:.2f}" for k, v in mean.items()))
     for name, bar in (("distorted", "bar: within 0.5"), ("ignored", "clearly worse"), ("moved", "bar: within 0.5")):

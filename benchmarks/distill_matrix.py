@@ -42,18 +42,53 @@ def run_once(cmd: list[str], ws: Path) -> dict:
 
 def train_teacher(scene: Path, out: Path, arch: str, args) -> dict:
     ws = out / f"teacher-{arch}"
-    cmd = [sys.executable, "-m", "pvd.cli", "train", str(scene), "--data_type", "synthetic",
-           "--model_type", arch, "--workspace", str(ws), "--preset", "tiny", "--no_progress",
-           "--seed", str(args.seed)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pvd.cli",
+        "train",
+        str(scene),
+        "--data_type",
+        "synthetic",
+        "--model_type",
+        arch,
+        "--workspace",
+        str(ws),
+        "--preset",
+        "tiny",
+        "--no_progress",
+        "--seed",
+        str(args.seed),
+    ]
     return run_once(cmd, ws)
 
 
 def distill_pair(scene: Path, out: Path, teacher: str, student: str, args, tag: str = "", *flags) -> dict:
     ws = out / f"{teacher}2{student}{tag}"
-    cmd = [sys.executable, "-m", "pvd.cli", "distill", str(scene), "--data_type", "synthetic",
-           "--teacher_type", teacher, "--ckpt_teacher", str(out / f"teacher-{teacher}" / "checkpoint.pt"),
-           "--model_type", student, "--workspace", str(ws), "--preset", "tiny", "--no_progress",
-           "--seed", str(args.seed), *flags, *args.extra.split()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pvd.cli",
+        "distill",
+        str(scene),
+        "--data_type",
+        "synthetic",
+        "--teacher_type",
+        teacher,
+        "--ckpt_teacher",
+        str(out / f"teacher-{teacher}" / "checkpoint.pt"),
+        "--model_type",
+        student,
+        "--workspace",
+        str(ws),
+        "--preset",
+        "tiny",
+        "--no_progress",
+        "--seed",
+        str(args.seed),
+        *flags,
+        *args.extra.split(),
+    ]
     return run_once(cmd, ws)
 
 
@@ -81,19 +116,23 @@ def main() -> int:
     matrix = {(t, s): distill_pair(scene, out, t, s, args) for t in teachers for s in students}
     scratch, ablation = {}, {}
     if not args.no_extra_rows:
-        scratch = {s: distill_pair(scene, out, s, s, args, "-scratch", "--init", "scratch")
-                   for s in students if s in teachers}
+        scratch = {
+            s: distill_pair(scene, out, s, s, args, "-scratch", "--init", "scratch") for s in students if s in teachers
+        }
         if args.ablation_teacher in teachers:
-            ablation = {s: distill_pair(scene, out, args.ablation_teacher, s, args, "-rgb_only",
-                                        "--stages", "rgb_only") for s in students}
+            ablation = {
+                s: distill_pair(scene, out, args.ablation_teacher, s, args, "-rgb_only", "--stages", "rgb_only")
+                for s in students
+            }
 
     header = f"{'teacher':8} {'PSNR':>6} {'secs':>6} | " + " | ".join(f"{s:^13}" for s in students)
-    print(f"\nscene: {scene}\nstudent test PSNR (dB) and distillation seconds per pair "
-          f"(rows: teacher; columns: student)\n{header}")
+    print(
+        f"\nscene: {scene}\nstudent test PSNR (dB) and distillation seconds per pair "
+        f"(rows: teacher; columns: student)\n{header}"
+    )
     for t in teachers:
         tp = t_rec[t]["metrics"]["psnr_test"]
-        print(f"{t:8} {tp:6.2f} {t_rec[t]['seconds']:6.1f} | "
-              + " | ".join(cell(matrix[(t, s)]) for s in students))
+        print(f"{t:8} {tp:6.2f} {t_rec[t]['seconds']:6.1f} | " + " | ".join(cell(matrix[(t, s)]) for s in students))
     if scratch:
         print(f"{'X2X scratch':22} | " + " | ".join(cell(scratch.get(s)) for s in students))
     if ablation:
@@ -101,8 +140,7 @@ def main() -> int:
 
     print("\nprocessor seconds per pair (all threads; steadier than wall time on a shared CPU):")
     for t in teachers:
-        print(f"{t:8} | " + " | ".join(f"{matrix[(t, s)].get('cpu_seconds', float('nan')):^13.1f}"
-                                       for s in students))
+        print(f"{t:8} | " + " | ".join(f"{matrix[(t, s)].get('cpu_seconds', float('nan')):^13.1f}" for s in students))
     print("\ngap to teacher (student - teacher PSNR, dB):")
     failures = []
     for t in teachers:
@@ -124,8 +162,10 @@ def main() -> int:
     for s, rec in ablation.items():
         diff = rec["metrics"]["psnr_test"] - matrix[(args.ablation_teacher, s)]["metrics"]["psnr_test"]
         print(f"rgb_only {args.ablation_teacher}2{s}: {diff:+.2f} dB vs progressive stages")
-    print("\nbars (each student within 1.0 dB of its teacher, each pair <= 60 s): "
-          + ("all met" if not failures else "missed: " + "; ".join(failures)))
+    print(
+        "\nbars (each student within 1.0 dB of its teacher, each pair <= 60 s): "
+        + ("all met" if not failures else "missed: " + "; ".join(failures))
+    )
     return 0
 
 

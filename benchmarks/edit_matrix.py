@@ -57,8 +57,10 @@ def pvd(*args: str, threads: int, log: Path) -> None:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
-    print(f"[{time.perf_counter() - t0:6.1f} s] {' '.join(args[:2])} {args[-1] if args[-1] != args[1] else ''}",
-          flush=True)
+    print(
+        f"[{time.perf_counter() - t0:6.1f} s] {' '.join(args[:2])} {args[-1] if args[-1] != args[1] else ''}",
+        flush=True,
+    )
     if proc.returncode:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}; see {log}")
 
@@ -116,8 +118,15 @@ def main() -> int:
         saved = json.loads(args.out.with_suffix(".json").read_text())
         write(args.out, saved["rows"], saved["meta"])
         return 0
-    meta = {"command": "python benchmarks/edit_matrix.py " + " ".join(sys.argv[1:]), "threads": args.threads,
-            "preset": "tiny", "device": "cpu", "move": MOVE, "insert": INSERT, "insert_teacher": INSERT_TEACHER}
+    meta = {
+        "command": "python benchmarks/edit_matrix.py " + " ".join(sys.argv[1:]),
+        "threads": args.threads,
+        "preset": "tiny",
+        "device": "cpu",
+        "move": MOVE,
+        "insert": INSERT,
+        "insert_teacher": INSERT_TEACHER,
+    }
     work, log = args.work, args.work / "commands.log"
     work.mkdir(parents=True, exist_ok=True)
     edits, teachers, students = (args.edits.split(","), args.teachers.split(","), args.students.split(","))
@@ -132,23 +141,46 @@ def main() -> int:
         return path
 
     base = scene("base")
-    truth = {"erase": scene("without", "--without", "striped_sphere"),
-             "move": scene("move", "--move", "glossy_ball", *map(str, MOVE)),
-             "insert": scene("insert", "--insert", "1:glossy_ball", *map(str, INSERT))}
+    truth = {
+        "erase": scene("without", "--without", "striped_sphere"),
+        "move": scene("move", "--move", "glossy_ball", *map(str, MOVE)),
+        "insert": scene("insert", "--insert", "1:glossy_ball", *map(str, INSERT)),
+    }
     truth = {k: v for k, v in truth.items() if k in edits}
 
     def train(scene_dir: Path, arch: str, name: str) -> Path:
         ckpt = work / "teachers" / name / "checkpoint.pt"
         if not (ckpt.parent / "record.json").exists():
-            run("train", str(scene_dir), "--data_type", "synthetic", "--model_type", arch, "--workspace",
-                str(ckpt.parent), "--no_progress")
+            run(
+                "train",
+                str(scene_dir),
+                "--data_type",
+                "synthetic",
+                "--model_type",
+                arch,
+                "--workspace",
+                str(ckpt.parent),
+                "--no_progress",
+            )
         return ckpt
 
     def distill(teacher_ckpt: Path, teacher_type: str, student: str, scene_dir: Path, ws: Path) -> dict:
         if not (ws / "record.json").exists():
-            run("distill", str(scene_dir), "--data_type", "synthetic", "--teacher_type", teacher_type,
-                "--ckpt_teacher", str(teacher_ckpt), "--model_type", student, "--workspace", str(ws),
-                "--no_progress")
+            run(
+                "distill",
+                str(scene_dir),
+                "--data_type",
+                "synthetic",
+                "--teacher_type",
+                teacher_type,
+                "--ckpt_teacher",
+                str(teacher_ckpt),
+                "--model_type",
+                student,
+                "--workspace",
+                str(ws),
+                "--no_progress",
+            )
         return json.loads((ws / "record.json").read_text())
 
     teacher_ckpts = {t: train(base, t, t) for t in teachers}
@@ -163,8 +195,11 @@ def main() -> int:
         other = scene("seed1", "--seed", "1")
         other_ckpt = train(other, INSERT_TEACHER, f"seed1_{INSERT_TEACHER}")
         lo, hi = solid_box(other, "glossy_ball")
-        programs["insert"] = {"operations": [{"op": "insert", "checkpoint": str(other_ckpt), "min": lo, "max": hi,
-                                              "translate": list(INSERT)}]}
+        programs["insert"] = {
+            "operations": [
+                {"op": "insert", "checkpoint": str(other_ckpt), "min": lo, "max": hi, "translate": list(INSERT)}
+            ]
+        }
     rows = []
     for edit, program in programs.items():
         prog_path = work / "programs" / f"{edit}.json"
@@ -177,8 +212,15 @@ def main() -> int:
         for teacher in teachers:
             edited = work / "edited" / f"{edit}_{teacher}" / "checkpoint.pt"
             if not (edited.parent / "record.json").exists():
-                run("edit", "--ckpt", str(teacher_ckpts[teacher]), "--workspace", str(edited.parent),
-                    "--program", str(prog_path))
+                run(
+                    "edit",
+                    "--ckpt",
+                    str(teacher_ckpts[teacher]),
+                    "--workspace",
+                    str(edited.parent),
+                    "--program",
+                    str(prog_path),
+                )
             edit_record = json.loads((edited.parent / "record.json").read_text())
             teacher_opacity = emptied_opacity(edited, truth[edit], emptied) if emptied else NO_OPACITY
             for student in students:
@@ -186,22 +228,41 @@ def main() -> int:
                 ws = work / "edited_pairs" / f"{edit}_{teacher}2{student}"
                 rec = distill(edited, "edited", student, truth[edit], ws)
                 opacity = emptied_opacity(ws / "checkpoint.pt", truth[edit], emptied) if emptied else NO_OPACITY
-                row = {"edit": edit, "teacher": teacher, "student": student,
-                       "psnr_edited_vs_truth": rec["metrics"]["psnr_test"],
-                       "psnr_unedited_pair": ref["metrics"]["psnr_test"],
-                       "edited_teacher_psnr_vs_truth": rec["metrics"]["teacher_psnr_test"],
-                       "student_opacity_in_emptied_box": opacity["clear"],
-                       "student_opacity_all_pixels": opacity["all"],
-                       "emptied_pixels": opacity["pixels_clear"], "emptied_pixels_all": opacity["pixels_all"],
-                       "edited_teacher_opacity_in_emptied_box": teacher_opacity["clear"],
-                       "edited_teacher_opacity_all_pixels": teacher_opacity["all"],
-                       "edit_grid": edit_record["metrics"], "distill_seconds": rec["seconds"]}
+                row = {
+                    "edit": edit,
+                    "teacher": teacher,
+                    "student": student,
+                    "psnr_edited_vs_truth": rec["metrics"]["psnr_test"],
+                    "psnr_unedited_pair": ref["metrics"]["psnr_test"],
+                    "edited_teacher_psnr_vs_truth": rec["metrics"]["teacher_psnr_test"],
+                    "student_opacity_in_emptied_box": opacity["clear"],
+                    "student_opacity_all_pixels": opacity["all"],
+                    "emptied_pixels": opacity["pixels_clear"],
+                    "emptied_pixels_all": opacity["pixels_all"],
+                    "edited_teacher_opacity_in_emptied_box": teacher_opacity["clear"],
+                    "edited_teacher_opacity_all_pixels": teacher_opacity["all"],
+                    "edit_grid": edit_record["metrics"],
+                    "distill_seconds": rec["seconds"],
+                }
                 row["gap_db"] = row["psnr_unedited_pair"] - row["psnr_edited_vs_truth"]
                 row["meets"] = bool(row["gap_db"] <= 1.5 and (opacity["clear"] is None or opacity["clear"] <= 0.02))
                 rows.append(row)
-                print(json.dumps({k: row[k] for k in ("edit", "teacher", "student", "psnr_edited_vs_truth",
-                                                      "psnr_unedited_pair", "student_opacity_in_emptied_box")}),
-                      flush=True)
+                print(
+                    json.dumps(
+                        {
+                            k: row[k]
+                            for k in (
+                                "edit",
+                                "teacher",
+                                "student",
+                                "psnr_edited_vs_truth",
+                                "psnr_unedited_pair",
+                                "student_opacity_in_emptied_box",
+                            )
+                        }
+                    ),
+                    flush=True,
+                )
                 write(args.out, rows, meta)
     write(args.out, rows, meta)
     return 0
@@ -212,25 +273,29 @@ def write(out: Path, rows: list[dict], meta: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "created": meta.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))}
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    lines = [f"# Edit, then distil (tiny presets, CPU, demo scene)\n\n`{meta['command']}`\n",
-             "Opacity: mean over test pixels that are background in the truth, are not next to a foreground "
-             "pixel and whose ray crosses the emptied box (erase: its box; move: the source box); in brackets "
-             "over every background pixel crossing it, and the pixel counts. Bars: gap <= 1.5 dB, opacity "
-             "<= 0.02.\n",
-             "| edit | teacher | student | PSNR edited vs truth | PSNR unedited pair | gap dB | "
-             "edited teacher PSNR | student opacity in emptied box | teacher opacity there | pixels | meets |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Edit, then distil (tiny presets, CPU, demo scene)\n\n`{meta['command']}`\n",
+        "Opacity: mean over test pixels that are background in the truth, are not next to a foreground "
+        "pixel and whose ray crosses the emptied box (erase: its box; move: the source box); in brackets "
+        "over every background pixel crossing it, and the pixel counts. Bars: gap <= 1.5 dB, opacity "
+        "<= 0.02.\n",
+        "| edit | teacher | student | PSNR edited vs truth | PSNR unedited pair | gap dB | "
+        "edited teacher PSNR | student opacity in emptied box | teacher opacity there | pixels | meets |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
 
     def f(v, fmt):
         return "n/a" if v is None or v != v else format(v, fmt)
 
     for r in rows:
-        lines.append(f"| {r['edit']} | {r['teacher']} | {r['student']} | {r['psnr_edited_vs_truth']:.2f} | "
-                     f"{r['psnr_unedited_pair']:.2f} | {r['gap_db']:+.2f} | {r['edited_teacher_psnr_vs_truth']:.2f} | "
-                     f"{f(r['student_opacity_in_emptied_box'], '.4f')} ({f(r.get('student_opacity_all_pixels'), '.4f')}) | "
-                     f"{f(r['edited_teacher_opacity_in_emptied_box'], '.4f')} "
-                     f"({f(r.get('edited_teacher_opacity_all_pixels'), '.4f')}) | "
-                     f"{r['emptied_pixels']} ({r.get('emptied_pixels_all', 0)}) | {'yes' if r['meets'] else 'no'} |")
+        lines.append(
+            f"| {r['edit']} | {r['teacher']} | {r['student']} | {r['psnr_edited_vs_truth']:.2f} | "
+            f"{r['psnr_unedited_pair']:.2f} | {r['gap_db']:+.2f} | {r['edited_teacher_psnr_vs_truth']:.2f} | "
+            f"{f(r['student_opacity_in_emptied_box'], '.4f')} ({f(r.get('student_opacity_all_pixels'), '.4f')}) | "
+            f"{f(r['edited_teacher_opacity_in_emptied_box'], '.4f')} "
+            f"({f(r.get('edited_teacher_opacity_all_pixels'), '.4f')}) | "
+            f"{r['emptied_pixels']} ({r.get('emptied_pixels_all', 0)}) | {'yes' if r['meets'] else 'no'} |"
+        )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

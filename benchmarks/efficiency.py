@@ -49,15 +49,37 @@ def main() -> int:
     if not (hash_ws / "record.json").exists():
         pvd("train", str(args.scene), "--model_type", "hash", "--workspace", str(hash_ws), *common)
     if not (student_ws / "record.json").exists():
-        pvd("distill", str(args.scene), "--teacher_type", "hash", "--ckpt_teacher", str(hash_ws / "checkpoint.pt"),
-            "--model_type", "mlp", "--workspace", str(student_ws), *common)
+        pvd(
+            "distill",
+            str(args.scene),
+            "--teacher_type",
+            "hash",
+            "--ckpt_teacher",
+            str(hash_ws / "checkpoint.pt"),
+            "--model_type",
+            "mlp",
+            "--workspace",
+            str(student_ws),
+            *common,
+        )
     budget = record(hash_ws)["cpu_seconds"] + record(student_ws)["cpu_seconds"]
     cost = {}
     for steps in (300, 600):
         calib = args.out / f"calibration_mlp_{steps}"
         if not (calib / "record.json").exists():
-            pvd("train", str(args.scene), "--model_type", "mlp", "--workspace", str(calib), "--iters", str(steps),
-                "--curve_points", "0", *common)
+            pvd(
+                "train",
+                str(args.scene),
+                "--model_type",
+                "mlp",
+                "--workspace",
+                str(calib),
+                "--iters",
+                str(steps),
+                "--curve_points",
+                "0",
+                *common,
+            )
         cost[steps] = record(calib)["cpu_seconds"]
     rate = 300 / (cost[600] - cost[300])
     iters = max(100, round(budget * rate))
@@ -65,13 +87,23 @@ def main() -> int:
         pvd("train", str(args.scene), "--model_type", "mlp", "--workspace", str(mlp_ws), "--iters", str(iters), *common)
     reports = args.out / "report"
     pvd("report", "curves", "--results", str(args.out), "--out", str(reports / "curves.csv"))
-    pvd("report", "time-to-quality", "--curves", str(reports / "curves.csv"), "--figures", str(reports),
-        "--tables", str(reports))
+    pvd(
+        "report",
+        "time-to-quality",
+        "--curves",
+        str(reports / "curves.csv"),
+        "--figures",
+        str(reports),
+        "--tables",
+        str(reports),
+    )
     h, s, m = record(hash_ws), record(student_ws), record(mlp_ws)
-    print(f"hash teacher {h['metrics']['psnr_test']:.2f} dB in {h['cpu_seconds']:.1f} processor-s; hash2mlp "
-          f"{s['metrics']['psnr_test']:.2f} dB in {s['cpu_seconds']:.1f} processor-s (total {budget:.1f}); "
-          f"mlp from the images, {iters} steps ({rate:.1f} steps per processor-s): {m['metrics']['psnr_test']:.2f} dB "
-          f"in {m['cpu_seconds']:.1f} processor-s ({m['seconds']:.1f} s wall)")
+    print(
+        f"hash teacher {h['metrics']['psnr_test']:.2f} dB in {h['cpu_seconds']:.1f} processor-s; hash2mlp "
+        f"{s['metrics']['psnr_test']:.2f} dB in {s['cpu_seconds']:.1f} processor-s (total {budget:.1f}); "
+        f"mlp from the images, {iters} steps ({rate:.1f} steps per processor-s): {m['metrics']['psnr_test']:.2f} dB "
+        f"in {m['cpu_seconds']:.1f} processor-s ({m['seconds']:.1f} s wall)"
+    )
     print((reports / "time_to_quality.md").read_text())
     return 0
 

@@ -8,8 +8,8 @@
 Each case times the whole op (forward, plus backward where the op is differentiable) ``--repeats``
 times per backend and keeps the best run: the CPU is shared, so the best run is the least disturbed
 one. On CPUs shared with other jobs, waking a second thread can cost milliseconds per parallel
-region (it hurts the twins' many small ops most): ``--threads 1,2`` shows both. Throughput is items per second (points, directions, rays or samples: the unit column), in
-thousands (k) or millions (M).
+region (it hurts the twins' many small ops most): ``--threads 1,2`` shows both. Throughput is items
+per second (points, directions, rays or samples: the unit column), in thousands (k) or millions (M).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -58,11 +58,15 @@ def hash_grid_case(n: int) -> Case:
         table = ((torch.rand(layout.n_entries, 2, generator=g) * 2 - 1) * 1e-4).to(device).requires_grad_(True)
         x = torch.rand(n, 3, generator=g).to(device)
         grad = torch.randn(n, 28, generator=g).to(device)
-        offsets, resolutions = torch.tensor(layout.offsets, device=device), torch.tensor(layout.resolutions, device=device)
+        offsets, resolutions = (
+            torch.tensor(layout.offsets, device=device),
+            torch.tensor(layout.resolutions, device=device),
+        )
 
         def run(op):
             table.grad = None
             op(x, table, offsets, resolutions).backward(grad)
+
         return run
 
     return Case("hash_grid fwd+bwd (paper preset)", "points", n, setup, hash_grid_torch, hash_grid, twin_repeats=2)
@@ -79,6 +83,7 @@ def sh_case(n: int) -> Case:
         def run(op):
             d.grad = None
             op(d, 4).backward(grad)
+
         return run
 
     return Case("sh_encode fwd+bwd (4 bands)", "dirs", n, setup, sh_encode_torch, sh_encode)
@@ -143,6 +148,7 @@ def composite_case(n_rays: int) -> Case:
             sigmas.grad = rgbs.grad = None
             _, rgb, depth, opacity = op(sigmas, rgbs, dl, ts, ri, n_rays)
             (rgb.sum() + depth.sum() + opacity.sum()).backward()
+
         return run
 
     return Case("composite fwd+bwd", "samples", ray_indices.numel(), setup, composite_torch, composite)
@@ -175,8 +181,14 @@ def best_time(run: Callable[[], None], repeats: int, device: str) -> float:
 def measure(case: Case, device: str, repeats: int) -> dict:
     run = case.setup(device)
     native = backend.active_backend(device)
-    row = {"op": case.name, "device": device, "threads": torch.get_num_threads(), "items": case.items,
-           "unit": case.unit, "native_backend": native}
+    row = {
+        "op": case.name,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "items": case.items,
+        "unit": case.unit,
+        "native_backend": native,
+    }
     twin_s = best_time(lambda: run(case.twin), case.twin_repeats or repeats, device)
     row["twin_per_s"] = case.items / twin_s
     if native.startswith("native"):
@@ -191,27 +203,39 @@ def rate(per_s: float) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = (f"| {'op':<34} | {'device':<6} | {'threads':>7} | {'items':>8} | {'unit':<7} | {'twin /s':>10} "
-              f"| {'native /s':>10} | {'speedup':>7} |")
+    header = (
+        f"| {'op':<34} | {'device':<6} | {'threads':>7} | {'items':>8} | {'unit':<7} | {'twin /s':>10} "
+        f"| {'native /s':>10} | {'speedup':>7} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
         native = rate(r["native_per_s"]) if "native_per_s" in r else "   (none)"
         speedup = f"{r['speedup']:6.1f}x" if "speedup" in r else "      -"
-        print(f"| {r['op']:<34} | {r['device']:<6} | {r['threads']:>7} | {r['items']:>8} | {r['unit']:<7} | {rate(r['twin_per_s']):>10} "
-              f"| {native:>10} | {speedup:>7} |")
+        print(
+            f"| {r['op']:<34} | {r['device']:<6} | {r['threads']:>7} | {r['items']:>8} | {r['unit']:<7} "
+            f"| {rate(r['twin_per_s']):>10} "
+            f"| {native:>10} | {speedup:>7} |"
+        )
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", choices=("cpu", "cuda", "all"), default="cpu")
-    p.add_argument("--points", type=int, default=1 << 18, help="points / directions / rays per call for the "
-                   "encodings and ray_aabb (default 2^18)")
+    p.add_argument(
+        "--points",
+        type=int,
+        default=1 << 18,
+        help="points / directions / rays per call for the encodings and ray_aabb (default 2^18)",
+    )
     p.add_argument("--rays", type=int, default=4096, help="rays per batch for march and composite (default 4096)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per backend; the best counts")
     p.add_argument("--ops", default="all", help="comma-separated subset of: " + ", ".join(CASES))
-    p.add_argument("--threads", default=None, help="comma-separated CPU thread counts to run the CPU rows at "
-                   "(default: torch's current setting)")
+    p.add_argument(
+        "--threads",
+        default=None,
+        help="comma-separated CPU thread counts to run the CPU rows at (default: torch's current setting)",
+    )
     p.add_argument("--json", type=Path, help="also write the rows here (atomically)")
     args = p.parse_args()
     names = list(CASES) if args.ops == "all" else args.ops.split(",")

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from pvd.data.nsvf import restore_links
 from pvd.fields import ARCHS
+
 GAP_BAR_DB = 1.0
 SECONDS_BAR = 120.0
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class RealScene:
-    folder: str          # under the data root
+    folder: str  # under the data root
     data_type: str
     downscale: int
     bound: float
@@ -69,24 +70,68 @@ def run_once(cmd: list[str], ws: Path) -> dict:
 
 
 def common(args) -> list[str]:
-    return ["--preset", "tiny", "--no_progress", "--threads", str(args.threads), "--seed", str(args.seed),
-            "--device", "cpu"]
+    return [
+        "--preset",
+        "tiny",
+        "--no_progress",
+        "--threads",
+        str(args.threads),
+        "--seed",
+        str(args.seed),
+        "--device",
+        "cpu",
+    ]
 
 
 def train_teacher(path: Path, sc: RealScene, out: Path, arch: str, args) -> dict:
     ws = out / f"teacher-{arch}"
-    cmd = [sys.executable, "-m", "pvd.cli", "train", str(path), "--data_type", sc.data_type,
-           "--model_type", arch, "--workspace", str(ws), "--downscale", str(sc.downscale),
-           "--bound", str(sc.bound), "--scale", str(sc.scale), "--dt_gamma", str(sc.dt_gamma),
-           *common(args), *args.teacher_extra.split()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pvd.cli",
+        "train",
+        str(path),
+        "--data_type",
+        sc.data_type,
+        "--model_type",
+        arch,
+        "--workspace",
+        str(ws),
+        "--downscale",
+        str(sc.downscale),
+        "--bound",
+        str(sc.bound),
+        "--scale",
+        str(sc.scale),
+        "--dt_gamma",
+        str(sc.dt_gamma),
+        *common(args),
+        *args.teacher_extra.split(),
+    ]
     return run_once(cmd, ws)
 
 
 def distill_pair(path: Path, sc: RealScene, out: Path, teacher: str, student: str, args) -> dict:
     ws = out / f"{teacher}2{student}{args.tag}"
-    cmd = [sys.executable, "-m", "pvd.cli", "distill", str(path), "--data_type", sc.data_type,
-           "--teacher_type", teacher, "--ckpt_teacher", str(out / f"teacher-{teacher}" / "checkpoint.pt"),
-           "--model_type", student, "--workspace", str(ws), *common(args), *args.extra.split()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pvd.cli",
+        "distill",
+        str(path),
+        "--data_type",
+        sc.data_type,
+        "--teacher_type",
+        teacher,
+        "--ckpt_teacher",
+        str(out / f"teacher-{teacher}" / "checkpoint.pt"),
+        "--model_type",
+        student,
+        "--workspace",
+        str(ws),
+        *common(args),
+        *args.extra.split(),
+    ]
     return run_once(cmd, ws)
 
 
@@ -101,9 +146,11 @@ def pair_seconds(rec: dict) -> float:
 
 def report(name: str, t_rec: dict, matrix: dict, teachers: list[str], students: list[str]) -> list[str]:
     """Print one scene's matrix; return the missed bars."""
-    print(f"\nscene {name}: student test PSNR (dB) / gap to teacher (dB) / distillation seconds / "
-          f"PSNR vs teacher renders (dB)\n(rows: teacher with its test PSNR and training seconds; "
-          f"columns: student)")
+    print(
+        f"\nscene {name}: student test PSNR (dB) / gap to teacher (dB) / distillation seconds / "
+        f"PSNR vs teacher renders (dB)\n(rows: teacher with its test PSNR and training seconds; "
+        f"columns: student)"
+    )
     print(f"{'teacher':8} {'PSNR':>6} {'secs':>6} | " + " | ".join(f"{s:^27}" for s in students))
     failures = []
     for t in teachers:
@@ -122,20 +169,32 @@ def report(name: str, t_rec: dict, matrix: dict, teachers: list[str], students: 
             if pair_seconds(rec) > SECONDS_BAR:
                 failures.append(f"{name} {t}2{s}: {pair_seconds(rec):.1f} processor s")
         print(f"{t:8} {tp:6.2f} {t_rec[t]['seconds']:6.1f} | " + " | ".join(cells))
-    print("evaluation seconds per pair (test split, teacher and student renders): "
-          + ", ".join(f"{t}2{s} {rec.get('eval_seconds', float('nan')):.1f}" for (t, s), rec in matrix.items()))
+    print(
+        "evaluation seconds per pair (test split, teacher and student renders): "
+        + ", ".join(f"{t}2{s} {rec.get('eval_seconds', float('nan')):.1f}" for (t, s), rec in matrix.items())
+    )
     return failures
 
 
 def row(scene: str, teacher: str, student: str | None, rec: dict, teacher_psnr: float) -> dict:
     """One record's figures for the saved results."""
     m = rec["metrics"]
-    out = {"scene": scene, "teacher": teacher, "student": student, "psnr_test": m["psnr_test"],
-           "seconds": rec["seconds"], "cpu_seconds": rec.get("cpu_seconds"), "eval_seconds": rec.get("eval_seconds"),
-           "code_version": rec.get("code_version")}
+    out = {
+        "scene": scene,
+        "teacher": teacher,
+        "student": student,
+        "psnr_test": m["psnr_test"],
+        "seconds": rec["seconds"],
+        "cpu_seconds": rec.get("cpu_seconds"),
+        "eval_seconds": rec.get("eval_seconds"),
+        "code_version": rec.get("code_version"),
+    }
     if student is not None:
-        out.update(gap_db=m["psnr_test"] - teacher_psnr, psnr_vs_teacher=m.get("psnr_vs_teacher"),
-                   meets=bool(m["psnr_test"] - teacher_psnr >= -GAP_BAR_DB and pair_seconds(rec) <= SECONDS_BAR))
+        out.update(
+            gap_db=m["psnr_test"] - teacher_psnr,
+            psnr_vs_teacher=m.get("psnr_vs_teacher"),
+            meets=bool(m["psnr_test"] - teacher_psnr >= -GAP_BAR_DB and pair_seconds(rec) <= SECONDS_BAR),
+        )
     return out
 
 
@@ -143,16 +202,21 @@ def save(stem: Path, rows: list[dict], command: str) -> None:
     """``STEM.json`` (every row) and ``STEM.md`` (one matrix per scene)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")
-    lines = [f"# Conversion matrix on real scenes (tiny presets, CPU)\n\n`{command}`\n",
-             "Cells: student test PSNR / gap to its teacher (dB) / distillation wall s (processor s) / "
-             "PSNR vs the teacher's renders. Bars: gap >= -1 dB, <= 120 s: the processor s of a "
-             "single-threaded run (one quiet core; wall seconds here include other jobs sharing the 2 cores), "
-             "the wall s of a multi-threaded one. **x**: a bar missed.\n"]
+    lines = [
+        f"# Conversion matrix on real scenes (tiny presets, CPU)\n\n`{command}`\n",
+        "Cells: student test PSNR / gap to its teacher (dB) / distillation wall s (processor s) / "
+        "PSNR vs the teacher's renders. Bars: gap >= -1 dB, <= 120 s: the processor s of a "
+        "single-threaded run (one quiet core; wall seconds here include other jobs sharing the 2 cores), "
+        "the wall s of a multi-threaded one. **x**: a bar missed.\n",
+    ]
     for scene in dict.fromkeys(r["scene"] for r in rows):
         teachers = [r for r in rows if r["scene"] == scene and r["student"] is None]
         students = list(dict.fromkeys(r["student"] for r in rows if r["scene"] == scene and r["student"]))
-        lines += [f"\n## {scene}\n", "| teacher | PSNR | train s | " + " | ".join(students) + " |",
-                  "|---|---|---|" + "---|" * len(students)]
+        lines += [
+            f"\n## {scene}\n",
+            "| teacher | PSNR | train s | " + " | ".join(students) + " |",
+            "|---|---|---|" + "---|" * len(students),
+        ]
         for t in teachers:
             cells = []
             for s in students:
@@ -162,8 +226,10 @@ def save(stem: Path, rows: list[dict], command: str) -> None:
                     continue
                 r = hit[0]
                 mark = "" if r["meets"] else " **x**"
-                cells.append(f"{r['psnr_test']:.2f} / {r['gap_db']:+.2f} / {r['seconds']:.0f} "
-                             f"({r['cpu_seconds'] or float('nan'):.0f}) / {r['psnr_vs_teacher']:.2f}{mark}")
+                cells.append(
+                    f"{r['psnr_test']:.2f} / {r['gap_db']:+.2f} / {r['seconds']:.0f} "
+                    f"({r['cpu_seconds'] or float('nan'):.0f}) / {r['psnr_vs_teacher']:.2f}{mark}"
+                )
             lines.append(f"| {t['teacher']} | {t['psnr_test']:.2f} | {t['seconds']:.0f} | " + " | ".join(cells) + " |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
@@ -180,10 +246,18 @@ def main() -> int:
     p.add_argument("--tag", default="", help="suffix of the pair workspaces (ablations)")
     p.add_argument("--extra", default="", help="extra flags for every pvd distill, space-separated")
     p.add_argument("--teacher_extra", default="", help="extra flags for every pvd train, space-separated")
-    p.add_argument("--save", type=Path, metavar="STEM",
-                   help="also write STEM.json and STEM.md (e.g. benchmarks/results/real_matrix)")
-    p.add_argument("--prepare_nsvf", type=Path, metavar="DIR",
-                   help="only build the NSVF tree of real links under DIR (for config/real-cpu.yaml) and exit")
+    p.add_argument(
+        "--save",
+        type=Path,
+        metavar="STEM",
+        help="also write STEM.json and STEM.md (e.g. benchmarks/results/real_matrix)",
+    )
+    p.add_argument(
+        "--prepare_nsvf",
+        type=Path,
+        metavar="DIR",
+        help="only build the NSVF tree of real links under DIR (for config/real-cpu.yaml) and exit",
+    )
     args = p.parse_args()
     if args.prepare_nsvf:
         print(restore_links(args.data_root / SCENES["nsvf"].folder, args.prepare_nsvf))
@@ -207,8 +281,10 @@ def main() -> int:
         rows += [row(name, t, s, rec, t_rec[t]["metrics"]["psnr_test"]) for (t, s), rec in matrix.items()]
         if args.save:
             save(args.save, rows, "python benchmarks/real_matrix.py " + " ".join(sys.argv[1:]))
-    print(f"\nbars (each student within {GAP_BAR_DB} dB of its teacher, each pair <= {SECONDS_BAR:.0f} s): "
-          + ("all met" if not failures else "missed: " + "; ".join(failures)))
+    print(
+        f"\nbars (each student within {GAP_BAR_DB} dB of its teacher, each pair <= {SECONDS_BAR:.0f} s): "
+        + ("all met" if not failures else "missed: " + "; ".join(failures))
+    )
     return 0
 
 

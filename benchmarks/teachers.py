@@ -40,15 +40,30 @@ def main() -> int:
     rows = []
     for arch in args.archs.split(","):
         ws = out / f"teacher-{arch}"
-        cmd = [sys.executable, "-m", "pvd.cli", "train", str(scene), "--data_type", args.data_type,
-               "--model_type", arch, "--workspace", str(ws), "--preset", args.preset,
-               "--downscale", str(args.downscale), "--no_progress", *args.extra.split()]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pvd.cli",
+            "train",
+            str(scene),
+            "--data_type",
+            args.data_type,
+            "--model_type",
+            arch,
+            "--workspace",
+            str(ws),
+            "--preset",
+            args.preset,
+            "--downscale",
+            str(args.downscale),
+            "--no_progress",
+            *args.extra.split(),
+        ]
         if args.iters:
             cmd += ["--iters", str(args.iters)]
         subprocess.run(cmd, check=True)
         rec = json.loads((ws / "record.json").read_text())
-        rows.append((arch, args.preset, rec["iterations"], rec["seconds"], rec["metrics"]["psnr_test"],
-                     rec["backend"]))
+        rows.append((arch, args.preset, rec["iterations"], rec["seconds"], rec["metrics"]["psnr_test"], rec["backend"]))
     print(f"\nscene: {scene} (downscale {args.downscale})")
     print(f"{'arch':8} {'preset':6} {'iters':>6} {'seconds':>8} {'test PSNR':>10} backend")
     for arch, preset, iters, secs, psnr, backend in rows:

@@ -1,4 +1,4 @@
-"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | report | data | import | export | build-ext``.
+"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | report | data | import | export``.
 
 Each verb is a module of :mod:`pvd.commands` exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only lists them (an explicit registry) and dispatches.
@@ -38,9 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         sp = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sp)
-        sp.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for tensor math (default: $PVD_THREADS, else torch's choice; "
-                             "1 is fastest for the tiny presets and when jobs share the cores)")
+        sp.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="CPU threads for tensor math (default: $PVD_THREADS, else torch's choice; "
+            "1 is fastest for the tiny presets and when jobs share the cores)",
+        )
         sp.set_defaults(_run=module.run)
     return parser
 

@@ -58,8 +58,12 @@ class SlotClaim:
             self.fd = -1
 
     def to_dict(self) -> dict:
-        return {"gpu_id": self.gpu_id, "slot": self.slot, "lock": str(self.path),
-                "waited_seconds": round(self.waited_seconds, 3)}
+        return {
+            "gpu_id": self.gpu_id,
+            "slot": self.slot,
+            "lock": str(self.path),
+            "waited_seconds": round(self.waited_seconds, 3),
+        }
 
 
 def visible_gpus() -> list[str]:
@@ -86,8 +90,9 @@ def lock_dir() -> Path:
         if path.stat().st_uid == os.getuid():
             os.chmod(path, 0o1777)  # shared by every user of the machine, like /tmp
     except OSError as exc:
-        raise UserError(f"GPU slot lock folder {path} cannot be used ({exc.strerror}); "
-                        "set $PVD_GPU_LOCK_DIR to a writable folder") from None
+        raise UserError(
+            f"GPU slot lock folder {path} cannot be used ({exc.strerror}); set $PVD_GPU_LOCK_DIR to a writable folder"
+        ) from None
     return path
 
 
@@ -106,8 +111,9 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
-def claim_slot(slots_per_gpu: int, gpus: list[str] | None = None, timeout: float | None = None,
-               on_wait=None) -> SlotClaim | None:
+def claim_slot(
+    slots_per_gpu: int, gpus: list[str] | None = None, timeout: float | None = None, on_wait=None
+) -> SlotClaim | None:
     """Claim a free slot on one of ``gpus`` (default: :func:`visible_gpus`); None when there are none.
 
     Waits (polling) while every slot is held; ``on_wait(message)`` is told once. ``timeout``
@@ -129,10 +135,14 @@ def claim_slot(slots_per_gpu: int, gpus: list[str] | None = None, timeout: float
                     return SlotClaim(index, gpu, slot, path, time.monotonic() - start, fd)
         waited = time.monotonic() - start
         if timeout is not None and waited >= timeout:
-            raise UserError(f"--device auto: no free GPU slot after {waited:.0f} s ({len(gpus)} GPU(s) x "
-                            f"{slots_per_gpu} slot(s), locks in {folder})")
+            raise UserError(
+                f"--device auto: no free GPU slot after {waited:.0f} s ({len(gpus)} GPU(s) x "
+                f"{slots_per_gpu} slot(s), locks in {folder})"
+            )
         if not told and on_wait is not None:
-            on_wait(f"--device auto: all {len(gpus) * slots_per_gpu} GPU slots are busy; waiting for one "
-                    f"(locks in {folder})")
+            on_wait(
+                f"--device auto: all {len(gpus) * slots_per_gpu} GPU slots are busy; waiting for one "
+                f"(locks in {folder})"
+            )
             told = True
         time.sleep(POLL_SECONDS)

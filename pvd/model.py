@@ -112,20 +112,26 @@ class ModelMeta:
     def to_dict(self) -> dict:
         """Plain data for the checkpoint file (see module doc); ``None`` entries are left out."""
         out = {f.name: getattr(self, f.name) for f in dc_fields(self)}
-        out.update(field_config=asdict(self.field_config), render_config=asdict(self.render_config),
-                   density_range=list(self.density_range), normalization=self.normalization.to_dict(),
-                   cameras=self.cameras.to_dict() if self.cameras is not None else None)
+        out.update(
+            field_config=asdict(self.field_config),
+            render_config=asdict(self.render_config),
+            density_range=list(self.density_range),
+            normalization=self.normalization.to_dict(),
+            cameras=self.cameras.to_dict() if self.cameras is not None else None,
+        )
         return {k: v for k, v in out.items() if v is not None}
 
     @staticmethod
-    def from_dict(d: dict, where: str = "meta") -> "ModelMeta":
+    def from_dict(d: dict, where: str = "meta") -> ModelMeta:
         """Rebuild from :meth:`to_dict` output; errors name ``where`` and the offending key."""
         if not isinstance(d, dict):
             raise CheckpointError(f"{where}: meta must be a mapping, got {type(d).__name__}")
         version = d.get("version", META_VERSION)
         if version != META_VERSION:
-            raise CheckpointError(f"{where}: meta version {version!r} is not supported; this pvd reads "
-                                  f"version {META_VERSION} (convert the file with the pvd that wrote it)")
+            raise CheckpointError(
+                f"{where}: meta version {version!r} is not supported; this pvd reads "
+                f"version {META_VERSION} (convert the file with the pvd that wrote it)"
+            )
         names = {f.name for f in dc_fields(ModelMeta)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -145,7 +151,8 @@ class ModelMeta:
             bound=float(d["bound"]),
             density_range=tuple(float(v) for v in d.get("density_range", (-2.0, 7.0))),
             normalization=Normalization.from_dict(d["normalization"]) if "normalization" in d else Normalization(),
-            cameras=Cameras.from_dict(d["cameras"]) if d.get("cameras") else None)
+            cameras=Cameras.from_dict(d["cameras"]) if d.get("cameras") else None,
+        )
         return ModelMeta(**values)
 
     def identity(self) -> dict:
@@ -154,9 +161,22 @@ class ModelMeta:
         with its seed (the checkpoint interval may change)."""
         d = self.to_dict()
         schedule = {k: v for k, v in self.train_config.items() if k != "ckpt_every"}
-        keys = ("model_type", "preset", "field_config", "render_config", "bound", "density_range",
-                "normalization", "kind", "teacher_type", "teacher_checkpoint", "teacher_sha256", "data_type",
-                "downscale", "scene_hash")
+        keys = (
+            "model_type",
+            "preset",
+            "field_config",
+            "render_config",
+            "bound",
+            "density_range",
+            "normalization",
+            "kind",
+            "teacher_type",
+            "teacher_checkpoint",
+            "teacher_sha256",
+            "data_type",
+            "downscale",
+            "scene_hash",
+        )
         return {**{k: d.get(k) for k in keys}, "train_config": schedule}
 
 
@@ -202,7 +222,7 @@ class Model:
     def normalization(self) -> Normalization:
         return self.meta.normalization
 
-    def to(self, device) -> "Model":
+    def to(self, device) -> Model:
         self.field.to(device)
         self.grid.to(device)
         return self
@@ -232,9 +252,12 @@ class StoredCheckpoint:
 
 def save_checkpoint(path: str | Path, model: Model, train_state: dict | None = None) -> None:
     """Atomically write ``model`` (and optional resume state) to ``path``."""
-    payload = {"format": FORMAT, "meta": model.meta.to_dict(),
-               "field": {k: v.detach().cpu() for k, v in model.field.state_dict().items()},
-               "grid": {k: v.detach().cpu() for k, v in model.grid.state_dict().items()}}
+    payload = {
+        "format": FORMAT,
+        "meta": model.meta.to_dict(),
+        "field": {k: v.detach().cpu() for k, v in model.field.state_dict().items()},
+        "grid": {k: v.detach().cpu() for k, v in model.grid.state_dict().items()},
+    }
     if train_state is not None:
         payload["train_state"] = train_state
     buffer = io.BytesIO()  # serialised first: torch.save's own writer turns a full disk into a vague RuntimeError
@@ -262,8 +285,10 @@ def read_checkpoint(path: str | Path) -> StoredCheckpoint:
         raise CheckpointError(f"checkpoint {path} is not readable: {exc.strerror or exc}") from None
     except Exception as exc:  # torch.load raises many types (KeyError on a text file, UnpicklingError, ...)
         detail = str(exc).split(". ")[0].splitlines()[0][:120] if str(exc) else ""
-        raise CheckpointError(f"checkpoint {path} is truncated or not a pvd checkpoint "
-                              f"({type(exc).__name__}{': ' + detail if detail else ''})") from None
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or not a pvd checkpoint "
+            f"({type(exc).__name__}{': ' + detail if detail else ''})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"checkpoint {path} is not a pvd checkpoint: format {found!r}, expected {FORMAT!r}")
@@ -280,8 +305,10 @@ def load_state(model: Model, stored: StoredCheckpoint) -> Model:
         model.field.load_state_dict(stored.field)
         model.grid.load_state_dict(stored.grid)
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {stored.path}: stored tensors do not fit the described "
-                              f"{stored.meta.model_type} model: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"checkpoint {stored.path}: stored tensors do not fit the described "
+            f"{stored.meta.model_type} model: {str(exc).splitlines()[0]}"
+        ) from None
     return model
 
 

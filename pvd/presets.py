@@ -72,26 +72,42 @@ class ArchPreset:
 # (ceil sizes, rows in multiples of 8, +0.5 vertex offset, zero outside the box); mlp with raw box
 # coordinates and [encoding, hidden] at the skip. vm (plane/line axis pairs, align_corners=True) and
 # tensors ([z, y, x] volume, RGB-major SH coefficients, torch-ngp's SH constants) need no option.
-_PAPER_FIELDS = {"hash": HashConfig(resolution_rounding="ceil", row_multiple=8, vertex_offset=0.5, outside="zero"),
-                 "vm": VMConfig(), "mlp": MLPConfig(skip_input_first=True, divide_by_bound=False),
-                 "tensors": TensorsConfig()}
+_PAPER_FIELDS = {
+    "hash": HashConfig(resolution_rounding="ceil", row_multiple=8, vertex_offset=0.5, outside="zero"),
+    "vm": VMConfig(),
+    "mlp": MLPConfig(skip_input_first=True, divide_by_bound=False),
+    "tensors": TensorsConfig(),
+}
 # iterations, lr and regulariser weight of the authors' teachers (synthetic)
-_PAPER_TEACHERS = {a: TeacherConfig(iters=i, batch_rays=8192, lr=lr, reg_weight=reg, rays_from_one_image=True,
-                                    ckpt_every=5000)
-                   for a, (i, lr, reg) in {"hash": (40000, 1e-2, 0.0), "vm": (30000, 2e-2, 1e-4),
-                                           "mlp": (50000, 2e-3, 0.0), "tensors": (15000, 2e-2, 0.0)}.items()}
+_PAPER_TEACHERS = {
+    a: TeacherConfig(iters=i, batch_rays=8192, lr=lr, reg_weight=reg, rays_from_one_image=True, ckpt_every=5000)
+    for a, (i, lr, reg) in {
+        "hash": (40000, 1e-2, 0.0),
+        "vm": (30000, 2e-2, 1e-4),
+        "mlp": (50000, 2e-3, 0.0),
+        "tensors": (15000, 2e-2, 0.0),
+    }.items()
+}
 _PAPER_DISTILL_LR = {"hash": 1e-2, "vm": 1e-2, "mlp": 1e-3, "tensors": 1e-2}
 # the reference: 30k steps of 4096 rays, lr 1e-2 (mlp 1e-3), AdamW's default weight decay 0.01
-_PAPER_DISTILL = {a: DistillConfig(iters=30000, batch_rays=4096, lr=lr, weight_decay=0.01, ckpt_every=5000,
-                                   visibility_cutoff=1e-3)
-                  for a, lr in _PAPER_DISTILL_LR.items()}
+_PAPER_DISTILL = {
+    a: DistillConfig(iters=30000, batch_rays=4096, lr=lr, weight_decay=0.01, ckpt_every=5000, visibility_cutoff=1e-3)
+    for a, lr in _PAPER_DISTILL_LR.items()
+}
 _PAPER_RENDER = RenderConfig(max_steps=1024, grid_resolution=128)
 
 # ---------------------------------------------------------------- tiny: 2 CPU cores, about a minute
 
 _TINY_FIELDS = {
-    "hash": HashConfig(n_levels=8, n_features=2, log2_table_size=15, base_resolution=16,
-                       finest_resolution=384.0, sigma_hidden=32, color_hidden=32),
+    "hash": HashConfig(
+        n_levels=8,
+        n_features=2,
+        log2_table_size=15,
+        base_resolution=16,
+        finest_resolution=384.0,
+        sigma_hidden=32,
+        color_hidden=32,
+    ),
     # per_bound: at bound 2 (fern) 96 points over the box left the hash2vm student 2.6 dB under its
     # teacher (26.47 dB); 192 brought it to 0.8 dB (1000 steps). Bound-1 scenes are unchanged.
     "vm": VMConfig(resolution=96, density_rank=8, appearance_rank=24, color_hidden=32, per_bound=True),
@@ -101,20 +117,27 @@ _TINY_FIELDS = {
     # from 1 M rows (128^3: 2.1 M), where it makes a step 2.3x faster (64^3: dense is faster).
     "tensors": TensorsConfig(resolution=64, per_bound=True, sparse_grad_rows=1_000_000),
 }
-_TINY_TEACHERS = {a: TeacherConfig(iters=1500, batch_rays=1024, lr=lr, reg_weight=reg, ckpt_every=500)
-                  for a, (lr, reg) in {"hash": (1e-2, 0.0), "vm": (2e-2, 1e-4), "mlp": (1e-2, 0.0),
-                                       "tensors": (3e-2, 0.0)}.items()}
+_TINY_TEACHERS = {
+    a: TeacherConfig(iters=1500, batch_rays=1024, lr=lr, reg_weight=reg, ckpt_every=500)
+    for a, (lr, reg) in {"hash": (1e-2, 0.0), "vm": (2e-2, 1e-4), "mlp": (1e-2, 0.0), "tensors": (3e-2, 0.0)}.items()
+}
 # A 30x shorter run than the paper's needs larger steps for the grid-based students; the weight
 # decay is scaled so that each step decays parameters as much as in the paper preset (lr * wd
 # unchanged) -- at 0.01 it erodes even a perfect same-type copy. The mlp student gains more from
 # more steps at half the rays (vm->mlp: 2000 x 512 +0.4 dB over 1000 x 1024 in the same time; 2500
 # steps for margin).
 _TINY_DISTILL_LR = {"hash": 1e-2, "vm": 3e-2, "mlp": 1e-2, "tensors": 1e-1}
-_TINY_DISTILL = {a: DistillConfig(iters=it, batch_rays=rays, lr=_TINY_DISTILL_LR[a],
-                                  weight_decay=0.01 * _PAPER_DISTILL_LR[a] / _TINY_DISTILL_LR[a],
-                                  ckpt_every=500, visibility_cutoff=1e-2)
-                 for a, (it, rays) in {"hash": (1000, 1024), "vm": (1000, 1024), "mlp": (2500, 512),
-                                       "tensors": (1000, 1024)}.items()}
+_TINY_DISTILL = {
+    a: DistillConfig(
+        iters=it,
+        batch_rays=rays,
+        lr=_TINY_DISTILL_LR[a],
+        weight_decay=0.01 * _PAPER_DISTILL_LR[a] / _TINY_DISTILL_LR[a],
+        ckpt_every=500,
+        visibility_cutoff=1e-2,
+    )
+    for a, (it, rays) in {"hash": (1000, 1024), "vm": (1000, 1024), "mlp": (2500, 512), "tensors": (1000, 1024)}.items()
+}
 _TINY_RENDER = RenderConfig(max_steps=192, grid_resolution=48, prune_warmup=64, empty_keep_ratio=0.02)
 
 PRESETS: dict[str, dict[str, ArchPreset]] = {

@@ -19,16 +19,21 @@ import platform
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pvd
 from pvd.errors import UserError
 
 RECORD_FORMAT = "pvd-record/1"
-WRITE_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-                errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}
+WRITE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+}
 
 
 class WriteError(UserError):
@@ -40,8 +45,10 @@ def write_error(exc: OSError, target: str | Path) -> WriteError | None:
     reason = WRITE_ERRNOS.get(exc.errno)
     if reason is None:
         return None
-    return WriteError(f"cannot write {target}: {reason}; free some space (or fix the folder) and rerun "
-                      "(a run with a kept checkpoint continues with --resume)")
+    return WriteError(
+        f"cannot write {target}: {reason}; free some space (or fix the folder) and rerun "
+        "(a run with a kept checkpoint continues with --resume)"
+    )
 
 
 @contextmanager
@@ -85,12 +92,16 @@ def code_version() -> dict:
     info: dict[str, Any] = {"pvd": pvd.__version__}
     root = Path(pvd.__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=5)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         if commit.returncode == 0:
             info["git_commit"] = commit.stdout.strip()
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                   cwd=root, capture_output=True, text=True, timeout=5)
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
             info["git_dirty"] = bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         pass
@@ -101,15 +112,20 @@ def device_info(device: str) -> dict:
     """Human-readable description of the device a run used."""
     import torch
 
-    info = {"device": str(device), "torch": torch.__version__, "host": platform.node(),
-            "threads": torch.get_num_threads()}
+    info = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "host": platform.node(),
+        "threads": torch.get_num_threads(),
+    }
     if str(device).startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
 
 
-def make_record(kind: str, config: dict, device: str, backend: str, seconds: float,
-                metrics: dict, **extra: Any) -> dict:
+def make_record(
+    kind: str, config: dict, device: str, backend: str, seconds: float, metrics: dict, **extra: Any
+) -> dict:
     """The common record layout; ``extra`` adds kind-specific fields."""
     return {
         "format": RECORD_FORMAT,

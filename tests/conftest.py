@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 import pvd  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PVD_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -55,6 +55,25 @@ def demo_scene(tmp_path_factory) -> Path:
     import sys
 
     out = tmp_path_factory.mktemp("demo") / "scene"
-    subprocess.run([sys.executable, "-m", "pvd.cli", "data", "demo", str(out), "--size", "32",
-                    "--n_train", "16", "--n_val", "2", "--n_test", "3", "--seed", "0"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pvd.cli",
+            "data",
+            "demo",
+            str(out),
+            "--size",
+            "32",
+            "--n_train",
+            "16",
+            "--n_val",
+            "2",
+            "--n_test",
+            "3",
+            "--seed",
+            "0",
+        ],
+        check=True,
+    )
     return out

@@ -85,18 +85,24 @@ def test_no_import_crosses_the_table():
 
 
 def test_every_unit_is_in_the_table():
-    units = {p.stem if p.is_file() else p.name for p in PVD.iterdir()
-             if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())}
+    units = {
+        p.stem if p.is_file() else p.name
+        for p in PVD.iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())
+    }
     known = {u for layer in LAYERS for u in layer}
     assert units - known == set()
 
 
-@pytest.mark.parametrize("source, message", [
-    ("from pvd.train.loop import run_steps\n", "fields imports pvd.train.loop"),
-    ("def f():\n    import pvd.evaluate.evaluate\n", "fields imports pvd.evaluate.evaluate"),
-    ("def f():\n    from pvd import model\n", "fields imports pvd.model"),
-    ("from ..render import Renderer\n", "fields imports pvd.render"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("from pvd.train.loop import run_steps\n", "fields imports pvd.train.loop"),
+        ("def f():\n    import pvd.evaluate.evaluate\n", "fields imports pvd.evaluate.evaluate"),
+        ("def f():\n    from pvd import model\n", "fields imports pvd.model"),
+        ("from ..render import Renderer\n", "fields imports pvd.render"),
+    ],
+)
 def test_checker_finds_an_upward_import(tmp_path, source, message):
     pkg = tmp_path / "pvd"
     for unit in ("fields", "render", "train", "evaluate"):
@@ -120,6 +126,9 @@ def test_checker_keeps_metrics_free_of_pvd(tmp_path):
 
 
 def test_argparse_lives_in_the_command_layer_only():
-    users = sorted(str(p.relative_to(PVD.parent)) for p in PVD.rglob("*.py")
-                   if "argparse" in {m.split(".")[0] for _, m in imported_modules(p, "pvd.x")})
+    users = sorted(
+        str(p.relative_to(PVD.parent))
+        for p in PVD.rglob("*.py")
+        if "argparse" in {m.split(".")[0] for _, m in imported_modules(p, "pvd.x")}
+    )
     assert users and all(u == "pvd/cli.py" or u.startswith("pvd/commands/") for u in users), users

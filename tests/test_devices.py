@@ -36,8 +36,15 @@ def _env(tmp_path, gpus: int, **extra) -> dict:
 
 
 def _holders(tmp_path, n: int, gpus: int, slots: int, hold: float) -> list[dict]:
-    procs = [subprocess.Popen([sys.executable, "-c", HOLDER, str(slots), str(hold)], env=_env(tmp_path, gpus),
-                              stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(slots), str(hold)],
+            env=_env(tmp_path, gpus),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
     out = []
     for proc in procs:
         stdout, _ = proc.communicate(timeout=120)
@@ -53,10 +60,10 @@ def test_concurrent_jobs_never_share_a_slot_and_use_every_gpu(tmp_path):
     assert {r["gpu"] for r in runs} == {"0", "1", "2"}
     assert all(r["index"] == int(r["gpu"]) and r["slot"] in (0, 1) for r in runs)
     for a, b in combinations(runs, 2):
-        if (a["gpu"], a["slot"]) == (b["gpu"], b["slot"]):   # the same slot: one after the other
+        if (a["gpu"], a["slot"]) == (b["gpu"], b["slot"]):  # the same slot: one after the other
             assert a["end"] <= b["start"] or b["end"] <= a["start"], (a, b)
     starts = sorted(r["start"] for r in runs)
-    assert starts[6] - starts[0] > 2.0       # the 7th job waited for a release
+    assert starts[6] - starts[0] > 2.0  # the 7th job waited for a release
 
 
 def test_first_jobs_spread_over_gpus_before_sharing(tmp_path):
@@ -74,8 +81,9 @@ def _lock_dir(tmp_path, monkeypatch):
 
 
 def test_a_killed_holder_frees_its_slot(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, "1", "600"], env=_env(tmp_path, 1),
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, "1", "600"], env=_env(tmp_path, 1), stdout=subprocess.PIPE, text=True
+    )
     held = json.loads(proc.stdout.readline())
     assert held["slot"] == 0
     with pytest.raises(UserError, match="no free GPU slot"):
@@ -114,9 +122,31 @@ def test_auto_on_a_machine_without_gpu_runs_on_the_cpu_and_records_it(demo_scene
         pytest.skip("this machine has a GPU: auto claims it")
     monkeypatch.delenv("PVD_FAKE_GPU_COUNT", raising=False)
     ws = tmp_path / "ws"
-    proc = subprocess.run([sys.executable, "-m", "pvd.cli", "train", str(demo_scene), "--data_type", "synthetic",
-                           "--model_type", "hash", "--workspace", str(ws), "--iters", "5", "--batch_rays", "64",
-                           "--device", "auto", "--no_progress"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pvd.cli",
+            "train",
+            str(demo_scene),
+            "--data_type",
+            "synthetic",
+            "--model_type",
+            "hash",
+            "--workspace",
+            str(ws),
+            "--iters",
+            "5",
+            "--batch_rays",
+            "64",
+            "--device",
+            "auto",
+            "--no_progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "--device auto: no CUDA GPU on this machine; running on the CPU" in proc.stdout
     record = json.loads((ws / "record.json").read_text())

@@ -25,7 +25,7 @@ def test_environment_installs_the_package_and_its_dependencies():
     major, minor = (int(v) for v in python.split("=")[1].split(".")[:2])
     lowest = tuple(int(v) for v in project["requires-python"].lstrip(">=").split("."))
     assert (major, minor) >= lowest and "pip" in conda
-    assert "-e ." in pip                                      # this checkout, as the rules run it
+    assert "-e ." in pip  # this checkout, as the rules run it
     assert {_name(r) for r in project["dependencies"]} == {_name(r) for r in pip if not r.startswith("-")}
     assert sorted(pip[:-1]) == sorted(project["dependencies"])  # the same version bounds
 

@@ -16,11 +16,15 @@ from pvd.ops import backend
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cuda", action="store_true",
-                        help="also build the CUDA kernels (needs torch with CUDA and nvcc)")
-    parser.add_argument("--arch", default=None, metavar="LIST",
-                        help="CUDA compute capabilities, e.g. 9.0 or '8.0;9.0' (default: "
-                             "$TORCH_CUDA_ARCH_LIST, else the visible GPUs)")
+    parser.add_argument(
+        "--cuda", action="store_true", help="also build the CUDA kernels (needs torch with CUDA and nvcc)"
+    )
+    parser.add_argument(
+        "--arch",
+        default=None,
+        metavar="LIST",
+        help="CUDA compute capabilities, e.g. 9.0 or '8.0;9.0' (default: $TORCH_CUDA_ARCH_LIST, else the visible GPUs)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show the compiler commands and output")
 
 

@@ -26,16 +26,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_checkpoint(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--program", type=Path, help="edit program, YAML or JSON (see pvd/edit/program.py)")
-    what.add_argument("--erase", type=float, nargs=6, action="append", metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"),
-                      help="erase a world-coordinate box (repeatable)")
-    p.add_argument("--density_floor", type=float, default=DEFAULT_FLOOR,
-                   help="lower log-density clamp of the edited model and its students (erased space is 0)")
-    p.add_argument("--grid_passes", type=int, default=DEFAULT_PASSES,
-                   help="jittered density probes per cell when rebuilding the occupancy grid")
+    what.add_argument(
+        "--erase",
+        type=float,
+        nargs=6,
+        action="append",
+        metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"),
+        help="erase a world-coordinate box (repeatable)",
+    )
+    p.add_argument(
+        "--density_floor",
+        type=float,
+        default=DEFAULT_FLOOR,
+        help="lower log-density clamp of the edited model and its students (erased space is 0)",
+    )
+    p.add_argument(
+        "--grid_passes",
+        type=int,
+        default=DEFAULT_PASSES,
+        help="jittered density probes per cell when rebuilding the occupancy grid",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the grid rebuild's jitter")
-    p.add_argument("--bake", action="store_true",
-                   help="tensors base only: write the edit into its voxel grid and save a plain tensors checkpoint "
-                        "(see docs/editing.md) instead of an edited one")
+    p.add_argument(
+        "--bake",
+        action="store_true",
+        help="tensors base only: write the edit into its voxel grid and save a plain tensors checkpoint "
+        "(see docs/editing.md) instead of an edited one",
+    )
     add_device(p)
 
 
@@ -49,19 +66,43 @@ def run(args: argparse.Namespace) -> int:
     if args.workspace.resolve() == args.ckpt.resolve().parent:
         raise EditError(f"--workspace {args.workspace} holds --ckpt {args.ckpt}: choose another folder")
     make = bake_model if args.bake else edit_model
-    edited, stats = make(base, program, inserted, base_path=args.ckpt, density_floor=args.density_floor,
-                         grid_passes=args.grid_passes, seed=args.seed)
+    edited, stats = make(
+        base,
+        program,
+        inserted,
+        base_path=args.ckpt,
+        density_floor=args.density_floor,
+        grid_passes=args.grid_passes,
+        seed=args.seed,
+    )
     ckpt_path = args.workspace / "checkpoint.pt"
     t_save = time.perf_counter()
     save_checkpoint(ckpt_path, edited)
-    sources = (edited.meta.train_config["edit"]["sources"] if args.bake else
-               [{k: v for k, v in s.items() if k in ("model_type", "checkpoint", "sha256")}
-                for s in edited.meta.field_config.sources])
-    write_run_record(args.workspace, "edit", args, device, stats.seconds + time.perf_counter() - t_save,
-                     metrics=stats.to_dict(), program=program.to_dict(), sources=sources,
-                     base_type=base.model_type, baked=args.bake, checkpoint=str(ckpt_path))
+    sources = (
+        edited.meta.train_config["edit"]["sources"]
+        if args.bake
+        else [
+            {k: v for k, v in s.items() if k in ("model_type", "checkpoint", "sha256")}
+            for s in edited.meta.field_config.sources
+        ]
+    )
+    write_run_record(
+        args.workspace,
+        "edit",
+        args,
+        device,
+        stats.seconds + time.perf_counter() - t_save,
+        metrics=stats.to_dict(),
+        program=program.to_dict(),
+        sources=sources,
+        base_type=base.model_type,
+        baked=args.bake,
+        checkpoint=str(ckpt_path),
+    )
     what = "baked into a tensors checkpoint" if args.bake else f"{len(sources)} sources"
-    print(f"edited {base.model_type} checkpoint ({len(program.ops)} operations, {what}): "
-          f"occupied cells {stats.occupied_before:.2%} -> {stats.occupied_after:.2%} (removed "
-          f"{stats.removed:.2%}, added {stats.added:.2%}) in {stats.seconds:.1f} s -> {ckpt_path}")
+    print(
+        f"edited {base.model_type} checkpoint ({len(program.ops)} operations, {what}): "
+        f"occupied cells {stats.occupied_before:.2%} -> {stats.occupied_after:.2%} (removed "
+        f"{stats.removed:.2%}, added {stats.added:.2%}) in {stats.seconds:.1f} s -> {ckpt_path}"
+    )
     return 0

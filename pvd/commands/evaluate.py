@@ -38,15 +38,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_checkpoint(p)
     p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--downscale", type=int, help="image downscale factor K (default: the checkpoint's)")
-    p.add_argument("--ssim", default="standard", choices=SSIM_MODES, dest="ssim_mode",
-                   help="standard: tf.image.ssim; pvd-compat: the PVD reference's variant")
-    p.add_argument("--save-renders", "--save_renders", action="store_true", dest="save_renders",
-                   help="also write renders, ground truth and error maps under WS/renders/")
+    p.add_argument(
+        "--ssim",
+        default="standard",
+        choices=SSIM_MODES,
+        dest="ssim_mode",
+        help="standard: tf.image.ssim; pvd-compat: the PVD reference's variant",
+    )
+    p.add_argument(
+        "--save-renders",
+        "--save_renders",
+        action="store_true",
+        dest="save_renders",
+        help="also write renders, ground truth and error maps under WS/renders/",
+    )
     p.add_argument("--render_views", help="I,J,...: write renders (as --save-renders) of these view indices only")
-    p.add_argument("--no-lpips", "--no_lpips", action="store_true", dest="no_lpips",
-                   help="skip LPIPS (reported as null)")
-    p.add_argument("--reference", type=Path, metavar="CKPT",
-                   help="score against this checkpoint's renders (same cameras) instead of the images")
+    p.add_argument(
+        "--no-lpips", "--no_lpips", action="store_true", dest="no_lpips", help="skip LPIPS (reported as null)"
+    )
+    p.add_argument(
+        "--reference",
+        type=Path,
+        metavar="CKPT",
+        help="score against this checkpoint's renders (same cameras) instead of the images",
+    )
     add_device(p)
     add_progress(p)
 
@@ -63,12 +78,20 @@ def parse_views(text: str, n_views: int) -> set[int]:
     return views
 
 
-def metrics_payload(result: EvalResult, meta: ModelMeta, ckpt: Path, downscale: int,
-                    reference: dict | None = None) -> dict:
+def metrics_payload(
+    result: EvalResult, meta: ModelMeta, ckpt: Path, downscale: int, reference: dict | None = None
+) -> dict:
     """``metrics.json``: the evaluation plus what was evaluated (and, with ``--reference``, against what)."""
-    return {"checkpoint": str(ckpt), "model_type": meta.model_type, "kind": meta.kind,
-            "teacher_type": meta.teacher_type, "data_type": meta.data_type, "downscale": downscale,
-            **({"reference": reference} if reference is not None else {}), **result.to_dict()}
+    return {
+        "checkpoint": str(ckpt),
+        "model_type": meta.model_type,
+        "kind": meta.kind,
+        "teacher_type": meta.teacher_type,
+        "data_type": meta.data_type,
+        "downscale": downscale,
+        **({"reference": reference} if reference is not None else {}),
+        **result.to_dict(),
+    }
 
 
 def load_reference(args: argparse.Namespace, device, split) -> tuple[Model | None, dict | None]:
@@ -98,36 +121,72 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"split {args.split!r} of {args.scene_dir} has no images")
     check_scene(model.meta, args.ckpt, args.scene_dir, args.data_type, split)
     reference, described = load_reference(args, device, split)
-    claim(args.workspace, WorkspaceIdentity("evaluate", model_key(model.meta), str(args.ckpt.resolve())),
-          overwrite=args.overwrite)
+    claim(
+        args.workspace,
+        WorkspaceIdentity("evaluate", model_key(model.meta), str(args.ckpt.resolve())),
+        overwrite=args.overwrite,
+    )
     renders, partial = args.workspace / "renders", args.workspace / "renders.partial"
     metrics_file = args.workspace / "metrics.json"
     views = parse_views(args.render_views, len(split)) if args.render_views else None
     try:  # renders, metrics and record are one unit: a failure leaves none of them
-        saver = RenderSaver(partial, split.files, None if args.save_renders else views) \
-            if args.save_renders or views else None
-        result = evaluate_model(model, split, args.ssim_mode, lpips=not args.no_lpips, device=device,
-                                progress=not args.no_progress, on_image=saver, reference=reference)
+        saver = (
+            RenderSaver(partial, split.files, None if args.save_renders else views)
+            if args.save_renders or views
+            else None
+        )
+        result = evaluate_model(
+            model,
+            split,
+            args.ssim_mode,
+            lpips=not args.no_lpips,
+            device=device,
+            progress=not args.no_progress,
+            on_image=saver,
+            reference=reference,
+        )
         payload = metrics_payload(result, model.meta, args.ckpt, downscale, described)
         if saver is not None:
             partial.rename(renders)
-            moved = {k: f"{renders.name}/" for k in ("render", "gt", "error")}   # paths as after the rename
-            payload["renders"] = [{k: moved[k] + Path(v).name if k in moved else v for k, v in r.items()}
-                                  for r in saver.saved]
+            moved = {k: f"{renders.name}/" for k in ("render", "gt", "error")}  # paths as after the rename
+            payload["renders"] = [
+                {k: moved[k] + Path(v).name if k in moved else v for k, v in r.items()} for r in saver.saved
+            ]
         write_json(metrics_file, payload)
-        summary = {k: payload[k] for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg",
-                                           "render_seconds", "fps")}
-        write_run_record(args.workspace, "evaluate", args, device, time.perf_counter() - t_start, summary,
-                         model_type=model.model_type, model_kind=model.meta.kind,
-                         teacher_type=model.meta.teacher_type, data_type=args.data_type, split=args.split,
-                         n_images=result.n_images, ssim_mode=args.ssim_mode, checkpoint=str(args.ckpt),
-                         metrics_file=str(metrics_file), reference=described)
+        summary = {
+            k: payload[k]
+            for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg", "render_seconds", "fps")
+        }
+        write_run_record(
+            args.workspace,
+            "evaluate",
+            args,
+            device,
+            time.perf_counter() - t_start,
+            summary,
+            model_type=model.model_type,
+            model_kind=model.meta.kind,
+            teacher_type=model.meta.teacher_type,
+            data_type=args.data_type,
+            split=args.split,
+            n_images=result.n_images,
+            ssim_mode=args.ssim_mode,
+            checkpoint=str(args.ckpt),
+            metrics_file=str(metrics_file),
+            reference=described,
+        )
     except BaseException:
         discard(partial, renders, metrics_file, args.workspace / "record.json")
         raise
-    lp = ", ".join(f"LPIPS-{n} {v:.4f}" for n, v in (("alex", result.lpips_alex), ("vgg", result.lpips_vgg))
-                   if v is not None) or "LPIPS unavailable"
+    lp = (
+        ", ".join(
+            f"LPIPS-{n} {v:.4f}" for n, v in (("alex", result.lpips_alex), ("vgg", result.lpips_vgg)) if v is not None
+        )
+        or "LPIPS unavailable"
+    )
     against = f" vs {args.reference}" if reference is not None else ""
-    print(f"{args.split}: {result.n_images} images {result.width}x{result.height}{against}: PSNR {result.psnr:.2f} dB, "
-          f"SSIM {result.ssim:.4f} ({args.ssim_mode}), {lp}; {result.fps:.2f} fps -> {metrics_file}")
+    print(
+        f"{args.split}: {result.n_images} images {result.width}x{result.height}{against}: PSNR {result.psnr:.2f} dB, "
+        f"SSIM {result.ssim:.4f} ({args.ssim_mode}), {lp}; {result.fps:.2f} fps -> {metrics_file}"
+    )
     return 0

@@ -28,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: the reference's checkpoints end in .pth")
     model = load_model(args.ckpt)
     if model.meta.preset != "paper":
-        raise UserError(f"--ckpt {args.ckpt} is a {model.meta.preset!r}-preset {model.model_type} model; the "
-                        f"reference holds only its own sizes (the 'paper' preset)")
+        raise UserError(
+            f"--ckpt {args.ckpt} is a {model.meta.preset!r}-preset {model.model_type} model; the "
+            f"reference holds only its own sizes (the 'paper' preset)"
+        )
     state, extras = export_reference(model, epoch=args.epoch)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_reference(args.out, state, extras)

@@ -31,9 +31,12 @@ def finite_float(text: str) -> float:
 
 
 def add_overwrite(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace what --workspace holds (another model's or another run's results; an "
-                        "unfinished run's checkpoint) instead of refusing")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what --workspace holds (another model's or another run's results; an "
+        "unfinished run's checkpoint) instead of refusing",
+    )
 
 
 def add_data_type(p: argparse.ArgumentParser, required: bool = True, help: str = "on-disk format of SCENE_DIR") -> None:
@@ -45,15 +48,19 @@ def add_arch(p: argparse.ArgumentParser, flag: str, help: str, choices: tuple[st
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="cpu",
-                   help="cpu | cuda | cuda:N | auto (a free GPU slot, else the CPU: see --gpu_slots)")
-    p.add_argument("--gpu_slots", type=int, default=None,
-                   help="with --device auto: jobs that may share one GPU (default: $PVD_GPU_SLOTS, else 1)")
+    p.add_argument(
+        "--device", default="cpu", help="cpu | cuda | cuda:N | auto (a free GPU slot, else the CPU: see --gpu_slots)"
+    )
+    p.add_argument(
+        "--gpu_slots",
+        type=int,
+        default=None,
+        help="with --device auto: jobs that may share one GPU (default: $PVD_GPU_SLOTS, else 1)",
+    )
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no_progress", "--no-progress", action="store_true", dest="no_progress",
-                   help="no progress bar")
+    p.add_argument("--no_progress", "--no-progress", action="store_true", dest="no_progress", help="no progress bar")
 
 
 def add_checkpoint(p: argparse.ArgumentParser) -> None:
@@ -67,30 +74,50 @@ def add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("scene_dir", type=Path, help="scene folder (Blender, LLFF or NSVF layout)")
     add_data_type(p)
     p.add_argument("--workspace", required=True, type=Path, help="output folder")
-    p.add_argument("--preset", default="tiny", choices=PRESET_NAMES,
-                   help="model and schedule sizes (tiny: CPU minutes; paper: METHOD §3)")
+    p.add_argument(
+        "--preset",
+        default="tiny",
+        choices=PRESET_NAMES,
+        help="model and schedule sizes (tiny: CPU minutes; paper: METHOD §3)",
+    )
     p.add_argument("--iters", type=int, help="optimisation steps (default: the preset's)")
     p.add_argument("--batch_rays", type=int, help="rays per step (default: the preset's)")
     p.add_argument("--lr", type=finite_float, help="base learning rate (default: the preset's)")
     p.add_argument("--downscale", type=int, default=1, help="image downscale factor K (>= 1)")
     p.add_argument("--seed", type=int, default=0)
     add_device(p)
-    p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="arithmetic of the training steps: auto (default: fp16 autocast with loss scaling on "
-                        "CUDA, float32 on the CPU), fp32, or bf16 (bfloat16 autocast: cheaper mlp steps on "
-                        "CPUs with AVX512-BF16 or AMX, slower where bfloat16 is emulated)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="arithmetic of the training steps: auto (default: fp16 autocast with loss scaling on "
+        "CUDA, float32 on the CPU), fp32, or bf16 (bfloat16 autocast: cheaper mlp steps on "
+        "CPUs with AVX512-BF16 or AMX, slower where bfloat16 is emulated)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from WS/checkpoint.pt")
     add_overwrite(p)
     p.add_argument("--ckpt_every", type=int, help="steps between resumable checkpoints (default: the preset's)")
-    p.add_argument("--stop_at", type=int, help="stop at this step with a resumable checkpoint and no "
-                   "record (for time-limited cluster slots; continue with --resume)")
+    p.add_argument(
+        "--stop_at",
+        type=int,
+        help="stop at this step with a resumable checkpoint and no "
+        "record (for time-limited cluster slots; continue with --resume)",
+    )
     add_progress(p)
     defaults = ProbeConfig()
-    p.add_argument("--curve_points", type=int, default=defaults.points,
-                   help="learning-curve probes per run, evenly spaced, first and last step included (0: none)")
+    p.add_argument(
+        "--curve_points",
+        type=int,
+        default=defaults.points,
+        help="learning-curve probes per run, evenly spaced, first and last step included (0: none)",
+    )
     p.add_argument("--probe_views", type=int, default=defaults.views, help="test views of the learning curve")
-    p.add_argument("--probe_size", type=int, default=defaults.size,
-                   help="longest side in pixels of a probed view (area-averaged down)")
+    p.add_argument(
+        "--probe_size",
+        type=int,
+        default=defaults.size,
+        help="longest side in pixels of a probed view (area-averaged down)",
+    )
 
 
 def probe_config(args: argparse.Namespace) -> ProbeConfig:

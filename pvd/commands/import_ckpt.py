@@ -39,7 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scene_dir", type=Path, help="the scene the file was trained on (its training cameras)")
     p.add_argument("--workspace", required=True, type=Path, help="output folder (checkpoint.pt, record.json)")
     p.add_argument("--bound", type=finite_float, help="box half-size (default: the file's aabb_train)")
-    p.add_argument("--scale", type=finite_float, help="world -> box scale the file was trained with (default: the dataset's)")
+    p.add_argument(
+        "--scale", type=finite_float, help="world -> box scale the file was trained with (default: the dataset's)"
+    )
     p.add_argument("--dt_gamma", type=finite_float, help="step growth with distance (default: the dataset's)")
 
 
@@ -61,28 +63,54 @@ def run(args: argparse.Namespace) -> int:
         field_config = dataclasses.replace(field_config, resolution=resolution)
     train = index_split(args.scene_dir, args.data_type, "train")
     norm = scene_normalization(train, args.data_type, bound, scale).rotated_by(NGP_ROTATION)
-    meta = ModelMeta(model_type=args.model_type, preset=PRESET, field_config=field_config,
-                     render_config=render_config(PRESET, dt_gamma, bound), bound=bound,
-                     normalization=norm, kind="teacher", data_type=args.data_type, scene_dir=str(args.scene_dir),
-                     image_width=train.cameras.width, image_height=train.cameras.height, cameras=train.cameras,
-                     near=train.near, far=train.far,
-                     train_config={"source": "reference", "file": str(args.reference_ckpt),
-                                   "epoch": int(ref.extras.get("epoch") or 0)},
-                     step=ref.global_step)
+    meta = ModelMeta(
+        model_type=args.model_type,
+        preset=PRESET,
+        field_config=field_config,
+        render_config=render_config(PRESET, dt_gamma, bound),
+        bound=bound,
+        normalization=norm,
+        kind="teacher",
+        data_type=args.data_type,
+        scene_dir=str(args.scene_dir),
+        image_width=train.cameras.width,
+        image_height=train.cameras.height,
+        cameras=train.cameras,
+        near=train.near,
+        far=train.far,
+        train_config={
+            "source": "reference",
+            "file": str(args.reference_ckpt),
+            "epoch": int(ref.extras.get("epoch") or 0),
+        },
+        step=ref.global_step,
+    )
     model = import_reference(ref, meta)
     args.workspace.mkdir(parents=True, exist_ok=True)
     ckpt_path = args.workspace / "checkpoint.pt"
     save_checkpoint(ckpt_path, model)
     seconds = time.perf_counter() - t0
-    write_run_record(args.workspace, "import", args, torch.device("cpu"), seconds,
-                     metrics={"occupied_fraction": model.grid.occupied_fraction(),
-                              "mean_density": float(model.grid.mean_density)},
-                     config={"bound": bound, "scale": scale, "dt_gamma": dt_gamma, "preset": PRESET},
-                     model_type=args.model_type, preset=PRESET, data_type=args.data_type,
-                     source_file=str(args.reference_ckpt), source_sha256=sha256_file(args.reference_ckpt),
-                     source_epoch=meta.train_config["epoch"], source_global_step=ref.global_step,
-                     ignored_entries=unused_entries(ref, model), checkpoint=str(ckpt_path),
-                     iterations=ref.global_step)
-    print(f"imported {args.model_type} from {args.reference_ckpt} (global step {ref.global_step}, bound {bound:g}, "
-          f"scale {scale:g}, {100 * model.grid.occupied_fraction():.1f} % cells occupied) -> {ckpt_path}")
+    write_run_record(
+        args.workspace,
+        "import",
+        args,
+        torch.device("cpu"),
+        seconds,
+        metrics={"occupied_fraction": model.grid.occupied_fraction(), "mean_density": float(model.grid.mean_density)},
+        config={"bound": bound, "scale": scale, "dt_gamma": dt_gamma, "preset": PRESET},
+        model_type=args.model_type,
+        preset=PRESET,
+        data_type=args.data_type,
+        source_file=str(args.reference_ckpt),
+        source_sha256=sha256_file(args.reference_ckpt),
+        source_epoch=meta.train_config["epoch"],
+        source_global_step=ref.global_step,
+        ignored_entries=unused_entries(ref, model),
+        checkpoint=str(ckpt_path),
+        iterations=ref.global_step,
+    )
+    print(
+        f"imported {args.model_type} from {args.reference_ckpt} (global step {ref.global_step}, bound {bound:g}, "
+        f"scale {scale:g}, {100 * model.grid.occupied_fraction():.1f} % cells occupied) -> {ckpt_path}"
+    )
     return 0

@@ -30,12 +30,22 @@ def curve_fields(probe, curve: list[dict], seconds: float, cpu_seconds: float) -
     probes' own wall and processor seconds, kept out of the run's ``seconds``); ``{}`` without a probe."""
     if probe is None:
         return {}
-    return {"curve": curve, "curve_probe": {**probe.describe(), "seconds": round(seconds, 3),
-                                            "cpu_seconds": round(cpu_seconds, 3)}}
+    return {
+        "curve": curve,
+        "curve_probe": {**probe.describe(), "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3)},
+    }
 
 
-def write_run_record(workspace: Path, kind: str, args: argparse.Namespace, device: torch.device, seconds: float,
-                     metrics: dict, config: dict | None = None, **extra) -> dict:
+def write_run_record(
+    workspace: Path,
+    kind: str,
+    args: argparse.Namespace,
+    device: torch.device,
+    seconds: float,
+    metrics: dict,
+    config: dict | None = None,
+    **extra,
+) -> dict:
     """Write ``workspace/record.json`` of a ``kind`` run: the CLI arguments (plus ``config``), code
     version, the backend of the hot ops on ``device``, the device asked for and the GPU slot held
     (``--device auto``), peak GPU memory, seconds, ``metrics`` and ``extra`` fields; for training
@@ -43,10 +53,17 @@ def write_run_record(workspace: Path, kind: str, args: argparse.Namespace, devic
     if hasattr(args, "precision"):
         dtype = autocast_dtype(args.precision or "auto", device)
         extra = {"precision": str(dtype or torch.float32).removeprefix("torch."), **extra}
-    record = make_record(kind, config={**plain_args(args), **(config or {})}, device=str(device),
-                         backend=active_backend(device), seconds=seconds, metrics=metrics,
-                         device_request=getattr(args, "device", str(device)),
-                         gpu_slot=flags.HELD_SLOT.to_dict() if flags.HELD_SLOT is not None else None,
-                         gpu_peak_memory_mb=peak_memory_mb(device), **extra)
+    record = make_record(
+        kind,
+        config={**plain_args(args), **(config or {})},
+        device=str(device),
+        backend=active_backend(device),
+        seconds=seconds,
+        metrics=metrics,
+        device_request=getattr(args, "device", str(device)),
+        gpu_slot=flags.HELD_SLOT.to_dict() if flags.HELD_SLOT is not None else None,
+        gpu_peak_memory_mb=peak_memory_mb(device),
+        **extra,
+    )
     write_json(workspace / "record.json", record)
     return record

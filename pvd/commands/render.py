@@ -26,29 +26,38 @@ from pvd.model import ModelMeta, load_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scene_dir", type=Path, nargs="?",
-                   help="scene folder, only needed when the checkpoint stores no training cameras")
+    p.add_argument(
+        "scene_dir",
+        type=Path,
+        nargs="?",
+        help="scene folder, only needed when the checkpoint stores no training cameras",
+    )
     add_data_type(p, required=False, help="on-disk format of SCENE_DIR (default: the checkpoint's)")
     add_checkpoint(p)
-    p.add_argument("--path", choices=PATH_KINDS,
-                   help="camera path (default: orbit for synthetic/tank, spiral for llff)")
+    p.add_argument(
+        "--path", choices=PATH_KINDS, help="camera path (default: orbit for synthetic/tank, spiral for llff)"
+    )
     p.add_argument("--frames", type=int, default=120, help="number of frames")
     p.add_argument("--size", help="frame size WIDTHxHEIGHT (default: the training images')")
     p.add_argument("--fps", type=finite_float, default=30.0, help="frames per second of the video")
-    p.add_argument("--format", choices=VIDEO_FORMATS, help="mp4 (needs ffmpeg) or gif (default: mp4 "
-                   "when ffmpeg is present)")
+    p.add_argument(
+        "--format", choices=VIDEO_FORMATS, help="mp4 (needs ffmpeg) or gif (default: mp4 when ffmpeg is present)"
+    )
     add_device(p)
     add_progress(p)
 
 
-def training_cameras(meta: ModelMeta, ckpt: Path, scene_dir: Path | None,
-                     data_type: str) -> tuple[Cameras, float | None, float | None]:
+def training_cameras(
+    meta: ModelMeta, ckpt: Path, scene_dir: Path | None, data_type: str
+) -> tuple[Cameras, float | None, float | None]:
     """The training cameras and depth bounds a path is derived from (see module doc)."""
     if meta.cameras is not None:
         return meta.cameras, meta.near, meta.far
     if scene_dir is None:
-        raise UserError(f"checkpoint {ckpt} stores no training cameras: give SCENE_DIR (and --data_type) "
-                        "to derive the camera path from the scene's train split")
+        raise UserError(
+            f"checkpoint {ckpt} stores no training cameras: give SCENE_DIR (and --data_type) "
+            "to derive the camera path from the scene's train split"
+        )
     train = index_split(scene_dir, data_type, "train", meta.downscale)
     near = meta.near if meta.near is not None else train.near
     far = meta.far if meta.far is not None else train.far
@@ -70,16 +79,34 @@ def run(args: argparse.Namespace) -> int:
     train, near, far = training_cameras(model.meta, args.ckpt, args.scene_dir, data_type)
     cams = path_cameras(train, kind, args.frames, size, near, far)
     out = args.workspace / f"video.{fmt}"
-    claim(args.workspace, WorkspaceIdentity("render", model_key(model.meta), str(args.ckpt.resolve())),
-          overwrite=args.overwrite)
+    claim(
+        args.workspace,
+        WorkspaceIdentity("render", model_key(model.meta), str(args.ckpt.resolve())),
+        overwrite=args.overwrite,
+    )
     warm_up(model, cams, device)
     t0 = time.perf_counter()
     n = write_video(out, render_frames(model, cams, device, progress=not args.no_progress), args.fps)
     seconds = time.perf_counter() - t0
-    write_run_record(args.workspace, "render", args, device, time.perf_counter() - t_start,
-                     metrics={"frames": n, "render_seconds": round(seconds, 3),
-                              "fps_rendered": n / seconds if seconds > 0 else None},
-                     model_type=model.model_type, model_kind=model.meta.kind, data_type=data_type, path=kind,
-                     width=cams.width, height=cams.height, video=str(out), checkpoint=str(args.ckpt))
+    write_run_record(
+        args.workspace,
+        "render",
+        args,
+        device,
+        time.perf_counter() - t_start,
+        metrics={
+            "frames": n,
+            "render_seconds": round(seconds, 3),
+            "fps_rendered": n / seconds if seconds > 0 else None,
+        },
+        model_type=model.model_type,
+        model_kind=model.meta.kind,
+        data_type=data_type,
+        path=kind,
+        width=cams.width,
+        height=cams.height,
+        video=str(out),
+        checkpoint=str(args.ckpt),
+    )
     print(f"{kind} path, {n} frames {cams.width}x{cams.height} in {seconds:.1f} s -> {out}")
     return 0

@@ -35,8 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("metrics", nargs="*", type=Path, help="<dataset>/<scene>/eval/<model>/metrics.json files")
     c.add_argument("--results", type=Path, help="instead of METRICS: every metrics.json under this folder")
     c.add_argument("--out", required=True, type=Path, help="results.csv to write")
-    for name, what in (("tables", "teacher x student matrices and per-scene tables (md, tex, html)"),
-                       ("figures", "PSNR heatmap, teacher-vs-student bars, quality-vs-time scatter (png, pdf)")):
+    for name, what in (
+        ("tables", "teacher x student matrices and per-scene tables (md, tex, html)"),
+        ("figures", "PSNR heatmap, teacher-vs-student bars, quality-vs-time scatter (png, pdf)"),
+    ):
         t = sub.add_parser(name, help=what)
         t.add_argument("--csv", required=True, type=Path, help="results.csv")
         t.add_argument("--dataset", nargs="+", choices=DATASETS, help="datasets (default: all in the CSV)")
@@ -50,15 +52,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     k.add_argument("--out", required=True, type=Path, help="output folder")
     k.add_argument("--grid_scenes", type=int, default=21, help="scenes of the grid to extrapolate to (paper: 21)")
     c = sub.add_parser("curves", help="train/distill record.json files -> curves.csv (their learning curves)")
-    c.add_argument("records", nargs="*", type=Path,
-                   help="<dataset>/<scene>/(teacher|distill)/<model>/record.json files")
+    c.add_argument(
+        "records", nargs="*", type=Path, help="<dataset>/<scene>/(teacher|distill)/<model>/record.json files"
+    )
     c.add_argument("--results", type=Path, help="instead of RECORDS: every such record under this folder")
     c.add_argument("--out", required=True, type=Path, help="curves.csv to write")
     t = sub.add_parser("time-to-quality", help="PSNR-vs-time figures per dataset and the speed-up table")
     t.add_argument("--curves", required=True, type=Path, help="curves.csv")
     t.add_argument("--figures", required=True, type=Path, help="folder of D_time_to_quality.{png,pdf}")
-    t.add_argument("--dataset", nargs="+", choices=DATASETS,
-                   help="datasets to draw, with or without curves (default: those in the CSV)")
+    t.add_argument(
+        "--dataset",
+        nargs="+",
+        choices=DATASETS,
+        help="datasets to draw, with or without curves (default: those in the CSV)",
+    )
     t.add_argument("--tables", required=True, type=Path, help="folder of time_to_quality.{md,tex,html}")
     t = sub.add_parser("ablation", help="ablation variants against their pair's default (md, tex, html)")
     t.add_argument("--csv", required=True, type=Path, help="results.csv")
@@ -75,7 +82,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--csv", type=Path, help="results.csv of the main grid (the unedited pairs; default: none)")
     e.add_argument("--out", required=True, type=Path, help="output folder")
     f = sub.add_parser("edit-figure", help="one edit's renders on one test view: truth, teachers, students")
-    f.add_argument("metrics", nargs="+", type=Path, help="edits/<edit>/<teacher>/eval/<evaluated>/metrics.json of one edit")
+    f.add_argument(
+        "metrics", nargs="+", type=Path, help="edits/<edit>/<teacher>/eval/<evaluated>/metrics.json of one edit"
+    )
     f.add_argument("--view", required=True, type=int, help="the view index (evaluated with --render_views)")
     f.add_argument("--out", required=True, type=Path, help="output folder")
     a = sub.add_parser("all", help="collect, then every table and figure")
@@ -183,8 +192,9 @@ def run(args: argparse.Namespace) -> int:
     elif part == "cost":
         if args.grid_scenes < 1:
             raise UserError(f"--grid_scenes must be >= 1, got {args.grid_scenes}")
-        written = write_cost_tables(_inputs(args.records, args.results, "RECORDS", find_records), args.out,
-                                    args.grid_scenes)
+        written = write_cost_tables(
+            _inputs(args.records, args.results, "RECORDS", find_records), args.out, args.grid_scenes
+        )
     elif part == "curves":
         written = _curves(args.records, args.results, args.out)
     elif part == "time-to-quality":
@@ -194,8 +204,9 @@ def run(args: argparse.Namespace) -> int:
     elif part == "qualitative":
         from pvd.report.qualitative import qualitative_figure
 
-        written = qualitative_figure(args.metrics, args.view, args.out, tuple(args.crop) if args.crop else None,
-                                     args.caption)
+        written = qualitative_figure(
+            args.metrics, args.view, args.out, tuple(args.crop) if args.crop else None, args.caption
+        )
     elif part == "edits":
         written = _edits(args.metrics, args.results, args.csv, args.out)
     elif part == "edit-figure":
@@ -207,11 +218,16 @@ def run(args: argparse.Namespace) -> int:
 
         csv, curves = args.out / "results.csv", args.out / "curves.csv"
         write_csv(collect(find_metrics(args.results)), csv)
-        written = ([csv] + _tables(csv, None, args.out / "tables") + _figures(csv, None, args.out / "figures")
-                   + _reference(csv, args.out / "tables") + _curves([], args.results, curves)
-                   + _time_to_quality(curves, args.out / "figures", args.out / "tables")
-                   + _ablation(csv, args.out / "tables")
-                   + write_cost_tables(find_records(args.results), args.out / "tables"))
+        written = (
+            [csv]
+            + _tables(csv, None, args.out / "tables")
+            + _figures(csv, None, args.out / "figures")
+            + _reference(csv, args.out / "tables")
+            + _curves([], args.results, curves)
+            + _time_to_quality(curves, args.out / "figures", args.out / "tables")
+            + _ablation(csv, args.out / "tables")
+            + write_cost_tables(find_records(args.results), args.out / "tables")
+        )
         edit_metrics = find_edit_metrics(args.results)
         if edit_metrics:
             written += _edits(edit_metrics, None, csv, args.out / "tables")

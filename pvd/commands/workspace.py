@@ -96,8 +96,10 @@ def preflight(workspace: Path, need_bytes: int = 0) -> None:
     if need_bytes:
         free = shutil.disk_usage(workspace).free
         if free < need_bytes:
-            raise UserError(f"--workspace {workspace}: {free / 2**20:.1f} MiB free, but this run's checkpoints "
-                            f"need about {need_bytes / 2**20:.1f} MiB; free some space or use another --workspace")
+            raise UserError(
+                f"--workspace {workspace}: {free / 2**20:.1f} MiB free, but this run's checkpoints "
+                f"need about {need_bytes / 2**20:.1f} MiB; free some space or use another --workspace"
+            )
 
 
 def lock(workspace: Path, command: str) -> None:
@@ -109,8 +111,10 @@ def lock(workspace: Path, command: str) -> None:
     except BlockingIOError:
         holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
         os.close(fd)
-        raise UserError(f"--workspace {workspace} is in use by another pvd run ({holder}); wait for it to "
-                        "finish (or stop it) or use another --workspace") from None
+        raise UserError(
+            f"--workspace {workspace} is in use by another pvd run ({holder}); wait for it to "
+            "finish (or stop it) or use another --workspace"
+        ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()}: pvd {command} {' '.join(sys.argv[2:])}".encode()[:4000], 0)
     _held.append(fd)
@@ -130,8 +134,10 @@ def found_identity(workspace: Path) -> WorkspaceIdentity | None:
             d = json.loads(ident.read_text())
             return WorkspaceIdentity(str(d["command"]), str(d["model"]), d.get("source"))
         except (OSError, ValueError, KeyError, TypeError):
-            raise UserError(f"{ident} is not a pvd workspace identity (expected JSON with 'command' and "
-                            "'model'); remove it or use another --workspace") from None
+            raise UserError(
+                f"{ident} is not a pvd workspace identity (expected JSON with 'command' and "
+                "'model'); remove it or use another --workspace"
+            ) from None
     record = workspace / "record.json"
     if record.is_file():
         try:
@@ -178,8 +184,9 @@ def _checkpoint_state(ckpt: Path) -> tuple[bool, int]:
     return stored.train_state is not None, stored.meta.step
 
 
-def claim(workspace: Path, identity: WorkspaceIdentity, *, overwrite: bool = False, resume: bool = False,
-          need_bytes: int = 0) -> None:
+def claim(
+    workspace: Path, identity: WorkspaceIdentity, *, overwrite: bool = False, resume: bool = False, need_bytes: int = 0
+) -> None:
     """Preflight, lock and check ``workspace`` for a run of ``identity`` (see the module doc)."""
     if overwrite and resume:
         raise UserError("--resume and --overwrite contradict each other: give one of them")
@@ -188,23 +195,32 @@ def claim(workspace: Path, identity: WorkspaceIdentity, *, overwrite: bool = Fal
     found = found_identity(workspace)
     if found is not None and found != identity:
         if found.command in TRAINING and identity.command not in TRAINING:
-            raise UserError(f"--workspace {workspace} holds {found.describe()} (its record.json feeds the "
-                            f"reports): pvd {identity.command} writes into a --workspace of its own")
+            raise UserError(
+                f"--workspace {workspace} holds {found.describe()} (its record.json feeds the "
+                f"reports): pvd {identity.command} writes into a --workspace of its own"
+            )
         if not overwrite:
-            raise UserError(f"--workspace {workspace} holds {found.describe()}, not {identity.describe()}: "
-                            "use another --workspace, or --overwrite to replace it")
+            raise UserError(
+                f"--workspace {workspace} holds {found.describe()}, not {identity.describe()}: "
+                "use another --workspace, or --overwrite to replace it"
+            )
     ckpt = workspace / "checkpoint.pt"
     if identity.command in TRAINING and ckpt.is_file() and not overwrite:
         unfinished, step = _checkpoint_state(ckpt)
         if resume and not unfinished:
-            raise UserError(f"--resume: {ckpt} is a finished run ({step} steps), nothing to resume; "
-                            "use --overwrite to train again")
+            raise UserError(
+                f"--resume: {ckpt} is a finished run ({step} steps), nothing to resume; use --overwrite to train again"
+            )
         if not resume:
             if unfinished:
-                raise UserError(f"--workspace {workspace} holds an unfinished {identity.command} run "
-                                f"({ckpt}, step {step}): continue it with --resume, or start again with --overwrite")
-            raise UserError(f"--workspace {workspace} holds a finished {identity.command} run ({ckpt}, {step} "
-                            "steps): use another --workspace, or --overwrite to replace it")
+                raise UserError(
+                    f"--workspace {workspace} holds an unfinished {identity.command} run "
+                    f"({ckpt}, step {step}): continue it with --resume, or start again with --overwrite"
+                )
+            raise UserError(
+                f"--workspace {workspace} holds a finished {identity.command} run ({ckpt}, {step} "
+                "steps): use another --workspace, or --overwrite to replace it"
+            )
     if overwrite or found != identity or identity.command not in TRAINING:
         _clear(workspace, identity.command)  # evaluate/render results are remade whole, never mixed
     try:
@@ -243,7 +259,7 @@ def check_resume(ckpt_path: Path, meta) -> None:
     for key in ("scene_hash", "teacher_sha256"):  # checkpoints written before these were recorded
         if stored.get(key) is None:
             now = {**now, key: None}
-    if "precision" not in stored["train_config"]:   # written before --precision: it ran as "auto"
+    if "precision" not in stored["train_config"]:  # written before --precision: it ran as "auto"
         stored = {**stored, "train_config": {**stored["train_config"], "precision": "auto"}}
     diff = first_difference(stored, now)
     if diff is None:
@@ -251,5 +267,7 @@ def check_resume(ckpt_path: Path, meta) -> None:
     where, old, new = diff
     name = IDENTITY_NAMES.get(where, where)
     show = lambda v: repr(v) if len(repr(v)) <= 80 else repr(v)[:77] + "..."  # noqa: E731
-    raise UserError(f"--resume: {ckpt_path} continues another run: {name} was {show(old)}, now {show(new)}; "
-                    "use the same settings, another --workspace, or --overwrite to start again")
+    raise UserError(
+        f"--resume: {ckpt_path} continues another run: {name} was {show(old)}, now {show(new)}; "
+        "use the same settings, another --workspace, or --overwrite to start again"
+    )

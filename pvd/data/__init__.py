@@ -10,7 +10,19 @@ from pvd.data.loader import DATA_TYPES, FORMATS, SPLITS, index_split, load_split
 from pvd.data.scene import DataError, SceneSplit
 
 __all__ = [
-    "Cameras", "Normalization", "Rays", "image_rays", "pixel_rays", "sample_pixels", "SplitIndex",
-    "DATA_TYPES", "FORMATS", "SPLITS", "index_split", "load_split", "scene_normalization",
-    "DataError", "SceneSplit",
+    "Cameras",
+    "Normalization",
+    "Rays",
+    "image_rays",
+    "pixel_rays",
+    "sample_pixels",
+    "SplitIndex",
+    "DATA_TYPES",
+    "FORMATS",
+    "SPLITS",
+    "index_split",
+    "load_split",
+    "scene_normalization",
+    "DataError",
+    "SceneSplit",
 ]

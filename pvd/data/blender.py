@@ -31,8 +31,7 @@ from pvd.data.scene import DataError
 
 HOLDOUT_EVERY = 8
 DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
-INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y",
-                  *DISTORTION_KEYS)
+INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y", *DISTORTION_KEYS)
 META_KEYS = ("aabb_scale", "scale", "offset", "camera_angle_x", "camera_model")
 
 
@@ -53,40 +52,49 @@ def index_blender(root: str | Path, split: str, downscale: int = 1) -> SplitInde
         chosen = _holdout(len(frames), split, single_file)
         json_path, holdout = single_file, HOLDOUT_EVERY
     else:
-        raise DataError(f"{split_file}: split file not found (nor a single {single_file.name} "
-                        f"to hold out from); the {split!r} split does not exist in {root}")
+        raise DataError(
+            f"{split_file}: split file not found (nor a single {single_file.name} "
+            f"to hold out from); the {split!r} split does not exist in {root}"
+        )
 
     if not chosen:
-        raise DataError(f"{json_path}: {len(frames)} frame(s) leave no {split!r} views (every "
-                        f"{HOLDOUT_EVERY}th frame from the first is held out for test/val); add frames or "
-                        f"give transforms_{split}.json")
+        raise DataError(
+            f"{json_path}: {len(frames)} frame(s) leave no {split!r} views (every "
+            f"{HOLDOUT_EVERY}th frame from the first is held out for test/val); add frames or "
+            f"give transforms_{split}.json"
+        )
     files, c2w, intrinsics = [], [], []
     for i in chosen:
         frame = frames[i]
         where = f"{json_path} frame {i}"
         files.append(str(_image_file(root, frame, where)))
         c2w.append(_pose(frame, where))
-        intrinsics.append({**{k: doc[k] for k in INTRINSIC_KEYS if k in doc},
-                           **{k: frame[k] for k in INTRINSIC_KEYS if k in frame}})
+        intrinsics.append(
+            {**{k: doc[k] for k in INTRINSIC_KEYS if k in doc}, **{k: frame[k] for k in INTRINSIC_KEYS if k in frame}}
+        )
 
     header = image_size(files[0])
     for p, i in zip(intrinsics, chosen):
         bent = {k: p[k] for k in DISTORTION_KEYS if p.get(k, 0) != 0}
         if bent:
-            raise DataError(f"{json_path} frame {i}: lens distortion {bent}: read this capture with "
-                            "--data_type capture, which models it (the synthetic format is pinhole only)")
-    rows = [_intrinsics(p, header, files[0], f"{json_path} frame {i}")
-            for p, i in zip(intrinsics, chosen)]
+            raise DataError(
+                f"{json_path} frame {i}: lens distortion {bent}: read this capture with "
+                "--data_type capture, which models it (the synthetic format is pinhole only)"
+            )
+    rows = [_intrinsics(p, header, files[0], f"{json_path} frame {i}") for p, i in zip(intrinsics, chosen)]
     sizes = {(r[4], r[5]) for r in rows}
     if len(sizes) > 1:
-        raise DataError(f"{json_path}: frames give different image sizes {sorted(sizes)}; "
-                        "expected one size per split")
+        raise DataError(f"{json_path}: frames give different image sizes {sorted(sizes)}; expected one size per split")
     fx, fy, cx, cy = (torch.tensor([r[j] for r in rows], dtype=torch.float64) for j in range(4))
     source_size = rows[0][4], rows[0][5]
     cameras = make_cameras(torch.from_numpy(np.stack(c2w)), fx, fy, cx, cy, source_size, downscale)
-    meta = {"format": "blender", "downscale": downscale, "json": str(json_path),
-            "frame_indices": chosen,
-            **{k: doc[k] for k in META_KEYS if k in doc}}
+    meta = {
+        "format": "blender",
+        "downscale": downscale,
+        "json": str(json_path),
+        "frame_indices": chosen,
+        **{k: doc[k] for k in META_KEYS if k in doc},
+    }
     if holdout:
         meta["holdout_every"] = holdout
     return SplitIndex(split, cameras, tuple(files), source_size, downscale, meta=meta)
@@ -108,8 +116,7 @@ def _frames(doc: dict, path: Path) -> list[dict]:
         raise DataError(f"{path}: expected a non-empty 'frames' list")
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict) or "file_path" not in frame or "transform_matrix" not in frame:
-            raise DataError(f"{path} frame {i}: expected an object with 'file_path' and "
-                            "'transform_matrix'")
+            raise DataError(f"{path} frame {i}: expected an object with 'file_path' and 'transform_matrix'")
     return frames
 
 
@@ -135,8 +142,7 @@ def _image_file(root: Path, frame: dict, where: str) -> Path:
             if candidate.is_file():
                 return candidate
             tried.append(candidate)
-    raise DataError(f"{where}: image {rel!r} not found (looked for "
-                    f"{', '.join(str(t) for t in tried)})")
+    raise DataError(f"{where}: image {rel!r} not found (looked for {', '.join(str(t) for t in tried)})")
 
 
 def _pose(frame: dict, where: str) -> np.ndarray:
@@ -145,8 +151,7 @@ def _pose(frame: dict, where: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise DataError(f"{where}: 'transform_matrix' is not a numeric matrix") from exc
     if m.shape not in ((4, 4), (3, 4)) or not np.isfinite(m).all():
-        raise DataError(f"{where}: 'transform_matrix' must be a finite 4x4 or 3x4 matrix, "
-                        f"got shape {m.shape}")
+        raise DataError(f"{where}: 'transform_matrix' must be a finite 4x4 or 3x4 matrix, got shape {m.shape}")
     c2w = np.eye(4)
     c2w[:3] = m[:3]
     return c2w
@@ -159,8 +164,7 @@ def _intrinsics(p: dict, header: tuple[int, int], first_file: str, where: str) -
             raise DataError(f"{where}: {key!r} must be a finite number, got {value!r}")
     width, height = int(p.get("w", header[0])), int(p.get("h", header[1]))
     if (width, height) != header:
-        raise DataError(f"{where}: w/h say {width}x{height} but {first_file} is "
-                        f"{header[0]}x{header[1]}")
+        raise DataError(f"{where}: w/h say {width}x{height} but {first_file} is {header[0]}x{header[1]}")
     for key in ("camera_angle_x", "camera_angle_y"):
         if key in p and not 0 < p[key] < math.pi:
             raise DataError(f"{where}: {key!r} must be a field of view in radians between 0 and pi, got {p[key]!r}")

@@ -43,8 +43,11 @@ class Normalization:
 
     def __post_init__(self):
         r = torch.tensor(self.rotation, dtype=torch.float64)
-        if r.shape != (3, 3) or not torch.allclose(r @ r.T, torch.eye(3, dtype=torch.float64), atol=1e-6) \
-                or torch.linalg.det(r) < 0:
+        if (
+            r.shape != (3, 3)
+            or not torch.allclose(r @ r.T, torch.eye(3, dtype=torch.float64), atol=1e-6)
+            or torch.linalg.det(r) < 0
+        ):
             raise ValueError(f"normalization rotation must be a 3x3 rotation matrix, got {self.rotation!r}")
 
     @property
@@ -69,20 +72,25 @@ class Normalization:
         world = (points - points.new_tensor(self.offset)) / self.scale
         return world @ self._matrix(points) if self.rotated else world
 
-    def rotated_by(self, rotation: Matrix3) -> "Normalization":
+    def rotated_by(self, rotation: Matrix3) -> Normalization:
         """The map followed by ``rotation`` of the box: ``box' = rotation @ box`` (offset included)."""
         r = torch.tensor(rotation, dtype=torch.float64)
         both = r @ torch.tensor(self.rotation, dtype=torch.float64)
         offset = r @ torch.tensor(self.offset, dtype=torch.float64)
-        return Normalization(self.bound, self.scale, tuple(float(v) for v in offset),
-                             tuple(tuple(float(v) for v in row) for row in both))
+        return Normalization(
+            self.bound, self.scale, tuple(float(v) for v in offset), tuple(tuple(float(v) for v in row) for row in both)
+        )
 
     def to_dict(self) -> dict:
-        return {"bound": self.bound, "scale": self.scale, "offset": list(self.offset),
-                "rotation": [list(row) for row in self.rotation]}
+        return {
+            "bound": self.bound,
+            "scale": self.scale,
+            "offset": list(self.offset),
+            "rotation": [list(row) for row in self.rotation],
+        }
 
     @staticmethod
-    def from_dict(d: dict) -> "Normalization":
+    def from_dict(d: dict) -> Normalization:
         """Inverse of :meth:`to_dict`; entries written before rotations existed load as identity."""
         rotation = tuple(tuple(float(v) for v in row) for row in d.get("rotation", IDENTITY))
         return Normalization(float(d["bound"]), float(d["scale"]), tuple(float(v) for v in d["offset"]), rotation)
@@ -112,14 +120,22 @@ class Cameras:
     def __len__(self) -> int:
         return self.c2w.shape[0]
 
-    def __getitem__(self, idx) -> "Cameras":
+    def __getitem__(self, idx) -> Cameras:
         """Select views by index tensor/slice/list; keeps the batch dimension."""
         if isinstance(idx, int):
             idx = [idx]
-        return Cameras(self.c2w[idx], self.fx[idx], self.fy[idx], self.cx[idx], self.cy[idx],
-                       self.width, self.height, self.distortion[idx] if self.distortion is not None else None)
+        return Cameras(
+            self.c2w[idx],
+            self.fx[idx],
+            self.fy[idx],
+            self.cx[idx],
+            self.cy[idx],
+            self.width,
+            self.height,
+            self.distortion[idx] if self.distortion is not None else None,
+        )
 
-    def scaled(self, factor: float) -> "Cameras":
+    def scaled(self, factor: float) -> Cameras:
         """Intrinsics for images resized by ``factor`` (e.g. 1/8 for an 8x downscale)."""
         w, h = int(round(self.width * factor)), int(round(self.height * factor))
         sx, sy = w / self.width, h / self.height
@@ -131,21 +147,28 @@ class Cameras:
 
     def to_dict(self) -> dict:
         """Plain data (lists and ints) that survives JSON and ``torch.load(weights_only=True)``."""
-        out = {"c2w": self.c2w.tolist(), "fx": self.fx.tolist(), "fy": self.fy.tolist(),
-               "cx": self.cx.tolist(), "cy": self.cy.tolist(), "width": self.width, "height": self.height}
+        out = {
+            "c2w": self.c2w.tolist(),
+            "fx": self.fx.tolist(),
+            "fy": self.fy.tolist(),
+            "cx": self.cx.tolist(),
+            "cy": self.cy.tolist(),
+            "width": self.width,
+            "height": self.height,
+        }
         if self.distortion is not None:
             out["distortion"] = self.distortion.to_dict()
         return out
 
     @staticmethod
-    def from_dict(d: dict) -> "Cameras":
+    def from_dict(d: dict) -> Cameras:
         """Inverse of :meth:`to_dict` (float32 tensors)."""
         t = lambda k: torch.tensor(d[k], dtype=torch.float32)  # noqa: E731
         lens = Distortion.from_dict(d["distortion"]) if d.get("distortion") else None
         return Cameras(t("c2w"), t("fx"), t("fy"), t("cx"), t("cy"), int(d["width"]), int(d["height"]), lens)
 
     @staticmethod
-    def cat(parts: "list[Cameras]") -> "Cameras":
+    def cat(parts: list[Cameras]) -> Cameras:
         """Concatenate camera sets of one image size (views in order)."""
         if not parts:
             raise ValueError("Cameras.cat needs at least one camera set")
@@ -157,11 +180,17 @@ class Cameras:
             raise ValueError(f"Cameras.cat: camera sets use different lens models {sorted(models)}")
         lens = None
         if models:
-            coeffs = [c.distortion.coeffs if c.distortion is not None else torch.zeros(len(c), 6, dtype=torch.float64)
-                      for c in parts]
+            coeffs = [
+                c.distortion.coeffs if c.distortion is not None else torch.zeros(len(c), 6, dtype=torch.float64)
+                for c in parts
+            ]
             lens = Distortion(models.pop(), torch.cat(coeffs))
-        return Cameras(*(torch.cat([getattr(c, k) for c in parts]) for k in ("c2w", "fx", "fy", "cx", "cy")),
-                       parts[0].width, parts[0].height, lens)
+        return Cameras(
+            *(torch.cat([getattr(c, k) for c in parts]) for k in ("c2w", "fx", "fy", "cx", "cy")),
+            parts[0].width,
+            parts[0].height,
+            lens,
+        )
 
 
 @dataclass(frozen=True)
@@ -179,15 +208,14 @@ class Rays:
     def __len__(self) -> int:
         return self.origins.shape[0]
 
-    def __getitem__(self, idx) -> "Rays":
+    def __getitem__(self, idx) -> Rays:
         return Rays(self.origins[idx], self.directions[idx])
 
-    def to(self, device) -> "Rays":
+    def to(self, device) -> Rays:
         return Rays(self.origins.to(device), self.directions.to(device))
 
 
-def pixel_rays(cameras: Cameras, view: Tensor, u: Tensor, v: Tensor,
-               norm: Normalization) -> Rays:
+def pixel_rays(cameras: Cameras, view: Tensor, u: Tensor, v: Tensor, norm: Normalization) -> Rays:
     """Rays through continuous pixel coordinates.
 
     Args:
@@ -215,8 +243,7 @@ def pixel_rays(cameras: Cameras, view: Tensor, u: Tensor, v: Tensor,
 def image_rays(cameras: Cameras, view: int, norm: Normalization) -> Rays:
     """All pixel-centre rays of one view, row-major: [height * width] rays."""
     h, w = cameras.height, cameras.width
-    vv, uu = torch.meshgrid(torch.arange(h, dtype=torch.float32),
-                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    vv, uu = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     u = uu.reshape(-1) + 0.5
     v = vv.reshape(-1) + 0.5
     idx = torch.full_like(u, view, dtype=torch.long)
@@ -241,8 +268,15 @@ class PixelBatch:
     v: Tensor
 
 
-def sample_pixels(n_views: int, width: int, height: int, n: int, generator: torch.Generator,
-                  jitter: bool = True, single_view: bool = False) -> PixelBatch:
+def sample_pixels(
+    n_views: int,
+    width: int,
+    height: int,
+    n: int,
+    generator: torch.Generator,
+    jitter: bool = True,
+    single_view: bool = False,
+) -> PixelBatch:
     """Uniform random pixels over all views (or one random view when ``single_view``)."""
     if single_view:
         view = torch.randint(n_views, (1,), generator=generator).expand(n).clone()

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pvd.data.blender import INTRINSIC_KEYS, HOLDOUT_EVERY, _frames, _image_file, _intrinsics, _pose, _read_json
+from pvd.data.blender import HOLDOUT_EVERY, INTRINSIC_KEYS, _frames, _image_file, _intrinsics, _pose, _read_json
 from pvd.data.distortion import COEFFS, Distortion, check_invertible, check_model
 from pvd.data.images import image_size
 from pvd.data.index import SplitIndex, check_downscale, make_cameras
@@ -42,7 +42,7 @@ from pvd.data.poses import axes_center, world_up
 from pvd.data.scene import DataError
 from pvd.errors import UserError
 
-CAMERA_DISTANCE = 3.2            # box units from the scene centre to the median camera
+CAMERA_DISTANCE = 3.2  # box units from the scene centre to the median camera
 UNBOUNDED_DT_GAMMA = 1.0 / 256
 LENS_KEYS = ("camera_model", "is_fisheye")
 
@@ -82,14 +82,17 @@ def auto_box(c2w: torch.Tensor, aabb_scale: float | None, where: str) -> Capture
     forward = -c2w[:, :3, 2].double()
     in_front = ((centre - origins) * forward).sum(-1) > 0
     if float(in_front.double().mean()) < 0.5:
-        raise DataError(f"{where}: the cameras do not look at a common centre (forward-facing capture?); "
-                        "give --bound, --scale and --dt_gamma by hand")
+        raise DataError(
+            f"{where}: the cameras do not look at a common centre (forward-facing capture?); "
+            "give --bound, --scale and --dt_gamma by hand"
+        )
     distance = float((origins - centre).norm(dim=-1).median())
     scale = CAMERA_DISTANCE / distance
     rotation = tuple(tuple(row) for row in up_to_z(world_up(c2w.float()).double()).tolist())
     if aabb_scale is not None and aabb_scale > 1:
-        return CaptureBox("unbounded", tuple(centre.tolist()), rotation, scale, float(aabb_scale),
-                          UNBOUNDED_DT_GAMMA, distance)
+        return CaptureBox(
+            "unbounded", tuple(centre.tolist()), rotation, scale, float(aabb_scale), UNBOUNDED_DT_GAMMA, distance
+        )
     return CaptureBox("object", tuple(centre.tolist()), rotation, scale, 1.0, 0.0, distance)
 
 
@@ -101,8 +104,11 @@ def up_to_z(up: torch.Tensor) -> torch.Tensor:
     axis = torch.linalg.cross(up, z, dim=-1)
     s, c = float(axis.norm()), float(up @ z)
     if s < 1e-12:
-        return torch.eye(3, dtype=torch.float64) if c > 0 else torch.diag(torch.tensor([1.0, -1.0, -1.0],
-                                                                                    dtype=torch.float64))
+        return (
+            torch.eye(3, dtype=torch.float64)
+            if c > 0
+            else torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))
+        )
     k = axis / s
     kx = torch.tensor([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]], dtype=torch.float64)
     return torch.eye(3, dtype=torch.float64) + s * kx + (1 - c) * (kx @ kx)
@@ -152,8 +158,9 @@ def index_capture(root: str | Path, split: str, downscale: int = 1) -> SplitInde
     check_downscale(downscale)
     path = root / "transforms.json"
     if not path.is_file():
-        raise DataError(f"{path}: not found; a capture is a folder with a transforms.json (instant-ngp or "
-                        "nerfstudio layout)")
+        raise DataError(
+            f"{path}: not found; a capture is a folder with a transforms.json (instant-ngp or nerfstudio layout)"
+        )
     if split not in ("train", "val", "test"):
         raise DataError(f"{path}: unknown split {split!r}; expected train, val or test")
     doc = _read_json(path)
@@ -182,13 +189,18 @@ def index_capture(root: str | Path, split: str, downscale: int = 1) -> SplitInde
         header = header or image_size(files[0])
         merged = {**{k: doc[k] for k in keys if k in doc}, **{k: frame[k] for k in keys if k in frame}}
         lens.append(_lens(merged, where))
-        rows.append(_intrinsics({k: v for k, v in merged.items() if k not in LENS_KEYS and k not in COEFFS},
-                                header, files[0], where))
+        rows.append(
+            _intrinsics(
+                {k: v for k, v in merged.items() if k not in LENS_KEYS and k not in COEFFS}, header, files[0], where
+            )
+        )
     if masks and len(masks) != len(files):
         raise DataError(f"{path}: {len(masks)} of the {len(files)} {split} frames have a mask_path; give all or none")
     if len({(r[4], r[5]) for r in rows}) > 1:
-        raise DataError(f"{path}: frames give different image sizes {sorted({(r[4], r[5]) for r in rows})}; "
-                        "expected one size per split")
+        raise DataError(
+            f"{path}: frames give different image sizes {sorted({(r[4], r[5]) for r in rows})}; "
+            "expected one size per split"
+        )
     models = {m for m, _ in lens}
     if len(models) > 1:
         raise DataError(f"{path}: frames use different camera models {sorted(models)}")
@@ -199,11 +211,18 @@ def index_capture(root: str | Path, split: str, downscale: int = 1) -> SplitInde
     if model not in ("PINHOLE", "SIMPLE_PINHOLE"):
         distortion = Distortion(model, torch.tensor([c for _, c in lens], dtype=torch.float64))
         check_invertible(distortion, fx, fy, cx, cy, *source_size, str(path))
-        cameras = type(cameras)(cameras.c2w, cameras.fx, cameras.fy, cameras.cx, cameras.cy, cameras.width,
-                                cameras.height, distortion)
-    meta = {"format": "capture", "downscale": downscale, "json": str(path), "frame_indices": chosen,
-            "split_rule": rule, "camera_model": model, "box": box.to_dict(),
-            **({"aabb_scale": aabb} if aabb is not None else {}),
-            **({"applied_transform": applied} if applied is not None else {})}
-    return SplitIndex(split, cameras, tuple(files), source_size, downscale, meta=meta,
-                      mask_files=tuple(masks) or None)
+        cameras = type(cameras)(
+            cameras.c2w, cameras.fx, cameras.fy, cameras.cx, cameras.cy, cameras.width, cameras.height, distortion
+        )
+    meta = {
+        "format": "capture",
+        "downscale": downscale,
+        "json": str(path),
+        "frame_indices": chosen,
+        "split_rule": rule,
+        "camera_model": model,
+        "box": box.to_dict(),
+        **({"aabb_scale": aabb} if aabb is not None else {}),
+        **({"applied_transform": applied} if applied is not None else {}),
+    }
+    return SplitIndex(split, cameras, tuple(files), source_size, downscale, meta=meta, mask_files=tuple(masks) or None)

@@ -37,7 +37,7 @@ from pvd.data.distortion import Distortion
 from pvd.errors import UserError
 from pvd.records import write_error
 
-LIGHT = torch.tensor([0.45, -0.5, 0.74]) / math.sqrt(0.45 ** 2 + 0.5 ** 2 + 0.74 ** 2)
+LIGHT = torch.tensor([0.45, -0.5, 0.74]) / math.sqrt(0.45**2 + 0.5**2 + 0.74**2)
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class DemoConfig:
     n_train: int = 50
     n_val: int = 10
     n_test: int = 10
-    spp: int = 4                      # sub-pixel rays per axis (spp^2 per pixel)
+    spp: int = 4  # sub-pixel rays per axis (spp^2 per pixel)
     radius: float = 4.0
     camera_angle_x: float = 0.6911112070083618
 
@@ -86,16 +86,21 @@ def demo_solids(seed: int) -> list[Solid]:
         return tuple(float(v) for v in np.clip(np.asarray(rgb) + rng.uniform(-0.1, 0.1, 3), 0, 1))
 
     return [  # in the order of SOLID_NAMES
-        Solid("cylinder", (0.0, 0.0, 0.0), (0.9, -0.12, 0.0), hue((0.55, 0.55, 0.6)), "rings", 0.12,
-              0.1, 8.0),
-        Solid("sphere", jit((-0.38, -0.3, 0.36)), (0.36,), hue((0.85, 0.2, 0.15)), "stripes", 12.0,
-              0.5, 32.0),
-        Solid("box", jit((0.38, 0.05, 0.26)), (0.26, 0.22, 0.26), hue((0.2, 0.45, 0.85)), "checker",
-              0.09, 0.25, 16.0, float(rng.uniform(0.2, 0.6))),
-        Solid("cylinder", jit((-0.25, 0.48, 0.0)), (0.17, 0.0, 0.75), hue((0.25, 0.75, 0.3)), "rings",
-              0.06, 0.3, 24.0),
-        Solid("sphere", jit((0.3, -0.55, 0.14)), (0.14,), hue((0.85, 0.75, 0.2)), "plain", 1.0,
-              0.9, 96.0),
+        Solid("cylinder", (0.0, 0.0, 0.0), (0.9, -0.12, 0.0), hue((0.55, 0.55, 0.6)), "rings", 0.12, 0.1, 8.0),
+        Solid("sphere", jit((-0.38, -0.3, 0.36)), (0.36,), hue((0.85, 0.2, 0.15)), "stripes", 12.0, 0.5, 32.0),
+        Solid(
+            "box",
+            jit((0.38, 0.05, 0.26)),
+            (0.26, 0.22, 0.26),
+            hue((0.2, 0.45, 0.85)),
+            "checker",
+            0.09,
+            0.25,
+            16.0,
+            float(rng.uniform(0.2, 0.6)),
+        ),
+        Solid("cylinder", jit((-0.25, 0.48, 0.0)), (0.17, 0.0, 0.75), hue((0.25, 0.75, 0.3)), "rings", 0.06, 0.3, 24.0),
+        Solid("sphere", jit((0.3, -0.55, 0.14)), (0.14,), hue((0.85, 0.75, 0.2)), "plain", 1.0, 0.9, 96.0),
     ]
 
 
@@ -118,8 +123,11 @@ class SceneEdit:
     insert: tuple[tuple[int, str, tuple[float, float, float]], ...] = ()
 
     def to_dict(self) -> dict:
-        return {"without": list(self.without), "move": [[n, list(d)] for n, d in self.move],
-                "insert": [[seed, n, list(d)] for seed, n, d in self.insert]}
+        return {
+            "without": list(self.without),
+            "move": [[n, list(d)] for n, d in self.move],
+            "insert": [[seed, n, list(d)] for seed, n, d in self.insert],
+        }
 
 
 def translated(s: Solid, delta: tuple[float, float, float]) -> Solid:
@@ -151,8 +159,10 @@ def _reach(s: Solid) -> float:
         return math.dist(s.centre, (0, 0, 0)) + s.size[0]
     if s.kind == "cylinder":
         return math.hypot(math.hypot(*s.centre[:2]) + s.size[0], max(abs(lo[2]), abs(hi[2])))
-    corners = (torch.tensor([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=torch.float64)
-               * torch.tensor(s.size, dtype=torch.float64)) @ _rotation(s).double().T
+    corners = (
+        torch.tensor([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=torch.float64)
+        * torch.tensor(s.size, dtype=torch.float64)
+    ) @ _rotation(s).double().T
     return float((corners + torch.tensor(s.centre, dtype=torch.float64)).norm(dim=-1).max())
 
 
@@ -182,8 +192,10 @@ def edited_solids(seed: int, edit: SceneEdit) -> list[tuple[str, Solid]]:
         named[key] = translated(_named(other, name, "--insert"), delta)
     for name, solid in named.items():
         if _reach(solid) > SCENE_RADIUS:
-            raise UserError(f"--move/--insert {name}: the solid would reach {_reach(solid):.3f} from the origin; "
-                            f"demo solids must stay within {SCENE_RADIUS}")
+            raise UserError(
+                f"--move/--insert {name}: the solid would reach {_reach(solid):.3f} from the origin; "
+                f"demo solids must stay within {SCENE_RADIUS}"
+            )
     if not named:
         raise UserError("--without leaves no solid in the scene")
     return list(named.items())
@@ -194,8 +206,9 @@ def solids_manifest(named: list[tuple[str, Solid]]) -> list[dict]:
     out = []
     for name, s in named:
         lo, hi = solid_bbox(s)
-        out.append({"name": name, "kind": s.kind, "bbox_min": [round(v, 6) for v in lo],
-                    "bbox_max": [round(v, 6) for v in hi]})
+        out.append(
+            {"name": name, "kind": s.kind, "bbox_min": [round(v, 6) for v in lo], "bbox_max": [round(v, 6) for v in hi]}
+        )
     return out
 
 
@@ -225,7 +238,7 @@ def _intersect(s: Solid, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
     oc = (o - c)[:, :2]
     a = (d[:, :2] ** 2).sum(-1).clamp_min(1e-12)
     b = (oc * d[:, :2]).sum(-1)
-    disc = b * b - a * ((oc ** 2).sum(-1) - radius ** 2)
+    disc = b * b - a * ((oc**2).sum(-1) - radius**2)
     t_side = (-b - disc.clamp_min(0).sqrt()) / a
     z_side = o[:, 2] + t_side * d[:, 2]
     t_side = torch.where((disc >= 0) & (t_side > 0) & (z_side >= z0) & (z_side <= z1), t_side, inf)
@@ -233,7 +246,7 @@ def _intersect(s: Solid, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
     cap_z = torch.where(d[:, 2] < 0, torch.full_like(dz, z1), torch.full_like(dz, z0))
     t_cap = (cap_z - o[:, 2]) / dz
     xy = oc + t_cap[:, None] * d[:, :2]
-    t_cap = torch.where((t_cap > 0) & ((xy ** 2).sum(-1) <= radius ** 2), t_cap, inf)
+    t_cap = torch.where((t_cap > 0) & ((xy**2).sum(-1) <= radius**2), t_cap, inf)
     side_xy = oc + t_side[:, None].clamp_max(1e9) * d[:, :2]
     side_n = torch.cat([side_xy, torch.zeros_like(a)[:, None]], -1)
     cap_n = torch.zeros_like(o)
@@ -270,7 +283,7 @@ def shade_rays(solids: list[Solid], origins: Tensor, directions: Tensor) -> tupl
     rgb = torch.zeros_like(origins)
     alpha = torch.zeros_like(origins[:, 0])
     b = (origins * directions).sum(-1)
-    near = (b * b - (origins * origins).sum(-1) + SCENE_RADIUS ** 2 > 0).nonzero()[:, 0]
+    near = (b * b - (origins * origins).sum(-1) + SCENE_RADIUS**2 > 0).nonzero()[:, 0]
     o, d = origins[near], directions[near]
     hits = [_intersect(s, o, d) for s in solids]
     t, which = torch.stack([h[0] for h in hits], -1).min(-1)
@@ -284,17 +297,20 @@ def shade_rays(solids: list[Solid], origins: Tensor, directions: Tensor) -> tupl
 
     colour = per_ray([s.colour for s in solids])
     p = o + t[:, None] * d
-    local = torch.einsum("nij,ni->nj", per_ray(torch.stack([_rotation(s) for s in solids])),
-                         p - per_ray([s.centre for s in solids]))
-    odd = _texture_parity(local, per_ray([s.period for s in solids]),
-                          torch.tensor([TEXTURES.index(s.texture) for s in solids])[which])
+    local = torch.einsum(
+        "nij,ni->nj", per_ray(torch.stack([_rotation(s) for s in solids])), p - per_ray([s.centre for s in solids])
+    )
+    odd = _texture_parity(
+        local, per_ray([s.period for s in solids]), torch.tensor([TEXTURES.index(s.texture) for s in solids])[which]
+    )
     albedo = torch.where(odd[:, None] > 0, 0.35 * colour + 0.6, colour)
     light = LIGHT.to(o)
     diffuse = (normal @ light).clamp_min(0)
     half = light - d
     half = half / half.norm(dim=-1, keepdim=True)
     spec = per_ray([s.specular for s in solids]) * (
-        (normal * half).sum(-1).clamp_min(0) ** per_ray([s.shininess for s in solids]))
+        (normal * half).sum(-1).clamp_min(0) ** per_ray([s.shininess for s in solids])
+    )
     shaded = (albedo * (0.25 + 0.75 * diffuse[:, None]) + spec[:, None]).clamp(0, 1)
     rgb[near] = torch.where(hit[:, None], shaded, 0.0)
     alpha[near] = hit.to(o.dtype)
@@ -311,7 +327,7 @@ def demo_poses(config: DemoConfig, split: str) -> Tensor:
     else:
         azimuth = rng.uniform(0, 2 * np.pi, n)
         height = rng.uniform(0.1, 0.95, n)
-    ring = np.sqrt(1 - height ** 2)
+    ring = np.sqrt(1 - height**2)
     back = np.stack([ring * np.cos(azimuth), ring * np.sin(azimuth), height], -1)
     right = np.cross([0.0, 0.0, 1.0], back)
     right /= np.linalg.norm(right, axis=-1, keepdims=True)
@@ -333,8 +349,7 @@ def render_view(solids: list[Solid], c2w: Tensor, config: DemoConfig, lens: Dist
     pix = torch.arange(size, dtype=torch.float32)
     v = (pix[:, None, None, None] + sub[None, None, :, None]).expand(size, size, spp, spp)
     u = (pix[None, :, None, None] + sub[None, None, None, :]).expand(size, size, spp, spp)
-    rays = pixel_rays(cams, torch.zeros(v.numel(), dtype=torch.long), u.reshape(-1), v.reshape(-1),
-                      Normalization())
+    rays = pixel_rays(cams, torch.zeros(v.numel(), dtype=torch.long), u.reshape(-1), v.reshape(-1), Normalization())
     rgb, alpha = shade_rays(solids, rays.origins, rays.directions)
     premul = (rgb * alpha[:, None]).reshape(size, size, spp * spp, 3).mean(2)
     cover = alpha.reshape(size, size, spp * spp).mean(2)
@@ -343,8 +358,9 @@ def render_view(solids: list[Solid], c2w: Tensor, config: DemoConfig, lens: Dist
     return (rgba * 255 + 0.5).to(torch.uint8).numpy()
 
 
-def write_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),
-               progress: bool | None = None, edit: SceneEdit = SceneEdit()) -> Path:
+def write_demo(
+    out_dir: str | Path, config: DemoConfig = DemoConfig(), progress: bool | None = None, edit: SceneEdit = SceneEdit()
+) -> Path:
     """Render the demo scene into ``out_dir`` (Blender layout) with ``solids.json``, atomically.
 
     ``edit`` leaves out, moves or inserts solids (:class:`SceneEdit`); the cameras stay those of
@@ -360,8 +376,7 @@ def write_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),
         if getattr(config, name) < 1:
             raise UserError(f"--{name} must be at least 1, got {getattr(config, name)}")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UserError(f"{out_dir}: already exists and is not an empty folder; remove it or "
-                        "choose another OUT_DIR")
+        raise UserError(f"{out_dir}: already exists and is not an empty folder; remove it or choose another OUT_DIR")
     named = edited_solids(config.seed, edit)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
@@ -371,8 +386,13 @@ def write_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),
         solids = [s for _, s in named]
         (tmp / "solids.json").write_text(json.dumps(solids_manifest(named), indent=2) + "\n")
         total = config.n_train + config.n_val + config.n_test
-        bar = tqdm(total=total, desc="rendering demo", unit="view",
-                   disable=None if progress is None else not progress, leave=False)
+        bar = tqdm(
+            total=total,
+            desc="rendering demo",
+            unit="view",
+            disable=None if progress is None else not progress,
+            leave=False,
+        )
         for split in ("train", "val", "test"):
             (tmp / split).mkdir()
             frames = []
@@ -380,8 +400,11 @@ def write_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),
                 iio.imwrite(tmp / split / f"r_{i}.png", render_view(solids, c2w, config))
                 frames.append({"file_path": f"./{split}/r_{i}", "transform_matrix": c2w.tolist()})
                 bar.update()
-            doc = {"camera_angle_x": config.camera_angle_x, "frames": frames,
-                   "pvd_demo": {**asdict(config), "solids": [asdict(s) for s in solids]}}
+            doc = {
+                "camera_angle_x": config.camera_angle_x,
+                "frames": frames,
+                "pvd_demo": {**asdict(config), "solids": [asdict(s) for s in solids]},
+            }
             if edit != SceneEdit():
                 doc["pvd_demo"]["edit"] = edit.to_dict()
             (tmp / f"transforms_{split}.json").write_text(json.dumps(doc, indent=2) + "\n")

@@ -52,8 +52,9 @@ def similarity(seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
     return rot, shift, scale
 
 
-def write_demo_capture(out_dir: str | Path, config: DemoConfig = DemoConfig(),
-                       options: CaptureOptions = CaptureOptions()) -> Path:
+def write_demo_capture(
+    out_dir: str | Path, config: DemoConfig = DemoConfig(), options: CaptureOptions = CaptureOptions()
+) -> Path:
     """Render the demo capture into ``out_dir`` (built beside it, renamed into place)."""
     out_dir = Path(out_dir)
     check_model(options.camera_model, dict(zip(COEFFS, options.coeffs)), "pvd data demo-capture")
@@ -62,8 +63,11 @@ def write_demo_capture(out_dir: str | Path, config: DemoConfig = DemoConfig(),
     lens = None
     if options.camera_model not in ("PINHOLE", "SIMPLE_PINHOLE"):
         lens = Distortion(options.camera_model, torch.tensor([options.coeffs], dtype=torch.float64))
-    rot, shift, scale = similarity(options.similarity_seed) if options.similarity_seed is not None else \
-        (torch.eye(3), torch.zeros(3), 1.0)
+    rot, shift, scale = (
+        similarity(options.similarity_seed)
+        if options.similarity_seed is not None
+        else (torch.eye(3), torch.zeros(3), 1.0)
+    )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
@@ -81,11 +85,19 @@ def write_demo_capture(out_dir: str | Path, config: DemoConfig = DemoConfig(),
                 frames.append({"file_path": name, "transform_matrix": moved.tolist()})
                 lists[split].append(name)
         focal = 0.5 * config.size / math.tan(0.5 * config.camera_angle_x)
-        doc = {"camera_model": options.camera_model, "fl_x": focal, "fl_y": focal, "cx": config.size / 2,
-               "cy": config.size / 2, "w": config.size, "h": config.size,
-               **dict(zip(COEFFS, options.coeffs)), "frames": frames,
-               **{f"{split}_filenames": names for split, names in lists.items()},
-               "pvd_demo_capture": {**asdict(config), **asdict(options), "similarity_scale": scale}}
+        doc = {
+            "camera_model": options.camera_model,
+            "fl_x": focal,
+            "fl_y": focal,
+            "cx": config.size / 2,
+            "cy": config.size / 2,
+            "w": config.size,
+            "h": config.size,
+            **dict(zip(COEFFS, options.coeffs)),
+            "frames": frames,
+            **{f"{split}_filenames": names for split, names in lists.items()},
+            "pvd_demo_capture": {**asdict(config), **asdict(options), "similarity_scale": scale},
+        }
         (tmp / "transforms.json").write_text(json.dumps(doc, indent=2) + "\n")
         if out_dir.exists():
             out_dir.rmdir()

@@ -43,14 +43,14 @@ class Distortion:
     model: str
     coeffs: Tensor
 
-    def __getitem__(self, idx) -> "Distortion":
+    def __getitem__(self, idx) -> Distortion:
         return Distortion(self.model, self.coeffs[idx])
 
     def to_dict(self) -> dict:
         return {"model": self.model, "coeffs": self.coeffs.tolist()}
 
     @staticmethod
-    def from_dict(d: dict) -> "Distortion":
+    def from_dict(d: dict) -> Distortion:
         return Distortion(str(d["model"]), torch.tensor(d["coeffs"], dtype=torch.float64))
 
 
@@ -62,9 +62,11 @@ def check_model(model: str, coeffs: dict, where: str) -> None:
     allowed = {"OPENCV": {"k1", "k2", "k3", "p1", "p2"}, "OPENCV_FISHEYE": {"k1", "k2", "k3", "k4"}}.get(model, set())
     extra = sorted(used - allowed)
     if extra:
-        raise UserError(f"{where}: camera_model {model} has no coefficient(s) {', '.join(extra)} "
-                        f"(it uses {', '.join(sorted(allowed)) or 'none'}); for k4..k6 of OpenCV's rational "
-                        "model undistort the images first")
+        raise UserError(
+            f"{where}: camera_model {model} has no coefficient(s) {', '.join(extra)} "
+            f"(it uses {', '.join(sorted(allowed)) or 'none'}); for k4..k6 of OpenCV's rational "
+            "model undistort the images first"
+        )
 
 
 def distort(model: str, coeffs: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -79,8 +81,7 @@ def distort(model: str, coeffs: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, T
         return x * factor, y * factor
     r2 = x * x + y * y
     radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    return (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
-            y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
+    return (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x), y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
 
 
 def undistort(model: str, coeffs: Tensor, xd: Tensor, yd: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -106,8 +107,17 @@ def undistort(model: str, coeffs: Tensor, xd: Tensor, yd: Tensor) -> tuple[Tenso
     return x, y, converged
 
 
-def check_invertible(distortion: Distortion, fx: Tensor, fy: Tensor, cx: Tensor, cy: Tensor, width: int,
-                     height: int, where: str, samples: int = 64) -> None:
+def check_invertible(
+    distortion: Distortion,
+    fx: Tensor,
+    fy: Tensor,
+    cx: Tensor,
+    cy: Tensor,
+    width: int,
+    height: int,
+    where: str,
+    samples: int = 64,
+) -> None:
     """Raise a clear error when some view's distortion cannot be inverted along its image border."""
     t = (torch.arange(samples, dtype=torch.float64) + 0.5) / samples
     u = torch.cat([t * width, t * width, torch.zeros(samples), torch.full((samples,), float(width))])
@@ -119,6 +129,8 @@ def check_invertible(distortion: Distortion, fx: Tensor, fy: Tensor, cx: Tensor,
         x, y, ok = undistort(distortion.model, coeffs, xd, yd)
         if not bool(ok.all()):
             bad = int((~ok).nonzero()[0])
-            raise UserError(f"{where}: the {distortion.model} distortion {distortion.coeffs[view].tolist()} of "
-                            f"view {view} cannot be inverted at pixel ({float(u[bad]):.0f}, {float(v[bad]):.0f}) "
-                            "of the image border: the model folds over there; check the coefficients")
+            raise UserError(
+                f"{where}: the {distortion.model} distortion {distortion.coeffs[view].tolist()} of "
+                f"view {view} cannot be inverted at pixel ({float(u[bad]):.0f}, {float(v[bad]):.0f}) "
+                "of the image border: the model folds over there; check the coefficients"
+            )

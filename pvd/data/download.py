@@ -72,22 +72,29 @@ def _manifest() -> dict:
 
 def dataset_sources() -> dict[str, Source]:
     """Dataset key -> archive source, from the manifest."""
-    return {k: Source(k, v["archive"], v.get("url"), v.get("gdrive_id"), v.get("sha256"))
-            for k, v in _manifest()["datasets"].items()}
+    return {
+        k: Source(k, v["archive"], v.get("url"), v.get("gdrive_id"), v.get("sha256"))
+        for k, v in _manifest()["datasets"].items()
+    }
 
 
 def weight_sources() -> dict[str, Source]:
     """Backbone name -> weight file source, from the manifest."""
-    return {k: Source(k, v["file"], v["url"], None, v["sha256"])
-            for k, v in _manifest()["weights"].items()}
+    return {k: Source(k, v["file"], v["url"], None, v["sha256"]) for k, v in _manifest()["weights"].items()}
 
 
 def _matches(digest: str, expected: str) -> bool:
     return len(expected) >= 8 and digest.startswith(expected.lower())
 
 
-def fetch(url: str, dest: Path, expected_sha256: str | None = None, retries: int = 3,
-          progress: bool | None = None, timeout: float = 60.0) -> str:
+def fetch(
+    url: str,
+    dest: Path,
+    expected_sha256: str | None = None,
+    retries: int = 3,
+    progress: bool | None = None,
+    timeout: float = 60.0,
+) -> str:
     """Download ``url`` to ``dest`` via ``dest.part`` (resumable); verify; rename; return the digest.
 
     Raises:
@@ -103,14 +110,18 @@ def fetch(url: str, dest: Path, expected_sha256: str | None = None, retries: int
         except (OSError, http.client.HTTPException) as exc:  # incl. URLError, resets, timeouts
             if attempt == retries:
                 have = part.stat().st_size if part.exists() else 0
-                raise DownloadError(f"{url}: download failed after {attempt + 1} attempt(s) with "
-                                    f"{have} bytes in {part} ({exc}); run again to resume") from exc
-            time.sleep(min(2.0 ** attempt, 10.0) * 0.1)
+                raise DownloadError(
+                    f"{url}: download failed after {attempt + 1} attempt(s) with "
+                    f"{have} bytes in {part} ({exc}); run again to resume"
+                ) from exc
+            time.sleep(min(2.0**attempt, 10.0) * 0.1)
     digest = sha256_file(part)
     if expected_sha256 and not _matches(digest, expected_sha256):
         part.unlink()
-        raise DownloadError(f"{url}: SHA-256 {digest} does not match the expected {expected_sha256}; "
-                            f"the download was removed and nothing was installed")
+        raise DownloadError(
+            f"{url}: SHA-256 {digest} does not match the expected {expected_sha256}; "
+            f"the download was removed and nothing was installed"
+        )
     os.replace(part, dest)
     return digest
 
@@ -136,9 +147,18 @@ def _stream(url: str, part: Path, progress: bool | None, timeout: float) -> None
             have = 0  # the server ignored the Range request: start over
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        with open(part, "ab" if have else "wb") as fh, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5],
-                disable=None if progress is None else not progress, leave=False) as bar:
+        with (
+            open(part, "ab" if have else "wb") as fh,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                desc=part.name[:-5],
+                disable=None if progress is None else not progress,
+                leave=False,
+            ) as bar,
+        ):
             while block := resp.read(CHUNK):
                 fh.write(block)
                 bar.update(len(block))
@@ -157,9 +177,15 @@ def _recorded_digest(root: Path, archive: str) -> str | None:
     return text[0]
 
 
-def download_dataset(name: str, root: str | Path, url: str | None = None,
-                     sha256: str | None = None, retries: int = 3, keep_archive: bool = False,
-                     progress: bool | None = None) -> dict:
+def download_dataset(
+    name: str,
+    root: str | Path,
+    url: str | None = None,
+    sha256: str | None = None,
+    retries: int = 3,
+    keep_archive: bool = False,
+    progress: bool | None = None,
+) -> dict:
     """Download, verify and extract one dataset archive into ``root``; return its marker record.
 
     Args:
@@ -174,8 +200,9 @@ def download_dataset(name: str, root: str | Path, url: str | None = None,
         raise DownloadError(f"unknown dataset {name!r}; expected one of {', '.join(sources)}")
     src = sources[name]
     if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{8,64}", sha256):
-        raise DownloadError(f"--sha256 {sha256!r}: expected a SHA-256 digest (64 hexadecimal digits, or a "
-                            "prefix of at least 8)")
+        raise DownloadError(
+            f"--sha256 {sha256!r}: expected a SHA-256 digest (64 hexadecimal digits, or a prefix of at least 8)"
+        )
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise DownloadError(f"--root {root} is a file; expected a folder to extract the dataset into")
@@ -194,8 +221,10 @@ def download_dataset(name: str, root: str | Path, url: str | None = None,
     if archive.is_file():
         origin, digest = str(archive), sha256_file(archive)
         if expected and not _matches(digest, expected):
-            raise DownloadError(f"{archive}: SHA-256 {digest} does not match the expected "
-                                f"{expected}; remove the file and download again")
+            raise DownloadError(
+                f"{archive}: SHA-256 {digest} does not match the expected "
+                f"{expected}; remove the file and download again"
+            )
     elif url:
         origin, digest = url, fetch(url, archive, expected, retries, progress)
     else:
@@ -209,30 +238,39 @@ def download_dataset(name: str, root: str | Path, url: str | None = None,
     if expected is None:
         with atomic_path(root / f"{src.file}.sha256") as tmp:
             tmp.write_text(f"{digest}  {src.file}\n")
-    record = {"dataset": name, "archive": src.file, "sha256": digest, "source": origin,
-              "bytes": archive.stat().st_size, "extracted": extracted,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    record = {
+        "dataset": name,
+        "archive": src.file,
+        "sha256": digest,
+        "source": origin,
+        "bytes": archive.stat().st_size,
+        "extracted": extracted,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     write_json(marker, record)
     if not keep_archive:
         archive.unlink()
     return record
 
 
-def _fetch_gdrive(src: Source, archive: Path, expected: str | None,
-                  progress: bool | None) -> str:
+def _fetch_gdrive(src: Source, archive: Path, expected: str | None, progress: bool | None) -> str:
     import gdown
 
     part = archive.with_name(archive.name + ".part")
     try:
         gdown.download(id=src.gdrive_id, output=str(part), quiet=progress is False, resume=True)
     except Exception as exc:  # gdown raises its own types for quota, permission and network errors
-        raise DownloadError(f"Google Drive file {src.gdrive_id} ({src.file}): {exc}; run again to "
-                            f"resume, or fetch it by hand and place it at {archive}") from exc
+        raise DownloadError(
+            f"Google Drive file {src.gdrive_id} ({src.file}): {exc}; run again to "
+            f"resume, or fetch it by hand and place it at {archive}"
+        ) from exc
     digest = sha256_file(part)
     if expected and not _matches(digest, expected):
         part.unlink()
-        raise DownloadError(f"{src.file}: SHA-256 {digest} does not match the expected {expected}; "
-                            "the download was removed and nothing was installed")
+        raise DownloadError(
+            f"{src.file}: SHA-256 {digest} does not match the expected {expected}; "
+            "the download was removed and nothing was installed"
+        )
     os.replace(part, archive)
     return digest
 
@@ -245,11 +283,9 @@ def extract_zip(archive: Path, root: Path, progress: bool | None = None) -> list
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise CorruptArchive(f"{archive}: not a readable zip archive ({exc}); nothing extracted") \
-            from exc
+        raise CorruptArchive(f"{archive}: not a readable zip archive ({exc}); nothing extracted") from exc
     with zf:
-        members = [m for m in zf.infolist()
-                   if PurePosixPath(m.filename).parts[0] not in SKIPPED_ENTRIES]
+        members = [m for m in zf.infolist() if PurePosixPath(m.filename).parts[0] not in SKIPPED_ENTRIES]
         for m in members:
             parts = PurePosixPath(m.filename).parts
             if m.filename.startswith("/") or ".." in parts:
@@ -259,12 +295,19 @@ def extract_zip(archive: Path, root: Path, progress: bool | None = None) -> list
             raise DownloadError(f"{archive}: empty archive; nothing extracted")
         for top in tops:
             if (root / top).exists():
-                raise DownloadError(f"{root / top}: already exists without a completion marker; "
-                                    "remove it (or finish it by hand) and run again")
+                raise DownloadError(
+                    f"{root / top}: already exists without a completion marker; "
+                    "remove it (or finish it by hand) and run again"
+                )
         tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
         try:
-            for m in tqdm(members, desc=f"extracting {archive.name}", unit="file",
-                          disable=None if progress is None else not progress, leave=False):
+            for m in tqdm(
+                members,
+                desc=f"extracting {archive.name}",
+                unit="file",
+                disable=None if progress is None else not progress,
+                leave=False,
+            ):
                 zf.extract(m, tmp)
             for top in tops:
                 os.replace(tmp / top, root / top)
@@ -275,8 +318,7 @@ def extract_zip(archive: Path, root: Path, progress: bool | None = None) -> list
     return tops
 
 
-def download_weights(dest_dir: str | Path | None = None, retries: int = 3,
-                     progress: bool | None = None) -> list[Path]:
+def download_weights(dest_dir: str | Path | None = None, retries: int = 3, progress: bool | None = None) -> list[Path]:
     """Fetch the torchvision backbones the ``lpips`` package loads (AlexNet, VGG16).
 
     Files go to ``dest_dir`` (default ``$TORCH_HOME/hub/checkpoints``, where torchvision looks);
@@ -295,8 +337,9 @@ def download_weights(dest_dir: str | Path | None = None, retries: int = 3,
         if target.is_file():
             digest = sha256_file(target)
             if not _matches(digest, src.sha256):
-                raise DownloadError(f"{target}: SHA-256 {digest} does not start with {src.sha256}; "
-                                    "remove the file and run again")
+                raise DownloadError(
+                    f"{target}: SHA-256 {digest} does not start with {src.sha256}; remove the file and run again"
+                )
         else:
             url = f"{base.rstrip('/')}/{src.file}" if base else src.url
             fetch(url, target, src.sha256, retries, progress)

@@ -14,9 +14,9 @@ Conventions:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 import imageio.v3 as iio
 import numpy as np
@@ -77,7 +77,7 @@ def area_downscale(img: np.ndarray, k: int) -> np.ndarray:
     ho, wo = h // k, w // k
     if ho == 0 or wo == 0:
         raise DataError(f"cannot downscale a {w}x{h} image by {k}")
-    img = img[:ho * k, :wo * k]
+    img = img[: ho * k, : wo * k]
     if c == 4:  # premultiplied colour, alpha, and the straight colour for fully clear blocks
         img = np.concatenate([img[..., :3] * img[..., 3:], img], axis=-1)
     sums = img.reshape(ho * k, wo, k, -1).sum(axis=2).reshape(ho, k, wo, -1).sum(axis=1)
@@ -90,8 +90,13 @@ def area_downscale(img: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([np.clip(rgb, 0.0, 1.0), alpha], axis=-1)
 
 
-def read_images(files: Sequence[str | Path], source_size: tuple[int, int], downscale: int = 1,
-                workers: int | None = None, progress: bool | None = None) -> Tensor:
+def read_images(
+    files: Sequence[str | Path],
+    source_size: tuple[int, int],
+    downscale: int = 1,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> Tensor:
     """Read a list of same-sized images into one tensor.
 
     Args:
@@ -115,15 +120,23 @@ def read_images(files: Sequence[str | Path], source_size: tuple[int, int], downs
     def load(i: int) -> None:
         img = area_downscale(_checked(files[i], source_size), downscale)
         if img.shape[-1] != first.shape[-1]:
-            raise DataError(f"{files[i]}: {img.shape[-1]} channels, but {files[0]} has "
-                            f"{first.shape[-1]}; all views of a split must agree")
+            raise DataError(
+                f"{files[i]}: {img.shape[-1]} channels, but {files[0]} has "
+                f"{first.shape[-1]}; all views of a split must agree"
+            )
         out[i] = torch.from_numpy(img)
 
     n_workers = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         jobs = pool.map(load, range(1, len(files)))
-        for _ in tqdm(jobs, total=len(files) - 1, desc="reading images", unit="img",
-                      disable=None if progress is None else not progress, leave=False):
+        for _ in tqdm(
+            jobs,
+            total=len(files) - 1,
+            desc="reading images",
+            unit="img",
+            disable=None if progress is None else not progress,
+            leave=False,
+        ):
             pass
     return out
 
@@ -132,8 +145,10 @@ def _checked(path: str | Path, source_size: tuple[int, int]) -> np.ndarray:
     img = read_image(path)
     width, height = source_size
     if img.shape[1] != width or img.shape[0] != height:
-        raise DataError(f"{path}: image is {img.shape[1]}x{img.shape[0]}, expected {width}x{height} "
-                        "like the other views of the split")
+        raise DataError(
+            f"{path}: image is {img.shape[1]}x{img.shape[0]}, expected {width}x{height} "
+            "like the other views of the split"
+        )
     return img
 
 
@@ -155,8 +170,10 @@ def _unreadable(path: Path, exc: Exception) -> DataError:
     """The error for an image that does not decode; names a flattened symbolic link as such."""
     target = link_stub_target(path)
     if target is not None:
-        return DataError(f"{path}: a text file naming {path.read_text().strip()!r}, i.e. a symbolic link stored as "
-                         "text (e.g. by git with core.symlinks=false); expected the image "
-                         "itself: restore the link or copy the target")
+        return DataError(
+            f"{path}: a text file naming {path.read_text().strip()!r}, i.e. a symbolic link stored as "
+            "text (e.g. by git with core.symlinks=false); expected the image "
+            "itself: restore the link or copy the target"
+        )
     reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
     return DataError(f"{path}: unreadable image ({reason}); expected a PNG or JPEG file")

@@ -55,8 +55,16 @@ class SplitIndex:
         if self.mask_files is not None:
             masks = read_images(self.mask_files, self.source_size, self.area_factor, workers, progress)
             images = torch.cat([images[..., :3], masks[..., :1]], dim=-1)
-        return SceneSplit(name=self.name, images=images, cameras=self.cameras, files=self.files,
-                          near=self.near, far=self.far, bbox=self.bbox, meta=dict(self.meta))
+        return SceneSplit(
+            name=self.name,
+            images=images,
+            cameras=self.cameras,
+            files=self.files,
+            near=self.near,
+            far=self.far,
+            bbox=self.bbox,
+            meta=dict(self.meta),
+        )
 
 
 def check_downscale(downscale) -> int:
@@ -66,8 +74,7 @@ def check_downscale(downscale) -> int:
     return downscale
 
 
-def make_cameras(c2w: torch.Tensor, fx, fy, cx, cy, source_size: tuple[int, int],
-                 area_factor: int) -> Cameras:
+def make_cameras(c2w: torch.Tensor, fx, fy, cx, cy, source_size: tuple[int, int], area_factor: int) -> Cameras:
     """Cameras for images of ``source_size`` area-averaged by ``area_factor``.
 
     Args:
@@ -81,8 +88,9 @@ def make_cameras(c2w: torch.Tensor, fx, fy, cx, cy, source_size: tuple[int, int]
         return torch.as_tensor(x, dtype=torch.float32).expand(n).clone() / k
 
     width, height = source_size
-    return Cameras(c2w.to(torch.float32), vec(fx), vec(fy), vec(cx), vec(cy),
-                   width // area_factor, height // area_factor)
+    return Cameras(
+        c2w.to(torch.float32), vec(fx), vec(fy), vec(cx), vec(cy), width // area_factor, height // area_factor
+    )
 
 
 ROTATION_TOLERANCE = 1e-3  # max |R^T R - I| entry of a camera's rotation part
@@ -96,25 +104,32 @@ def check_cameras(index: SplitIndex, root) -> None:
     if len(index) == 0:
         raise DataError(f"{root}: the {index.name!r} split has no views")
     if cams.width < 1 or cams.height < 1:
-        raise DataError(f"{root}: the {index.name!r} split's images are {cams.width}x{cams.height} px "
-                        "after downscaling; expected at least 1x1 (use a smaller --downscale)")
+        raise DataError(
+            f"{root}: the {index.name!r} split's images are {cams.width}x{cams.height} px "
+            "after downscaling; expected at least 1x1 (use a smaller --downscale)"
+        )
     c2w = cams.c2w.to(torch.float64)
     rot = c2w[:, :3, :3]
     error = (rot.transpose(1, 2) @ rot - torch.eye(3, dtype=torch.float64)).abs().amax(dim=(1, 2))
     checks = (
         (~torch.isfinite(c2w).all(dim=2).all(dim=1), "its pose (camera-to-world matrix) is not finite"),
-        (~(error <= ROTATION_TOLERANCE), "the rotation part of its pose is not orthonormal "
-                                         f"(|R^T R - I| up to {ROTATION_TOLERANCE} expected)"),
-        (~(torch.isfinite(cams.fx) & torch.isfinite(cams.fy) & (cams.fx > 0) & (cams.fy > 0)),
-         "its focal length is not a finite positive number"),
+        (
+            ~(error <= ROTATION_TOLERANCE),
+            f"the rotation part of its pose is not orthonormal (|R^T R - I| up to {ROTATION_TOLERANCE} expected)",
+        ),
+        (
+            ~(torch.isfinite(cams.fx) & torch.isfinite(cams.fy) & (cams.fx > 0) & (cams.fy > 0)),
+            "its focal length is not a finite positive number",
+        ),
         (~(torch.isfinite(cams.cx) & torch.isfinite(cams.cy)), "its principal point is not finite"),
     )
     for bad, what in checks:
         if bool(bad.any()):
             i = int(bad.nonzero()[0])
             detail = f" (|R^T R - I| = {float(error[i]):.3g})" if "orthonormal" in what else ""
-            raise DataError(f"{index.files[i]}: camera of view {i} of the {index.name!r} split in {root}: "
-                            f"{what}{detail}")
+            raise DataError(
+                f"{index.files[i]}: camera of view {i} of the {index.name!r} split in {root}: {what}{detail}"
+            )
 
 
 def scene_hash(cameras: Cameras, files: tuple[str, ...]) -> str:

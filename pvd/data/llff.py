@@ -45,8 +45,10 @@ def index_llff(root: str | Path, split: str, downscale: int = 1) -> SplitIndex:
     folder, extra = _image_folder(root, BASE_FACTOR * downscale)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(files) != len(poses):
-        raise DataError(f"{pb_path}: frame count mismatch: {len(poses)} views in poses_bounds.npy "
-                        f"but {len(files)} images in {folder}")
+        raise DataError(
+            f"{pb_path}: frame count mismatch: {len(poses)} views in poses_bounds.npy "
+            f"but {len(files)} images in {folder}"
+        )
 
     c2w, bounds = convert_poses(poses, bounds)
     n = len(poses)
@@ -61,15 +63,37 @@ def index_llff(root: str | Path, split: str, downscale: int = 1) -> SplitIndex:
     full_h, full_w, focal = (float(v) for v in hwf)
     sx, sy = source_size[0] / full_w, source_size[1] / full_h
     if abs(sx - sy) > 0.01 * max(sx, sy):
-        raise DataError(f"{files[0]}: size {source_size[0]}x{source_size[1]} does not match the "
-                        f"aspect of the {full_w:.0f}x{full_h:.0f} images in {pb_path}")
-    cameras = make_cameras(torch.from_numpy(c2w[chosen]), focal * sx, focal * sy,
-                           source_size[0] / 2, source_size[1] / 2, source_size, extra)
-    meta = {"format": "llff", "downscale": downscale, "image_dir": str(folder),
-            "holdout_every": HOLDOUT_EVERY,
-            "view_indices": chosen, "bd_factor": BD_FACTOR}
-    return SplitIndex(split, cameras, tuple(str(files[i]) for i in chosen), source_size, extra,
-                      near=float(bounds.min()), far=float(bounds.max()), meta=meta)
+        raise DataError(
+            f"{files[0]}: size {source_size[0]}x{source_size[1]} does not match the "
+            f"aspect of the {full_w:.0f}x{full_h:.0f} images in {pb_path}"
+        )
+    cameras = make_cameras(
+        torch.from_numpy(c2w[chosen]),
+        focal * sx,
+        focal * sy,
+        source_size[0] / 2,
+        source_size[1] / 2,
+        source_size,
+        extra,
+    )
+    meta = {
+        "format": "llff",
+        "downscale": downscale,
+        "image_dir": str(folder),
+        "holdout_every": HOLDOUT_EVERY,
+        "view_indices": chosen,
+        "bd_factor": BD_FACTOR,
+    }
+    return SplitIndex(
+        split,
+        cameras,
+        tuple(str(files[i]) for i in chosen),
+        source_size,
+        extra,
+        near=float(bounds.min()),
+        far=float(bounds.max()),
+        meta=meta,
+    )
 
 
 def _read_poses_bounds(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,11 +103,12 @@ def _read_poses_bounds(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npy array ({exc}); expected float [n_views, 17]") \
-            from exc
+        raise DataError(f"{path}: not a readable .npy array ({exc}); expected float [n_views, 17]") from exc
     if arr.ndim != 2 or arr.shape[1] != 17 or arr.shape[0] < 1 or arr.dtype.kind not in "fiu":
-        raise DataError(f"{path}: array of shape {arr.shape} ({arr.dtype}); expected numbers of "
-                        "shape [n_views, 17] (3x5 pose+hwf, near, far)")
+        raise DataError(
+            f"{path}: array of shape {arr.shape} ({arr.dtype}); expected numbers of "
+            "shape [n_views, 17] (3x5 pose+hwf, near, far)"
+        )
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         raise DataError(f"{path}: contains non-finite values")
@@ -91,8 +116,7 @@ def _read_poses_bounds(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     bounds = arr[:, 15:]
     hwf = mats[0, :, 4]
     if (bounds <= 0).any() or (hwf <= 0).any():
-        raise DataError(f"{path}: near/far bounds and the height/width/focal column must be "
-                        "positive")
+        raise DataError(f"{path}: near/far bounds and the height/width/focal column must be positive")
     if not np.allclose(mats[:, :, 4], hwf):
         raise DataError(f"{path}: views give different height/width/focal; expected one camera")
     return mats[:, :, :4], bounds, hwf
@@ -104,8 +128,10 @@ def _image_folder(root: Path, factor: int) -> tuple[Path, int]:
         folder = root / ("images" if d == 1 else f"images_{d}")
         if folder.is_dir():
             return folder, factor // d
-    raise DataError(f"{root}: no image folder for a {factor}x reduction; expected images_{factor}/ "
-                    f"or images_d/ (or images/) with d dividing {factor}")
+    raise DataError(
+        f"{root}: no image folder for a {factor}x reduction; expected images_{factor}/ "
+        f"or images_d/ (or images/) with d dividing {factor}"
+    )
 
 
 def convert_poses(poses: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,14 +7,14 @@ its parser. Every parser returns a :class:`~pvd.data.index.SplitIndex` (cameras 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from pvd.data.blender import index_blender
-from pvd.data.capture import index_capture
 from pvd.data.cameras import Normalization
+from pvd.data.capture import index_capture
 from pvd.data.index import SplitIndex, check_cameras
 from pvd.data.llff import index_llff
 from pvd.data.nsvf import index_nsvf
@@ -61,8 +61,7 @@ def load_split(root: str | Path, data_type: str, split: str, downscale: int = 1)
     return index_split(root, data_type, split, downscale).load()
 
 
-def scene_normalization(split: SceneSplit | SplitIndex, data_type: str, bound: float,
-                        scale: float) -> Normalization:
+def scene_normalization(split: SceneSplit | SplitIndex, data_type: str, bound: float, scale: float) -> Normalization:
     """World -> box map for a scene: ``box = scale * world + offset``.
 
     ``synthetic`` and ``llff`` scenes are centred on the origin already (offset 0); ``tank`` scenes
@@ -83,6 +82,10 @@ def scene_normalization(split: SceneSplit | SplitIndex, data_type: str, bound: f
     if data_type == "capture":
         box = split.meta["box"]
         turned = torch.tensor(box["rotation"], dtype=torch.float64) @ torch.tensor(box["centre"], dtype=torch.float64)
-        return Normalization(float(bound), float(scale), tuple(-float(scale) * float(c) for c in turned),
-                             tuple(tuple(float(v) for v in row) for row in box["rotation"]))
+        return Normalization(
+            float(bound),
+            float(scale),
+            tuple(-float(scale) * float(c) for c in turned),
+            tuple(tuple(float(v) for v in row) for row in box["rotation"]),
+        )
     return Normalization(float(bound), float(scale), offset)

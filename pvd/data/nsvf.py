@@ -48,8 +48,7 @@ def index_nsvf(root: str | Path, split: str, downscale: int = 1) -> SplitIndex:
         prefix = "1_"
     stems = sorted(s for s in images.keys() | poses.keys() if s.startswith(prefix))
     if not stems:
-        raise DataError(f"{rgb_dir}: no {prefix}* views, so the {split!r} split does not exist "
-                        f"in {root}")
+        raise DataError(f"{rgb_dir}: no {prefix}* views, so the {split!r} split does not exist in {root}")
     for stem in stems:
         if stem not in images:
             raise DataError(f"{poses[stem]}: pose has no image; expected {rgb_dir / stem}.png")
@@ -71,8 +70,7 @@ def _numbers(path: Path, what: str) -> list[list[float]]:
     if not path.is_file():
         raise DataError(f"{path}: file not found; expected {what}")
     try:
-        return [[float(x) for x in line.split()] for line in path.read_text().splitlines()
-                if line.strip()]
+        return [[float(x) for x in line.split()] for line in path.read_text().splitlines() if line.strip()]
     except (ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: non-numeric content ({exc}); expected {what}") from exc
 
@@ -81,8 +79,10 @@ def read_pose(path: Path) -> np.ndarray:
     """A 4x4 or 3x4 camera-to-world matrix (as stored, OpenCV axes) -> [4, 4]."""
     rows = _numbers(path, "a 4x4 or 3x4 camera-to-world matrix")
     if len(rows) not in (3, 4) or any(len(r) != 4 for r in rows):
-        raise DataError(f"{path}: {len(rows)} rows of lengths {[len(r) for r in rows]}; expected "
-                        "a 4x4 or 3x4 camera-to-world matrix")
+        raise DataError(
+            f"{path}: {len(rows)} rows of lengths {[len(r) for r in rows]}; expected "
+            "a 4x4 or 3x4 camera-to-world matrix"
+        )
     m = np.eye(4)
     m[:3] = np.asarray(rows[:3])
     if not np.isfinite(m).all():

@@ -43,7 +43,7 @@ def axes_center(c2w: Tensor) -> Tensor:
     """[n, 4, 4] cameras -> [3] the point closest to all optical axes (least squares)."""
     origins = c2w[:, :3, 3].double()
     dirs = _normalize(-c2w[:, :3, 2].double())
-    proj = torch.eye(3, dtype=torch.float64) - dirs[:, :, None] * dirs[:, None, :]   # [n, 3, 3]
+    proj = torch.eye(3, dtype=torch.float64) - dirs[:, :, None] * dirs[:, None, :]  # [n, 3, 3]
     a = proj.sum(0)
     b = torch.einsum("nij,nj->i", proj, origins)
     return torch.linalg.lstsq(a, b[:, None]).solution[:, 0].float()
@@ -72,14 +72,15 @@ def look_at(centers: Tensor, targets: Tensor, up: Tensor) -> Tensor:
     OpenGL axes: the camera's -z points at the target, +y is as close to ``up`` [3] as possible.
     Returns [n, 4, 4] with a proper rotation (det +1).
     """
-    back = _normalize(centers - targets)                      # camera +z
+    back = _normalize(centers - targets)  # camera +z
     up = up.expand_as(back)
     right = torch.linalg.cross(up, back, dim=-1)
     # a view along +-up has no defined roll: fall back to any axis not parallel to it
     degenerate = right.norm(dim=-1) < 1e-6
     if degenerate.any():
-        alt = torch.where(back[:, :1].abs() < 0.9, torch.tensor([1.0, 0.0, 0.0]),
-                          torch.tensor([0.0, 1.0, 0.0])).to(back)
+        alt = torch.where(back[:, :1].abs() < 0.9, torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])).to(
+            back
+        )
         right = torch.where(degenerate[:, None], torch.linalg.cross(alt, back, dim=-1), right)
     right = _normalize(right)
     cam_up = torch.linalg.cross(back, right, dim=-1)
@@ -121,13 +122,18 @@ class PoseRegion:
     box_max: Tensor
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "center": self.center.tolist(), "up": self.up.tolist(),
-                "radius": list(self.radius), "elevation_deg": [math.degrees(e) for e in self.elevation],
-                "box_min": self.box_min.tolist(), "box_max": self.box_max.tolist()}
+        return {
+            "kind": self.kind,
+            "center": self.center.tolist(),
+            "up": self.up.tolist(),
+            "radius": list(self.radius),
+            "elevation_deg": [math.degrees(e) for e in self.elevation],
+            "box_min": self.box_min.tolist(),
+            "box_max": self.box_max.tolist(),
+        }
 
 
-def derive_region(cameras: Cameras, data_type: str, near: float | None = None,
-                  far: float | None = None) -> PoseRegion:
+def derive_region(cameras: Cameras, data_type: str, near: float | None = None, far: float | None = None) -> PoseRegion:
     """The pose region of a dataset type, from its training ``cameras`` (and depth bounds)."""
     if data_type not in POSE_KINDS:
         raise UserError(f"--data_type {data_type!r} has no pose sampler; expected one of {sorted(POSE_KINDS)}")
@@ -192,8 +198,15 @@ class PoseSampler:
         use_real: return the training cameras themselves instead of sampled poses.
     """
 
-    def __init__(self, cameras: Cameras, data_type: str, n_poses: int | None = None,
-                 near: float | None = None, far: float | None = None, use_real: bool = False):
+    def __init__(
+        self,
+        cameras: Cameras,
+        data_type: str,
+        n_poses: int | None = None,
+        near: float | None = None,
+        far: float | None = None,
+        use_real: bool = False,
+    ):
         self.cameras = cameras
         self.region = derive_region(cameras, data_type, near, far)
         self.use_real = use_real

@@ -55,8 +55,13 @@ class EditStats:
 def source_entry(model: Model, path: str | Path | None) -> dict:
     """A source's description for :class:`EditedConfig` (architecture, sizes, provenance)."""
     meta = model.meta
-    entry = {"model_type": meta.model_type, "field_config": asdict(meta.field_config), "bound": meta.bound,
-             "density_range": list(meta.density_range), "normalization": meta.normalization.to_dict()}
+    entry = {
+        "model_type": meta.model_type,
+        "field_config": asdict(meta.field_config),
+        "bound": meta.bound,
+        "density_range": list(meta.density_range),
+        "normalization": meta.normalization.to_dict(),
+    }
     if path is not None:
         entry.update(checkpoint=str(path), sha256=sha256_file(path))
     return entry
@@ -73,8 +78,10 @@ def load_inserted(program: EditProgram, device) -> dict[str, Model]:
         except CheckpointError as exc:
             raise EditError(f"edit program: operation {i + 1} (insert): checkpoint cannot be read: {exc}") from None
         if model.model_type == "edited":
-            raise EditError(f"edit program: operation {i + 1} (insert): checkpoint {op.checkpoint} is itself "
-                            "edited; insert from an architecture's checkpoint")
+            raise EditError(
+                f"edit program: operation {i + 1} (insert): checkpoint {op.checkpoint} is itself "
+                "edited; insert from an architecture's checkpoint"
+            )
         out[op.checkpoint] = model
     return out
 
@@ -89,15 +96,19 @@ def placement_map(op: EditOp, dest: Normalization, src: Normalization) -> dict:
     d_off, s_off = (torch.tensor(n.offset, dtype=torch.float64) for n in (dest, src))
     d_rot, s_rot = (torch.tensor(n.rotation, dtype=torch.float64) for n in (dest, src))
 
-    def inverse(x):                                       # [k, 3] dest box -> [k, 3] source box
-        q = (x - d_off) / dest.scale @ d_rot              # dest world
+    def inverse(x):  # [k, 3] dest box -> [k, 3] source box
+        q = (x - d_off) / dest.scale @ d_rot  # dest world
         p = centre + (q - centre - t) @ rot_t.T / place.scale
         return p @ s_rot.T * src.scale + s_off
 
     offset = inverse(torch.zeros(1, 3, dtype=torch.float64))[0]
     matrix = (inverse(torch.eye(3, dtype=torch.float64)) - offset).T
-    return {"matrix": matrix.tolist(), "offset": offset.tolist(), "rotation": (s_rot @ rot_t @ d_rot.T).tolist(),
-            "density_factor": src.scale / (dest.scale * place.scale)}
+    return {
+        "matrix": matrix.tolist(),
+        "offset": offset.tolist(),
+        "rotation": (s_rot @ rot_t @ d_rot.T).tolist(),
+        "density_factor": src.scale / (dest.scale * place.scale),
+    }
 
 
 def compile_program(program: EditProgram, scene: Normalization, inserted: dict[str, Model]) -> list[dict]:
@@ -117,8 +128,9 @@ def compile_program(program: EditProgram, scene: Normalization, inserted: dict[s
 
 
 @torch.no_grad()
-def rebuild_grid(model: Model, passes: int, generator: torch.Generator | None = None,
-                 threshold: float | None = None) -> None:
+def rebuild_grid(
+    model: Model, passes: int, generator: torch.Generator | None = None, threshold: float | None = None
+) -> None:
     """Re-estimate ``model``'s grid from its density: the max of ``passes`` jittered probes per seen
     cell (cells no training camera sees stay empty), occupied above ``threshold`` (default: as in
     training, ``min(mean density, density_thresh)``)."""
@@ -128,22 +140,35 @@ def rebuild_grid(model: Model, passes: int, generator: torch.Generator | None = 
     grid.occupancy.copy_(grid.seen)
     model.field.eval()
     for k in range(passes):
-        grid.update(model.field.density, k, density_thresh=cfg.density_thresh, decay=1.0, update_every=1,
-                    warmup_steps=0, full_updates=passes, chunk=cfg.density_chunk, generator=generator)
+        grid.update(
+            model.field.density,
+            k,
+            density_thresh=cfg.density_thresh,
+            decay=1.0,
+            update_every=1,
+            warmup_steps=0,
+            full_updates=passes,
+            chunk=cfg.density_chunk,
+            generator=generator,
+        )
     if threshold is not None:
         grid.occupancy.copy_(grid.seen & (grid.density > threshold))
 
 
-def check_edit(base: Model, program: EditProgram, inserted: dict[str, Model], density_floor: float,
-               grid_passes: int) -> None:
+def check_edit(
+    base: Model, program: EditProgram, inserted: dict[str, Model], density_floor: float, grid_passes: int
+) -> None:
     """Checks shared by :func:`edit_model` and :func:`pvd.edit.bake.bake_model`: the base is not
     itself edited, the floor and passes are valid, every insert is loaded, the boxes fit."""
     if base.model_type == "edited":
-        raise EditError("edit: the base checkpoint is already edited; edit its base checkpoint with the "
-                        "combined program instead")
+        raise EditError(
+            "edit: the base checkpoint is already edited; edit its base checkpoint with the combined program instead"
+        )
     if not (math.isfinite(density_floor) and density_floor <= base.meta.density_range[0]):
-        raise EditError(f"edit: --density_floor must be a number <= the base's lower density clamp "
-                        f"{base.meta.density_range[0]}, got {density_floor}")
+        raise EditError(
+            f"edit: --density_floor must be a number <= the base's lower density clamp "
+            f"{base.meta.density_range[0]}, got {density_floor}"
+        )
     if grid_passes < 1:
         raise EditError(f"edit: --grid_passes must be >= 1, got {grid_passes}")
     missing = [p for p in program.checkpoints() if p not in inserted]
@@ -163,28 +188,45 @@ def finish_grid(model: Model, base: Model, grid_passes: int, seed: int, start: f
     # the base's threshold: erasing lowers the mean density, which would let faint cells in elsewhere
     rebuild_grid(model, grid_passes, generator, min(float(base.grid.mean_density), base.renderer.config.density_thresh))
     after = model.grid.occupancy
-    return EditStats(occupied_before=before.float().mean().item(), occupied_after=after.float().mean().item(),
-                     removed=(before & ~after).float().mean().item(), added=(after & ~before).float().mean().item(),
-                     seconds=time.perf_counter() - start)
+    return EditStats(
+        occupied_before=before.float().mean().item(),
+        occupied_after=after.float().mean().item(),
+        removed=(before & ~after).float().mean().item(),
+        added=(after & ~before).float().mean().item(),
+        seconds=time.perf_counter() - start,
+    )
 
 
-def edit_model(base: Model, program: EditProgram, inserted: dict[str, Model] | None = None,
-               base_path: str | Path | None = None, density_floor: float = DEFAULT_FLOOR,
-               grid_passes: int = DEFAULT_PASSES, seed: int = 0) -> tuple[Model, EditStats]:
+def edit_model(
+    base: Model,
+    program: EditProgram,
+    inserted: dict[str, Model] | None = None,
+    base_path: str | Path | None = None,
+    density_floor: float = DEFAULT_FLOOR,
+    grid_passes: int = DEFAULT_PASSES,
+    seed: int = 0,
+) -> tuple[Model, EditStats]:
     """The ``edited`` model of ``program`` applied to ``base`` (inserted checkpoints: path -> model,
     see :func:`load_inserted`), on ``base``'s device, with its grid rebuilt."""
     start = time.perf_counter()
     inserted = inserted or {}
     check_edit(base, program, inserted, density_floor, grid_passes)
-    config = EditedConfig(sources=tuple([source_entry(base, base_path)] +
-                                        [source_entry(m, p) for p, m in inserted.items()]),
-                          ops=tuple(compile_program(program, base.normalization, inserted)),
-                          program=program.to_dict())
-    meta = replace(base.meta, model_type="edited", field_config=config,
-                   density_range=(float(density_floor), base.meta.density_range[1]),
-                   kind="teacher", teacher_type=None, teacher_checkpoint=None,
-                   train_config={"edit": {"density_floor": density_floor, "grid_passes": grid_passes, "seed": seed}},
-                   step=0)
+    config = EditedConfig(
+        sources=tuple([source_entry(base, base_path)] + [source_entry(m, p) for p, m in inserted.items()]),
+        ops=tuple(compile_program(program, base.normalization, inserted)),
+        program=program.to_dict(),
+    )
+    meta = replace(
+        base.meta,
+        model_type="edited",
+        field_config=config,
+        density_range=(float(density_floor), base.meta.density_range[1]),
+        kind="teacher",
+        teacher_type=None,
+        teacher_checkpoint=None,
+        train_config={"edit": {"density_floor": density_floor, "grid_passes": grid_passes, "seed": seed}},
+        step=0,
+    )
     device = base.grid.density.device
     edited = build_model(ModelMeta.from_dict(meta.to_dict(), "edited model"), device)
     for field, model in zip(edited.field.sources, [base] + list(inserted.values())):

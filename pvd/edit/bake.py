@@ -94,8 +94,8 @@ def sh_rotate_z(coeffs: Tensor, angle: float) -> Tensor:
     ``g_m = cos(m a) f_m - sin(m a) f_-m``, ``g_-m = sin(m a) f_m + cos(m a) f_-m``, in the basis of
     :func:`pvd.ops.sh.sh_encode` (tests/edit/test_bake.py checks the signs against it).
     """
-    if coeffs.shape[-1] != SH_BANDS ** 2:
-        raise ValueError(f"sh_rotate_z: coeffs must be [..., {SH_BANDS ** 2}], got {list(coeffs.shape)}")
+    if coeffs.shape[-1] != SH_BANDS**2:
+        raise ValueError(f"sh_rotate_z: coeffs must be [..., {SH_BANDS**2}], got {list(coeffs.shape)}")
     out = coeffs.clone()
     for m, plus, minus in _PAIRS:
         c, s = math.cos(m * angle), math.sin(m * angle)
@@ -121,7 +121,7 @@ def sample_channels(grid: Tensor, resolution: int, bound: float, x: Tensor) -> T
     Returns:
         [n, C].
     """
-    volume = grid.T.reshape(1, grid.shape[1], resolution, resolution, resolution)   # axes [z, y, x]
+    volume = grid.T.reshape(1, grid.shape[1], resolution, resolution, resolution)  # axes [z, y, x]
     coords = (x / bound).reshape(1, -1, 1, 1, 3).to(grid.dtype)
     out = F.grid_sample(volume, coords, mode="bilinear", padding_mode="border", align_corners=True)
     return out.reshape(grid.shape[1], -1).T
@@ -158,13 +158,15 @@ def _combine(a: Tensor, b: Tensor, fog: float) -> Tensor:
 def _placed(part: Tensor, op: dict, hi: float) -> Tensor:
     """Resampled [n, 28] channels placed by ``op``: ``s`` capped at ``hi`` and raised by
     ``log(density_factor)``, SH coefficients turned like the content."""
-    rot = op["rotation"]                        # Rz(rotate_z)^T: destination -> source directions
+    rot = op["rotation"]  # Rz(rotate_z)^T: destination -> source directions
     if abs(rot[2][2] - 1.0) > 1e-6:
-        raise EditError("pvd edit --bake: the content turns about a box axis other than z (a rotate_z in a "
-                        "checkpoint whose frame moves the world's z axis, e.g. torch-ngp's); the SH turn "
-                        "supports z only: edit without --bake and distil into tensors")
+        raise EditError(
+            "pvd edit --bake: the content turns about a box axis other than z (a rotate_z in a "
+            "checkpoint whose frame moves the world's z axis, e.g. torch-ngp's); the SH turn "
+            "supports z only: edit without --bake and distil into tensors"
+        )
     angle = math.atan2(rot[0][1], rot[0][0])
-    coeffs = sh_rotate_z(part[:, 1:].reshape(-1, 3, SH_BANDS ** 2), angle).reshape(-1, 3 * SH_BANDS ** 2)
+    coeffs = sh_rotate_z(part[:, 1:].reshape(-1, 3, SH_BANDS**2), angle).reshape(-1, 3 * SH_BANDS**2)
     s = part[:, 0].clamp(max=hi) + math.log(op["density_factor"])
     return torch.cat([s[:, None], coeffs], dim=1)
 
@@ -182,9 +184,9 @@ def bake_channels(base: Model, ops: list[dict], sources: list[Model], floor: flo
     res, bound = base.field.res, base.field.bound
     grid = base.field.grid.detach().clone()
     x = voxel_centres(res, bound).to(grid)
-    half = torch.full((3,), bound / (res - 1), dtype=grid.dtype, device=grid.device)    # half a voxel
+    half = torch.full((3,), bound / (res - 1), dtype=grid.dtype, device=grid.device)  # half a voxel
     for op in ops:
-        prev = grid                             # a move reads the level before it while writing this one
+        prev = grid  # a move reads the level before it while writing this one
         grid = prev.clone() if op["kind"] == "move" else prev
         if op["kind"] in ("erase", "keep", "move"):
             gone = coverage(x, half, op)
@@ -195,7 +197,7 @@ def bake_channels(base: Model, ops: list[dict], sources: list[Model], floor: flo
         if op["kind"] in ("move", "insert"):
             matrix = torch.tensor(op["matrix"], dtype=x.dtype, device=x.device)
             y = x @ matrix.T + torch.tensor(op["offset"], dtype=x.dtype, device=x.device)
-            share = coverage(y, matrix.abs() @ half, op)      # the voxel's footprint in the source box
+            share = coverage(y, matrix.abs() @ half, op)  # the voxel's footprint in the source box
             hit = share > 0
             if op["kind"] == "move":
                 field = base.field
@@ -203,8 +205,7 @@ def bake_channels(base: Model, ops: list[dict], sources: list[Model], floor: flo
             else:
                 field = sources[op["source"] - 1].field
                 src = field.grid.detach()
-            part = _placed(sample_channels(src, field.res, field.bound, y[hit]), op,
-                           field.density_range[1])
+            part = _placed(sample_channels(src, field.res, field.bound, y[hit]), op, field.density_range[1])
             part[:, 0] = _scaled(part[:, 0], share[hit], floor)
             grid[hit] = _combine(grid[hit], part, max(base.field.density_range[0], field.density_range[0]))
     return grid
@@ -213,24 +214,34 @@ def bake_channels(base: Model, ops: list[dict], sources: list[Model], floor: flo
 def check_bake_base(base: Model) -> None:
     """Raise an :class:`EditError` naming ``--bake`` unless ``base`` is a ``tensors`` model."""
     if base.model_type != "tensors":
-        raise EditError(f"--bake writes the edit into a tensors (Plenoxels) voxel grid, but the base checkpoint "
-                        f"is {base.model_type}: edit without --bake (an edited checkpoint), and distil it into "
-                        "tensors if a voxel grid is wanted")
+        raise EditError(
+            f"--bake writes the edit into a tensors (Plenoxels) voxel grid, but the base checkpoint "
+            f"is {base.model_type}: edit without --bake (an edited checkpoint), and distil it into "
+            "tensors if a voxel grid is wanted"
+        )
 
 
 def _check_inserts(program: EditProgram, inserted: dict[str, Model]) -> None:
     for i, op in enumerate(program.ops):
         arch = inserted[op.checkpoint].model_type if op.kind == "insert" else "tensors"
         if arch != "tensors":
-            raise EditError(f"edit program: operation {i + 1} (insert): --bake cannot insert from the {arch} "
-                            f"checkpoint ({op.checkpoint}), only from tensors grids; edit without --bake and "
-                            "distil the edited checkpoint into tensors (pvd distill --teacher_type edited "
-                            "--model_type tensors)")
+            raise EditError(
+                f"edit program: operation {i + 1} (insert): --bake cannot insert from the {arch} "
+                f"checkpoint ({op.checkpoint}), only from tensors grids; edit without --bake and "
+                "distil the edited checkpoint into tensors (pvd distill --teacher_type edited "
+                "--model_type tensors)"
+            )
 
 
-def bake_model(base: Model, program: EditProgram, inserted: dict[str, Model] | None = None,
-               base_path: str | Path | None = None, density_floor: float = DEFAULT_FLOOR,
-               grid_passes: int = DEFAULT_PASSES, seed: int = 0) -> tuple[Model, EditStats]:
+def bake_model(
+    base: Model,
+    program: EditProgram,
+    inserted: dict[str, Model] | None = None,
+    base_path: str | Path | None = None,
+    density_floor: float = DEFAULT_FLOOR,
+    grid_passes: int = DEFAULT_PASSES,
+    seed: int = 0,
+) -> tuple[Model, EditStats]:
     """The ``tensors`` model of ``program`` baked into ``base``'s grid (arguments as
     :func:`pvd.edit.apply.edit_model`), on ``base``'s device, with its grid rebuilt.
 
@@ -244,12 +255,24 @@ def bake_model(base: Model, program: EditProgram, inserted: dict[str, Model] | N
     _check_inserts(program, inserted)
     ops = compile_program(program, base.normalization, inserted)
     sources = [source_entry(base, base_path)] + [source_entry(m, p) for p, m in inserted.items()]
-    edit = {"baked": True, "program": program.to_dict(), "density_floor": density_floor,
-            "grid_passes": grid_passes, "seed": seed,
-            "sources": [{k: v for k, v in s.items() if k in ("model_type", "checkpoint", "sha256")} for s in sources]}
-    meta = replace(base.meta, density_range=(float(density_floor), base.meta.density_range[1]), kind="teacher",
-                   teacher_type=None, teacher_checkpoint=None, teacher_sha256=None, train_config={"edit": edit},
-                   step=0)
+    edit = {
+        "baked": True,
+        "program": program.to_dict(),
+        "density_floor": density_floor,
+        "grid_passes": grid_passes,
+        "seed": seed,
+        "sources": [{k: v for k, v in s.items() if k in ("model_type", "checkpoint", "sha256")} for s in sources],
+    }
+    meta = replace(
+        base.meta,
+        density_range=(float(density_floor), base.meta.density_range[1]),
+        kind="teacher",
+        teacher_type=None,
+        teacher_checkpoint=None,
+        teacher_sha256=None,
+        train_config={"edit": edit},
+        step=0,
+    )
     device = base.grid.density.device
     baked = build_model(ModelMeta.from_dict(meta.to_dict(), "baked model"), device)
     channels = bake_channels(base, ops, list(inserted.values()), float(density_floor))

@@ -41,9 +41,12 @@ from pvd.data.cameras import Normalization
 from pvd.errors import UserError
 
 OPS = ("erase", "keep", "move", "insert")
-_KEYS = {"erase": {"op", "min", "max"}, "keep": {"op", "min", "max"},
-         "move": {"op", "min", "max", "translate", "rotate_z", "scale"},
-         "insert": {"op", "checkpoint", "min", "max", "translate", "rotate_z", "scale"}}
+_KEYS = {
+    "erase": {"op", "min", "max"},
+    "keep": {"op", "min", "max"},
+    "move": {"op", "min", "max", "translate", "rotate_z", "scale"},
+    "insert": {"op", "checkpoint", "min", "max", "translate", "rotate_z", "scale"},
+}
 TOLERANCE = 1e-6
 
 
@@ -66,8 +69,12 @@ class Box:
         return tuple((a + b) / 2 for a, b in zip(self.lo, self.hi))
 
     def corners(self) -> list[Vec3]:
-        return [(x, y, z) for x in (self.lo[0], self.hi[0]) for y in (self.lo[1], self.hi[1])
-                for z in (self.lo[2], self.hi[2])]
+        return [
+            (x, y, z)
+            for x in (self.lo[0], self.hi[0])
+            for y in (self.lo[1], self.hi[1])
+            for z in (self.lo[2], self.hi[2])
+        ]
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,9 @@ class Placement:
         """The world point ``T(p)``."""
         rot = self.rotation()
         rel = [p[i] - centre[i] for i in range(3)]
-        return tuple(centre[i] + self.translate[i] + self.scale * sum(rot[i][j] * rel[j] for j in range(3))
-                     for i in range(3))
+        return tuple(
+            centre[i] + self.translate[i] + self.scale * sum(rot[i][j] * rel[j] for j in range(3)) for i in range(3)
+        )
 
 
 @dataclass(frozen=True)
@@ -165,15 +173,20 @@ def parse_op(i: int, d) -> EditOp:
     lo, hi = _vec3(d["min"], where, "min"), _vec3(d["max"], where, "max")
     flat = [axis for axis, a, b in zip("xyz", lo, hi) if not a < b]
     if flat:
-        raise EditError(f"{where}: box is empty or inverted along {', '.join(flat)}: min {list(lo)} must be "
-                        f"< max {list(hi)} on every axis")
+        raise EditError(
+            f"{where}: box is empty or inverted along {', '.join(flat)}: min {list(lo)} must be "
+            f"< max {list(hi)} on every axis"
+        )
     place = None
     if kind in ("move", "insert"):
         scale = _number(d.get("scale", 1.0), where, "scale")
         if not scale > 0:
             raise EditError(f"{where}: scale must be > 0, got {scale}")
-        place = Placement(_vec3(d.get("translate", [0, 0, 0]), where, "translate"),
-                          _number(d.get("rotate_z", 0.0), where, "rotate_z"), scale)
+        place = Placement(
+            _vec3(d.get("translate", [0, 0, 0]), where, "translate"),
+            _number(d.get("rotate_z", 0.0), where, "rotate_z"),
+            scale,
+        )
     checkpoint = None
     if kind == "insert":
         checkpoint = d["checkpoint"]
@@ -192,8 +205,12 @@ def parse_program(doc, base_dir: str | Path | None = None) -> EditProgram:
         raise EditError(f"edit program: operations must be a non-empty list, got {ops!r}")
     parsed = [parse_op(i, d) for i, d in enumerate(ops)]
     if base_dir is not None:
-        parsed = [EditOp(op.kind, op.box, op.place, str(Path(base_dir) / op.checkpoint))
-                  if op.checkpoint is not None and not Path(op.checkpoint).is_absolute() else op for op in parsed]
+        parsed = [
+            EditOp(op.kind, op.box, op.place, str(Path(base_dir) / op.checkpoint))
+            if op.checkpoint is not None and not Path(op.checkpoint).is_absolute()
+            else op
+            for op in parsed
+        ]
     return EditProgram(tuple(parsed))
 
 
@@ -223,29 +240,38 @@ def check_axis_frame(norm: Normalization, what: str) -> None:
     """Boxes stay axis-aligned only through frames whose rotation permutes (and flips) axes, such
     as torch-ngp's (:data:`pvd.data.cameras.NGP_ROTATION`); any other rotation is an error."""
     if any(min(abs(v), abs(abs(v) - 1.0)) > 1e-6 for row in norm.rotation for v in row):
-        raise EditError(f"edit program: {what}'s scene frame is rotated by {[list(r) for r in norm.rotation]}, "
-                        "not an axis permutation: its world boxes are not boxes in the renderer's frame")
+        raise EditError(
+            f"edit program: {what}'s scene frame is rotated by {[list(r) for r in norm.rotation]}, "
+            "not an axis permutation: its world boxes are not boxes in the renderer's frame"
+        )
 
 
 def box_to_box_frame(box: Box, norm: Normalization) -> Box:
     """A world box in ``norm``'s renderer-box coordinates (exact for axis-permuting frames)."""
-    corners = [[norm.scale * sum(norm.rotation[i][j] * p[j] for j in range(3)) + norm.offset[i] for i in range(3)]
-               for p in box.corners()]
+    corners = [
+        [norm.scale * sum(norm.rotation[i][j] * p[j] for j in range(3)) + norm.offset[i] for i in range(3)]
+        for p in box.corners()
+    ]
     return Box(tuple(min(c[k] for c in corners) for k in range(3)), tuple(max(c[k] for c in corners) for k in range(3)))
 
 
 def scene_box(norm: Normalization) -> Box:
     """The renderer box ``[-bound, bound]^3`` in world coordinates (``norm`` axis-permuting)."""
     b = norm.bound
-    corners = [[sum(norm.rotation[j][i] * (c[j] - norm.offset[j]) for j in range(3)) / norm.scale for i in range(3)]
-               for c in Box((-b, -b, -b), (b, b, b)).corners()]
+    corners = [
+        [sum(norm.rotation[j][i] * (c[j] - norm.offset[j]) for j in range(3)) / norm.scale for i in range(3)]
+        for c in Box((-b, -b, -b), (b, b, b)).corners()
+    ]
     return Box(tuple(min(c[k] for c in corners) for k in range(3)), tuple(max(c[k] for c in corners) for k in range(3)))
 
 
 def _outside(points: list[Vec3], box: Box) -> list[str]:
     """Axes along which some point leaves ``box`` (with :data:`TOLERANCE`)."""
-    return [axis for k, axis in enumerate("xyz")
-            if any(p[k] < box.lo[k] - TOLERANCE or p[k] > box.hi[k] + TOLERANCE for p in points)]
+    return [
+        axis
+        for k, axis in enumerate("xyz")
+        if any(p[k] < box.lo[k] - TOLERANCE or p[k] > box.hi[k] + TOLERANCE for p in points)
+    ]
 
 
 def _fmt(box: Box) -> str:
@@ -276,5 +302,7 @@ def check_program(program: EditProgram, scene: Normalization, sources: dict[str,
             if axes:
                 lo = tuple(min(p[k] for p in placed) for k in range(3))
                 hi = tuple(max(p[k] for p in placed) for k in range(3))
-                raise EditError(f"{where}: translate/rotate_z/scale place the content at {_fmt(Box(lo, hi))}, "
-                                f"outside the scene box {_fmt(dest)} along {', '.join(axes)}")
+                raise EditError(
+                    f"{where}: translate/rotate_z/scale place the content at {_fmt(Box(lo, hi))}, "
+                    f"outside the scene box {_fmt(dest)} along {', '.join(axes)}"
+                )

@@ -45,8 +45,9 @@ def orbit_poses(c2w: Tensor, frames: int) -> Tensor:
     elevation = float(torch.asin((offsets @ up / dist).clamp(-1, 1)).mean())
     first = offsets[0] - (offsets[0] @ up) * up
     if first.norm() < 1e-6 * max(radius, 1e-12):  # first camera straight above: any azimuth will do
-        first = torch.linalg.cross(up, torch.tensor([1.0, 0.0, 0.0]) if abs(float(up[0])) < 0.9
-                                   else torch.tensor([0.0, 1.0, 0.0]))
+        first = torch.linalg.cross(
+            up, torch.tensor([1.0, 0.0, 0.0]) if abs(float(up[0])) < 0.9 else torch.tensor([0.0, 1.0, 0.0])
+        )
     e1 = _unit(first)
     e2 = torch.linalg.cross(up, e1)
     az = torch.arange(frames, dtype=torch.float32) * (2 * math.pi / frames)
@@ -63,8 +64,8 @@ def spiral_poses(train: Cameras, frames: int, near: float | None = None, far: fl
     back = _unit(c2w[:, :3, 2].sum(0))
     right = _unit(torch.linalg.cross(c2w[:, :3, 1].sum(0), back))
     up = torch.linalg.cross(back, right)
-    rot = torch.stack([right, up, back], dim=1)                          # columns: mean pose axes
-    local = (centers - mean) @ rot                                       # offsets in the mean frame
+    rot = torch.stack([right, up, back], dim=1)  # columns: mean pose axes
+    local = (centers - mean) @ rot  # offsets in the mean frame
     radii = torch.quantile(local.abs(), SPIRAL_PERCENTILE, dim=0)
     focus = derive_region(train, "llff", near, far).center
     t = torch.arange(frames, dtype=torch.float32) * (2 * math.pi * SPIRAL_TURNS / frames)
@@ -73,8 +74,14 @@ def spiral_poses(train: Cameras, frames: int, near: float | None = None, far: fl
     return look_at(positions, focus.expand(frames, 3), up)
 
 
-def path_cameras(train: Cameras, kind: str, frames: int, size: tuple[int, int] | None = None,
-                 near: float | None = None, far: float | None = None) -> Cameras:
+def path_cameras(
+    train: Cameras,
+    kind: str,
+    frames: int,
+    size: tuple[int, int] | None = None,
+    near: float | None = None,
+    far: float | None = None,
+) -> Cameras:
     """Cameras along a ``kind`` path.
 
     Args:

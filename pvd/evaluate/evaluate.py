@@ -16,8 +16,8 @@ With a ``reference`` model, each view is scored against that model's render inst
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -102,8 +102,14 @@ def model_device(model: Model) -> torch.device:
     return next(model.grid.buffers()).device
 
 
-def render_view(model: Model, cameras: Cameras, view: int, device: torch.device,
-                background: tuple[float, float, float] = WHITE, chunk: int | None = None) -> Tensor:
+def render_view(
+    model: Model,
+    cameras: Cameras,
+    view: int,
+    device: torch.device,
+    background: tuple[float, float, float] = WHITE,
+    chunk: int | None = None,
+) -> Tensor:
     """Render camera ``view`` at the cameras' resolution: [H, W, 3] float in [0, 1] on ``device``."""
     rays = image_rays(cameras, view, model.normalization).to(device)
     bg = torch.tensor(background, device=device)
@@ -120,17 +126,31 @@ def warm_up(model: Model, cameras: Cameras, device: torch.device, n_rays: int = 
         model.renderer.render_image(rays, torch.tensor(WHITE, device=device))
 
 
-def score_image(pred: Tensor, gt: Tensor, file: str, ssim_mode: str = "standard",
-                lpips: LpipsSet | None = None) -> ImageScore:
+def score_image(
+    pred: Tensor, gt: Tensor, file: str, ssim_mode: str = "standard", lpips: LpipsSet | None = None
+) -> ImageScore:
     """Metrics of one [H, W, 3] render against its [H, W, 3] ground truth (both in [0, 1])."""
     lp = lpips.score(pred, gt) if lpips is not None else {}
     err = mse(pred, gt)
-    return ImageScore(file=file, psnr=psnr_from_mse(err), mse=err, ssim=ssim(pred, gt, mode=ssim_mode),
-                      lpips_alex=lp.get("alex"), lpips_vgg=lp.get("vgg"))
+    return ImageScore(
+        file=file,
+        psnr=psnr_from_mse(err),
+        mse=err,
+        ssim=ssim(pred, gt, mode=ssim_mode),
+        lpips_alex=lp.get("alex"),
+        lpips_vgg=lp.get("vgg"),
+    )
 
 
-def summarize(scores: list[ImageScore], split: str, width: int, height: int, ssim_mode: str,
-              render_seconds: float, lpips_reason: str | None) -> EvalResult:
+def summarize(
+    scores: list[ImageScore],
+    split: str,
+    width: int,
+    height: int,
+    ssim_mode: str,
+    render_seconds: float,
+    lpips_reason: str | None,
+) -> EvalResult:
     """Means over images; an LPIPS mean is ``None`` unless every image has a value."""
     if not scores:
         raise ValueError(f"split {split!r} has no images to evaluate")
@@ -140,36 +160,49 @@ def summarize(scores: list[ImageScore], split: str, width: int, height: int, ssi
         return None if any(v is None for v in values) else float(np.mean(values))
 
     return EvalResult(
-        split=split, n_images=len(scores), width=width, height=height, ssim_mode=ssim_mode,
-        psnr=ps.mean_psnr, psnr_of_mean_mse=ps.psnr_of_mean_mse,
+        split=split,
+        n_images=len(scores),
+        width=width,
+        height=height,
+        ssim_mode=ssim_mode,
+        psnr=ps.mean_psnr,
+        psnr_of_mean_mse=ps.psnr_of_mean_mse,
         ssim=float(np.mean([s.ssim for s in scores])),
         lpips_alex=mean_or_none([s.lpips_alex for s in scores]),
         lpips_vgg=mean_or_none([s.lpips_vgg for s in scores]),
-        lpips_unavailable_reason=lpips_reason, render_seconds=render_seconds,
+        lpips_unavailable_reason=lpips_reason,
+        render_seconds=render_seconds,
         fps=len(scores) / render_seconds if render_seconds > 0 else float("inf"),
-        per_image=scores)
+        per_image=scores,
+    )
 
 
-def lpips_for(images_hw: tuple[int, int], device: torch.device,
-              requested: bool) -> tuple[LpipsSet | None, str | None]:
+def lpips_for(images_hw: tuple[int, int], device: torch.device, requested: bool) -> tuple[LpipsSet | None, str | None]:
     """The LPIPS networks usable on images of size (H, W), and why any of them is not."""
     if not requested:
         return None, "not requested"
     h, w = images_hw
     fits = tuple(n for n in LPIPS_NETS if min(h, w) >= MIN_SIDE[n])
-    reasons = [f"lpips_{n}: {w}x{h} px images are below its {MIN_SIDE[n]} px minimum side"
-               for n in LPIPS_NETS if n not in fits]
+    reasons = [
+        f"lpips_{n}: {w}x{h} px images are below its {MIN_SIDE[n]} px minimum side" for n in LPIPS_NETS if n not in fits
+    ]
     loaded = load_lpips(fits, device) if fits else LpipsSet()
     reasons += [loaded.unavailable_reason] if loaded.unavailable_reason else []
     reason = "; ".join(reasons) or None
     return LpipsSet({**{n: None for n in LPIPS_NETS}, **loaded.models}, reason), reason
 
 
-def evaluate_model(model: Model, split: SceneSplit, ssim_mode: str = "standard", lpips: bool = True,
-                   device: str | torch.device | None = None, progress: bool = False,
-                   chunk: int | None = None,
-                   on_image: Callable[[int, Tensor, Tensor], None] | None = None,
-                   reference: Model | None = None) -> EvalResult:
+def evaluate_model(
+    model: Model,
+    split: SceneSplit,
+    ssim_mode: str = "standard",
+    lpips: bool = True,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    chunk: int | None = None,
+    on_image: Callable[[int, Tensor, Tensor], None] | None = None,
+    reference: Model | None = None,
+) -> EvalResult:
     """Render every view of ``split`` with a white background and score it.
 
     Args:
@@ -197,8 +230,11 @@ def evaluate_model(model: Model, split: SceneSplit, ssim_mode: str = "standard",
     render_seconds = 0.0
     warm_up(model, cams, device)
     for view in tqdm(range(len(split)), desc=f"evaluate {split.name}", unit="img", disable=not progress):
-        gt = (render_view(reference, cams, view, device, chunk=chunk) if reference is not None
-              else ground_truth_rgb(split.images[view]).to(device))
+        gt = (
+            render_view(reference, cams, view, device, chunk=chunk)
+            if reference is not None
+            else ground_truth_rgb(split.images[view]).to(device)
+        )
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()

@@ -62,8 +62,15 @@ def probe_views(n_views: int, k: int) -> list[int]:
 
 def reduced_cameras(cameras: Cameras, factor: int) -> Cameras:
     """Cameras of images area-averaged by an integer ``factor`` (right and bottom remainders cropped)."""
-    return Cameras(cameras.c2w, cameras.fx / factor, cameras.fy / factor, cameras.cx / factor, cameras.cy / factor,
-                   cameras.width // factor, cameras.height // factor)
+    return Cameras(
+        cameras.c2w,
+        cameras.fx / factor,
+        cameras.fy / factor,
+        cameras.cx / factor,
+        cameras.cy / factor,
+        cameras.width // factor,
+        cameras.height // factor,
+    )
 
 
 MIN_MSE = 1e-10  # PSNR is capped at 100 dB (a student identical to its teacher would be +inf)
@@ -93,7 +100,7 @@ class CurveProbe:
         self.factor = max(1, math.ceil(max(cams.width, cams.height) / cfg.size))
         self.cameras = reduced_cameras(cams[self.views], self.factor)
         gt = [area_downscale(test.images[v].numpy(), self.factor) for v in self.views]
-        self.gt = ground_truth_rgb(torch.from_numpy(np.stack(gt)))        # [k, h, w, 3]
+        self.gt = ground_truth_rgb(torch.from_numpy(np.stack(gt)))  # [k, h, w, 3]
         self.files = [test.files[v] for v in self.views]
         self.teacher = teacher
         self._teacher_renders: list[Tensor] | None = None
@@ -113,5 +120,11 @@ class CurveProbe:
 
     def describe(self) -> dict:
         """What the curve was measured on (for ``record.json``)."""
-        return {**asdict(self.cfg), "view_indices": self.views, "files": self.files, "factor": self.factor,
-                "width": self.cameras.width, "height": self.cameras.height}
+        return {
+            **asdict(self.cfg),
+            "view_indices": self.views,
+            "files": self.files,
+            "factor": self.factor,
+            "width": self.cameras.width,
+            "height": self.cameras.height,
+        }

@@ -55,5 +55,6 @@ class RenderSaver:
         write_png(self.folder / names["render"], to_uint8(pred))
         write_png(self.folder / names["gt"], to_uint8(gt))
         write_png(self.folder / names["error"], error_map(pred, gt))
-        self.saved.append({"view": view, "file": self.files[view],
-                           **{k: f"{self.folder.name}/{v}" for k, v in names.items()}})
+        self.saved.append(
+            {"view": view, "file": self.files[view], **{k: f"{self.folder.name}/{v}" for k, v in names.items()}}
+        )

@@ -27,8 +27,9 @@ class SceneMismatch(UserError):
 def check_data_type(meta: ModelMeta, ckpt: Path, data_type: str) -> None:
     """Raise :class:`SceneMismatch` when ``ckpt`` was trained on another dataset type."""
     if meta.data_type is not None and meta.data_type != data_type:
-        raise SceneMismatch(f"checkpoint {ckpt} was trained on data_type {meta.data_type!r} but "
-                            f"--data_type is {data_type!r}")
+        raise SceneMismatch(
+            f"checkpoint {ckpt} was trained on data_type {meta.data_type!r} but --data_type is {data_type!r}"
+        )
 
 
 def check_scene(meta: ModelMeta, ckpt: Path, scene_dir: Path, data_type: str, split: SceneSplit) -> None:
@@ -37,9 +38,11 @@ def check_scene(meta: ModelMeta, ckpt: Path, scene_dir: Path, data_type: str, sp
     if w and h:
         ours, theirs = split.cameras.width / split.cameras.height, w / h
         if abs(ours / theirs - 1) > ASPECT_TOLERANCE:
-            raise SceneMismatch(f"checkpoint {ckpt} was trained on {w}x{h} images but split "
-                                f"{split.name!r} of {scene_dir} has {split.cameras.width}x"
-                                f"{split.cameras.height} (aspect {ours:.3f} vs {theirs:.3f}): another scene")
+            raise SceneMismatch(
+                f"checkpoint {ckpt} was trained on {w}x{h} images but split "
+                f"{split.name!r} of {scene_dir} has {split.cameras.width}x"
+                f"{split.cameras.height} (aspect {ours:.3f} vs {theirs:.3f}): another scene"
+            )
     if meta.cameras is None:
         return
     try:
@@ -48,10 +51,14 @@ def check_scene(meta: ModelMeta, ckpt: Path, scene_dir: Path, data_type: str, sp
         return  # no train split to compare with; the other checks stand
     c2w = meta.cameras.c2w
     if c2w.shape != train.cameras.c2w.shape:
-        raise SceneMismatch(f"checkpoint {ckpt} was trained on {c2w.shape[0]} cameras but the train split "
-                            f"of {scene_dir} has {len(train.cameras)}: another scene")
+        raise SceneMismatch(
+            f"checkpoint {ckpt} was trained on {c2w.shape[0]} cameras but the train split "
+            f"of {scene_dir} has {len(train.cameras)}: another scene"
+        )
     scale = max(1.0, float(c2w[:, :3, 3].norm(dim=-1).max()))
     gap = float((c2w - train.cameras.c2w.float()).abs().max())
     if gap > CAMERA_TOLERANCE * scale:
-        raise SceneMismatch(f"checkpoint {ckpt}: its training cameras differ from the train split of "
-                            f"{scene_dir} (max pose difference {gap:.3g}): another scene")
+        raise SceneMismatch(
+            f"checkpoint {ckpt}: its training cameras differ from the train split of "
+            f"{scene_dir} (max pose difference {gap:.3g}): another scene"
+        )

@@ -7,8 +7,8 @@ renamed, so a crash never leaves a partial video.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -45,8 +45,13 @@ def choose_format(requested: str | None) -> str:
     return requested
 
 
-def render_frames(model: Model, cameras: Cameras, device: torch.device, progress: bool = False,
-                  background: tuple[float, float, float] = WHITE) -> Iterator[np.ndarray]:
+def render_frames(
+    model: Model,
+    cameras: Cameras,
+    device: torch.device,
+    progress: bool = False,
+    background: tuple[float, float, float] = WHITE,
+) -> Iterator[np.ndarray]:
     """Yield one [H, W, 3] uint8 frame per camera."""
     for view in tqdm(range(len(cameras)), desc="render", unit="frame", disable=not progress):
         rgb = render_view(model, cameras, view, device, background)
@@ -69,9 +74,15 @@ def _write_mp4(tmp: Path, frames: Iterable[np.ndarray], fps: float) -> int:
             frame = _even(frame)
             if writer is None:
                 writer = imageio_ffmpeg.write_frames(
-                    str(tmp), (frame.shape[1], frame.shape[0]), fps=fps, codec="libx264",
-                    pix_fmt_out="yuv420p", quality=MP4_QUALITY, macro_block_size=1,
-                    output_params=["-f", "mp4"])
+                    str(tmp),
+                    (frame.shape[1], frame.shape[0]),
+                    fps=fps,
+                    codec="libx264",
+                    pix_fmt_out="yuv420p",
+                    quality=MP4_QUALITY,
+                    macro_block_size=1,
+                    output_params=["-f", "mp4"],
+                )
                 writer.send(None)
             writer.send(frame)
             count += 1

@@ -53,8 +53,13 @@ FIELDS: dict[str, type[Field]] = {
     "tensors": TensorsField,
     "edited": EditedField,
 }
-CONFIGS: dict[str, type] = {"hash": HashConfig, "vm": VMConfig, "mlp": MLPConfig, "tensors": TensorsConfig,
-                            "edited": EditedConfig}
+CONFIGS: dict[str, type] = {
+    "hash": HashConfig,
+    "vm": VMConfig,
+    "mlp": MLPConfig,
+    "tensors": TensorsConfig,
+    "edited": EditedConfig,
+}
 MODEL_TYPES: tuple[str, ...] = tuple(FIELDS)
 DISPLAY_NAMES: dict[str, str] = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels"}
 
@@ -81,8 +86,9 @@ def make_field(key: str, config, bound: float, density_range=(-2.0, 7.0), **over
     names = [f.name for f in dataclasses.fields(config)]
     unknown = sorted(set(overrides) - set(names))
     if unknown:
-        raise UserError(f"unknown {key} field config option(s) {', '.join(unknown)}: "
-                        f"expected some of {', '.join(names)}")
+        raise UserError(
+            f"unknown {key} field config option(s) {', '.join(unknown)}: expected some of {', '.join(names)}"
+        )
     config = dataclasses.replace(config, **overrides)
     if not float(bound) > 0:
         raise UserError(f"bound must be > 0, got {bound!r}")
@@ -96,7 +102,23 @@ def make_field(key: str, config, bound: float, density_range=(-2.0, 7.0), **over
 
 
 __all__ = [
-    "ARCHS", "CONFIGS", "DISPLAY_NAMES", "EditedConfig", "EditedField", "FIELDS", "Field", "FieldOutput",
-    "HashConfig", "HashField", "MLPConfig", "MLPField", "MODEL_TYPES", "TensorsConfig", "TensorsField", "VMConfig",
-    "VMField", "check_arch", "make_field",
+    "ARCHS",
+    "CONFIGS",
+    "DISPLAY_NAMES",
+    "EditedConfig",
+    "EditedField",
+    "FIELDS",
+    "Field",
+    "FieldOutput",
+    "HashConfig",
+    "HashField",
+    "MLPConfig",
+    "MLPField",
+    "MODEL_TYPES",
+    "TensorsConfig",
+    "TensorsField",
+    "VMConfig",
+    "VMField",
+    "check_arch",
+    "make_field",
 ]

@@ -33,7 +33,7 @@ class FieldOutput:
     rgb: Tensor
     h: Tensor | None
 
-    def select(self, keep: Tensor) -> "FieldOutput":
+    def select(self, keep: Tensor) -> FieldOutput:
         """The rows where ``keep`` ([n] bool) is set."""
         return FieldOutput(self.s[keep], self.sigma[keep], self.rgb[keep], None if self.h is None else self.h[keep])
 

@@ -37,9 +37,12 @@ from torch import Tensor, nn
 from pvd.errors import UserError
 from pvd.fields.base import Field, FieldOutput
 
-OP_KEYS = {"erase": {"kind", "lo", "hi"}, "keep": {"kind", "lo", "hi"},
-           "move": {"kind", "lo", "hi", "matrix", "offset", "rotation", "density_factor"},
-           "insert": {"kind", "source", "lo", "hi", "matrix", "offset", "rotation", "density_factor"}}
+OP_KEYS = {
+    "erase": {"kind", "lo", "hi"},
+    "keep": {"kind", "lo", "hi"},
+    "move": {"kind", "lo", "hi", "matrix", "offset", "rotation", "density_factor"},
+    "insert": {"kind", "source", "lo", "hi", "matrix", "offset", "rotation", "density_factor"},
+}
 SOURCE_KEYS = {"model_type", "field_config", "bound", "density_range"}
 PROVENANCE_KEYS = {"checkpoint", "sha256", "normalization"}
 
@@ -97,8 +100,10 @@ class EditedConfig:
                 _check_matrix(op["rotation"], 3, 3, f"op {i} ({kind}) rotation")
                 _check_matrix(op["offset"], 3, 0, f"op {i} ({kind}) offset")
             if kind == "insert" and not (isinstance(op["source"], int) and 1 <= op["source"] < len(self.sources)):
-                _fail(f"op {i} (insert): source {op['source']!r} is not an inserted source index "
-                      f"(1..{len(self.sources) - 1})")
+                _fail(
+                    f"op {i} (insert): source {op['source']!r} is not an inserted source index "
+                    f"(1..{len(self.sources) - 1})"
+                )
 
 
 @dataclass
@@ -207,13 +212,18 @@ class EditedField(Field):
             hit = self._inside(y, op)
             if hit.any():
                 dy = None if d is None else torch.nn.functional.normalize(d[hit] @ op["rotation"].T, dim=-1)
-                part = (self._level(k - 1, y[hit], dy) if op["kind"] == "move"
-                        else self._source(op["source"], y[hit], dy))
+                part = (
+                    self._level(k - 1, y[hit], dy) if op["kind"] == "move" else self._source(op["source"], y[hit], dy)
+                )
                 part = _Query(part.sigma * op["density_factor"], part.rgb, part.h)
-                here = _Query(result.sigma[hit], None if result.rgb is None else result.rgb[hit],
-                              None if result.h is None else result.h[hit])
-                result = self._scatter(result, hit, _mix(here, part) if d is not None else
-                                       _Query(here.sigma + part.sigma, None, None))
+                here = _Query(
+                    result.sigma[hit],
+                    None if result.rgb is None else result.rgb[hit],
+                    None if result.h is None else result.h[hit],
+                )
+                result = self._scatter(
+                    result, hit, _mix(here, part) if d is not None else _Query(here.sigma + part.sigma, None, None)
+                )
         return result
 
     def _finish_sigma(self, sigma: Tensor) -> tuple[Tensor, Tensor]:

@@ -38,8 +38,8 @@ class FrequencyEncoding(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """[n, in_dim] -> [n, out_dim]."""
         n = x.shape[0]
-        scaled = x[:, None, :] * self.freqs.to(x.dtype)[None, :, None]        # [n, K, in_dim]
-        waves = torch.stack((torch.sin(scaled), torch.cos(scaled)), dim=2)    # [n, K, 2, in_dim]
+        scaled = x[:, None, :] * self.freqs.to(x.dtype)[None, :, None]  # [n, K, in_dim]
+        waves = torch.stack((torch.sin(scaled), torch.cos(scaled)), dim=2)  # [n, K, 2, in_dim]
         waves = waves.reshape(n, -1)
         if self.include_input:
             return torch.cat((x, waves), dim=1)

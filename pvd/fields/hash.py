@@ -64,13 +64,23 @@ class HashConfig:
     outside: str = "clamp"
 
     def __post_init__(self):
-        for name in ("n_levels", "n_features", "log2_table_size", "base_resolution",
-                     "finest_resolution", "init_scale", "sigma_hidden", "color_hidden"):
+        for name in (
+            "n_levels",
+            "n_features",
+            "log2_table_size",
+            "base_resolution",
+            "finest_resolution",
+            "init_scale",
+            "sigma_hidden",
+            "color_hidden",
+        ):
             if getattr(self, name) <= 0:
                 raise UserError(f"hash field config: {name} must be > 0, got {getattr(self, name)!r}")
         if self.resolution_rounding not in ROUNDINGS:
-            raise UserError(f"hash field config: resolution_rounding must be one of {list(ROUNDINGS)}, "
-                            f"got {self.resolution_rounding!r}")
+            raise UserError(
+                f"hash field config: resolution_rounding must be one of {list(ROUNDINGS)}, "
+                f"got {self.resolution_rounding!r}"
+            )
         if self.row_multiple < 1:
             raise UserError(f"hash field config: row_multiple must be >= 1, got {self.row_multiple!r}")
         if self.vertex_offset not in (0.0, 0.5):
@@ -80,9 +90,10 @@ class HashConfig:
         if self.outside not in OUTSIDE:
             raise UserError(f"hash field config: outside must be one of {list(OUTSIDE)}, got {self.outside!r}")
         if self.finest_resolution < self.base_resolution:
-            raise UserError(f"hash field config: finest_resolution ({self.finest_resolution}) must be "
-                            f">= base_resolution ({self.base_resolution})")
-
+            raise UserError(
+                f"hash field config: finest_resolution ({self.finest_resolution}) must be "
+                f">= base_resolution ({self.base_resolution})"
+            )
 
 
 class HashField(Field):
@@ -97,15 +108,20 @@ class HashField(Field):
             finest = max(config.base_resolution, round(config.finest_resolution * self.bound))
         else:  # the reference's desired_resolution, unrounded
             finest = max(config.base_resolution, config.finest_resolution * self.bound)
-        self.layout = make_layout(config.n_levels, config.n_features, config.log2_table_size,
-                                  config.base_resolution, finest, rounding=config.resolution_rounding,
-                                  row_multiple=config.row_multiple, shift=config.vertex_offset)
+        self.layout = make_layout(
+            config.n_levels,
+            config.n_features,
+            config.log2_table_size,
+            config.base_resolution,
+            finest,
+            rounding=config.resolution_rounding,
+            row_multiple=config.row_multiple,
+            shift=config.vertex_offset,
+        )
         table = torch.empty(self.layout.n_entries, config.n_features)
         self.table = nn.Parameter(table.uniform_(-config.init_scale, config.init_scale))
-        self.register_buffer("offsets", torch.tensor(self.layout.offsets, dtype=torch.long),
-                             persistent=False)
-        self.register_buffer("resolutions", torch.tensor(self.layout.resolutions, dtype=torch.long),
-                             persistent=False)
+        self.register_buffer("offsets", torch.tensor(self.layout.offsets, dtype=torch.long), persistent=False)
+        self.register_buffer("resolutions", torch.tensor(self.layout.resolutions, dtype=torch.long), persistent=False)
         self.register_buffer("scales", torch.tensor(self.layout.scales, dtype=torch.float32), persistent=False)
         self.sigma_net = SigmaNet(config.n_levels * config.n_features, config.sigma_hidden)
         self.color_net = ColorHead(config.color_hidden)
@@ -113,8 +129,15 @@ class HashField(Field):
     def raw_density_and_feature(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """[n, 3] box positions -> (s_raw [n], h [n, 16], f [n, 15])."""
         unit = (x + self.bound) / (2.0 * self.bound)
-        enc = hash_grid(unit, self.table, self.offsets, self.resolutions, self.scales, self.layout.shift,
-                        self.config.outside == "zero")
+        enc = hash_grid(
+            unit,
+            self.table,
+            self.offsets,
+            self.resolutions,
+            self.scales,
+            self.layout.shift,
+            self.config.outside == "zero",
+        )
         h = self.sigma_net(enc)
         return h[:, 0], h, h[:, 1:]
 

@@ -66,7 +66,7 @@ class ColorHead(nn.Module):
 
     def __init__(self, hidden: int = 64):
         super().__init__()
-        self.mlp = BiasFreeMLP((SH_BANDS ** 2 + FEATURE_DIM, hidden, hidden, 3))
+        self.mlp = BiasFreeMLP((SH_BANDS**2 + FEATURE_DIM, hidden, hidden, 3))
 
     def forward(self, f: Tensor, d: Tensor) -> Tensor:
         """[n, 15] features, [n, 3] unit directions -> [n, 3] colour in [0, 1]."""

@@ -64,9 +64,10 @@ class MLPConfig:
         if self.n_layers < 3:
             raise UserError(f"mlp field config: n_layers must be >= 3, got {self.n_layers!r}")
         if not 0 <= self.skip < self.n_layers - 2:
-            raise UserError(f"mlp field config: skip must be in [0, {self.n_layers - 3}] "
-                            f"(n_layers={self.n_layers}), got {self.skip!r}")
-
+            raise UserError(
+                f"mlp field config: skip must be in [0, {self.n_layers - 3}] "
+                f"(n_layers={self.n_layers}), got {self.skip!r}"
+            )
 
 
 class MLPField(Field):

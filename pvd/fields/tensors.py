@@ -39,7 +39,7 @@ from pvd.fields.base import Field, points_over_box
 from pvd.ops.sh import sh_encode
 
 SH_BANDS = 3
-CHANNELS = 1 + 3 * SH_BANDS ** 2
+CHANNELS = 1 + 3 * SH_BANDS**2
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,6 @@ class TensorsConfig:
             raise UserError(f"tensors field config: sparse_grad_rows must be >= 0, got {self.sparse_grad_rows!r}")
 
 
-
 class WeightedGather(torch.autograd.Function):
     """``out[m] = sum_k weights[k, m] * table[rows[k, m]]`` with a gradient for ``table`` only.
 
@@ -90,7 +89,7 @@ class WeightedGather(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, table: Tensor, rows: Tensor, weights: Tensor, sparse: bool = False) -> Tensor:
-        weights = weights.to(table.dtype)[:, :, None]                              # [K, m, 1]
+        weights = weights.to(table.dtype)[:, :, None]  # [K, m, 1]
         out = table.index_select(0, rows[0]) * weights[0]
         for k in range(1, rows.shape[0]):
             out.addcmul_(table.index_select(0, rows[k]), weights[k])
@@ -103,7 +102,7 @@ class WeightedGather(torch.autograd.Function):
         rows, weights = ctx.saved_tensors
         weights = weights.to(grad.dtype)
         if ctx.sparse:
-            touched, slot = torch.unique(rows, sorted=True, return_inverse=True)    # [T], [K, m]
+            touched, slot = torch.unique(rows, sorted=True, return_inverse=True)  # [T], [K, m]
             values = torch.zeros((touched.numel(), grad.shape[1]), dtype=grad.dtype, device=grad.device)
         else:
             slot, values = rows, torch.zeros(ctx.table_shape, dtype=grad.dtype, device=grad.device)
@@ -111,8 +110,9 @@ class WeightedGather(torch.autograd.Function):
             values.index_add_(0, slot[k], grad * weights[k])
         if not ctx.sparse:
             return values, None, None, None
-        table_grad = torch.sparse_coo_tensor(touched[None], values, ctx.table_shape, is_coalesced=True,
-                                             check_invariants=False)     # unique, sorted by construction
+        table_grad = torch.sparse_coo_tensor(
+            touched[None], values, ctx.table_shape, is_coalesced=True, check_invariants=False
+        )  # unique, sorted by construction
         return table_grad, None, None, None
 
 
@@ -127,7 +127,7 @@ class TensorsField(Field):
         super().__init__(config, bound, density_range)
         res = self.res = config.grid_points(bound)
         self.sparse_grad = config.sparse_grad(bound)
-        self.grid = nn.Parameter(config.init_scale * torch.randn(res ** 3, CHANNELS))
+        self.grid = nn.Parameter(config.init_scale * torch.randn(res**3, CHANNELS))
         corners = [(k * res + j) * res + i for k in (0, 1) for j in (0, 1) for i in (0, 1)]
         self.register_buffer("corners", torch.tensor(corners, dtype=torch.long), persistent=False)
 
@@ -136,11 +136,11 @@ class TensorsField(Field):
         n, res = x.shape[0], self.res
         pos = ((x + self.bound) * (0.5 / self.bound)).clamp(0.0, 1.0) * (res - 1)
         cell = pos.floor().clamp_(max=res - 2)
-        frac = pos - cell                                                           # [n, 3]
+        frac = pos - cell  # [n, 3]
         cell = cell.long()
-        base = (cell[:, 2] * res + cell[:, 1]) * res + cell[:, 0]                   # [n]
-        rows = self.corners[:, None] + base[None]                                   # [8, n]
-        w = torch.stack((1.0 - frac, frac), dim=0)                                  # [2, n, 3]
+        base = (cell[:, 2] * res + cell[:, 1]) * res + cell[:, 0]  # [n]
+        rows = self.corners[:, None] + base[None]  # [8, n]
+        w = torch.stack((1.0 - frac, frac), dim=0)  # [2, n, 3]
         weights = w[:, None, None, :, 2] * w[None, :, None, :, 1] * w[None, None, :, :, 0]
         return WeightedGather.apply(self.grid, rows, weights.reshape(8, n), self.sparse_grad)
 
@@ -151,6 +151,6 @@ class TensorsField(Field):
 
     def color(self, geo: Tensor, d: Tensor) -> Tensor:
         """SH coefficients [n, 27] (3 colours x 9), d [n, 3] -> rgb [n, 3]."""
-        basis = sh_encode(d.to(geo.dtype), SH_BANDS)                               # [n, 9]
-        coeffs = geo.reshape(-1, 3, SH_BANDS ** 2)
+        basis = sh_encode(d.to(geo.dtype), SH_BANDS)  # [n, 9]
+        coeffs = geo.reshape(-1, 3, SH_BANDS**2)
         return torch.sigmoid(torch.bmm(coeffs, basis[:, :, None]).squeeze(2))

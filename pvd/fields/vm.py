@@ -78,7 +78,6 @@ class VMConfig:
             raise UserError(f"vm field config: resolution must be >= 2, got {self.resolution!r}")
 
 
-
 class VMField(Field):
     """TensoRF VM field. Parameters: ``density_planes``, ``density_lines``, ``appearance_planes``,
     ``appearance_lines``, ``basis``, ``color_net``."""
@@ -95,15 +94,15 @@ class VMField(Field):
         self.appearance_lines = nn.Parameter(scale * torch.randn(3, config.appearance_rank, res, 1))
         self.basis = nn.Linear(3 * config.appearance_rank, FEATURE_DIM, bias=False)
         self.color_net = ColorHead(config.color_hidden)
-        self.register_buffer("plane_axes", torch.tensor(PLANE_AXES), persistent=False)   # [3, 2]
-        self.register_buffer("line_axes", torch.tensor(LINE_AXES), persistent=False)     # [3]
+        self.register_buffer("plane_axes", torch.tensor(PLANE_AXES), persistent=False)  # [3, 2]
+        self.register_buffer("line_axes", torch.tensor(LINE_AXES), persistent=False)  # [3]
 
     def sample_coords(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """[n, 3] box positions -> grid_sample grids for the planes and the lines, [3, n, 1, 2] each."""
-        unit = (x * (1.0 / self.bound)).clamp(-1.0, 1.0)                          # [n, 3]
-        plane = unit[:, self.plane_axes].transpose(0, 1)                           # [3, n, 2] = (u, v)
-        along = unit[:, self.line_axes].t()                                         # [3, n]
-        line = torch.stack((torch.zeros_like(along), along), dim=2)                 # [3, n, 2] = (0, w)
+        unit = (x * (1.0 / self.bound)).clamp(-1.0, 1.0)  # [n, 3]
+        plane = unit[:, self.plane_axes].transpose(0, 1)  # [3, n, 2] = (u, v)
+        along = unit[:, self.line_axes].t()  # [3, n]
+        line = torch.stack((torch.zeros_like(along), along), dim=2)  # [3, n, 2] = (0, w)
         return plane[:, :, None, :].contiguous(), line[:, :, None, :]
 
     @staticmethod
@@ -123,8 +122,8 @@ class VMField(Field):
         """[n, 3] box positions -> (s_raw [n], h [n, 16], f [n, 15])."""
         grids = self.sample_coords(x)
         s_raw = self.raw_density(x, grids)
-        app = self.products(self.appearance_planes, self.appearance_lines, *grids)   # [3, Ra, n]
-        f = self.basis(app.reshape(-1, x.shape[0]).t())                                # [n, 15]
+        app = self.products(self.appearance_planes, self.appearance_lines, *grids)  # [3, Ra, n]
+        f = self.basis(app.reshape(-1, x.shape[0]).t())  # [n, 15]
         return s_raw, torch.cat((s_raw[:, None], f), dim=1), f
 
     def density(self, x: Tensor) -> Tensor:
@@ -139,12 +138,10 @@ class VMField(Field):
         """Factors at ``lr``; ``basis`` and the colour head at ``head_lr_scale * lr``."""
         factors = [self.density_planes, self.density_lines, self.appearance_planes, self.appearance_lines]
         heads = list(self.basis.parameters()) + list(self.color_net.parameters())
-        return [{"params": factors, "lr": lr},
-                {"params": heads, "lr": lr * self.config.head_lr_scale}]
+        return [{"params": factors, "lr": lr}, {"params": heads, "lr": lr * self.config.head_lr_scale}]
 
     def regularizer(self) -> Tensor:
         """Plain (unweighted) L1 of the density factors: the sum over the 3 density planes and the 3
         density lines of each one's mean absolute value (the reference's ``density_loss``). The
         trainer multiplies it by its weight (1e-4 in METHOD §3)."""
-        return (self.density_planes.abs().mean(dim=(1, 2, 3)).sum()
-                + self.density_lines.abs().mean(dim=(1, 2, 3)).sum())
+        return self.density_planes.abs().mean(dim=(1, 2, 3)).sum() + self.density_lines.abs().mean(dim=(1, 2, 3)).sum()

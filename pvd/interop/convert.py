@@ -56,16 +56,20 @@ def name_pairs(arch: str, config) -> list[tuple[str, str]]:
     return []
 
 
-VM_STACKS = {"density_planes": "sigma_mat", "density_lines": "sigma_vec", "appearance_planes": "color_mat",
-             "appearance_lines": "color_vec"}
+VM_STACKS = {
+    "density_planes": "sigma_mat",
+    "density_lines": "sigma_vec",
+    "appearance_planes": "color_mat",
+    "appearance_lines": "color_vec",
+}
 
 
 def used_entries(model: Model) -> set[str]:
     """Reference entry names the conversion of ``model`` reads."""
     offsets = getattr(model.field, "layout", None)
-    return set(field_entries(model.model_type, model.meta.field_config,
-                             offsets.offsets if offsets is not None else None)) \
-        | set(grid_entries(model.grid.cascades, model.grid.resolution))
+    return set(
+        field_entries(model.model_type, model.meta.field_config, offsets.offsets if offsets is not None else None)
+    ) | set(grid_entries(model.grid.cascades, model.grid.resolution))
 
 
 def unused_entries(ref: ReferenceFile, model: Model) -> list[str]:
@@ -77,18 +81,32 @@ def check_reference_config(arch: str, config, where: str) -> None:
     """The pvd options whose reference value is needed for a parameter-for-parameter copy."""
     wrong = []
     if arch == "hash":
-        want = {"resolution_rounding": "ceil", "row_multiple": 8, "vertex_offset": 0.5, "outside": "zero",
-                "n_features": 2, "sigma_hidden": 64, "color_hidden": 64}
+        want = {
+            "resolution_rounding": "ceil",
+            "row_multiple": 8,
+            "vertex_offset": 0.5,
+            "outside": "zero",
+            "n_features": 2,
+            "sigma_hidden": 64,
+            "color_hidden": 64,
+        }
         wrong = [f"{k}={getattr(config, k)!r} (reference: {v!r})" for k, v in want.items() if getattr(config, k) != v]
     elif arch == "mlp":
-        want = {"skip_input_first": True, "divide_by_bound": False, "out_dim": 28, "color_hidden": 64,
-                "sigma_hidden": 64}
+        want = {
+            "skip_input_first": True,
+            "divide_by_bound": False,
+            "out_dim": 28,
+            "color_hidden": 64,
+            "sigma_hidden": 64,
+        }
         wrong = [f"{k}={getattr(config, k)!r} (reference: {v!r})" for k, v in want.items() if getattr(config, k) != v]
     elif arch == "vm" and config.color_hidden != 64:
         wrong = [f"color_hidden={config.color_hidden} (reference: 64)"]
     if wrong:
-        raise ReferenceFormatError(f"{where}: the {arch} field config differs from the reference architecture: "
-                                   f"{', '.join(wrong)}; only the paper preset matches it")
+        raise ReferenceFormatError(
+            f"{where}: the {arch} field config differs from the reference architecture: "
+            f"{', '.join(wrong)}; only the paper preset matches it"
+        )
 
 
 def field_state(ref: ReferenceFile, arch: str, config) -> dict[str, Tensor]:
@@ -99,7 +117,7 @@ def field_state(ref: ReferenceFile, arch: str, config) -> dict[str, Tensor]:
         for ours, theirs in VM_STACKS.items():
             state[ours] = torch.cat([m[f"{theirs}.{p}"].float() for p in range(3)], dim=0)
     elif arch == "tensors":
-        vol = m["tensor_volume.0"].float()[0]                                   # [28, z, y, x]
+        vol = m["tensor_volume.0"].float()[0]  # [28, z, y, x]
         state["grid"] = vol.permute(1, 2, 3, 0).reshape(-1, vol.shape[0]).contiguous()
     return state
 
@@ -115,25 +133,33 @@ def import_reference(ref: ReferenceFile, meta: ModelMeta) -> Model:
     arch, config = meta.model_type, meta.field_config
     check_reference_config(arch, config, where)
     if meta.normalization.rotation != NGP_ROTATION:
-        raise ReferenceFormatError(f"{where}: the reference's fields live in torch-ngp's frame; the scene "
-                                   f"normalisation must carry its rotation (NGP_ROTATION)")
+        raise ReferenceFormatError(
+            f"{where}: the reference's fields live in torch-ngp's frame; the scene "
+            f"normalisation must carry its rotation (NGP_ROTATION)"
+        )
     if abs(ref.bound - meta.bound) > 1e-6 * max(1.0, meta.bound):
         raise ReferenceFormatError(f"{where}: its box has bound {ref.bound:g} (aabb_train), not --bound {meta.bound:g}")
     model = build_model(meta, "cpu")
     grid = model.grid
     offsets = getattr(model.field, "layout", None)
-    expected = {**field_entries(arch, config, offsets.offsets if offsets is not None else None),
-                **grid_entries(grid.cascades, grid.resolution)}
+    expected = {
+        **field_entries(arch, config, offsets.offsets if offsets is not None else None),
+        **grid_entries(grid.cascades, grid.resolution),
+    }
     check_entries(ref.path, ref.model, expected, arch)
     if arch == "hash":
         stored = ref.model["encoder.offsets"].to(torch.int64)
         ours = torch.tensor(offsets.offsets, dtype=torch.int64)
         if not torch.equal(stored, ours):
             level = int((stored != ours).nonzero()[0])
-            raise ReferenceFormatError(f"{where}: encoder.offsets[{level}] = {int(stored[level])}, the reference "
-                                       f"architecture at bound {meta.bound:g} has {int(ours[level])}")
+            raise ReferenceFormatError(
+                f"{where}: encoder.offsets[{level}] = {int(stored[level])}, the reference "
+                f"architecture at bound {meta.bound:g} has {int(ours[level])}"
+            )
     if ref.model["density_bitfield"].dtype != torch.uint8:
-        raise ReferenceFormatError(f"{where}: density_bitfield must be uint8, got {ref.model['density_bitfield'].dtype}")
+        raise ReferenceFormatError(
+            f"{where}: density_bitfield must be uint8, got {ref.model['density_bitfield'].dtype}"
+        )
     model.field.load_state_dict(field_state(ref, arch, config))
     flat = ref.model["density_grid"].float()
     density = from_morton(flat)
@@ -160,19 +186,22 @@ def export_reference(model: Model, epoch: int = 0) -> tuple[dict, dict]:
     arch, config = meta.model_type, meta.field_config
     check_reference_config(arch, config, where)
     if meta.normalization.rotation != NGP_ROTATION:
-        raise ReferenceFormatError(f"{where}: its scene normalisation is not in torch-ngp's frame (rotation "
-                                   f"{[list(r) for r in meta.normalization.rotation]}); the reference would "
-                                   f"render it with the axes permuted")
+        raise ReferenceFormatError(
+            f"{where}: its scene normalisation is not in torch-ngp's frame (rotation "
+            f"{[list(r) for r in meta.normalization.rotation]}); the reference would "
+            f"render it with the axes permuted"
+        )
     if tuple(meta.density_range) != REFERENCE_DENSITY_RANGE:
-        raise ReferenceFormatError(f"{where}: density_range {list(meta.density_range)} is not the reference's "
-                                   f"{list(REFERENCE_DENSITY_RANGE)}")
+        raise ReferenceFormatError(
+            f"{where}: density_range {list(meta.density_range)} is not the reference's {list(REFERENCE_DENSITY_RANGE)}"
+        )
     state = {k: v.detach().cpu() for k, v in model.field.state_dict().items()}
     out = {theirs: state[ours].clone() for ours, theirs in name_pairs(arch, config)}
     if arch == "hash":
         out["encoder.offsets"] = torch.tensor(model.field.layout.offsets, dtype=torch.int32)
     elif arch == "vm":
         for ours, theirs in VM_STACKS.items():
-            out.update({f"{theirs}.{p}": state[ours][p:p + 1].clone() for p in range(3)})
+            out.update({f"{theirs}.{p}": state[ours][p : p + 1].clone() for p in range(3)})
     elif arch == "tensors":
         r = config.resolution
         out["tensor_volume.0"] = state["grid"].reshape(r, r, r, -1).permute(3, 0, 1, 2)[None].contiguous()
@@ -180,12 +209,20 @@ def export_reference(model: Model, epoch: int = 0) -> tuple[dict, dict]:
     b = float(meta.bound)
     box = torch.tensor([-b, -b, -b, b, b, b], dtype=torch.float32)
     density = torch.where(grid.seen, grid.density, torch.full_like(grid.density, -1.0)).cpu()
-    out.update(aabb_train=box, aabb_infer=box.clone(), density_grid=to_morton(density),
-               density_bitfield=pack_bits(to_morton(grid.occupancy.cpu()).reshape(-1)),
-               step_counter=torch.zeros(16, 2, dtype=torch.int32))
-    extras = {"epoch": int(epoch), "global_step": int(meta.step),
-              "stats": {"loss": [], "valid_loss": [], "results": [], "checkpoints": [], "best_result": None},
-              "mean_count": 0, "mean_density": float(grid.mean_density)}
+    out.update(
+        aabb_train=box,
+        aabb_infer=box.clone(),
+        density_grid=to_morton(density),
+        density_bitfield=pack_bits(to_morton(grid.occupancy.cpu()).reshape(-1)),
+        step_counter=torch.zeros(16, 2, dtype=torch.int32),
+    )
+    extras = {
+        "epoch": int(epoch),
+        "global_step": int(meta.step),
+        "stats": {"loss": [], "valid_loss": [], "results": [], "checkpoints": [], "best_result": None},
+        "mean_count": 0,
+        "mean_density": float(grid.mean_density),
+    }
     if arch == "vm":
         extras["resolution"] = [config.resolution] * 3
     return out, extras

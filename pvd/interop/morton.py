@@ -28,7 +28,7 @@ def from_morton(flat: Tensor) -> Tensor:
     """[C, R^3] values in Morton order -> [C, R, R, R] indexed (x, y, z)."""
     c, n = flat.shape
     r = round(n ** (1 / 3))
-    if r ** 3 != n:
+    if r**3 != n:
         raise ValueError(f"a cascade must hold R^3 cells, got {n}")
     return flat[:, morton_codes(r).reshape(-1)].reshape(c, r, r, r)
 
@@ -36,7 +36,7 @@ def from_morton(flat: Tensor) -> Tensor:
 def to_morton(grid: Tensor) -> Tensor:
     """[C, R, R, R] indexed (x, y, z) -> [C, R^3] in Morton order (inverse of :func:`from_morton`)."""
     c, r = grid.shape[0], grid.shape[1]
-    out = torch.empty(c, r ** 3, dtype=grid.dtype)
+    out = torch.empty(c, r**3, dtype=grid.dtype)
     out[:, morton_codes(r).reshape(-1)] = grid.reshape(c, -1).cpu()
     return out
 
@@ -49,5 +49,5 @@ def unpack_bits(bitfield: Tensor, n_cells: int) -> Tensor:
 
 def pack_bits(cells: Tensor) -> Tensor:
     """[n_cells] bool (n_cells a multiple of 8) -> [n_cells / 8] uint8 (inverse of :func:`unpack_bits`)."""
-    weights = (1 << torch.arange(8, dtype=torch.int64))
+    weights = 1 << torch.arange(8, dtype=torch.int64)
     return (cells.reshape(-1, 8).to(torch.int64) * weights).sum(dim=1).to(torch.uint8)

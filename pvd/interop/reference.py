@@ -13,7 +13,7 @@ Names of the reference (torch-ngp lineage) and their pvd counterparts:
     vm       sigma_mat.{p} [1, r, R, R], sigma_vec.{p} [1, r, R, 1]      -> density_planes / _lines [3, ...]
              color_mat.{p}, color_vec.{p}, basis_mat.weight              -> appearance_*, basis.weight
     tensors  tensor_volume.0 [1, 28, D, H, W] (axes z, y, x)             -> grid [R^3, 28]
-    heads    sigma_net.{i}.weight, color_net.{i}.weight                  -> sigma_net.layers.{i}, color_net.mlp.layers.{i}
+    heads    sigma_net.{i}.weight, color_net.{i}.weight  -> sigma_net.layers.{i}, color_net.mlp.layers.{i}
     grid     aabb_train, aabb_infer [6], density_grid [C, R^3] (Morton),
              density_bitfield [C R^3 / 8] uint8, step_counter [16, 2] int32
 """
@@ -33,8 +33,12 @@ from torch import Tensor
 from pvd.errors import UserError
 from pvd.records import atomic_path
 
-ARCH_SIGNATURES = {"hash": "encoder.embeddings", "mlp": "nerf_mlp.0.weight", "vm": "sigma_mat.0",
-                   "tensors": "tensor_volume.0"}
+ARCH_SIGNATURES = {
+    "hash": "encoder.embeddings",
+    "mlp": "nerf_mlp.0.weight",
+    "vm": "sigma_mat.0",
+    "tensors": "tensor_volume.0",
+}
 """One entry that only the state dicts of that architecture hold."""
 
 GRID_ENTRIES = ("aabb_train", "aabb_infer", "density_grid", "density_bitfield", "step_counter")
@@ -73,14 +77,19 @@ class ReferenceFile:
         the same along every axis; None for other architectures or anisotropic grids."""
         if arch == "vm" and self.extras.get("resolution") is not None:
             res = [int(v) for v in self.extras["resolution"]]
-        elif arch == "tensors" and isinstance(self.model.get("tensor_volume.0"), Tensor) \
-                and self.model["tensor_volume.0"].dim() == 5:
+        elif (
+            arch == "tensors"
+            and isinstance(self.model.get("tensor_volume.0"), Tensor)
+            and self.model["tensor_volume.0"].dim() == 5
+        ):
             res = list(self.model["tensor_volume.0"].shape[2:])
         else:
             return None
         if len(set(res)) != 1:
-            raise ReferenceFormatError(f"reference checkpoint {self.path}: {arch} grid resolution {res} is not "
-                                       f"the same along every axis; pvd's {arch} field is cubic")
+            raise ReferenceFormatError(
+                f"reference checkpoint {self.path}: {arch} grid resolution {res} is not "
+                f"the same along every axis; pvd's {arch} field is cubic"
+            )
         return res[0]
 
 
@@ -98,8 +107,11 @@ def field_entries(arch: str, config, offsets: tuple[int, ...] | None = None) -> 
     pvd field config); ``offsets`` are the hash grid's row offsets."""
     if arch == "hash":
         enc = config.n_levels * config.n_features
-        return {"encoder.embeddings": (offsets[-1], config.n_features), "encoder.offsets": (len(offsets),),
-                **head_entries((enc, config.sigma_hidden, 16), (31, config.color_hidden, config.color_hidden, 3))}
+        return {
+            "encoder.embeddings": (offsets[-1], config.n_features),
+            "encoder.offsets": (len(offsets),),
+            **head_entries((enc, config.sigma_hidden, 16), (31, config.color_hidden, config.color_hidden, 3)),
+        }
     if arch == "mlp":
         enc = 3 * (2 * config.n_octaves + 1)
         out = {}
@@ -107,8 +119,12 @@ def field_entries(arch: str, config, offsets: tuple[int, ...] | None = None) -> 
             a = enc if i == 0 else config.width + (enc if i == config.skip + 1 else 0)
             b = config.out_dim if i == config.n_layers - 1 else config.width
             out.update({f"nerf_mlp.{i}.weight": (b, a), f"nerf_mlp.{i}.bias": (b,)})
-        return {**out, **head_entries((config.out_dim, config.sigma_hidden, 16),
-                                      (31, config.color_hidden, config.color_hidden, 3))}
+        return {
+            **out,
+            **head_entries(
+                (config.out_dim, config.sigma_hidden, 16), (31, config.color_hidden, config.color_hidden, 3)
+            ),
+        }
     if arch == "vm":
         r = config.resolution
         out = {}
@@ -126,9 +142,14 @@ def field_entries(arch: str, config, offsets: tuple[int, ...] | None = None) -> 
 
 def grid_entries(cascades: int, resolution: int) -> dict[str, tuple[int, ...]]:
     """The renderer's buffers in every reference state dict."""
-    n = cascades * resolution ** 3
-    return {"aabb_train": (6,), "aabb_infer": (6,), "density_grid": (cascades, resolution ** 3),
-            "density_bitfield": (n // 8,), "step_counter": (16, 2)}
+    n = cascades * resolution**3
+    return {
+        "aabb_train": (6,),
+        "aabb_infer": (6,),
+        "density_grid": (cascades, resolution**3),
+        "density_bitfield": (n // 8,),
+        "step_counter": (16, 2),
+    }
 
 
 def _load(path: Path) -> dict:
@@ -142,11 +163,14 @@ def _load(path: Path) -> dict:
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
-        raise ReferenceFormatError(f"reference checkpoint {path} is truncated or not a torch checkpoint "
-                                   f"({type(exc).__name__}: {first[:200]})") from None
+        raise ReferenceFormatError(
+            f"reference checkpoint {path} is truncated or not a torch checkpoint ({type(exc).__name__}: {first[:200]})"
+        ) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("model"), dict):
-        raise ReferenceFormatError(f"reference checkpoint {path} has no 'model' state dict: not a file of the "
-                                   f"reference code (a pvd checkpoint is read by --ckpt, not imported)")
+        raise ReferenceFormatError(
+            f"reference checkpoint {path} has no 'model' state dict: not a file of the "
+            f"reference code (a pvd checkpoint is read by --ckpt, not imported)"
+        )
     return payload
 
 
@@ -159,13 +183,17 @@ def check_entries(path: Path, model: dict, expected: dict[str, tuple[int, ...]],
     """Every expected entry present with its shape; the first failure is the error."""
     for name, shape in expected.items():
         if name not in model:
-            raise ReferenceFormatError(f"reference checkpoint {path}: entry model[{name!r}] is missing; the "
-                                       f"reference's {arch} architecture has it with shape {list(shape)}")
+            raise ReferenceFormatError(
+                f"reference checkpoint {path}: entry model[{name!r}] is missing; the "
+                f"reference's {arch} architecture has it with shape {list(shape)}"
+            )
         value = model[name]
         if not isinstance(value, Tensor) or tuple(value.shape) != tuple(shape):
             found = list(value.shape) if isinstance(value, Tensor) else type(value).__name__
-            raise ReferenceFormatError(f"reference checkpoint {path}: entry model[{name!r}] has shape {found}; "
-                                       f"the reference's {arch} architecture has {list(shape)}")
+            raise ReferenceFormatError(
+                f"reference checkpoint {path}: entry model[{name!r}] has shape {found}; "
+                f"the reference's {arch} architecture has {list(shape)}"
+            )
 
 
 def read_reference(path: str | Path, arch: str) -> ReferenceFile:
@@ -177,17 +205,25 @@ def read_reference(path: str | Path, arch: str) -> ReferenceFile:
     found = detect_arch(model)
     if arch not in found:
         what = f"a {found[0]} model ({ARCH_SIGNATURES[found[0]]!r})" if found else "no model the reference builds"
-        raise ReferenceFormatError(f"reference checkpoint {path} holds {what}, not --model_type {arch} "
-                                   f"(expected the entry {ARCH_SIGNATURES[arch]!r})")
+        raise ReferenceFormatError(
+            f"reference checkpoint {path} holds {what}, not --model_type {arch} "
+            f"(expected the entry {ARCH_SIGNATURES[arch]!r})"
+        )
     for name in ("aabb_train", "density_grid"):
         if not isinstance(model.get(name), Tensor):
-            raise ReferenceFormatError(f"reference checkpoint {path}: entry model[{name!r}] is missing; every "
-                                       f"reference model has it")
+            raise ReferenceFormatError(
+                f"reference checkpoint {path}: entry model[{name!r}] is missing; every reference model has it"
+            )
     aabb = model["aabb_train"].double().reshape(-1)
-    if aabb.numel() != 6 or not torch.allclose(aabb[:3], -aabb[3:]) or not aabb[3] > 0 \
-            or not torch.allclose(aabb[3:], aabb[3:].mean().expand(3)):
-        raise ReferenceFormatError(f"reference checkpoint {path}: aabb_train {aabb.tolist()} is not a centred "
-                                   f"cube [-b, -b, -b, b, b, b]")
+    if (
+        aabb.numel() != 6
+        or not torch.allclose(aabb[:3], -aabb[3:])
+        or not aabb[3] > 0
+        or not torch.allclose(aabb[3:], aabb[3:].mean().expand(3))
+    ):
+        raise ReferenceFormatError(
+            f"reference checkpoint {path}: aabb_train {aabb.tolist()} is not a centred cube [-b, -b, -b, b, b, b]"
+        )
     extras = {k: v for k, v in payload.items() if k != "model"}
     return ReferenceFile(path, model, extras)
 

@@ -30,7 +30,7 @@ BACKBONE_URLS = {net: f"https://download.pytorch.org/models/{name}" for net, nam
 # Smallest image side each backbone's pooling stack accepts (checked in tests/metrics/test_lpips.py).
 MIN_SIDE = {"alex": 31, "vgg": 16}
 
-_CACHE: dict[tuple[str, str], "Lpips | LpipsUnavailable"] = {}
+_CACHE: dict[tuple[str, str], Lpips | LpipsUnavailable] = {}
 _WARNED: set[str] = set()
 
 
@@ -97,8 +97,7 @@ class Lpips:
         seed: seed of the random trunk.
     """
 
-    def __init__(self, net: str, device: str | torch.device = "cpu", backbone: str = "pretrained",
-                 seed: int = 0):
+    def __init__(self, net: str, device: str | torch.device = "cpu", backbone: str = "pretrained", seed: int = 0):
         _check_net(net)
         if backbone not in ("pretrained", "random"):
             raise ValueError(f"backbone must be 'pretrained' or 'random', got {backbone!r}")
@@ -118,8 +117,9 @@ class Lpips:
         if p.ndim != 3 or p.shape[-1] != 3:
             raise ValueError(f"LPIPS needs [H, W, 3] RGB images, got {tuple(p.shape)}")
         if min(p.shape[:2]) < MIN_SIDE[self.net]:
-            raise ValueError(f"LPIPS-{self.net} needs image sides >= {MIN_SIDE[self.net]} px, "
-                             f"got {p.shape[1]}x{p.shape[0]}")
+            raise ValueError(
+                f"LPIPS-{self.net} needs image sides >= {MIN_SIDE[self.net]} px, got {p.shape[1]}x{p.shape[0]}"
+            )
         with torch.no_grad():
             d = self.module(self._to_input(p), self._to_input(g))
         return float(d.reshape(()))
@@ -166,8 +166,7 @@ class LpipsSet:
         return {net: (m(pred, gt) if m is not None else None) for net, m in self.models.items()}
 
 
-def load_lpips(nets: tuple[str, ...] = LPIPS_NETS, device: str | torch.device = "cpu",
-               warn: bool = True) -> LpipsSet:
+def load_lpips(nets: tuple[str, ...] = LPIPS_NETS, device: str | torch.device = "cpu", warn: bool = True) -> LpipsSet:
     """Load the pretrained ``nets``; missing ones become ``None`` with one warning line on stderr."""
     models: dict[str, Lpips | None] = {}
     reasons = []
@@ -181,8 +180,10 @@ def load_lpips(nets: tuple[str, ...] = LPIPS_NETS, device: str | torch.device = 
         return LpipsSet(models)
     reason = "; ".join(reasons)
     missing = [BACKBONE_FILES[n] for n, m in models.items() if m is None]
-    message = (f"warning: LPIPS unavailable ({reason}); place {', '.join(missing)} in "
-               f"{checkpoints_dir()} (`pvd data weights` downloads them); reporting null")
+    message = (
+        f"warning: LPIPS unavailable ({reason}); place {', '.join(missing)} in "
+        f"{checkpoints_dir()} (`pvd data weights` downloads them); reporting null"
+    )
     if warn and message not in _WARNED:
         _WARNED.add(message)
         print(message, file=sys.stderr)

@@ -10,8 +10,8 @@ Identical images have MSE 0 and PSNR ``inf``; no clamp is applied.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -74,6 +74,6 @@ def summarize_psnr(mses: Sequence[float]) -> PsnrSummary:
     if len(mses) == 0:
         raise ValueError("summarize_psnr needs at least one image")
     per_image = tuple(psnr_from_mse(float(m)) for m in mses)
-    return PsnrSummary(mean_psnr=float(np.mean(per_image)),
-                       psnr_of_mean_mse=psnr_from_mse(float(np.mean(mses))),
-                       per_image=per_image)
+    return PsnrSummary(
+        mean_psnr=float(np.mean(per_image)), psnr_of_mean_mse=psnr_from_mse(float(np.mean(mses))), per_image=per_image
+    )

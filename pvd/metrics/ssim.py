@@ -50,8 +50,13 @@ def _blur(x: Tensor, taps: Tensor, pad: int) -> Tensor:
     return F.conv2d(x, taps.view(1, 1, 1, k), padding=(0, pad))
 
 
-def ssim_map(pred: ArrayLike, gt: ArrayLike, mode: str = "standard", data_range: float | None = None,
-             config: SsimConfig = SsimConfig()) -> Tensor:
+def ssim_map(
+    pred: ArrayLike,
+    gt: ArrayLike,
+    mode: str = "standard",
+    data_range: float | None = None,
+    config: SsimConfig = SsimConfig(),
+) -> Tensor:
     """Per-position SSIM.
 
     Args:
@@ -79,8 +84,8 @@ def ssim_map(pred: ArrayLike, gt: ArrayLike, mode: str = "standard", data_range:
     x = p.permute(2, 0, 1)[:, None]
     y = g.permute(2, 0, 1)[:, None]
     mu_x, mu_y = _blur(x, taps, pad), _blur(y, taps, pad)
-    var_x = _blur(x * x, taps, pad) - mu_x ** 2
-    var_y = _blur(y * y, taps, pad) - mu_y ** 2
+    var_x = _blur(x * x, taps, pad) - mu_x**2
+    var_y = _blur(y * y, taps, pad) - mu_y**2
     cov = _blur(x * y, taps, pad) - mu_x * mu_y
     if mode == "pvd-compat":
         var_x, var_y = var_x.clamp_min(0), var_y.clamp_min(0)
@@ -88,11 +93,16 @@ def ssim_map(pred: ArrayLike, gt: ArrayLike, mode: str = "standard", data_range:
     c1 = (config.k1 * data_range) ** 2
     c2 = (config.k2 * data_range) ** 2
     num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
-    den = (mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
     return (num / den)[:, 0]
 
 
-def ssim(pred: ArrayLike, gt: ArrayLike, mode: str = "standard", data_range: float | None = None,
-         config: SsimConfig = SsimConfig()) -> float:
+def ssim(
+    pred: ArrayLike,
+    gt: ArrayLike,
+    mode: str = "standard",
+    data_range: float | None = None,
+    config: SsimConfig = SsimConfig(),
+) -> float:
     """Mean SSIM of one image pair over positions and channels (see :func:`ssim_map`)."""
     return float(ssim_map(pred, gt, mode, data_range, config).mean())

@@ -175,8 +175,18 @@ def build_spec(kind: str, arch_list: str | None = None) -> BuildSpec:
         arch = normalize_arch_list(arch_list) if arch_list else _detected_arch_list()
     h = hashlib.sha256()
     _hash_files(h, sources + sorted(SOURCE_DIR.glob("*.h")))
-    for part in (CACHE_LAYOUT, kind, cflags, cuda_cflags, openmp, arch, torch.__version__, torch.version.cuda,
-                 sys.version_info[:2], sys.platform):
+    for part in (
+        CACHE_LAYOUT,
+        kind,
+        cflags,
+        cuda_cflags,
+        openmp,
+        arch,
+        torch.__version__,
+        torch.version.cuda,
+        sys.version_info[:2],
+        sys.platform,
+    ):
         h.update(repr(part).encode() + b"\0")
     return BuildSpec(kind, tuple(sources), cflags, cuda_cflags, openmp, arch, h.hexdigest()[:16])
 
@@ -190,8 +200,9 @@ def _check_toolchain(spec: BuildSpec) -> None:
         if cuda_home() is None:
             raise NativeBuildError("nvcc not found (set CUDA_HOME to the CUDA toolkit)")
         if spec.arch_list is None:
-            raise NativeBuildError("no GPU to detect the CUDA architecture from: pass --arch (e.g. 9.0) "
-                                   "or set TORCH_CUDA_ARCH_LIST")
+            raise NativeBuildError(
+                "no GPU to detect the CUDA architecture from: pass --arch (e.g. 9.0) or set TORCH_CUDA_ARCH_LIST"
+            )
 
 
 def _cpp_extension():
@@ -207,8 +218,9 @@ def _cpp_extension():
     finally:
         logger.setLevel(level)
 
-    if home is not None and (cpp_extension.CUDA_HOME is None
-                             or not (Path(cpp_extension.CUDA_HOME) / "bin" / "nvcc").exists()):
+    if home is not None and (
+        cpp_extension.CUDA_HOME is None or not (Path(cpp_extension.CUDA_HOME) / "bin" / "nvcc").exists()
+    ):
         cpp_extension.CUDA_HOME = str(home)
     if not cpp_extension.is_ninja_available():
         os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -276,8 +288,11 @@ def _build_locked(spec: BuildSpec, verbose: bool) -> BuildResult:
             if spec.directory.exists():  # an interrupted build: start it again from nothing
                 shutil.rmtree(spec.directory)
             spec.directory.mkdir()
-            print(f"pvd: building native kernels ({spec.kind}) in {spec.directory} (not in the cache)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"pvd: building native kernels ({spec.kind}) in {spec.directory} (not in the cache)",
+                file=sys.stderr,
+                flush=True,
+            )
             module = _compile(spec, _private_sources(spec), verbose)
             library = Path(module.__file__)
             tmp = marker.with_suffix(".tmp")
@@ -288,8 +303,11 @@ def _build_locked(spec: BuildSpec, verbose: bool) -> BuildResult:
         os.utime(spec.directory)  # mark as used now (the cache keeps the most recently used builds)
     seconds = time.perf_counter() - start
     state = "built" if compiled else "cache hit, loaded"
-    print(f"pvd: native kernels ({spec.kind}): {state} in {seconds:.1f} s from {spec.directory}",
-          file=sys.stderr, flush=True)
+    print(
+        f"pvd: native kernels ({spec.kind}): {state} in {seconds:.1f} s from {spec.directory}",
+        file=sys.stderr,
+        flush=True,
+    )
     if compiled:
         prune_cache(spec.kind)
     return BuildResult(spec.kind, spec.arch_list, spec.directory, seconds, compiled, module)
@@ -303,10 +321,16 @@ def _compile(spec: BuildSpec, sources: list[Path], verbose: bool) -> ModuleType:
         os.environ["TORCH_CUDA_ARCH_LIST"] = spec.arch_list
     try:
         return cpp_extension.load(
-            name=spec.name, sources=[str(p) for p in sources],
-            extra_cflags=list(spec.cflags), extra_cuda_cflags=list(spec.cuda_cflags),
-            extra_ldflags=list(spec.ldflags), extra_include_paths=[str(sources[0].parent)],
-            build_directory=str(spec.directory), with_cuda=spec.kind == "cuda", verbose=verbose)
+            name=spec.name,
+            sources=[str(p) for p in sources],
+            extra_cflags=list(spec.cflags),
+            extra_cuda_cflags=list(spec.cuda_cflags),
+            extra_ldflags=list(spec.ldflags),
+            extra_include_paths=[str(sources[0].parent)],
+            build_directory=str(spec.directory),
+            with_cuda=spec.kind == "cuda",
+            verbose=verbose,
+        )
     except Exception as exc:  # the compiler's output is in the message
         raise NativeBuildError(f"building the {spec.kind} kernels in {spec.directory} failed: {exc}") from exc
     finally:
@@ -322,8 +346,9 @@ def prune_cache(kind: str, keep: int = KEEP_BUILDS) -> list[Path]:
     kept; processes that already loaded a deleted library keep running (the mapping outlives it)."""
     from filelock import FileLock, Timeout
 
-    builds = sorted((d for d in cache_root().glob(f"{kind}-*") if d.is_dir()),
-                    key=lambda d: d.stat().st_mtime, reverse=True)
+    builds = sorted(
+        (d for d in cache_root().glob(f"{kind}-*") if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True
+    )
     removed = []
     for directory in builds[keep:]:
         lock = FileLock(str(directory) + ".lock")
@@ -360,8 +385,7 @@ def native_module(device_type: str) -> ModuleType | None:
         _failed[device_type] = str(exc)
         if mode == "native":
             raise UserError(f"{BACKEND_ENV}=native but {exc}") from exc
-        warnings.warn(f"pvd: using the PyTorch twins for {device_type} tensors: {exc}", RuntimeWarning,
-                      stacklevel=3)
+        warnings.warn(f"pvd: using the PyTorch twins for {device_type} tensors: {exc}", RuntimeWarning, stacklevel=3)
         return None
 
 

@@ -25,8 +25,9 @@ from torch import Tensor
 from pvd.ops.backend import native_module
 
 
-def composite_torch(sigmas: Tensor, rgbs: Tensor, deltas: Tensor, ts: Tensor, ray_indices: Tensor,
-                    n_rays: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def composite_torch(
+    sigmas: Tensor, rgbs: Tensor, deltas: Tensor, ts: Tensor, ray_indices: Tensor, n_rays: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Pure-PyTorch twin of ``composite_fwd`` / ``composite_bwd``: see the module docstring."""
     tau = sigmas.float() * deltas
     if tau.numel() == 0:
@@ -49,8 +50,7 @@ class _CompositeNative(torch.autograd.Function):
     """``composite_fwd`` / ``composite_bwd`` of a native build as one differentiable op."""
 
     @staticmethod
-    def forward(ctx, sigmas: Tensor, rgbs: Tensor, deltas: Tensor, ts: Tensor, ray_indices: Tensor, n_rays: int,
-                ext):
+    def forward(ctx, sigmas: Tensor, rgbs: Tensor, deltas: Tensor, ts: Tensor, ray_indices: Tensor, n_rays: int, ext):
         ctx.save_for_backward(sigmas, rgbs, deltas, ts, ray_indices)
         ctx.n_rays, ctx.ext = n_rays, ext
         return ext.composite_fwd(sigmas, rgbs, deltas, ts, ray_indices, n_rays)
@@ -58,13 +58,20 @@ class _CompositeNative(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_weights: Tensor, grad_rgb: Tensor, grad_depth: Tensor, grad_opacity: Tensor):
-        grads = ctx.ext.composite_bwd(grad_weights.contiguous(), grad_rgb.contiguous(), grad_depth.contiguous(),
-                                      grad_opacity.contiguous(), *ctx.saved_tensors, ctx.n_rays)
+        grads = ctx.ext.composite_bwd(
+            grad_weights.contiguous(),
+            grad_rgb.contiguous(),
+            grad_depth.contiguous(),
+            grad_opacity.contiguous(),
+            *ctx.saved_tensors,
+            ctx.n_rays,
+        )
         return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (None, None, None)
 
 
-def composite(sigmas: Tensor, rgbs: Tensor, deltas: Tensor, ts: Tensor, ray_indices: Tensor,
-              n_rays: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def composite(
+    sigmas: Tensor, rgbs: Tensor, deltas: Tensor, ts: Tensor, ray_indices: Tensor, n_rays: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Compositing through the best available backend (see :mod:`pvd.ops.backend`).
 
     Same arguments, results and gradients (to sigmas, rgbs, deltas, ts) as :func:`composite_torch`;
@@ -72,11 +79,23 @@ def composite(sigmas: Tensor, rgbs: Tensor, deltas: Tensor, ts: Tensor, ray_indi
     ``deltas`` / ``ts`` run the native kernels when they build; anything else runs the twin.
     """
     ext = None
-    if (sigmas.dim() == 1 and deltas.dtype == ts.dtype == torch.float32 and ray_indices.dtype == torch.long
-            and sigmas.is_floating_point() and rgbs.is_floating_point()
-            and all(t.device == sigmas.device for t in (rgbs, deltas, ts, ray_indices))):
+    if (
+        sigmas.dim() == 1
+        and deltas.dtype == ts.dtype == torch.float32
+        and ray_indices.dtype == torch.long
+        and sigmas.is_floating_point()
+        and rgbs.is_floating_point()
+        and all(t.device == sigmas.device for t in (rgbs, deltas, ts, ray_indices))
+    ):
         ext = native_module(sigmas.device.type)
     if ext is None:
         return composite_torch(sigmas, rgbs, deltas, ts, ray_indices, n_rays)
-    return _CompositeNative.apply(sigmas.float().contiguous(), rgbs.float().contiguous(), deltas.contiguous(),
-                                  ts.contiguous(), ray_indices.contiguous(), int(n_rays), ext)
+    return _CompositeNative.apply(
+        sigmas.float().contiguous(),
+        rgbs.float().contiguous(),
+        deltas.contiguous(),
+        ts.contiguous(),
+        ray_indices.contiguous(),
+        int(n_rays),
+        ext,
+    )

@@ -67,9 +67,16 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def make_layout(n_levels: int, n_features: int, log2_table_size: int, base_resolution: int,
-                finest_resolution: float, rounding: str = "floor", row_multiple: int = 1,
-                shift: float = 0.0) -> HashGridLayout:
+def make_layout(
+    n_levels: int,
+    n_features: int,
+    log2_table_size: int,
+    base_resolution: int,
+    finest_resolution: float,
+    rounding: str = "floor",
+    row_multiple: int = 1,
+    shift: float = 0.0,
+) -> HashGridLayout:
     """Levels in a geometric progression from ``base`` to ``finest`` cells per axis.
 
     ``rounding="floor"`` (pvd's own): level ``l`` has ``N = floor(base * g^l)`` cells, ``scale = N``,
@@ -90,12 +97,12 @@ def make_layout(n_levels: int, n_features: int, log2_table_size: int, base_resol
         raise ValueError("shift 0.5 needs rounding='ceil' (the reference's convention)")
     if row_multiple < 1:
         raise ValueError(f"row_multiple must be >= 1, got {row_multiple}")
-    cap = 2 ** log2_table_size
+    cap = 2**log2_table_size
     offsets, resolutions, scales = [0], [], []
     if rounding == "floor":
         growth = math.exp(math.log(finest_resolution / base_resolution) / max(n_levels - 1, 1))
         for level in range(n_levels):
-            res = math.floor(base_resolution * growth ** level + 1e-6)
+            res = math.floor(base_resolution * growth**level + 1e-6)
             resolutions.append(res)
             scales.append(float(res))
             offsets.append(offsets[-1] + _round_up(min(cap, (res + 1) ** 3), row_multiple))
@@ -104,17 +111,22 @@ def make_layout(n_levels: int, n_features: int, log2_table_size: int, base_resol
         log2_growth = np.float32(np.log2(growth))
         extra = 1 if shift else 0
         for level in range(n_levels):
-            scale = np.float32(np.exp2(np.float32(level) * log2_growth)) * np.float32(base_resolution) \
-                - np.float32(1.0)
+            scale = np.float32(np.exp2(np.float32(level) * log2_growth)) * np.float32(base_resolution) - np.float32(1.0)
             resolutions.append(math.ceil(scale) + extra)
             scales.append(float(scale))
-            side = math.ceil(base_resolution * growth ** level) + extra
-            offsets.append(offsets[-1] + _round_up(min(cap, side ** 3), row_multiple))
+            side = math.ceil(base_resolution * growth**level) + extra
+            offsets.append(offsets[-1] + _round_up(min(cap, side**3), row_multiple))
     return HashGridLayout(tuple(offsets), tuple(resolutions), tuple(scales), n_features, float(shift))
 
 
-def corner_indices(x: Tensor, offsets: Tensor, resolutions: Tensor, scales: Tensor | None = None,
-                   shift: float = 0.0, outside_zero: bool = False) -> tuple[Tensor, Tensor]:
+def corner_indices(
+    x: Tensor,
+    offsets: Tensor,
+    resolutions: Tensor,
+    scales: Tensor | None = None,
+    shift: float = 0.0,
+    outside_zero: bool = False,
+) -> tuple[Tensor, Tensor]:
     """Row indices and trilinear weights of the 8 corners at every level.
 
     Returns:
@@ -135,34 +147,40 @@ def corner_indices(x: Tensor, offsets: Tensor, resolutions: Tensor, scales: Tens
         x = torch.where(inside, x, x.detach().clamp(0.0, 1.0))
     res = resolutions.to(x.device)
     scale = (res if scales is None else scales.to(x.device)).to(x.dtype)
-    pos = x[:, None, :] * scale[None, :, None]                      # [n, L, 3]
+    pos = x[:, None, :] * scale[None, :, None]  # [n, L, 3]
     if shift:
         pos = pos + shift
     base = pos.floor().clamp(min=0).clamp_max(res[None, :, None].to(x.dtype) - 1)
     frac = pos - base
     base = base.nan_to_num_(0.0).long()  # a NaN coordinate takes cell 0 and NaN weights (as the native kernels)
-    corners = torch.tensor([[(c >> 0) & 1, (c >> 1) & 1, (c >> 2) & 1] for c in range(8)],
-                           device=x.device)                        # [8, 3]
-    vert = base[:, :, None, :] + corners[None, None]               # [n, L, 8, 3]
+    corners = torch.tensor([[(c >> 0) & 1, (c >> 1) & 1, (c >> 2) & 1] for c in range(8)], device=x.device)  # [8, 3]
+    vert = base[:, :, None, :] + corners[None, None]  # [n, L, 8, 3]
     w_axis = torch.where(corners[None, None].bool(), frac[:, :, None, :], 1 - frac[:, :, None, :])
-    weights = w_axis.prod(dim=-1)                                  # [n, L, 8]
+    weights = w_axis.prod(dim=-1)  # [n, L, 8]
     if outside_zero:
         weights = weights * keep[:, None, None].to(weights.dtype)
 
     offs = offsets.to(x.device)
-    rows_per_level = (offs[1:] - offs[:-1])[None, :, None]         # [1, L, 1]
+    rows_per_level = (offs[1:] - offs[:-1])[None, :, None]  # [1, L, 1]
     side = (res + 1)[None, :, None]
     dense = vert[..., 0] + vert[..., 1] * side + vert[..., 2] * side * side
     hashed = (vert[..., 0] * PRIMES[0]) ^ (vert[..., 1] * PRIMES[1]) ^ (vert[..., 2] * PRIMES[2])
     hashed = hashed & 0xFFFFFFFF
-    is_dense = side ** 3 <= rows_per_level
+    is_dense = side**3 <= rows_per_level
     local = torch.where(is_dense, dense, hashed % rows_per_level)
     rows = local + offs[:-1][None, :, None]
     return rows, weights
 
 
-def hash_grid_torch(x: Tensor, table: Tensor, offsets: Tensor, resolutions: Tensor,
-                    scales: Tensor | None = None, shift: float = 0.0, outside_zero: bool = False) -> Tensor:
+def hash_grid_torch(
+    x: Tensor,
+    table: Tensor,
+    offsets: Tensor,
+    resolutions: Tensor,
+    scales: Tensor | None = None,
+    shift: float = 0.0,
+    outside_zero: bool = False,
+) -> Tensor:
     """Pure-PyTorch hash-grid encoding (the twin and oracle of ``hash_grid_fwd``/``_bwd``).
 
     Args:
@@ -187,8 +205,17 @@ class _HashGridNative(torch.autograd.Function):
     """``hash_grid_fwd`` / ``hash_grid_bwd`` of a native build as one differentiable op."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, table: Tensor, offsets: Tensor, resolutions: Tensor, scales: Tensor,
-                shift: float, outside_zero: bool, ext) -> Tensor:
+    def forward(
+        ctx,
+        x: Tensor,
+        table: Tensor,
+        offsets: Tensor,
+        resolutions: Tensor,
+        scales: Tensor,
+        shift: float,
+        outside_zero: bool,
+        ext,
+    ) -> Tensor:
         ctx.save_for_backward(x, table, offsets, resolutions, scales)
         ctx.ext, ctx.shift, ctx.outside_zero = ext, shift, outside_zero
         return ext.hash_grid_fwd(x, table, offsets, resolutions, scales, shift, outside_zero)
@@ -197,14 +224,29 @@ class _HashGridNative(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor):
         x, table, offsets, resolutions, scales = ctx.saved_tensors
-        grad_table, grad_x = ctx.ext.hash_grid_bwd(grad_out.contiguous(), x, table, offsets, resolutions,
-                                                   ctx.needs_input_grad[0], scales, ctx.shift,
-                                                   ctx.outside_zero)
+        grad_table, grad_x = ctx.ext.hash_grid_bwd(
+            grad_out.contiguous(),
+            x,
+            table,
+            offsets,
+            resolutions,
+            ctx.needs_input_grad[0],
+            scales,
+            ctx.shift,
+            ctx.outside_zero,
+        )
         return grad_x, grad_table if ctx.needs_input_grad[1] else None, None, None, None, None, None, None
 
 
-def hash_grid(x: Tensor, table: Tensor, offsets: Tensor, resolutions: Tensor, scales: Tensor | None = None,
-              shift: float = 0.0, outside_zero: bool = False) -> Tensor:
+def hash_grid(
+    x: Tensor,
+    table: Tensor,
+    offsets: Tensor,
+    resolutions: Tensor,
+    scales: Tensor | None = None,
+    shift: float = 0.0,
+    outside_zero: bool = False,
+) -> Tensor:
     """Hash-grid encoding through the best available backend (see :mod:`pvd.ops.backend`).
 
     Same arguments, result and gradients (to ``table`` and ``x``) as :func:`hash_grid_torch`; float32
@@ -216,7 +258,13 @@ def hash_grid(x: Tensor, table: Tensor, offsets: Tensor, resolutions: Tensor, sc
     if ext is None:
         return hash_grid_torch(x, table, offsets, resolutions, scales, shift, outside_zero)
     scales = resolutions.to(torch.float32) if scales is None else scales
-    return _HashGridNative.apply(x.contiguous(), table.contiguous(), offsets.to(x.device).contiguous(),
-                                 resolutions.to(x.device).contiguous(),
-                                 scales.to(x.device, torch.float32).contiguous(), float(shift),
-                                 bool(outside_zero), ext)
+    return _HashGridNative.apply(
+        x.contiguous(),
+        table.contiguous(),
+        offsets.to(x.device).contiguous(),
+        resolutions.to(x.device).contiguous(),
+        scales.to(x.device, torch.float32).contiguous(),
+        float(shift),
+        bool(outside_zero),
+        ext,
+    )

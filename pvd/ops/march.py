@@ -93,7 +93,7 @@ def _cell_index_axes(x: Tensor, y: Tensor, z: Tensor, bound: float, cascades: in
         extent = torch.fmax(torch.fmax(x.abs(), y.abs()), z.abs()).nan_to_num_(nan=1e-30).clamp_min_(1e-30)
         level = torch.log2(extent).ceil_().clamp_(0, cascades - 1)
         inv = 0.5 * resolution / torch.exp2(level).clamp_(max=bound)
-    exact_in_float = cascades * resolution ** 3 <= 1 << 24
+    exact_in_float = cascades * resolution**3 <= 1 << 24
     flat = None
     for coord in (x, y, z):
         # NaN coordinates take cell 0, infinite ones the border cell (as the native kernels)
@@ -102,12 +102,24 @@ def _cell_index_axes(x: Tensor, y: Tensor, z: Tensor, bound: float, cascades: in
             cell = cell.long()
         flat = cell if flat is None else flat.mul_(resolution).add_(cell)
     if level is not None:
-        flat = flat.add_((level if exact_in_float else level.long()) * resolution ** 3)
+        flat = flat.add_((level if exact_in_float else level.long()) * resolution**3)
     return flat.long()
 
 
-def _march_chunk(origins, directions, near, far, offsets, occ_flat, bound, cascades, resolution,
-                 rule: StepRule, max_samples: int, width: int):
+def _march_chunk(
+    origins,
+    directions,
+    near,
+    far,
+    offsets,
+    occ_flat,
+    bound,
+    cascades,
+    resolution,
+    rule: StepRule,
+    max_samples: int,
+    width: int,
+):
     """March one chunk of rays over ``width`` candidate intervals each (see :func:`march_torch`)."""
     k = torch.arange(width, device=origins.device, dtype=origins.dtype)
     t0, far2, u = near.unsqueeze(1), far.unsqueeze(1), offsets.unsqueeze(1)
@@ -123,7 +135,7 @@ def _march_chunk(origins, directions, near, far, offsets, occ_flat, bound, casca
         upper = torch.minimum(lower + (lower * rule.gamma).clamp_(rule.dt_min, rule.dt_max), far2)
         t = torch.addcmul(lower, upper - lower, u)
         valid = lower < far2
-    axes = [torch.addcmul(origins[:, i:i + 1], t, directions[:, i:i + 1]) for i in range(3)]
+    axes = [torch.addcmul(origins[:, i : i + 1], t, directions[:, i : i + 1]) for i in range(3)]
     keep = occ_flat[_cell_index_axes(*axes, bound, cascades, resolution)].logical_and_(valid)
     n_kept = keep.sum(dim=1)
     if int(n_kept.max()) > max_samples:
@@ -155,10 +167,21 @@ def _interval(rule: StepRule, near: Tensor, far: Tensor, k: Tensor) -> tuple[Ten
     return lower, torch.minimum(lower + step, far)
 
 
-def march_torch(origins: Tensor, directions: Tensor, near: Tensor, far: Tensor, offsets: Tensor,
-                occupancy: Tensor, bound: float, dt_min: float, dt_max: float, dt_gamma: float,
-                max_samples: int, max_candidates: int,
-                budget: int = DEFAULT_BUDGET) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def march_torch(
+    origins: Tensor,
+    directions: Tensor,
+    near: Tensor,
+    far: Tensor,
+    offsets: Tensor,
+    occupancy: Tensor,
+    bound: float,
+    dt_min: float,
+    dt_max: float,
+    dt_gamma: float,
+    max_samples: int,
+    max_candidates: int,
+    budget: int = DEFAULT_BUDGET,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Pure-PyTorch twin of ``march_fwd``: see the module docstring for the layout.
 
     ``max_candidates`` caps the intervals examined per ray in this call; ``budget`` caps the
@@ -180,17 +203,39 @@ def march_torch(origins: Tensor, directions: Tensor, near: Tensor, far: Tensor, 
     parts = []
     for start in range(0, n_rays, chunk):
         sl = slice(start, start + chunk)
-        rows, t, delta, t_end = _march_chunk(origins[sl], directions[sl], near[sl], far[sl], offsets[sl],
-                                             occ_flat, bound, cascades, resolution, rule, max_samples,
-                                             width)
+        rows, t, delta, t_end = _march_chunk(
+            origins[sl],
+            directions[sl],
+            near[sl],
+            far[sl],
+            offsets[sl],
+            occ_flat,
+            bound,
+            cascades,
+            resolution,
+            rule,
+            max_samples,
+            width,
+        )
         parts.append((rows + start, t, delta, t_end))
     ray_indices, t, deltas, t_end = parts[0] if len(parts) == 1 else (torch.cat(p) for p in zip(*parts))
     return ray_indices, t, deltas, torch.where(ok, t_end, far)
 
 
-def march(origins: Tensor, directions: Tensor, near: Tensor, far: Tensor, offsets: Tensor,
-          occupancy: Tensor, bound: float, dt_min: float, dt_max: float, dt_gamma: float,
-          max_samples: int, max_candidates: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def march(
+    origins: Tensor,
+    directions: Tensor,
+    near: Tensor,
+    far: Tensor,
+    offsets: Tensor,
+    occupancy: Tensor,
+    bound: float,
+    dt_min: float,
+    dt_max: float,
+    dt_gamma: float,
+    max_samples: int,
+    max_candidates: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Ray marching through the best available backend (see :mod:`pvd.ops.backend`).
 
     Same arguments and results as :func:`march_torch` (whose ``budget`` only bounds the twin's
@@ -199,12 +244,36 @@ def march(origins: Tensor, directions: Tensor, near: Tensor, far: Tensor, offset
     """
     floats = (origins, directions, near, far, offsets)
     ext = None
-    if (all(t.dtype == torch.float32 and t.device == origins.device for t in floats)
-            and occupancy.dtype == torch.bool and occupancy.device == origins.device and max_samples >= 1
-            and not (torch.is_grad_enabled() and any(t.requires_grad for t in floats))):
+    if (
+        all(t.dtype == torch.float32 and t.device == origins.device for t in floats)
+        and occupancy.dtype == torch.bool
+        and occupancy.device == origins.device
+        and max_samples >= 1
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in floats))
+    ):
         ext = native_module(origins.device.type)
     if ext is None:
-        return march_torch(origins, directions, near, far, offsets, occupancy, bound, dt_min, dt_max,
-                           dt_gamma, max_samples, max_candidates)
-    return ext.march_fwd(*(t.contiguous() for t in floats), occupancy.contiguous(), float(bound), float(dt_min),
-                         float(dt_max), float(dt_gamma), int(max_samples), int(max_candidates))
+        return march_torch(
+            origins,
+            directions,
+            near,
+            far,
+            offsets,
+            occupancy,
+            bound,
+            dt_min,
+            dt_max,
+            dt_gamma,
+            max_samples,
+            max_candidates,
+        )
+    return ext.march_fwd(
+        *(t.contiguous() for t in floats),
+        occupancy.contiguous(),
+        float(bound),
+        float(dt_min),
+        float(dt_max),
+        float(dt_gamma),
+        int(max_samples),
+        int(max_candidates),
+    )

@@ -54,8 +54,11 @@ def ray_aabb(origins: Tensor, directions: Tensor, aabb: Tensor) -> tuple[Tensor,
     gradient run ``ray_aabb_fwd`` of the native build when it builds; anything else runs the twin.
     """
     ext = None
-    if (origins.dtype == directions.dtype == aabb.dtype == torch.float32 and origins.device == directions.device
-            and not (torch.is_grad_enabled() and (origins.requires_grad or directions.requires_grad))):
+    if (
+        origins.dtype == directions.dtype == aabb.dtype == torch.float32
+        and origins.device == directions.device
+        and not (torch.is_grad_enabled() and (origins.requires_grad or directions.requires_grad))
+    ):
         ext = native_module(origins.device.type)
     if ext is None:
         return ray_aabb_torch(origins, directions, aabb)

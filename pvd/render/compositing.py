@@ -57,12 +57,14 @@ def composite_samples(samples: Samples, out: FieldOutput, bg) -> RenderOutput:
     """
     n = samples.n_samples
     if out.sigma.reshape(-1).shape[0] != n or out.rgb.shape != (n, 3):
-        raise ValueError(f"field output does not match the samples: sigma {list(out.sigma.shape)}, "
-                         f"rgb {list(out.rgb.shape)}, expected [{n}] and [{n}, 3]")
+        raise ValueError(
+            f"field output does not match the samples: sigma {list(out.sigma.shape)}, "
+            f"rgb {list(out.rgb.shape)}, expected [{n}] and [{n}, 3]"
+        )
     # float32 compositing even under fp16 autocast: transmittance products need the range
-    weights, rgb, depth, opacity = composite_op(out.sigma.reshape(-1).float(), out.rgb.float(),
-                                                samples.deltas, samples.t,
-                                                samples.ray_indices, samples.n_rays)
+    weights, rgb, depth, opacity = composite_op(
+        out.sigma.reshape(-1).float(), out.rgb.float(), samples.deltas, samples.t, samples.ray_indices, samples.n_rays
+    )
     bg = background(bg, samples.n_rays, rgb.device)
     rgb = rgb + (1 - opacity).unsqueeze(1) * bg
     return RenderOutput(rgb=rgb, opacity=opacity, depth=depth, weights=weights, samples=samples)
@@ -75,6 +77,6 @@ def transmittance(sigma: Tensor, samples: Samples) -> Tensor:
     """
     with torch.no_grad():
         tau = sigma.reshape(-1).double() * samples.deltas.double()
-        before = torch.cumsum(tau, 0) - tau                          # over all earlier samples
-        first = torch.searchsorted(samples.ray_indices, samples.ray_indices)   # ray's first sample
+        before = torch.cumsum(tau, 0) - tau  # over all earlier samples
+        first = torch.searchsorted(samples.ray_indices, samples.ray_indices)  # ray's first sample
         return torch.exp(-(before - before[first])).float()

@@ -49,10 +49,16 @@ class Samples:
         """[n_rays] int64 number of samples of each ray."""
         return torch.bincount(self.ray_indices, minlength=self.n_rays)
 
-    def select(self, keep: Tensor) -> "Samples":
+    def select(self, keep: Tensor) -> Samples:
         """The samples where ``keep`` ([n_samples] bool) is set, in order (still packed per ray)."""
-        return Samples(self.positions[keep], self.directions[keep], self.t[keep], self.deltas[keep],
-                       self.ray_indices[keep], self.n_rays)
+        return Samples(
+            self.positions[keep],
+            self.directions[keep],
+            self.t[keep],
+            self.deltas[keep],
+            self.ray_indices[keep],
+            self.n_rays,
+        )
 
 
 def step_limits(max_steps: int, grid_resolution: int, cascades: int) -> tuple[float, float]:
@@ -78,9 +84,19 @@ def near_far(rays: Rays, bound: float, min_near: float) -> tuple[Tensor, Tensor]
     return near, far
 
 
-def march_rays(rays: Rays, near: Tensor, far: Tensor, offsets: Tensor, occupancy: Tensor, bound: float,
-               dt_min: float, dt_max: float, dt_gamma: float, max_samples: int,
-               max_candidates: int) -> tuple[Samples, Tensor]:
+def march_rays(
+    rays: Rays,
+    near: Tensor,
+    far: Tensor,
+    offsets: Tensor,
+    occupancy: Tensor,
+    bound: float,
+    dt_min: float,
+    dt_max: float,
+    dt_gamma: float,
+    max_samples: int,
+    max_candidates: int,
+) -> tuple[Samples, Tensor]:
     """March ``rays`` from ``near`` to ``far`` through ``occupancy`` ([C, R, R, R] bool).
 
     Args:
@@ -90,8 +106,20 @@ def march_rays(rays: Rays, near: Tensor, far: Tensor, offsets: Tensor, occupancy
     Returns:
         (samples, t_end): ``t_end`` [n_rays] is where each ray stopped (``far`` when traversed).
     """
-    ray_indices, t, deltas, t_end = march(rays.origins, rays.directions, near, far, offsets, occupancy,
-                                          bound, dt_min, dt_max, dt_gamma, max_samples, max_candidates)
+    ray_indices, t, deltas, t_end = march(
+        rays.origins,
+        rays.directions,
+        near,
+        far,
+        offsets,
+        occupancy,
+        bound,
+        dt_min,
+        dt_max,
+        dt_gamma,
+        max_samples,
+        max_candidates,
+    )
     directions = rays.directions[ray_indices]
     positions = rays.origins[ray_indices] + t.unsqueeze(1) * directions
     return Samples(positions, directions, t, deltas, ray_indices, len(rays)), t_end

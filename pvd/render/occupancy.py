@@ -72,11 +72,11 @@ class OccupancyGrid(nn.Module):
 
     @property
     def n_cells(self) -> int:
-        return self.cascades * self.resolution ** 3
+        return self.cascades * self.resolution**3
 
     def cascade_extent(self, c: int) -> float:
         """Half side ``s_c`` of cascade ``c`` in box units."""
-        return min(2.0 ** c, self.bound)
+        return min(2.0**c, self.bound)
 
     def occupied(self, x: Tensor) -> Tensor:
         """[n, 3] box points -> [n] bool, whether the point's cell is occupied."""
@@ -89,16 +89,26 @@ class OccupancyGrid(nn.Module):
     def cell_positions(self, flat: Tensor, jitter: Tensor | None = None) -> Tensor:
         """[n] flat cell indices -> [n, 3] box points, cell centres or ``jitter`` ([n, 3] in [0, 1))."""
         r = self.resolution
-        c, rem = flat // r ** 3, flat % r ** 3
+        c, rem = flat // r**3, flat % r**3
         ijk = torch.stack([rem // (r * r), (rem // r) % r, rem % r], dim=-1).float()
         ijk = ijk + (0.5 if jitter is None else jitter)
         extent = torch.clamp(torch.exp2(c.float()), max=self.bound).unsqueeze(-1)
         return (ijk / r * 2 - 1) * extent
 
     @torch.no_grad()
-    def update(self, density_fn, step: int, *, density_thresh: float = 10.0, decay: float = 0.95,
-               update_every: int = 16, warmup_steps: int = 0, full_updates: int = 16,
-               chunk: int = 1 << 16, generator: torch.Generator | None = None) -> bool:
+    def update(
+        self,
+        density_fn,
+        step: int,
+        *,
+        density_thresh: float = 10.0,
+        decay: float = 0.95,
+        update_every: int = 16,
+        warmup_steps: int = 0,
+        full_updates: int = 16,
+        chunk: int = 1 << 16,
+        generator: torch.Generator | None = None,
+    ) -> bool:
         """Refresh the densities if ``step % update_every == 0``; returns whether it did.
 
         Args:
@@ -126,7 +136,7 @@ class OccupancyGrid(nn.Module):
             cells = random_cells
         fresh = torch.full((self.n_cells,), -1.0, device=device)
         for start in range(0, cells.numel(), chunk):
-            idx = cells[start:start + chunk]
+            idx = cells[start : start + chunk]
             x = self.cell_positions(idx, uniform((idx.numel(), 3), generator, device))
             fresh[idx] = density_fn(x).reshape(-1).float()
         density = self.density.reshape(-1)
@@ -163,18 +173,17 @@ class OccupancyGrid(nn.Module):
         for start in range(0, self.n_cells, step):
             flat = torch.arange(start, min(start + step, self.n_cells), device=device)
             world = norm.to_world(self.cell_positions(flat))
-            extent = torch.clamp(torch.exp2((flat // self.resolution ** 3).float()), max=self.bound)
+            extent = torch.clamp(torch.exp2((flat // self.resolution**3).float()), max=self.bound)
             radius = math.sqrt(3) * extent / self.resolution / norm.scale
             cam = torch.einsum("pk,nkj->npj", world, rot) - torch.einsum("nk,nkj->nj", centre, rot)[:, None]
             x, y, depth = cam[..., 0], cam[..., 1], -cam[..., 2]
 
-            def inside(v, lo, hi):
+            def inside(v, lo, hi, depth=depth, radius=radius):
                 lo, hi = lo[:, None], hi[:, None]
-                return ((v >= lo * depth - radius * (1 + lo.abs()))
-                        & (v <= hi * depth + radius * (1 + hi.abs())))
+                return (v >= lo * depth - radius * (1 + lo.abs())) & (v <= hi * depth + radius * (1 + hi.abs()))
 
             visible = (depth > -radius) & inside(x, left, right) & inside(y, bottom, top)
-            seen[start:start + flat.numel()] = visible.any(dim=0)
+            seen[start : start + flat.numel()] = visible.any(dim=0)
         seen = seen.reshape(self.seen.shape)
         self.seen &= seen
         self.occupancy &= self.seen

@@ -97,7 +97,7 @@ class RenderConfig:
         return dataclasses.asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "RenderConfig":
+    def from_dict(d: dict) -> RenderConfig:
         """Inverse of :meth:`to_dict`; unknown keys are a :class:`UserError`."""
         known = {f.name for f in dataclasses.fields(RenderConfig)}
         unknown = sorted(set(d) - known)
@@ -137,9 +137,17 @@ class Renderer:
     def update_grid(self, step: int, generator: torch.Generator | None = None) -> bool:
         """Grid update with the field's density at the configured schedule; returns whether it ran."""
         c = self.config
-        return self.grid.update(self.field.density, step, density_thresh=c.density_thresh, decay=c.grid_decay,
-                                update_every=c.update_every, warmup_steps=c.prune_warmup,
-                                full_updates=c.full_updates, chunk=c.density_chunk, generator=generator)
+        return self.grid.update(
+            self.field.density,
+            step,
+            density_thresh=c.density_thresh,
+            decay=c.grid_decay,
+            update_every=c.update_every,
+            warmup_steps=c.prune_warmup,
+            full_updates=c.full_updates,
+            chunk=c.density_chunk,
+            generator=generator,
+        )
 
     def _training_occupancy(self, generator: torch.Generator | None) -> Tensor:
         occ = self.grid.occupancy
@@ -169,8 +177,19 @@ class Renderer:
         else:
             offsets = torch.full_like(near, 0.5)
             occupancy = self.grid.occupancy
-        samples, _ = march_rays(rays, near, far, offsets, occupancy, self.bound, self.dt_min, self.dt_max,
-                                c.dt_gamma, c.samples_cap, _UNLIMITED)
+        samples, _ = march_rays(
+            rays,
+            near,
+            far,
+            offsets,
+            occupancy,
+            self.bound,
+            self.dt_min,
+            self.dt_max,
+            c.dt_gamma,
+            c.samples_cap,
+            _UNLIMITED,
+        )
         return samples
 
     def composite(self, samples: Samples, out: FieldOutput, bg) -> RenderOutput:
@@ -193,7 +212,7 @@ class Renderer:
         """
         n = len(rays)
         bg = background(bg, n, rays.origins.device)
-        parts = [self._render_chunk(rays[s:s + chunk], bg[s:s + chunk]) for s in range(0, n, chunk)]
+        parts = [self._render_chunk(rays[s : s + chunk], bg[s : s + chunk]) for s in range(0, n, chunk)]
         if not parts:
             empty = bg.new_zeros(0)
             return RenderOutput(rgb=bg.new_zeros(0, 3), opacity=empty, depth=empty)
@@ -212,13 +231,24 @@ class Renderer:
         while bool(alive.any()):
             idx = alive.nonzero().squeeze(1)
             sub = rays[idx]
-            samples, t_end = march_rays(sub, t_cur[idx], far[idx], torch.full_like(t_cur[idx], 0.5),
-                                        self.grid.occupancy, self.bound, self.dt_min, self.dt_max, c.dt_gamma,
-                                        c.infer_block, c.max_steps)
+            samples, t_end = march_rays(
+                sub,
+                t_cur[idx],
+                far[idx],
+                torch.full_like(t_cur[idx], 0.5),
+                self.grid.occupancy,
+                self.bound,
+                self.dt_min,
+                self.dt_max,
+                c.dt_gamma,
+                c.infer_block,
+                c.max_steps,
+            )
             if samples.n_samples:
                 out = evaluate_field(self.field, samples)
-                _, blk_rgb, blk_depth, blk_opacity = composite_op(out.sigma.reshape(-1), out.rgb, samples.deltas,
-                                                                  samples.t, samples.ray_indices, len(idx))
+                _, blk_rgb, blk_depth, blk_opacity = composite_op(
+                    out.sigma.reshape(-1), out.rgb, samples.deltas, samples.t, samples.ray_indices, len(idx)
+                )
                 t_before = transmittance[idx]
                 rgb[idx] += t_before.unsqueeze(1) * blk_rgb
                 depth[idx] += t_before * blk_depth

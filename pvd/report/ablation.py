@@ -55,9 +55,14 @@ def ablation_table(frame: pd.DataFrame, dataset: str) -> Table:
                 cells += [_mean(own[m.key], m.digits), _delta(diff, m.digits) if common else NOT_RUN]
             body.append((pair.replace("2", "->"), variant, str(len(own)), *cells))
     columns = ("pair", "variant", "scenes", *(c for m in METRICS for c in (m.label, f"Δ {m.label}")))
-    return Table(f"{DATASET_TITLES[dataset]}: ablations", columns, tuple(body), align="llr" + "r" * 2 * len(METRICS),
-                 note=f"Δ = variant - default, mean over the scenes where both ran (PSNR, SSIM: higher is better; "
-                      f"LPIPS: lower is better); {NA} = unavailable, {NOT_RUN} = not run")
+    return Table(
+        f"{DATASET_TITLES[dataset]}: ablations",
+        columns,
+        tuple(body),
+        align="llr" + "r" * 2 * len(METRICS),
+        note=f"Δ = variant - default, mean over the scenes where both ran (PSNR, SSIM: higher is better; "
+        f"LPIPS: lower is better); {NA} = unavailable, {NOT_RUN} = not run",
+    )
 
 
 def ablation_tables(frame: pd.DataFrame) -> list[Table]:

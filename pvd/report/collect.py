@@ -74,8 +74,10 @@ def parse_model(name: str) -> tuple[str, str, str]:
         return parts[0], "", ""
     if len(parts) == 2 and parts[0] in ARCHS and parts[1] in ARCHS and (not sep or VARIANT_NAME.fullmatch(variant)):
         return parts[0], parts[1], variant
-    raise UserError(f"model folder {name!r} is neither an architecture {ARCHS} nor a pair "
-                    "'{teacher}2{student}' (or '{teacher}2{student}@{variant}')")
+    raise UserError(
+        f"model folder {name!r} is neither an architecture {ARCHS} nor a pair "
+        "'{teacher}2{student}' (or '{teacher}2{student}@{variant}')"
+    )
 
 
 def load_json(path: Path) -> dict:
@@ -136,14 +138,24 @@ def read_row(metrics_path: str | Path) -> ResultRow:
     if lpips_alex is None or lpips_vgg is None:
         note = str(metrics.get("lpips_unavailable_reason") or "LPIPS not in metrics.json")
     return ResultRow(
-        dataset=dataset, scene=scene, teacher=teacher, student=student,
-        psnr=_number(metrics, "psnr", path), ssim=_number(metrics, "ssim", path),
-        lpips_alex=lpips_alex, lpips_vgg=lpips_vgg,
+        dataset=dataset,
+        scene=scene,
+        teacher=teacher,
+        student=student,
+        psnr=_number(metrics, "psnr", path),
+        ssim=_number(metrics, "ssim", path),
+        lpips_alex=lpips_alex,
+        lpips_vgg=lpips_vgg,
         train_seconds=_number(record, "seconds", record_path),
-        model=model, split=str(metrics.get("split", "")), n_images=int(metrics.get("n_images", 0)),
+        model=model,
+        split=str(metrics.get("split", "")),
+        n_images=int(metrics.get("n_images", 0)),
         ssim_mode=str(metrics.get("ssim_mode", "")),
-        render_fps=_number(metrics, "fps", path, required=False), lpips_note=note, variant=variant,
-        teacher_source=teacher_source(path.parent.parent.parent / "teacher" / teacher / "record.json"))
+        render_fps=_number(metrics, "fps", path, required=False),
+        lpips_note=note,
+        variant=variant,
+        teacher_source=teacher_source(path.parent.parent.parent / "teacher" / teacher / "record.json"),
+    )
 
 
 def teacher_source(record_path: Path) -> str:
@@ -163,8 +175,13 @@ def find_metrics(results_dir: str | Path) -> list[Path]:
 
 
 def _order(row: ResultRow) -> tuple:
-    return (DATASETS.index(row.dataset), row.scene, ARCHS.index(row.teacher),
-            -1 if not row.student else ARCHS.index(row.student), row.variant)
+    return (
+        DATASETS.index(row.dataset),
+        row.scene,
+        ARCHS.index(row.teacher),
+        -1 if not row.student else ARCHS.index(row.student),
+        row.variant,
+    )
 
 
 def collect(metrics_paths: list[str | Path]) -> list[ResultRow]:
@@ -198,9 +215,12 @@ def read_rows(path: str | Path, columns: tuple[str, ...], flag: str, name: str) 
     errors name ``flag`` and the file, and a missing column names the ``name`` it should have been."""
     path = Path(path)
     try:
-        frame = pd.read_csv(path, na_values=[NA], keep_default_na=False,
-                            dtype={k: str for k in ("dataset", "scene", "model", "teacher", "student", "variant")
-                                   if k in columns})
+        frame = pd.read_csv(
+            path,
+            na_values=[NA],
+            keep_default_na=False,
+            dtype={k: str for k in ("dataset", "scene", "model", "teacher", "student", "variant") if k in columns},
+        )
     except FileNotFoundError:
         raise UserError(f"{flag} {path} does not exist") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -63,7 +63,7 @@ def read_costs(records: list[Path]) -> list[RunCost]:
             seconds = float(record["seconds"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path}: not a readable run record ({type(exc).__name__}: {exc})") from None
-        teacher, student, _ = parse_model(path.parent.name)   # an ablation variant counts for its pair
+        teacher, student, _ = parse_model(path.parent.name)  # an ablation variant counts for its pair
         stage = STAGES[folder]
         arch = student or teacher
         device = "cuda" if str(record.get("device", "cpu")).startswith("cuda") else "cpu"
@@ -83,20 +83,37 @@ def cost_tables(costs: list[RunCost], grid_scenes: int = PAPER_SCENES) -> list[T
                 continue
             total = sum(c.seconds for c in runs)
             peaks = [c.peak_mb for c in runs if c.peak_mb is not None]
-            share = JOBS_PER_SCENE[stage] / len(ARCHS)          # jobs of this stage and arch per scene
+            share = JOBS_PER_SCENE[stage] / len(ARCHS)  # jobs of this stage and arch per scene
             grid = total / len(runs) * share * grid_scenes / 3600
             grid_hours += grid
-            rows.append((stage, DISPLAY_NAMES[arch], str(len(runs)), format_value(total / 3600, 3),
-                         format_value(total / len(runs), 1), format_value(max(peaks), 0) if peaks else "n/a",
-                         format_value(grid, 2)))
+            rows.append(
+                (
+                    stage,
+                    DISPLAY_NAMES[arch],
+                    str(len(runs)),
+                    format_value(total / 3600, 3),
+                    format_value(total / len(runs), 1),
+                    format_value(max(peaks), 0) if peaks else "n/a",
+                    format_value(grid, 2),
+                )
+            )
     total_hours = sum(c.seconds for c in costs) / 3600
     rows.append(("all", "", str(len(costs)), format_value(total_hours, 3), "", "", format_value(grid_hours, 2)))
-    columns = ("stage", "architecture", "runs", f"{unit}-hours", "s / run", "peak GPU MiB",
-               f"{unit}-hours, {grid_scenes}-scene grid (extrapolated)")
-    note = (f"Measured on {', '.join(devices)} from the runs' record.json files. The last column is an "
-            f"extrapolation, not a measurement: each row's mean seconds per run times its jobs in a grid of "
-            f"{grid_scenes} scenes (4 teachers, 16 distillations, 20 evaluations per scene), same presets "
-            "and devices.")
+    columns = (
+        "stage",
+        "architecture",
+        "runs",
+        f"{unit}-hours",
+        "s / run",
+        "peak GPU MiB",
+        f"{unit}-hours, {grid_scenes}-scene grid (extrapolated)",
+    )
+    note = (
+        f"Measured on {', '.join(devices)} from the runs' record.json files. The last column is an "
+        f"extrapolation, not a measurement: each row's mean seconds per run times its jobs in a grid of "
+        f"{grid_scenes} scenes (4 teachers, 16 distillations, 20 evaluations per scene), same presets "
+        "and devices."
+    )
     return [Table("Cost per stage and architecture", columns, tuple(rows), note, align="llrrrrr")]
 
 

@@ -62,11 +62,30 @@ def record_rows(record_path: str | Path) -> list[CurveRow]:
         teacher_record = load_json(path.parent.parent.parent / "teacher" / teacher / "record.json")
         offset = float(teacher_record["seconds"])
         offset_cpu = float(teacher_record.get("cpu_seconds", teacher_record["seconds"]))
-    common = dict(dataset=dataset, scene=scene, model=model, teacher=teacher, student=student, variant=variant,
-                  offset_seconds=offset, offset_cpu_seconds=offset_cpu, preset=str(record.get("preset", "")),
-                  iterations=int(record.get("iterations", 0)), device=str(record.get("device", "")))
-    return [CurveRow(step=int(p["step"]), seconds=float(p["seconds"]), cpu_seconds=float(p["cpu_seconds"]),
-                     psnr=float(p["psnr"]), psnr_vs_teacher=p.get("psnr_vs_teacher"), **common) for p in curve]
+    common = dict(
+        dataset=dataset,
+        scene=scene,
+        model=model,
+        teacher=teacher,
+        student=student,
+        variant=variant,
+        offset_seconds=offset,
+        offset_cpu_seconds=offset_cpu,
+        preset=str(record.get("preset", "")),
+        iterations=int(record.get("iterations", 0)),
+        device=str(record.get("device", "")),
+    )
+    return [
+        CurveRow(
+            step=int(p["step"]),
+            seconds=float(p["seconds"]),
+            cpu_seconds=float(p["cpu_seconds"]),
+            psnr=float(p["psnr"]),
+            psnr_vs_teacher=p.get("psnr_vs_teacher"),
+            **common,
+        )
+        for p in curve
+    ]
 
 
 def collect_curves(record_paths: list[str | Path]) -> list[CurveRow]:

@@ -52,8 +52,14 @@ def edit_cell(metrics_path: str | Path) -> tuple[str, str, str]:
     """(edit, teacher, evaluated) of ``.../edits/<edit>/<teacher>/eval/<evaluated>/metrics.json``."""
     path = Path(metrics_path)
     parts = path.parts
-    if (len(parts) < 6 or parts[-1] != "metrics.json" or parts[-3] != "eval" or parts[-6] != "edits"
-            or parts[-4] not in ARCHS or parts[-2] not in (*TEACHER_MODELS, *ARCHS)):
+    if (
+        len(parts) < 6
+        or parts[-1] != "metrics.json"
+        or parts[-3] != "eval"
+        or parts[-6] != "edits"
+        or parts[-4] not in ARCHS
+        or parts[-2] not in (*TEACHER_MODELS, *ARCHS)
+    ):
         raise UserError(f"{path} is not at edits/<edit>/<teacher>/eval/<original|edited|student>/metrics.json")
     return parts[-5], parts[-4], parts[-2]
 
@@ -78,8 +84,12 @@ def edited_scene(metrics_path: Path) -> tuple[str, str]:
     """(dataset, scene) of an edit's teacher, from its ``edited/record.json`` (the base checkpoint)."""
     record_path = metrics_path.parents[2] / "edited" / "record.json"
     sources = load_json(record_path).get("sources")
-    if not isinstance(sources, list) or not sources or not isinstance(sources[0], dict) \
-            or not isinstance(sources[0].get("checkpoint"), str):
+    if (
+        not isinstance(sources, list)
+        or not sources
+        or not isinstance(sources[0], dict)
+        or not isinstance(sources[0].get("checkpoint"), str)
+    ):
         raise UserError(f"{record_path}: field 'sources' does not name the edited base checkpoint")
     dataset, scene, _ = cell_of(Path(sources[0]["checkpoint"]), ("teacher",), "checkpoint.pt")
     return dataset, scene
@@ -118,28 +128,53 @@ def edits_table(metrics_paths: list[str | Path], results: pd.DataFrame | None) -
                 unedited = _unedited_pair(results, dataset, scene, teacher, student)
                 if edited is not None:
                     edited_cell = format_value(edited.psnr, 2)
-                else:                              # scored against the edited teacher: it is the reference
+                else:  # scored against the edited teacher: it is the reference
                     edited_cell = "reference" if e.against == EDITED_TEACHER else NOT_RUN
-                rows.append((edit, f"{DATASET_TITLES[dataset]} / {scene}", teacher, student, e.against,
-                             format_value(e.psnr, 2), NOT_RUN if unedited is None else format_value(unedited, 2),
-                             NOT_RUN if unedited is None else f"{unedited - e.psnr:+.2f}", edited_cell,
-                             format_value(original.psnr, 2) if original is not None else NOT_RUN))
-    columns = ("edit", "scene", "teacher", "student", "scored against", "student PSNR", "unedited pair PSNR",
-               "gap (dB)", "edited teacher PSNR", "unedited teacher PSNR")
-    note = ("PSNR in dB on the test split. Scored against 'truth': the images of the edited scene's exact ground "
-            "truth; against 'edited teacher': its renders (no ground truth of the edit exists). Unedited pair: the "
-            "same teacher -> student pair of the main grid on the original images (- = not run); gap = unedited "
-            "pair - edited student. Unedited teacher: the teacher before the edit, against the same reference "
-            "(how much the edit changes the images).")
+                rows.append(
+                    (
+                        edit,
+                        f"{DATASET_TITLES[dataset]} / {scene}",
+                        teacher,
+                        student,
+                        e.against,
+                        format_value(e.psnr, 2),
+                        NOT_RUN if unedited is None else format_value(unedited, 2),
+                        NOT_RUN if unedited is None else f"{unedited - e.psnr:+.2f}",
+                        edited_cell,
+                        format_value(original.psnr, 2) if original is not None else NOT_RUN,
+                    )
+                )
+    columns = (
+        "edit",
+        "scene",
+        "teacher",
+        "student",
+        "scored against",
+        "student PSNR",
+        "unedited pair PSNR",
+        "gap (dB)",
+        "edited teacher PSNR",
+        "unedited teacher PSNR",
+    )
+    note = (
+        "PSNR in dB on the test split. Scored against 'truth': the images of the edited scene's exact ground "
+        "truth; against 'edited teacher': its renders (no ground truth of the edit exists). Unedited pair: the "
+        "same teacher -> student pair of the main grid on the original images (- = not run); gap = unedited "
+        "pair - edited student. Unedited teacher: the teacher before the edit, against the same reference "
+        "(how much the edit changes the images)."
+    )
     return Table("Edit, then distil", columns, tuple(rows), note=note, align="lllll" + "r" * 5)
 
 
-def _unedited_pair(results: pd.DataFrame | None, dataset: str, scene: str, teacher: str,
-                   student: str) -> float | None:
+def _unedited_pair(results: pd.DataFrame | None, dataset: str, scene: str, teacher: str, student: str) -> float | None:
     if results is None:
         return None
-    match = results[(results["dataset"] == dataset) & (results["scene"] == scene)
-                    & (results["model"] == f"{teacher}2{student}") & (results["variant"] == "")]
+    match = results[
+        (results["dataset"] == dataset)
+        & (results["scene"] == scene)
+        & (results["model"] == f"{teacher}2{student}")
+        & (results["variant"] == "")
+    ]
     return None if match.empty or pd.isna(match["psnr"].iloc[0]) else float(match["psnr"].iloc[0])
 
 
@@ -184,11 +219,15 @@ def edit_figure(metrics_paths: list[str | Path], view: int, out_dir: str | Path)
     teachers = sorted({e.teacher for e in evals}, key=_arch_order)
     students = sorted({e.evaluated for e in evals if e.evaluated not in TEACHER_MODELS}, key=_arch_order)
     truth = all(e.against == TRUTH for e in evals)
-    columns = (["truth"] if truth else []) + ["unedited teacher", "edited teacher"] + [f"-> {DISPLAY_NAMES[s]}"
-                                                                                      for s in students]
+    columns = (
+        (["truth"] if truth else [])
+        + ["unedited teacher", "edited teacher"]
+        + [f"-> {DISPLAY_NAMES[s]}" for s in students]
+    )
     size = 1.7
-    fig, axes = plt.subplots(len(teachers), len(columns), squeeze=False,
-                             figsize=(len(columns) * size + 0.6, len(teachers) * size + 0.9))
+    fig, axes = plt.subplots(
+        len(teachers), len(columns), squeeze=False, figsize=(len(columns) * size + 0.6, len(teachers) * size + 0.9)
+    )
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -198,8 +237,10 @@ def edit_figure(metrics_paths: list[str | Path], view: int, out_dir: str | Path)
     for i, teacher in enumerate(teachers):
         own = {e.evaluated: e for e in evals if e.teacher == teacher}
         if "original" not in own:
-            raise UserError(f"edit {edit!r}, teacher {teacher}: the unedited teacher's evaluation (eval/original) "
-                            "is not among the files given")
+            raise UserError(
+                f"edit {edit!r}, teacher {teacher}: the unedited teacher's evaluation (eval/original) "
+                "is not among the files given"
+            )
         dataset, scene = edited_scene(own["original"].path)
         original = _view_images(own["original"], view)
         file = Path(next(r["file"] for r in own["original"].metrics["renders"] if r["view"] == view)).name
@@ -209,12 +250,13 @@ def edit_figure(metrics_paths: list[str | Path], view: int, out_dir: str | Path)
         cells.append((original["render"], f"{_view_psnr(own['original'], view):.2f} dB"))
         if "edited" in own:
             cells.append((_view_images(own["edited"], view)["render"], f"{_view_psnr(own['edited'], view):.2f} dB"))
-        else:                                      # no truth: the edited teacher is the reference itself
+        else:  # no truth: the edited teacher is the reference itself
             cells.append((original["gt"], "reference"))
         for student in students:
             e = own.get(student)
-            cells.append((_view_images(e, view)["render"], f"{_view_psnr(e, view):.2f} dB") if e is not None
-                         else (None, None))
+            cells.append(
+                (_view_images(e, view)["render"], f"{_view_psnr(e, view):.2f} dB") if e is not None else (None, None)
+            )
         axes[i, 0].set_ylabel(DISPLAY_NAMES[teacher], fontsize=8)
         for j, (image, label) in enumerate(cells):
             if i == 0:
@@ -222,13 +264,22 @@ def edit_figure(metrics_paths: list[str | Path], view: int, out_dir: str | Path)
             if image is None:
                 continue
             axes[i, j].imshow(image)
-            for spine in axes[i, j].spines.values():      # a frame: white renders stay visible as images
+            for spine in axes[i, j].spines.values():  # a frame: white renders stay visible as images
                 spine.set_visible(True)
                 spine.set_color("#bbbbbb")
             if label is not None:
-                axes[i, j].text(0.03, 0.04, label, transform=axes[i, j].transAxes, fontsize=7, color="white",
-                                bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0})
+                axes[i, j].text(
+                    0.03,
+                    0.04,
+                    label,
+                    transform=axes[i, j].transAxes,
+                    fontsize=7,
+                    color="white",
+                    bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0},
+                )
     against = "the edited scene's ground truth" if truth else "the edited teacher's renders (no ground truth)"
-    fig.suptitle(f"edit {edit}: {DATASET_TITLES[dataset]} / {scene}, test view {view} ({file})\n"
-                 f"PSNR against {against}", fontsize=9)
+    fig.suptitle(
+        f"edit {edit}: {DATASET_TITLES[dataset]} / {scene}, test view {view} ({file})\nPSNR against {against}",
+        fontsize=9,
+    )
     return save_figure(fig, Path(out_dir), f"edit_{edit}")

@@ -86,7 +86,8 @@ def bars(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path]:
     ax.set_ylabel("test PSNR (dB)")
     ax.set_title(f"{DATASET_TITLES[dataset]}: teacher vs student (mean over scenes)")
     handles = [Patch(color="#999999", label="teacher")] + [
-        Patch(color=ARCH_COLORS[a], label=f"{DISPLAY_NAMES[a]} student") for a in ARCHS if any(s == a for _, s in pairs)]
+        Patch(color=ARCH_COLORS[a], label=f"{DISPLAY_NAMES[a]} student") for a in ARCHS if any(s == a for _, s in pairs)
+    ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, Path(out_dir), f"{dataset}_bars")
@@ -104,8 +105,17 @@ def scatter(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path
             if sel.empty:
                 continue
             role = "students" if is_student else "teacher"
-            ax.scatter(sel["train_seconds"], sel["psnr"], c=ARCH_COLORS[arch], marker=marker, s=36,
-                       alpha=0.8, label=f"{DISPLAY_NAMES[arch]} {role}", edgecolors="black", linewidths=0.4)
+            ax.scatter(
+                sel["train_seconds"],
+                sel["psnr"],
+                c=ARCH_COLORS[arch],
+                marker=marker,
+                s=36,
+                alpha=0.8,
+                label=f"{DISPLAY_NAMES[arch]} {role}",
+                edgecolors="black",
+                linewidths=0.4,
+            )
     if not rows.empty and (rows["train_seconds"] > 0).all():
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))

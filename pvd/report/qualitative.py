@@ -49,8 +49,15 @@ def read_view(metrics_path: str | Path, view: int) -> ViewRender:
         raise UserError(f"{path} lists no renders of view {view}: evaluate with --render_views {view}")
     entry = saved[0]
     images = {k: iio.imread(path.parent / entry[k])[..., :3] for k in ("render", "gt", "error")}
-    return ViewRender(teacher, student, images["render"], images["error"], images["gt"],
-                      float(metrics["per_image"][view]["psnr"]), entry["file"])
+    return ViewRender(
+        teacher,
+        student,
+        images["render"],
+        images["error"],
+        images["gt"],
+        float(metrics["per_image"][view]["psnr"]),
+        entry["file"],
+    )
 
 
 def _crop(img: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarray:
@@ -59,11 +66,16 @@ def _crop(img: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarray
     x, y, w, h = crop
     if x < 0 or y < 0 or w < 1 or h < 1 or x + w > img.shape[1] or y + h > img.shape[0]:
         raise UserError(f"--crop {x} {y} {w} {h} does not fit a {img.shape[1]}x{img.shape[0]} image")
-    return img[y:y + h, x:x + w]
+    return img[y : y + h, x : x + w]
 
 
-def qualitative_figure(metrics_paths: list[str | Path], view: int, out_dir: str | Path,
-                       crop: tuple[int, int, int, int] | None = None, caption: str = "") -> list[Path]:
+def qualitative_figure(
+    metrics_paths: list[str | Path],
+    view: int,
+    out_dir: str | Path,
+    crop: tuple[int, int, int, int] | None = None,
+    caption: str = "",
+) -> list[Path]:
     """``<dataset>_<scene>_qualitative.{png,pdf}`` from the evaluations of one scene's models."""
     import matplotlib.pyplot as plt
 
@@ -93,8 +105,15 @@ def qualitative_figure(metrics_paths: list[str | Path], view: int, out_dir: str 
             gt_ax.imshow(_crop(first.gt, crop))
             gt_ax.set_title("ground truth", fontsize=8)
         else:
-            gt_ax.text(0.5, 0.5, "|render - truth|\nmean over RGB\n0 to 0.25 (inferno)", ha="center", va="center",
-                       fontsize=7, transform=gt_ax.transAxes)
+            gt_ax.text(
+                0.5,
+                0.5,
+                "|render - truth|\nmean over RGB\n0 to 0.25 (inferno)",
+                ha="center",
+                va="center",
+                fontsize=7,
+                transform=gt_ax.transAxes,
+            )
         for j, student in enumerate(columns):
             if j:
                 axes[0, j].set_title(f"-> {DISPLAY_NAMES[student]}", fontsize=8, y=-0.02, va="top")
@@ -105,8 +124,15 @@ def qualitative_figure(metrics_paths: list[str | Path], view: int, out_dir: str 
                 if r is None:
                     continue
                 axes[i, j].imshow(_crop(r.render if kind == "render" else r.error, crop))
-                axes[i, j].text(0.03, 0.04, f"{r.psnr:.2f} dB", transform=axes[i, j].transAxes, fontsize=7,
-                                color="white", bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0})
+                axes[i, j].text(
+                    0.03,
+                    0.04,
+                    f"{r.psnr:.2f} dB",
+                    transform=axes[i, j].transAxes,
+                    fontsize=7,
+                    color="white",
+                    bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0},
+                )
         block.suptitle("renders (column 1: the teacher itself)" if kind == "render" else "error maps", fontsize=9)
     title = f"{DATASET_TITLES[dataset]} / {scene}: test view {view} ({Path(first.file).name})"
     fig.suptitle(title + (f"\n{caption}" if caption else ""), fontsize=10, y=1.02)

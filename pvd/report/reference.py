@@ -52,8 +52,15 @@ REFERENCES = (
     Reference("synthetic", "vm", "lego", 34.72, AUTHORS),
     Reference("synthetic", "mlp", "lego", 33.64, AUTHORS),
     Reference("synthetic", "tensors", "lego", 27.90, AUTHORS),
-    Reference("synthetic", "hash2mlp", "mean", 30.49, AUTHORS, minutes=24.0,
-              note="theirs: 7 unnamed scenes (their hash teachers 32.15 there); ours: all 8"),
+    Reference(
+        "synthetic",
+        "hash2mlp",
+        "mean",
+        30.49,
+        AUTHORS,
+        minutes=24.0,
+        note="theirs: 7 unnamed scenes (their hash teachers 32.15 there); ours: all 8",
+    ),
     Reference("llff", "hash", "mean", 26.70, AUTHORS),
     Reference("tank", "hash", "mean", 29.26, AUTHORS),
     Reference("synthetic", "mlp", "mean", 31.01, PUBLISHED, note="NeRF paper"),
@@ -109,19 +116,41 @@ def _model_label(model: str) -> str:
 
 def comparison_table(comparisons: list[Comparison]) -> Table:
     """Ours, theirs and the difference (ours - theirs), in dB; minutes per scene where known."""
-    columns = ("dataset", "model", "scenes", "source", "ours", "theirs", "difference",
-               "ours minutes", "theirs minutes", "note")
+    columns = (
+        "dataset",
+        "model",
+        "scenes",
+        "source",
+        "ours",
+        "theirs",
+        "difference",
+        "ours minutes",
+        "theirs minutes",
+        "note",
+    )
     rows = []
     for c in comparisons:
         ref = c.reference
         diff = c.difference
         note = "; ".join(n for n in (ref.note, c.why_missing) if n)
-        rows.append((DATASET_TITLES[ref.dataset], _model_label(ref.model),
-                     "all" if ref.scope == "mean" else ref.scope, ref.source,
-                     format_value(c.ours, 2), f"{ref.psnr:.2f}",
-                     NA if diff is None else f"{diff:+.2f}",
-                     format_value(c.ours_minutes, 1), format_value(ref.minutes, 1), note or ""))
-    return Table("Test PSNR (dB) against the reference numbers (METHOD.md §7)", columns, tuple(rows),
-                 note=f"difference = ours - theirs; minutes per scene; {NA} where this run does not cover "
-                      "the scenes",
-                 align="llll" + "r" * 5 + "l")
+        rows.append(
+            (
+                DATASET_TITLES[ref.dataset],
+                _model_label(ref.model),
+                "all" if ref.scope == "mean" else ref.scope,
+                ref.source,
+                format_value(c.ours, 2),
+                f"{ref.psnr:.2f}",
+                NA if diff is None else f"{diff:+.2f}",
+                format_value(c.ours_minutes, 1),
+                format_value(ref.minutes, 1),
+                note or "",
+            )
+        )
+    return Table(
+        "Test PSNR (dB) against the reference numbers (METHOD.md §7)",
+        columns,
+        tuple(rows),
+        note=f"difference = ours - theirs; minutes per scene; {NA} where this run does not cover the scenes",
+        align="llll" + "r" * 5 + "l",
+    )

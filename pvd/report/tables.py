@@ -64,8 +64,12 @@ class Table:
         return self.align or "l" + "r" * (len(self.columns) - 1)
 
     def to_markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |",
-                 "|" + "|".join("---:" if a == "r" else "---" for a in self.alignment) + "|"]
+        lines = [
+            f"### {self.title}",
+            "",
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "|".join("---:" if a == "r" else "---" for a in self.alignment) + "|",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
         if self.note:
             lines += ["", self.note]
@@ -76,12 +80,20 @@ class Table:
         body = [" & ".join(latex_escape(c) for c in row) + r" \\" for row in self.rows]
         if len(self.rows) > 1 and self.rows[-1][0] == "mean":
             body.insert(len(body) - 1, r"\midrule")
-        lines = [r"\begin{table}[ht]", r"\centering", r"\small",
-                 rf"\caption{{{latex_escape(self.title)}}}",
-                 r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
-                 rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-                 " & ".join(latex_escape(c) for c in self.columns) + r" \\", r"\midrule",
-                 *body, r"\bottomrule", r"\end{tabular}}"]
+        lines = [
+            r"\begin{table}[ht]",
+            r"\centering",
+            r"\small",
+            rf"\caption{{{latex_escape(self.title)}}}",
+            r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
+            rf"\begin{{tabular}}{{{spec}}}",
+            r"\toprule",
+            " & ".join(latex_escape(c) for c in self.columns) + r" \\",
+            r"\midrule",
+            *body,
+            r"\bottomrule",
+            r"\end{tabular}}",
+        ]
         if self.note:
             lines.append(rf"\par\footnotesize {latex_escape(self.note)}")
         lines.append(r"\end{table}")
@@ -90,15 +102,28 @@ class Table:
     def to_html(self) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
         body = "".join(
-            f"<tr><th>{html.escape(row[0])}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in row[1:])
-            + "</tr>" for row in self.rows)
-        note = f"<p class=\"note\">{html.escape(self.note)}</p>" if self.note else ""
-        return (f"<h3>{html.escape(self.title)}</h3>\n<table><thead><tr>{head}</tr></thead>"
-                f"<tbody>{body}</tbody></table>{note}\n")
+            f"<tr><th>{html.escape(row[0])}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in row[1:]) + "</tr>"
+            for row in self.rows
+        )
+        note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
+        return (
+            f"<h3>{html.escape(self.title)}</h3>\n<table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>{note}\n"
+        )
 
 
-_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+_LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -120,8 +145,7 @@ def dataset_rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The main cells (no ablation variant) of one dataset."""
     rows = frame[(frame["dataset"] == dataset) & (frame["variant"] == "")]
     if rows.empty:
-        raise UserError(f"results.csv has no rows of dataset {dataset!r} "
-                        f"(it has {sorted(frame['dataset'].unique())})")
+        raise UserError(f"results.csv has no rows of dataset {dataset!r} (it has {sorted(frame['dataset'].unique())})")
     return rows
 
 
@@ -154,8 +178,10 @@ def matrix_table(frame: pd.DataFrame, dataset: str, metric: Metric) -> Table:
     columns = ("teacher \\ student", "teacher itself", *(arch_label(s) for s in values.columns[1:]))
     body = []
     for teacher in values.index:
-        cells = [format_value(values.loc[teacher, s], metric.digits) if (teacher, s) in ran else NOT_RUN
-                 for s in values.columns]
+        cells = [
+            format_value(values.loc[teacher, s], metric.digits) if (teacher, s) in ran else NOT_RUN
+            for s in values.columns
+        ]
         body.append((arch_label(teacher), *cells))
     means = []
     for s in values.columns:
@@ -168,8 +194,12 @@ def matrix_table(frame: pd.DataFrame, dataset: str, metric: Metric) -> Table:
             means.append(format_value(sum(column) / len(column), metric.digits))
     body.append(("mean", *means))
     better = "higher is better" if metric.higher_is_better else "lower is better"
-    return Table(f"{DATASET_TITLES[dataset]}: {metric.label}, mean over {n_scenes} scene(s)", columns,
-                 tuple(body), note=f"{better}; {NA} = unavailable, {NOT_RUN} = not run")
+    return Table(
+        f"{DATASET_TITLES[dataset]}: {metric.label}, mean over {n_scenes} scene(s)",
+        columns,
+        tuple(body),
+        note=f"{better}; {NA} = unavailable, {NOT_RUN} = not run",
+    )
 
 
 def scene_table(frame: pd.DataFrame, dataset: str, metric: Metric = METRICS[0]) -> Table:
@@ -180,8 +210,7 @@ def scene_table(frame: pd.DataFrame, dataset: str, metric: Metric = METRICS[0]) 
     body = []
     for scene in scenes:
         by_model = rows[rows["scene"] == scene].set_index("model")[metric.key]
-        body.append((scene, *(format_value(by_model[m], metric.digits) if m in by_model else NOT_RUN
-                              for m in models)))
+        body.append((scene, *(format_value(by_model[m], metric.digits) if m in by_model else NOT_RUN for m in models)))
     mean_cells = []
     for m in models:
         group = rows[rows["model"] == m]
@@ -189,8 +218,12 @@ def scene_table(frame: pd.DataFrame, dataset: str, metric: Metric = METRICS[0]) 
         mean_cells.append(format_value(scene_mean(group, metric.key), metric.digits) if complete else NOT_RUN)
     body.append(("mean", *mean_cells))
     columns = ("scene", *(m.replace("2", "->") for m in models))
-    return Table(f"{DATASET_TITLES[dataset]}: {metric.label} per scene", columns, tuple(body),
-                 note="teacher columns are the teachers' own scores; t->s columns the students")
+    return Table(
+        f"{DATASET_TITLES[dataset]}: {metric.label} per scene",
+        columns,
+        tuple(body),
+        note="teacher columns are the teachers' own scores; t->s columns the students",
+    )
 
 
 def _model_order() -> list[str]:
@@ -200,24 +233,32 @@ def _model_order() -> list[str]:
 def dataset_tables(frame: pd.DataFrame, dataset: str) -> list[Table]:
     tables = [matrix_table(frame, dataset, m) for m in METRICS] + [scene_table(frame, dataset)]
     rows = dataset_rows(frame, dataset)
-    imported = sorted({t for t, s in zip(rows["teacher"], rows.get("teacher_source", [])) if s == "import"},
-                      key=ARCHS.index)
+    imported = sorted(
+        {t for t, s in zip(rows["teacher"], rows.get("teacher_source", [])) if s == "import"}, key=ARCHS.index
+    )
     if not imported:
         return tables
-    mark = ("Imported teachers: " + ", ".join(arch_label(a) for a in imported)
-            + " come from the reference's released checkpoints (pvd import), not from pvd train.")
+    mark = (
+        "Imported teachers: "
+        + ", ".join(arch_label(a) for a in imported)
+        + " come from the reference's released checkpoints (pvd import), not from pvd train."
+    )
     return [replace(t, note=f"{t.note} {mark}".strip()) for t in tables]
 
 
-HTML_STYLE = ("body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin:.5em 0}"
-              "th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}th:first-child{text-align:left}"
-              "thead th{background:#eee}.note{color:#555;font-size:90%}")
+HTML_STYLE = (
+    "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin:.5em 0}"
+    "th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}th:first-child{text-align:left}"
+    "thead th{background:#eee}.note{color:#555;font-size:90%}"
+)
 
 
 def html_page(title: str, tables: list[Table]) -> str:
     body = "".join(t.to_html() for t in tables)
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{HTML_STYLE}</style></head><body><h2>{html.escape(title)}</h2>\n{body}</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{HTML_STYLE}</style></head><body><h2>{html.escape(title)}</h2>\n{body}</body></html>\n"
+    )
 
 
 def write_documents(tables: list[Table], title: str, out_dir: str | Path, stem: str) -> list[Path]:
@@ -225,8 +266,7 @@ def write_documents(tables: list[Table], title: str, out_dir: str | Path, stem: 
     out = Path(out_dir)
     texts = {
         "md": f"## {title}\n\n" + "\n".join(t.to_markdown() for t in tables),
-        "tex": (f"% {title} (needs \\usepackage{{booktabs,graphicx}})\n"
-                + "\n".join(t.to_latex() for t in tables)),
+        "tex": (f"% {title} (needs \\usepackage{{booktabs,graphicx}})\n" + "\n".join(t.to_latex() for t in tables)),
         "html": html_page(title, tables),
     }
     paths = []

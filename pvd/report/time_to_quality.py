@@ -100,10 +100,13 @@ def time_to_quality(frame: pd.DataFrame, dataset: str) -> list[SpeedRow]:
         for k in range(3):
             per_scene = {sc: thresholds(finals[sc])[k] for sc in scenes}
 
-            def reach(sc, model, cpu=False):
+            def reach(sc, model, cpu=False, per_scene=per_scene):
                 c = _curve(rows, sc, model)
-                return first_reach(c["cpu_seconds" if cpu else "seconds"].to_numpy(float), c["psnr"].to_numpy(float),
-                                   per_scene[sc].value)
+                return first_reach(
+                    c["cpu_seconds" if cpu else "seconds"].to_numpy(float),
+                    c["psnr"].to_numpy(float),
+                    per_scene[sc].value,
+                )
 
             scratch = _mean([reach(sc, student) for sc in scenes])
             scratch_cpu = _mean([reach(sc, student, cpu=True) for sc in scenes])
@@ -125,10 +128,21 @@ def time_to_quality(frame: pd.DataFrame, dataset: str) -> list[SpeedRow]:
                 offset_cpu = float(np.mean([_curve(rows, sc, pair)["offset_cpu_seconds"].iloc[0] for sc in scenes]))
                 if scratch_cpu is not None and distill_cpu is not None:
                     speedup_cpu = scratch_cpu / (offset_cpu + distill_cpu)
-            out.append(SpeedRow(dataset, student, per_scene[scenes[0]].label,
-                                float(np.mean([per_scene[sc].value for sc in scenes])), len(scenes), scratch,
-                                best[0] if best else "", best[1] if best else None, best[2] if best else None,
-                                speedup, speedup_cpu))
+            out.append(
+                SpeedRow(
+                    dataset,
+                    student,
+                    per_scene[scenes[0]].label,
+                    float(np.mean([per_scene[sc].value for sc in scenes])),
+                    len(scenes),
+                    scratch,
+                    best[0] if best else "",
+                    best[1] if best else None,
+                    best[2] if best else None,
+                    speedup,
+                    speedup_cpu,
+                )
+            )
     return out
 
 
@@ -146,19 +160,41 @@ def speed_table(frame: pd.DataFrame, dataset: str) -> Table:
     sub = frame[(frame["dataset"] == dataset) & (frame["variant"] == "")]
     presets = ", ".join(sorted(set(sub["preset"]))) or "?"
     devices = ", ".join(sorted(set(sub["device"]))) or "?"
-    body = tuple((f"{DISPLAY_NAMES[r.student]} ({r.student})", r.threshold, f"{r.target_psnr:.2f}",
-                  _seconds(r.scratch_seconds), r.teacher or "-", _seconds(r.teacher_seconds),
-                  _seconds(r.distill_seconds),
-                  _seconds(None if r.teacher_seconds is None else r.teacher_seconds + r.distill_seconds),
-                  _ratio(r.speedup), _ratio(r.speedup_cpu)) for r in rows)
+    body = tuple(
+        (
+            f"{DISPLAY_NAMES[r.student]} ({r.student})",
+            r.threshold,
+            f"{r.target_psnr:.2f}",
+            _seconds(r.scratch_seconds),
+            r.teacher or "-",
+            _seconds(r.teacher_seconds),
+            _seconds(r.distill_seconds),
+            _seconds(None if r.teacher_seconds is None else r.teacher_seconds + r.distill_seconds),
+            _ratio(r.speedup),
+            _ratio(r.speedup_cpu),
+        )
+        for r in rows
+    )
     n_scenes = sub["scene"].nunique()
-    note = (f"target: the final probe PSNR of the architecture trained from the images (final), 99 % of it, "
-            f"0.5 dB below it; times in wall seconds of training (probes excluded), linearly interpolated "
-            f"between probe points, mean over {n_scenes} scene(s); distilled = best teacher's full training + "
-            f"distillation to the target; speed-up = from scratch / distilled (CPU: in processor seconds); "
-            f"same-architecture pairs excluded; presets {presets}; device {devices}")
-    columns = ("student", "threshold", "target (dB)", "from scratch (s)", "best teacher", "teacher (s)",
-               "distillation (s)", "distilled total (s)", "speed-up", "speed-up (CPU)")
+    note = (
+        f"target: the final probe PSNR of the architecture trained from the images (final), 99 % of it, "
+        f"0.5 dB below it; times in wall seconds of training (probes excluded), linearly interpolated "
+        f"between probe points, mean over {n_scenes} scene(s); distilled = best teacher's full training + "
+        f"distillation to the target; speed-up = from scratch / distilled (CPU: in processor seconds); "
+        f"same-architecture pairs excluded; presets {presets}; device {devices}"
+    )
+    columns = (
+        "student",
+        "threshold",
+        "target (dB)",
+        "from scratch (s)",
+        "best teacher",
+        "teacher (s)",
+        "distillation (s)",
+        "distilled total (s)",
+        "speed-up",
+        "speed-up (CPU)",
+    )
     return Table(f"{DATASET_TITLES[dataset]}: time to quality", columns, body, note=note, align="llrrlrrrrr")
 
 
@@ -178,17 +214,25 @@ def time_to_quality_figure(frame: pd.DataFrame, dataset: str, out_dir: str | Pat
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     rows = frame[(frame["dataset"] == dataset) & (frame["variant"] == "")]
-    if rows.empty:   # no run of the dataset recorded a curve (e.g. curves.points: 0): say so in the figure
+    if rows.empty:  # no run of the dataset recorded a curve (e.g. curves.points: 0): say so in the figure
         fig, ax = plt.subplots(figsize=(6.4, 2.0))
         ax.axis("off")
-        ax.text(0.5, 0.5, f"{DATASET_TITLES[dataset]}: no learning curves were recorded\n(the runs' record.json "
-                "hold no `curve`; probes off: curves.points = 0)", ha="center", va="center", fontsize=10)
+        ax.text(
+            0.5,
+            0.5,
+            f"{DATASET_TITLES[dataset]}: no learning curves were recorded\n(the runs' record.json "
+            "hold no `curve`; probes off: curves.points = 0)",
+            ha="center",
+            va="center",
+            fontsize=10,
+        )
         return save_figure(fig, Path(out_dir), f"{dataset}_time_to_quality")
     students = [a for a in ARCHS if a in set(rows["student"]) or a in set(rows.loc[rows["student"] == "", "teacher"])]
     n = max(1, len(students))
     cols = min(n, 2)
-    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(5.2 * cols, 3.6 * ((n + cols - 1) // cols)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        (n + cols - 1) // cols, cols, figsize=(5.2 * cols, 3.6 * ((n + cols - 1) // cols)), squeeze=False
+    )
     scenes = sorted(set(rows["scene"]))
     for ax, student in zip(axes.flat, students):
         for teacher in [""] + list(ARCHS):
@@ -198,13 +242,26 @@ def time_to_quality_figure(frame: pd.DataFrame, dataset: str, out_dir: str | Pat
                 if c.empty:
                     continue
                 x = c["offset_seconds"].to_numpy(float) + c["seconds"].to_numpy(float)
-                keep = x >= 1e-2 * x.max()   # a log axis: the untrained first probe (~0 s) would squash it
-                label = None if i else (f"{DISPLAY_NAMES[student]} from the images" if not teacher else
-                                        f"from {DISPLAY_NAMES[teacher]} (+ its training)")
-                ax.plot(x[keep], c["psnr"].to_numpy(float)[keep], label=label,
-                        color="black" if not teacher else ARCH_COLORS[teacher],
-                        linestyle="-" if not teacher else TEACHER_STYLES[teacher], linewidth=1.6 if not teacher else 1.2,
-                        marker="." if not teacher else None, markersize=4)
+                keep = x >= 1e-2 * x.max()  # a log axis: the untrained first probe (~0 s) would squash it
+                label = (
+                    None
+                    if i
+                    else (
+                        f"{DISPLAY_NAMES[student]} from the images"
+                        if not teacher
+                        else f"from {DISPLAY_NAMES[teacher]} (+ its training)"
+                    )
+                )
+                ax.plot(
+                    x[keep],
+                    c["psnr"].to_numpy(float)[keep],
+                    label=label,
+                    color="black" if not teacher else ARCH_COLORS[teacher],
+                    linestyle="-" if not teacher else TEACHER_STYLES[teacher],
+                    linewidth=1.6 if not teacher else 1.2,
+                    marker="." if not teacher else None,
+                    markersize=4,
+                )
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -214,11 +271,13 @@ def time_to_quality_figure(frame: pd.DataFrame, dataset: str, out_dir: str | Pat
         ax.set_ylabel("probe PSNR (dB)", fontsize=8)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, loc="lower right")
-    for ax in list(axes.flat)[len(students):]:
+    for ax in list(axes.flat)[len(students) :]:
         ax.axis("off")
     presets = ", ".join(sorted(set(rows["preset"]))) or "?"
     devices = ", ".join(sorted(set(rows["device"]))) or "?"
-    fig.suptitle(f"{DATASET_TITLES[dataset]}: time to quality ({len(scenes)} scene(s), presets {presets}, "
-                 f"device {devices})", fontsize=11)
+    fig.suptitle(
+        f"{DATASET_TITLES[dataset]}: time to quality ({len(scenes)} scene(s), presets {presets}, device {devices})",
+        fontsize=11,
+    )
     fig.tight_layout()
     return save_figure(fig, Path(out_dir), f"{dataset}_time_to_quality")

@@ -54,8 +54,9 @@ class ActiveConfig:
         return self.hard_poses or self.hard_rays
 
 
-def top_weight_mask(weights: Tensor, ray_indices: Tensor, opacity: Tensor, top_ratio: float,
-                    min_opacity: float) -> Tensor:
+def top_weight_mask(
+    weights: Tensor, ray_indices: Tensor, opacity: Tensor, top_ratio: float, min_opacity: float
+) -> Tensor:
     """[n_samples] bool: per ray with ``opacity >= min_opacity``, its ``ceil(top_ratio * k)``
     samples of largest weight (``k`` = the ray's sample count).
 
@@ -125,8 +126,8 @@ class HardRayPool:
         if k == 0 or self.capacity == 0:
             return
         top = torch.topk(ray_error.detach(), k).indices
-        self.origins = torch.cat([self.origins, rays.origins[top].detach().cpu()])[-self.capacity:]
-        self.directions = torch.cat([self.directions, rays.directions[top].detach().cpu()])[-self.capacity:]
+        self.origins = torch.cat([self.origins, rays.origins[top].detach().cpu()])[-self.capacity :]
+        self.directions = torch.cat([self.directions, rays.directions[top].detach().cpu()])[-self.capacity :]
 
     def sample(self, n: int, generator: torch.Generator) -> Rays:
         """``n`` rays drawn uniformly (with replacement) from the pool."""

@@ -115,8 +115,7 @@ class DistillConfig:
         if self.init not in INIT_MODES:
             raise UserError(f"--init {self.init!r} is unknown; expected one of {list(INIT_MODES)}")
         if self.student_grid not in STUDENT_GRIDS:
-            raise UserError(f"--student_grid {self.student_grid!r} is unknown; expected one of "
-                            f"{list(STUDENT_GRIDS)}")
+            raise UserError(f"--student_grid {self.student_grid!r} is unknown; expected one of {list(STUDENT_GRIDS)}")
         if self.iters < 1 or self.batch_rays < 1:
             raise UserError(f"--iters and --batch_rays must be >= 1, got {self.iters}, {self.batch_rays}")
         if not self.lr > 0 or not 0 <= self.lr_final <= self.lr:
@@ -202,8 +201,17 @@ def rebuild_grid(model: Model, passes: int, generator: torch.Generator, region: 
     was_training = model.field.training
     model.field.eval()
     for k in range(passes):
-        grid.update(model.field.density, k, density_thresh=cfg.density_thresh, decay=1.0, update_every=1,
-                    warmup_steps=0, full_updates=passes, chunk=cfg.density_chunk, generator=generator)
+        grid.update(
+            model.field.density,
+            k,
+            density_thresh=cfg.density_thresh,
+            decay=1.0,
+            update_every=1,
+            warmup_steps=0,
+            full_updates=passes,
+            chunk=cfg.density_chunk,
+            generator=generator,
+        )
     model.field.train(was_training)
     if region is not None:
         grid.occupancy &= region
@@ -226,9 +234,16 @@ def march_renderer(teacher: Model, cfg: DistillConfig) -> Renderer:
     return Renderer(teacher.field, teacher.grid, config)
 
 
-def distill_step(marcher: Renderer, teacher: Model, student: Model, batch: Batch, weights: LossWeights,
-                 cfg: DistillConfig, generator: torch.Generator,
-                 want_errors: bool) -> tuple[LossTerms, torch.Tensor | None]:
+def distill_step(
+    marcher: Renderer,
+    teacher: Model,
+    student: Model,
+    batch: Batch,
+    weights: LossWeights,
+    cfg: DistillConfig,
+    generator: torch.Generator,
+    want_errors: bool,
+) -> tuple[LossTerms, torch.Tensor | None]:
     """March once (``marcher``, on the teacher's grid), drop the samples the teacher hides, evaluate
     both fields on the same remaining samples and compute the loss terms. Returns the terms and,
     when ``want_errors``, the per-ray squared colour error [n_rays].
@@ -252,11 +267,19 @@ def distill_step(marcher: Renderer, teacher: Model, student: Model, batch: Batch
         if want_errors:
             errors = (s_img.rgb.detach() - target).square().sum(-1)
         if act.point_top:
-            mask = top_weight_mask(t_img.weights, samples.ray_indices, t_img.opacity, act.point_top_ratio,
-                                   act.point_min_opacity)
-    terms = compute_terms(weights, cfg.loss_type, student.field.density_range, t_out, s_out,
-                          rgb=rgb if weights.rgb > 0 else None, depth=depth if weights.depth > 0 else None,
-                          sample_mask=mask)
+            mask = top_weight_mask(
+                t_img.weights, samples.ray_indices, t_img.opacity, act.point_top_ratio, act.point_min_opacity
+            )
+    terms = compute_terms(
+        weights,
+        cfg.loss_type,
+        student.field.density_range,
+        t_out,
+        s_out,
+        rgb=rgb if weights.rgb > 0 else None,
+        depth=depth if weights.depth > 0 else None,
+        sample_mask=mask,
+    )
     return terms, errors
 
 
@@ -264,8 +287,16 @@ class DistillTask:
     """One distillation step (:func:`distill_step`) with the stage schedule, the batch source and the
     loss bookkeeping (recent steps' terms, each stage's last terms)."""
 
-    def __init__(self, teacher: Model, student: Model, source: BatchSource, cfg: DistillConfig,
-                 generator: torch.Generator, device: torch.device, label: str):
+    def __init__(
+        self,
+        teacher: Model,
+        student: Model,
+        source: BatchSource,
+        cfg: DistillConfig,
+        generator: torch.Generator,
+        device: torch.device,
+        label: str,
+    ):
         self.teacher, self.student, self.source, self.cfg = teacher, student, source, cfg
         self.gen, self.device, self.label = generator, device, label
         self.marcher = march_renderer(teacher, cfg)
@@ -280,13 +311,23 @@ class DistillTask:
         stage = self.schedule.stage_at(step)
         if stage != self._stage:
             self._stage = stage
-            log(f"{self.label}: step {step}: stage '{stage.name}' (steps {stage.start}-{stage.end}, "
-                f"terms {', '.join(self.schedule.weights_at(step).active())})")
+            log(
+                f"{self.label}: step {step}: stage '{stage.name}' (steps {stage.start}-{stage.end}, "
+                f"terms {', '.join(self.schedule.weights_at(step).active())})"
+            )
         if step % self.steps_per_epoch == 0 or self.source.views is None:
             self.source.new_epoch()
         batch = self.source.draw(self.device)
-        terms, errors = distill_step(self.marcher, self.teacher, self.student, batch, self.schedule.weights_at(step),
-                                     self.cfg, self.gen, self.cfg.active.needs_ray_errors)
+        terms, errors = distill_step(
+            self.marcher,
+            self.teacher,
+            self.student,
+            batch,
+            self.schedule.weights_at(step),
+            self.cfg,
+            self.gen,
+            self.cfg.active.needs_ray_errors,
+        )
         self._step = (batch, terms, errors)
         return terms.total
 
@@ -300,12 +341,17 @@ class DistillTask:
         return values
 
     def diverged(self, step: int, value: float) -> str:
-        return (f"distillation into {self.student.model_type} diverged at step {step} (stage "
-                f"{self.schedule.stage_at(step).name}): loss is {value}; try a lower --lr or another --seed")
+        return (
+            f"distillation into {self.student.model_type} diverged at step {step} (stage "
+            f"{self.schedule.stage_at(step).name}): loss is {value}; try a lower --lr or another --seed"
+        )
 
     def state_dict(self) -> dict:
-        return {"source": self.source.state_dict(), "recent": list(self.recent),
-                "stage_losses": dict(self.stage_losses)}
+        return {
+            "source": self.source.state_dict(),
+            "recent": list(self.recent),
+            "stage_losses": dict(self.stage_losses),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.source.load_state_dict(state["source"])
@@ -313,10 +359,20 @@ class DistillTask:
         self.stage_losses = dict(state["stage_losses"])
 
 
-def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillConfig, workspace: Path,
-            device: torch.device, resume: bool = False, progress: bool = True,
-            real: SceneSplit | None = None, label: str = "distill", stop_at: int | None = None,
-            probe: Probe | None = None) -> DistillResult:
+def distill(
+    teacher: Model,
+    student: Model,
+    sampler: PoseSampler,
+    cfg: DistillConfig,
+    workspace: Path,
+    device: torch.device,
+    resume: bool = False,
+    progress: bool = True,
+    real: SceneSplit | None = None,
+    label: str = "distill",
+    stop_at: int | None = None,
+    probe: Probe | None = None,
+) -> DistillResult:
     """Distill ``teacher`` into ``student`` in place; checkpoints go to ``workspace/checkpoint.pt``.
 
     ``student`` must already be initialised (:func:`init_student`); ``real`` is the training split
@@ -328,13 +384,31 @@ def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillCo
     ckpt_path = workspace / "checkpoint.pt"
     freeze(teacher)
     state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed, cfg.precision)
-    source = BatchSource(sampler, teacher.normalization, cfg.batch_rays, cfg.active, state.generator, real,
-                         cfg.real_ray_fraction, cfg.random_background, cfg.jitter_pixels)
+    source = BatchSource(
+        sampler,
+        teacher.normalization,
+        cfg.batch_rays,
+        cfg.active,
+        state.generator,
+        real,
+        cfg.real_ray_fraction,
+        cfg.random_background,
+        cfg.jitter_pixels,
+    )
     task = DistillTask(teacher, student, source, cfg, state.generator, device, label)
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, student, state, task)
-    end = loop.run_steps(task, student, state, iters=cfg.iters, ckpt_path=ckpt_path, ckpt_every=cfg.ckpt_every,
-                         stop_at=stop_at, progress=progress, probe=probe)
+    end = loop.run_steps(
+        task,
+        student,
+        state,
+        iters=cfg.iters,
+        ckpt_path=ckpt_path,
+        ckpt_every=cfg.ckpt_every,
+        stop_at=stop_at,
+        progress=progress,
+        probe=probe,
+    )
     occupancy = None
     if end == cfg.iters:
         if cfg.student_grid == "teacher":
@@ -343,8 +417,17 @@ def distill(teacher: Model, student: Model, sampler: PoseSampler, cfg: DistillCo
             region = teacher.grid.occupancy if cfg.student_grid == "masked" else None
             occupancy = rebuild_grid(student, cfg.grid_passes, state.generator, region)
     stages = [{**s, "final_losses": task.stage_losses.get(s["name"], {})} for s in task.schedule.describe()]
-    return DistillResult(end, state.seconds, state.cpu_seconds, mean_losses(list(task.recent)), stages, occupancy,
-                         state.curve, state.probe_seconds, state.probe_cpu_seconds)
+    return DistillResult(
+        end,
+        state.seconds,
+        state.cpu_seconds,
+        mean_losses(list(task.recent)),
+        stages,
+        occupancy,
+        state.curve,
+        state.probe_seconds,
+        state.probe_cpu_seconds,
+    )
 
 
 def mean_losses(recent: list[dict]) -> dict[str, float]:
@@ -356,4 +439,3 @@ def mean_losses(recent: list[dict]) -> dict[str, float]:
 def pair_name(teacher_type: str, student_type: str) -> str:
     """``{teacher}2{student}``, e.g. ``hash2vm``."""
     return f"{teacher_type}2{student_type}"
-

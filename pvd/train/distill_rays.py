@@ -53,9 +53,18 @@ class BatchSource:
         jitter_pixels: ray positions uniform inside pixels (else pixel centres).
     """
 
-    def __init__(self, sampler: PoseSampler, norm: Normalization, batch_rays: int, active: ActiveConfig,
-                 generator: torch.Generator, real: SceneSplit | None = None, real_ray_fraction: float = 0.0,
-                 random_background: bool = True, jitter_pixels: bool = True):
+    def __init__(
+        self,
+        sampler: PoseSampler,
+        norm: Normalization,
+        batch_rays: int,
+        active: ActiveConfig,
+        generator: torch.Generator,
+        real: SceneSplit | None = None,
+        real_ray_fraction: float = 0.0,
+        random_background: bool = True,
+        jitter_pixels: bool = True,
+    ):
         if real_ray_fraction > 0 and real is None:
             raise UserError("mixing real rays (--real_ray_fraction > 0) needs the training images")
         self.sampler, self.norm, self.batch_rays, self.active = sampler, norm, batch_rays, active
@@ -95,14 +104,15 @@ class BatchSource:
         bg = torch.rand(n, 3, generator=gen) if self.random_background else torch.ones(n, 3)
         if n_real:
             split = self.real
-            rp = sample_pixels(len(split), split.cameras.width, split.cameras.height, n_real, gen,
-                               jitter=self.jitter_pixels)
+            rp = sample_pixels(
+                len(split), split.cameras.width, split.cameras.height, n_real, gen, jitter=self.jitter_pixels
+            )
             parts.append(pixel_rays(split.cameras, rp.view, rp.u, rp.v, self.norm))
             view.append(torch.full((n_real,), -1, dtype=torch.long))
             pixels = split.images[rp.view, rp.row, rp.col]
-            gt.append(composite_gt(pixels, bg[n - n_real:]))
+            gt.append(composite_gt(pixels, bg[n - n_real :]))
         real = torch.zeros(n, dtype=torch.bool)
-        real[n - n_real:] = True
+        real[n - n_real :] = True
         rays = Rays(torch.cat([r.origins for r in parts]), torch.cat([r.directions for r in parts]))
         return Batch(rays.to(device), bg.to(device), torch.cat(view), torch.cat(gt).to(device), real.to(device))
 
@@ -116,15 +126,19 @@ class BatchSource:
 
     def state_dict(self) -> dict:
         v = self.views
-        return {"views": None if v is None else {"c2w": v.c2w, "fx": v.fx, "fy": v.fy, "cx": v.cx, "cy": v.cy,
-                                                 "width": v.width, "height": v.height},
-                "tracker": None if self.tracker is None else self.tracker.state_dict(),
-                "pool": None if self.pool is None else self.pool.state_dict()}
+        return {
+            "views": None
+            if v is None
+            else {"c2w": v.c2w, "fx": v.fx, "fy": v.fy, "cx": v.cx, "cy": v.cy, "width": v.width, "height": v.height},
+            "tracker": None if self.tracker is None else self.tracker.state_dict(),
+            "pool": None if self.pool is None else self.pool.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         v = state["views"]
-        self.views = None if v is None else Cameras(v["c2w"], v["fx"], v["fy"], v["cx"], v["cy"],
-                                                    v["width"], v["height"])
+        self.views = (
+            None if v is None else Cameras(v["c2w"], v["fx"], v["fy"], v["cx"], v["cy"], v["width"], v["height"])
+        )
         if state["tracker"] is not None:
             self.tracker = HardPoseTracker(len(self.views))
             self.tracker.load_state_dict(state["tracker"])

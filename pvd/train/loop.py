@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 from tqdm import tqdm
@@ -94,10 +95,11 @@ class AdamW(torch.optim.AdamW):
     def step(self, closure=None):
         if closure is not None:
             raise ValueError("pvd's AdamW takes no closure")
-        sparse = [(g, p, p.grad) for g in self.param_groups for p in g["params"]
-                  if p.grad is not None and p.grad.is_sparse]
+        sparse = [
+            (g, p, p.grad) for g in self.param_groups for p in g["params"] if p.grad is not None and p.grad.is_sparse
+        ]
         for _, p, _ in sparse:
-            p.grad = None                                  # torch's AdamW refuses sparse gradients
+            p.grad = None  # torch's AdamW refuses sparse gradients
         try:
             super().step()
         finally:
@@ -123,18 +125,18 @@ class AdamW(torch.optim.AdamW):
         t = float(state["step"])
         lr, wd, eps = float(group["lr"]), group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
-        step_size, root_bc2 = lr / (1.0 - beta1 ** t), math.sqrt(1.0 - beta2 ** t)
+        step_size, root_bc2 = lr / (1.0 - beta1**t), math.sqrt(1.0 - beta2**t)
         value = p.index_select(0, rows)
         m = state["exp_avg"].index_select(0, rows)
         v = state["exp_avg_sq"].index_select(0, rows)
         # catch up on the steps each row missed (zero gradient), then this step
         missed = (t - 1.0 - state["row_step"].index_select(0, rows)).to(value.dtype)
-        missed = missed.view(-1, *[1] * (p.dim() - 1))                             # [T, 1, ...]
+        missed = missed.view(-1, *[1] * (p.dim() - 1))  # [T, 1, ...]
         ratio = beta1 / math.sqrt(beta2)
-        coast = ratio * (1.0 - ratio ** missed) / (1.0 - ratio)                  # sum_{k=1..n} ratio^k
+        coast = ratio * (1.0 - ratio**missed) / (1.0 - ratio)  # sum_{k=1..n} ratio^k
         value.mul_((1.0 - lr * wd) ** missed)
         value.addcdiv_(m * coast, (v.sqrt() / root_bc2).add_(eps), value=-step_size)
-        m.mul_(beta1 ** missed).lerp_(g, 1.0 - beta1)
+        m.mul_(beta1**missed).lerp_(g, 1.0 - beta1)
         v.mul_(beta2 ** (missed + 1.0)).addcmul_(g, g, value=1.0 - beta2)
         value.mul_(1.0 - lr * wd).addcdiv_(m, (v.sqrt() / root_bc2).add_(eps), value=-step_size)
         p.index_copy_(0, rows, value)
@@ -181,14 +183,13 @@ class TrainState:
     _clock: tuple[float, float] = field(default=(0.0, 0.0), repr=False)
 
     @staticmethod
-    def create(optimizer, scheduler, device: torch.device, seed: int, precision: str = "auto") -> "TrainState":
+    def create(optimizer, scheduler, device: torch.device, seed: int, precision: str = "auto") -> TrainState:
         """A fresh state; seeds torch's global RNG and the run's generator with ``seed``; steps run
         at ``precision`` (:data:`PRECISIONS`)."""
         dtype = autocast_dtype(precision, device)
         torch.manual_seed(seed)
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         return TrainState(optimizer, scheduler, scaler, torch.Generator().manual_seed(seed), dtype)
-
 
     def start_clock(self) -> None:
         self._clock = (time.perf_counter(), time.process_time())
@@ -210,11 +211,19 @@ class TrainState:
         self.scheduler.step()
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "generator": self.generator.get_state(),
-                "torch_rng": torch.get_rng_state(), "step": self.step, "seconds": self.seconds,
-                "cpu_seconds": self.cpu_seconds, "curve": [dict(p) for p in self.curve],
-                "probe_seconds": self.probe_seconds, "probe_cpu_seconds": self.probe_cpu_seconds}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step,
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
+            "curve": [dict(p) for p in self.curve],
+            "probe_seconds": self.probe_seconds,
+            "probe_cpu_seconds": self.probe_cpu_seconds,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
@@ -300,8 +309,12 @@ def take_probe(probe: Probe, model: Model, state: TrainState) -> dict:
         _restore_rng(rng)
     state.probe_seconds += time.perf_counter() - t0[0]
     state.probe_cpu_seconds += time.process_time() - t0[1]
-    point = {"step": state.step, "seconds": round(state.seconds, 3), "cpu_seconds": round(state.cpu_seconds, 3),
-             **{k: float(v) for k, v in values.items()}}
+    point = {
+        "step": state.step,
+        "seconds": round(state.seconds, 3),
+        "cpu_seconds": round(state.cpu_seconds, 3),
+        **{k: float(v) for k, v in values.items()},
+    }
     state.curve.append(point)
     state.start_clock()
     return point
@@ -329,8 +342,18 @@ def resume(ckpt_path: Path, model: Model, state: TrainState, task: Task) -> None
     model.at_step(state.step)
 
 
-def run_steps(task: Task, model: Model, state: TrainState, *, iters: int, ckpt_path: Path, ckpt_every: int,
-              stop_at: int | None = None, progress: bool = True, probe: Probe | None = None) -> int:
+def run_steps(
+    task: Task,
+    model: Model,
+    state: TrainState,
+    *,
+    iters: int,
+    ckpt_path: Path,
+    ckpt_every: int,
+    stop_at: int | None = None,
+    progress: bool = True,
+    probe: Probe | None = None,
+) -> int:
     """Run steps ``state.step .. min(stop_at, iters)`` of ``task`` on ``model``; returns the last step.
 
     ``model`` is the model being trained (its field's parameters are those of ``state.optimizer``).
@@ -339,8 +362,15 @@ def run_steps(task: Task, model: Model, state: TrainState, *, iters: int, ckpt_p
     """
     end = iters if stop_at is None else min(stop_at, iters)
     device_type = next(model.grid.buffers()).device.type
-    bar = tqdm(range(state.step, end), initial=state.step, total=iters, disable=not progress,
-               desc=task.label, dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(
+        range(state.step, end),
+        initial=state.step,
+        total=iters,
+        disable=not progress,
+        desc=task.label,
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
     log = bar.write if progress else (lambda message: print(message, flush=True))
     at = probe_steps(iters, probe.points) if probe is not None else ()
     model.field.train()

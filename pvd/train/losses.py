@@ -48,7 +48,7 @@ def distance(pred: Tensor, target: Tensor, loss_type: str = "normL2") -> Tensor:
         raise ValueError(f"distance: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
     if pred.numel() == 0:
         return pred.sum().float() * 0.0
-    pred, target = pred.float(), target.float()     # norms of many fp16 values overflow
+    pred, target = pred.float(), target.float()  # norms of many fp16 values overflow
     diff = pred - target
     if loss_type == "normL2":
         return torch.linalg.vector_norm(diff)
@@ -83,8 +83,11 @@ class LossTerms:
 
     def active(self) -> dict[str, Tensor]:
         """The terms that were computed, by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name != "total" and getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "total" and getattr(self, f.name) is not None
+        }
 
     def as_floats(self) -> dict[str, float]:
         """Plain floats of ``total`` and every active term (for logs and records)."""
@@ -112,11 +115,16 @@ class LossWeights:
         return self.rgb > 0 or self.depth > 0
 
 
-def compute_terms(weights: LossWeights, loss_type: str, density_range: tuple[float, float],
-                  teacher: FieldOutput, student: FieldOutput,
-                  rgb: tuple[Tensor, Tensor] | None = None,
-                  depth: tuple[Tensor, Tensor] | None = None,
-                  sample_mask: Tensor | None = None) -> LossTerms:
+def compute_terms(
+    weights: LossWeights,
+    loss_type: str,
+    density_range: tuple[float, float],
+    teacher: FieldOutput,
+    student: FieldOutput,
+    rgb: tuple[Tensor, Tensor] | None = None,
+    depth: tuple[Tensor, Tensor] | None = None,
+    sample_mask: Tensor | None = None,
+) -> LossTerms:
     """The weighted distillation loss of one step.
 
     Args:
@@ -131,13 +139,15 @@ def compute_terms(weights: LossWeights, loss_type: str, density_range: tuple[flo
     Returns:
         :class:`LossTerms`; ``total`` is the weighted sum of the active terms.
     """
+
     def pick(x: Tensor) -> Tensor:
         return x if sample_mask is None else x[sample_mask]
 
     values: dict[str, Tensor] = {}
     if weights.feature > 0 and teacher.h is not None and student.h is not None:
-        values["feature"] = distance(pick(clamp_feature(student.h, density_range)),
-                                     pick(clamp_feature(teacher.h, density_range)), loss_type)
+        values["feature"] = distance(
+            pick(clamp_feature(student.h, density_range)), pick(clamp_feature(teacher.h, density_range)), loss_type
+        )
     if weights.density > 0:
         values["density"] = distance(pick(student.s), pick(teacher.s), loss_type)
     if weights.color > 0:

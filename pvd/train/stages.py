@@ -58,8 +58,7 @@ class Stage:
     end: int
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "start": self.start, "end": self.end,
-                "iterations": self.end - self.start}
+        return {"name": self.name, "start": self.start, "end": self.end, "iterations": self.end - self.start}
 
 
 def default_stage_iters(iters: int) -> tuple[int, int]:
@@ -75,8 +74,7 @@ def parse_stage_iters(text: str) -> tuple[int, int]:
     try:
         s1, s2 = (int(p) for p in parts)
     except ValueError:
-        raise UserError(f"--stage_iters {text!r}: expected two integers S1,S2 "
-                        f"(e.g. 2000,5000)") from None
+        raise UserError(f"--stage_iters {text!r}: expected two integers S1,S2 (e.g. 2000,5000)") from None
     return s1, s2
 
 
@@ -139,8 +137,13 @@ class StageSchedule:
             return LossWeights(feature=feature)
         if name == "density_color":
             return LossWeights(feature=feature, density=cfg.density_weight, color=cfg.color_weight)
-        return LossWeights(feature=feature, density=cfg.density_weight, color=cfg.color_weight,
-                           rgb=cfg.rgb_weight, depth=cfg.depth_weight)
+        return LossWeights(
+            feature=feature,
+            density=cfg.density_weight,
+            color=cfg.color_weight,
+            rgb=cfg.rgb_weight,
+            depth=cfg.depth_weight,
+        )
 
     def describe(self) -> list[dict]:
         """The stages as plain data for ``record.json``."""

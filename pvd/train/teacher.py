@@ -97,8 +97,9 @@ def make_optimizer(model: Model, cfg: TeacherConfig):
 class TeacherTask:
     """One teacher step: random training pixels, render, MSE (+ regulariser); keeps the losses."""
 
-    def __init__(self, model: Model, split: SceneSplit, cfg: TeacherConfig, generator: torch.Generator,
-                 device: torch.device):
+    def __init__(
+        self, model: Model, split: SceneSplit, cfg: TeacherConfig, generator: torch.Generator, device: torch.device
+    ):
         self.model, self.split, self.cfg, self.gen, self.device = model, split, cfg, generator, device
         self.images = split.images.reshape(len(split), -1, split.images.shape[-1])
         self.label = f"train {model.model_type}"
@@ -108,12 +109,22 @@ class TeacherTask:
     def loss(self, step: int, log) -> torch.Tensor:
         model, cfg, cams, gen, device = self.model, self.cfg, self.split.cameras, self.gen, self.device
         model.renderer.update_grid(step, generator=gen)
-        px = sample_pixels(len(self.split), cams.width, cams.height, cfg.batch_rays, gen,
-                           jitter=cfg.jitter_pixels, single_view=cfg.rays_from_one_image)
+        px = sample_pixels(
+            len(self.split),
+            cams.width,
+            cams.height,
+            cfg.batch_rays,
+            gen,
+            jitter=cfg.jitter_pixels,
+            single_view=cfg.rays_from_one_image,
+        )
         rays = pixel_rays(cams, px.view, px.u, px.v, model.normalization).to(device)
         target = self.images[px.view, px.row * cams.width + px.col].to(device)
-        bg = torch.rand(cfg.batch_rays, 3, generator=gen).to(device) if self.split.has_alpha else \
-            torch.ones(3, device=device)
+        bg = (
+            torch.rand(cfg.batch_rays, 3, generator=gen).to(device)
+            if self.split.has_alpha
+            else torch.ones(3, device=device)
+        )
         out = model.renderer.render_rays(rays, bg, train=True, generator=gen)
         loss = torch.mean((out.rgb.float() - composite_gt(target, bg)) ** 2)
         if cfg.reg_weight > 0:
@@ -127,8 +138,10 @@ class TeacherTask:
         return {"loss": mse, "psnr": -10 * math.log10(max(mse, 1e-10))}
 
     def diverged(self, step: int, value: float) -> str:
-        return (f"training of {self.model.model_type} diverged at step {step}: loss is {value}; "
-                "try a lower --lr or another --seed")
+        return (
+            f"training of {self.model.model_type} diverged at step {step}: loss is {value}; "
+            "try a lower --lr or another --seed"
+        )
 
     def state_dict(self) -> dict:
         return {"losses": list(self.losses)}
@@ -137,9 +150,17 @@ class TeacherTask:
         self.losses = list(state["losses"])
 
 
-def train_teacher(model: Model, split: SceneSplit, cfg: TeacherConfig, workspace: Path,
-                  device: torch.device, resume: bool = False, progress: bool = True,
-                  stop_at: int | None = None, probe: Probe | None = None) -> TrainResult:
+def train_teacher(
+    model: Model,
+    split: SceneSplit,
+    cfg: TeacherConfig,
+    workspace: Path,
+    device: torch.device,
+    resume: bool = False,
+    progress: bool = True,
+    stop_at: int | None = None,
+    probe: Probe | None = None,
+) -> TrainResult:
     """Train ``model`` in place on ``split``; checkpoints go to ``workspace/checkpoint.pt``.
 
     With ``stop_at``, training stops after that step with a resumable checkpoint
@@ -150,11 +171,29 @@ def train_teacher(model: Model, split: SceneSplit, cfg: TeacherConfig, workspace
     task = TeacherTask(model, split, cfg, state.generator, device)
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, model, state, task)
-    end = loop.run_steps(task, model, state, iters=cfg.iters, ckpt_path=ckpt_path, ckpt_every=cfg.ckpt_every,
-                         stop_at=stop_at, progress=progress, probe=probe)
+    end = loop.run_steps(
+        task,
+        model,
+        state,
+        iters=cfg.iters,
+        ckpt_path=ckpt_path,
+        ckpt_every=cfg.ckpt_every,
+        stop_at=stop_at,
+        progress=progress,
+        probe=probe,
+    )
     losses = task.losses
-    return TrainResult(end, window_mean(losses[:10]), window_mean(losses[-20:]), state.seconds,
-                       state.cpu_seconds, losses, state.curve, state.probe_seconds, state.probe_cpu_seconds)
+    return TrainResult(
+        end,
+        window_mean(losses[:10]),
+        window_mean(losses[-20:]),
+        state.seconds,
+        state.cpu_seconds,
+        losses,
+        state.curve,
+        state.probe_seconds,
+        state.probe_cpu_seconds,
+    )
 
 
 def window_mean(values: list[float]) -> float:

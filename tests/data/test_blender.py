@@ -64,8 +64,10 @@ def _pose(x):
 
 
 def test_per_frame_intrinsics_extensions_and_3x4_poses(tmp_path, write_png):
-    frames = [{"file_path": "./train/a.png", "transform_matrix": _pose(0)[:3], "fl_x": 5.0, "cx": 2.5},
-              {"file_path": "train/b", "transform_matrix": _pose(1), "fl_x": 6.0, "fl_y": 7.0}]
+    frames = [
+        {"file_path": "./train/a.png", "transform_matrix": _pose(0)[:3], "fl_x": 5.0, "cx": 2.5},
+        {"file_path": "train/b", "transform_matrix": _pose(1), "fl_x": 6.0, "fl_y": 7.0},
+    ]
     doc = _scene(tmp_path, write_png, frames, cy=1.5, camera_angle_x=1.0)
     (tmp_path / "transforms_train.json").write_text(json.dumps(doc))
     split = load_split(tmp_path, "synthetic", "train")
@@ -80,8 +82,22 @@ def test_per_frame_intrinsics_extensions_and_3x4_poses(tmp_path, write_png):
 
 def test_single_transforms_json_holds_out_every_8th_frame(tmp_path, write_png):
     frames = [{"file_path": f"images/{i:03d}", "transform_matrix": _pose(i)} for i in range(18)]
-    doc = _scene(tmp_path, write_png, frames, fl_x=5.0, fl_y=5.5, cx=3.1, cy=2.2, w=6, h=4,
-                 k1=0.0, k2=0.0, p1=0.0, p2=0.0, aabb_scale=16)
+    doc = _scene(
+        tmp_path,
+        write_png,
+        frames,
+        fl_x=5.0,
+        fl_y=5.5,
+        cx=3.1,
+        cy=2.2,
+        w=6,
+        h=4,
+        k1=0.0,
+        k2=0.0,
+        p1=0.0,
+        p2=0.0,
+        aabb_scale=16,
+    )
     (tmp_path / "transforms.json").write_text(json.dumps(doc))
     test = index_split(tmp_path, "synthetic", "test")
     train = index_split(tmp_path, "synthetic", "train")
@@ -94,13 +110,16 @@ def test_single_transforms_json_holds_out_every_8th_frame(tmp_path, write_png):
     torch.testing.assert_close(half.cameras.cx, torch.full((15,), 1.55))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"k1": 0.01}, r"lens distortion \{'k1': 0.01\}: read this capture with --data_type capture"),
-    ({"w": 7}, "w/h say 7x4 but"),
-    ({"camera_angle_x": None, "fl_x": None}, "no focal length"),
-    ({"transform_matrix": [[1, 0], [0, 1]]}, r"'transform_matrix' must be a finite 4x4 or 3x4"),
-    ({"file_path": "train/nowhere"}, r"image 'train/nowhere' not found"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"k1": 0.01}, r"lens distortion \{'k1': 0.01\}: read this capture with --data_type capture"),
+        ({"w": 7}, "w/h say 7x4 but"),
+        ({"camera_angle_x": None, "fl_x": None}, "no focal length"),
+        ({"transform_matrix": [[1, 0], [0, 1]]}, r"'transform_matrix' must be a finite 4x4 or 3x4"),
+        ({"file_path": "train/nowhere"}, r"image 'train/nowhere' not found"),
+    ],
+)
 def test_bad_frames_raise_one_clear_error(tmp_path, write_png, change, message):
     frames = [{"file_path": f"train/{i}", "transform_matrix": _pose(i)} for i in range(3)]
     doc = _scene(tmp_path, write_png, frames, camera_angle_x=0.7)

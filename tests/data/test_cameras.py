@@ -13,8 +13,9 @@ def _camera(c2w):
 
 def test_centre_ray_looks_down_minus_z_in_camera_frame():
     cams = _camera(torch.eye(4))
-    rays = pixel_rays(cams, torch.zeros(1, dtype=torch.long), torch.tensor([32.0]),
-                      torch.tensor([24.0]), Normalization())
+    rays = pixel_rays(
+        cams, torch.zeros(1, dtype=torch.long), torch.tensor([32.0]), torch.tensor([24.0]), Normalization()
+    )
     torch.testing.assert_close(rays.directions, torch.tensor([[0.0, 0.0, -1.0]]))
 
 
@@ -46,8 +47,15 @@ def test_scaled_intrinsics_and_pixel_sampler():
 
 def test_cameras_plain_data_round_trip_and_cat():
     g = torch.Generator().manual_seed(0)
-    a = Cameras(torch.rand(2, 4, 4, generator=g), torch.rand(2, generator=g), torch.rand(2, generator=g),
-                torch.rand(2, generator=g), torch.rand(2, generator=g), 8, 6)
+    a = Cameras(
+        torch.rand(2, 4, 4, generator=g),
+        torch.rand(2, generator=g),
+        torch.rand(2, generator=g),
+        torch.rand(2, generator=g),
+        torch.rand(2, generator=g),
+        8,
+        6,
+    )
     b = Cameras.from_dict(a.to_dict())
     for key in ("c2w", "fx", "fy", "cx", "cy"):
         torch.testing.assert_close(getattr(b, key), getattr(a, key), rtol=0, atol=0)

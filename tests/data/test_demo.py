@@ -81,14 +81,20 @@ def test_existing_output_and_bad_sizes_are_refused(tmp_path):
 
 def test_cli_default_demo_round_trips(tmp_path):
     out = tmp_path / "x"
-    proc = subprocess.run([sys.executable, "-m", "pvd.cli", "data", "demo", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pvd.cli", "data", "demo", str(out)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert "written to" in proc.stdout
     counts = {s: len(load_split(out, "synthetic", s, downscale=2)) for s in ("train", "val", "test")}
     assert counts == {"train": 50, "val": 10, "test": 10}
     train = load_split(out, "synthetic", "train")
     assert train.images.shape == (50, 80, 80, 4)
-    rays = pixel_rays(train.cameras, torch.zeros(1, dtype=torch.long), torch.tensor([40.0]),
-                      torch.tensor([40.0]), Normalization(1.0, 0.8))
+    rays = pixel_rays(
+        train.cameras,
+        torch.zeros(1, dtype=torch.long),
+        torch.tensor([40.0]),
+        torch.tensor([40.0]),
+        Normalization(1.0, 0.8),
+    )
     assert 3.0 < float(rays.origins.norm()) < 3.4  # radius 4 at scale 0.8

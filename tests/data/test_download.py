@@ -49,7 +49,7 @@ class Server:
                 self.end_headers()
                 if name in server.cut:
                     server.cut.discard(name)
-                    self.wfile.write(body[start:start + (len(body) - start) // 2])
+                    self.wfile.write(body[start : start + (len(body) - start) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return
@@ -92,15 +92,14 @@ def corrupt_member_data(archive: bytes, member: str) -> bytes:
     info = zipfile.ZipFile(io.BytesIO(archive)).getinfo(member)
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
     middle = start + info.compress_size // 2
-    return archive[:middle] + bytes(64) + archive[middle + 64:]
+    return archive[:middle] + bytes(64) + archive[middle + 64 :]
 
 
 def test_download_verify_extract_and_mark(server, tmp_path):
     archive = make_zip()
     server.files["nerf_synthetic.zip"] = archive
     root = tmp_path / "data"
-    record = download_dataset("synthetic", root, url=f"{server.url}/nerf_synthetic.zip",
-                              progress=False)
+    record = download_dataset("synthetic", root, url=f"{server.url}/nerf_synthetic.zip", progress=False)
     digest = hashlib.sha256(archive).hexdigest()
     assert record["sha256"] == digest and record["extracted"] == ["nerf_synthetic"]
     assert (root / "nerf_synthetic/lego/train/r_0.png").read_bytes() == PAYLOAD
@@ -133,8 +132,7 @@ def test_retries_resume_within_one_call(server, tmp_path):
     archive = make_zip()
     server.files["nerf_synthetic.zip"] = archive
     server.cut.add("nerf_synthetic.zip")
-    download_dataset("synthetic", tmp_path, url=f"{server.url}/nerf_synthetic.zip", retries=2,
-                     progress=False)
+    download_dataset("synthetic", tmp_path, url=f"{server.url}/nerf_synthetic.zip", retries=2, progress=False)
     assert [r[1] is not None for r in server.requests] == [False, True]
 
 
@@ -149,11 +147,14 @@ def test_checksum_mismatch_extracts_nothing(server, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nerf_synthetic.zip.sha256"]
 
 
-@pytest.mark.parametrize("payload, message, left", [
-    (b"this is not a zip archive" * 100, "not a readable zip archive", "nerf_llff_data.zip.corrupt"),
-    ("corrupt", r"corrupt archive \(.*CRC", "nerf_llff_data.zip.corrupt"),
-    ("unsafe", "unsafe member path '../escape.txt'", "nerf_llff_data.zip"),
-])
+@pytest.mark.parametrize(
+    "payload, message, left",
+    [
+        (b"this is not a zip archive" * 100, "not a readable zip archive", "nerf_llff_data.zip.corrupt"),
+        ("corrupt", r"corrupt archive \(.*CRC", "nerf_llff_data.zip.corrupt"),
+        ("unsafe", "unsafe member path '../escape.txt'", "nerf_llff_data.zip"),
+    ],
+)
 def test_corrupt_or_unsafe_archives_are_reported(server, tmp_path, payload, message, left):
     if payload == "corrupt":
         payload = corrupt_member_data(make_zip(), "nerf_synthetic/lego/train/r_0.png")
@@ -161,8 +162,7 @@ def test_corrupt_or_unsafe_archives_are_reported(server, tmp_path, payload, mess
         payload = make_zip({"../escape.txt": b"x"})
     server.files["nerf_llff_data.zip"] = payload
     with pytest.raises(DownloadError, match=message):
-        download_dataset("llff", tmp_path / "root", url=f"{server.url}/nerf_llff_data.zip",
-                         progress=False)
+        download_dataset("llff", tmp_path / "root", url=f"{server.url}/nerf_llff_data.zip", progress=False)
     assert [p.name for p in (tmp_path / "root").iterdir()] == [left]
     assert not (tmp_path / "escape.txt").exists()
 
@@ -174,8 +174,7 @@ def test_cli_download_from_a_mirror_url(server, tmp_path, monkeypatch, capsys):
     assert main(["data", "download", "tank", "--root", str(tmp_path)]) == 0
     assert hashlib.sha256(archive).hexdigest() in capsys.readouterr().out
     assert (tmp_path / ".pvd-complete-tank.json").is_file()
-    assert main(["data", "download", "tank", "--root", str(tmp_path / "b"), "--url",
-                 f"{server.url}/missing.zip"]) == 2
+    assert main(["data", "download", "tank", "--root", str(tmp_path / "b"), "--url", f"{server.url}/missing.zip"]) == 2
     assert "HTTP 404" in capsys.readouterr().err
 
 
@@ -184,8 +183,11 @@ def test_weights_are_verified_against_their_hash_prefix(server, tmp_path, monkey
         server.files[src.file] = b"not the real weights"
     monkeypatch.setenv("PVD_WEIGHTS_URL", server.url)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    with pytest.raises(DownloadError, match=r"alexnet-owt-7be5be79.pth: SHA-256 .* does not match "
-                                            r"the expected 7be5be79"):
+    with pytest.raises(
+        DownloadError,
+        match=r"alexnet-owt-7be5be79.pth: SHA-256 .* does not match "
+        r"the expected 7be5be79",
+    ):
         download_weights(progress=False)
     checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
     assert checkpoints.is_dir() and list(checkpoints.iterdir()) == []

@@ -29,8 +29,7 @@ def test_bad_images_name_the_file(tmp_path, write_png):
     garbage.write_bytes(b"\x89PNG this is not a png" * 10)
     with pytest.raises(DataError, match="garbage.png: unreadable image"):
         read_image(garbage)
-    full = write_png(tmp_path / "full.png", np.random.default_rng(1).integers(0, 256, (64, 64, 3),
-                                                                               dtype=np.uint8))
+    full = write_png(tmp_path / "full.png", np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8))
     cut = tmp_path / "cut.png"
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     with pytest.raises(DataError, match="cut.png: unreadable image"):
@@ -60,16 +59,14 @@ def test_rgba_downscale_commutes_with_compositing():
     for bg in (np.zeros(3), np.ones(3), rng.random(3)):
         full_comp = img[..., :3] * img[..., 3:] + bg * (1 - img[..., 3:])
         small_comp = small[..., :3] * small[..., 3:] + bg * (1 - small[..., 3:])
-        np.testing.assert_allclose(small_comp, area_downscale(full_comp.astype(np.float32), 4),
-                                   atol=1e-6)
+        np.testing.assert_allclose(small_comp, area_downscale(full_comp.astype(np.float32), 4), atol=1e-6)
     assert small[0, 0, 3] == 0
     np.testing.assert_allclose(small[0, 0, :3], img[:4, :4, :3].mean(axis=(0, 1)), rtol=1e-6)
 
 
 def test_read_images_stacks_and_checks_every_file(tmp_path, write_png):
     rng = np.random.default_rng(4)
-    files = [write_png(tmp_path / f"{i}.png", rng.integers(0, 256, (6, 8, 4), dtype=np.uint8))
-             for i in range(5)]
+    files = [write_png(tmp_path / f"{i}.png", rng.integers(0, 256, (6, 8, 4), dtype=np.uint8)) for i in range(5)]
     out = read_images(files, (8, 6), downscale=2, workers=2, progress=False)
     assert out.shape == (5, 3, 4, 4) and out.dtype == torch.float32
     torch.testing.assert_close(out[3], torch.from_numpy(area_downscale(read_image(files[3]), 2)))

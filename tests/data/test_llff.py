@@ -12,24 +12,23 @@ def test_fern_splits_resolution_and_intrinsics(fern_dir):
     raw = np.load(fern_dir / "poses_bounds.npy")
     test = index_split(fern_dir, "llff", "test")
     train = index_split(fern_dir, "llff", "train")
-    assert [os.path.basename(f) for f in test.files] == ["image000.png", "image008.png",
-                                                         "image016.png"]
+    assert [os.path.basename(f) for f in test.files] == ["image000.png", "image008.png", "image016.png"]
     assert len(train) == 17 and not set(train.files) & set(test.files)
     assert (test.cameras.width, test.cameras.height) == (1008, 756)
     full_h, full_w, focal = raw[0, 4], raw[0, 9], raw[0, 14]
     assert (full_h, full_w) == (3024, 4032)
     torch.testing.assert_close(test.cameras.fx, torch.full((3,), focal * 1008 / full_w).float())
     torch.testing.assert_close(test.cameras.cy, torch.full((3,), 378.0))
-    assert test.near == pytest.approx(1 / 0.75) and test.far == pytest.approx(raw[:, 16].max()
-                                                                              / raw[:, 15].min() / 0.75)
+    assert test.near == pytest.approx(1 / 0.75) and test.far == pytest.approx(
+        raw[:, 16].max() / raw[:, 15].min() / 0.75
+    )
 
 
 def test_fern_poses_are_recentred_proper_rotations(fern_dir):
     views = [index_split(fern_dir, "llff", s).cameras.c2w for s in ("train", "test")]
     c2w = torch.cat(views).double()
     rot = c2w[:, :3, :3]
-    torch.testing.assert_close(rot @ rot.transpose(1, 2), torch.eye(3).expand(20, 3, 3).double(),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(rot @ rot.transpose(1, 2), torch.eye(3).expand(20, 3, 3).double(), atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.linalg.det(rot), torch.ones(20).double(), atol=1e-5, rtol=0)
     np.testing.assert_allclose(average_pose(c2w.numpy()), np.eye(4), atol=1e-5)
     forward = -rot[:, :, 2]
@@ -53,8 +52,7 @@ def test_axis_conversion_preserves_relative_camera_geometry(tmp_path, write_png)
     hwf = np.broadcast_to(np.array([[40.0], [60.0], [50.0]]), (9, 3, 1))
     bounds = rng.uniform(2.0, 10.0, (9, 2))
     bounds.sort(axis=1)
-    np.save(tmp_path / "poses_bounds.npy",
-            np.concatenate([np.concatenate([llff, hwf], 2).reshape(9, 15), bounds], 1))
+    np.save(tmp_path / "poses_bounds.npy", np.concatenate([np.concatenate([llff, hwf], 2).reshape(9, 15), bounds], 1))
     for i in range(9):
         write_png(tmp_path / "images_4" / f"{i:02d}.png", np.zeros((10, 15, 3), np.uint8))
     c2w = torch.cat([index_split(tmp_path, "llff", s).cameras.c2w for s in ("test", "train")])
@@ -95,16 +93,22 @@ def fern_copy(fern_dir, tmp_path):
 
 def test_frame_count_mismatch(fern_copy):
     (fern_copy / "images_4" / "image019.png").unlink()
-    with pytest.raises(DataError, match=r"poses_bounds.npy: frame count mismatch: 20 views .* "
-                                        r"but 19 images"):
+    with pytest.raises(
+        DataError,
+        match=r"poses_bounds.npy: frame count mismatch: 20 views .* "
+        r"but 19 images",
+    ):
         index_split(fern_copy, "llff", "train")
 
 
-@pytest.mark.parametrize("content, message", [
-    (np.zeros((20, 16)), r"shape \(20, 16\) .* expected numbers of shape \[n_views, 17\]"),
-    (b"garbage bytes", "not a readable .npy array"),
-    (np.full((20, 17), np.nan), "non-finite"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (np.zeros((20, 16)), r"shape \(20, 16\) .* expected numbers of shape \[n_views, 17\]"),
+        (b"garbage bytes", "not a readable .npy array"),
+        (np.full((20, 17), np.nan), "non-finite"),
+    ],
+)
 def test_malformed_poses_bounds(fern_copy, content, message):
     target = fern_copy / "poses_bounds.npy"
     target.unlink()

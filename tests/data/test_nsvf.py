@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pvd.data import (DataError, Normalization, index_split, load_split, pixel_rays,
-                      scene_normalization)
+from pvd.data import DataError, Normalization, index_split, load_split, pixel_rays, scene_normalization
 
 
 def test_nsvf_lego_splits_intrinsics_and_box(nsvf_lego):
@@ -97,16 +96,19 @@ def _remove(name: str):
     return lambda root: (root / name).unlink()
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (_remove("pose/0_0001.txt"), r"0_0001.png: image has no pose; expected .*pose/0_0001.txt"),
-    (_remove("rgb/0_0002.png"), r"0_0002.txt: pose has no image"),
-    (_write("intrinsics.txt", "100 8 6\n0 0\n"), r"intrinsics.txt: lines with \[3, 2\] numbers"),
-    (_write("intrinsics.txt", "f cx cy 0\n"), r"intrinsics.txt: non-numeric content"),
-    (_remove("intrinsics.txt"), r"intrinsics.txt: file not found"),
-    (_write("pose/0_0000.txt", "1 0 0\n0 1 0\n"), r"0_0000.txt: 2 rows of lengths"),
-    (_write("bbox.txt", "1 2 3\n"), r"bbox.txt: expected one line"),
-    (_write("rgb/0_0001.png", "broken"), r"0_0001.png: unreadable image"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (_remove("pose/0_0001.txt"), r"0_0001.png: image has no pose; expected .*pose/0_0001.txt"),
+        (_remove("rgb/0_0002.png"), r"0_0002.txt: pose has no image"),
+        (_write("intrinsics.txt", "100 8 6\n0 0\n"), r"intrinsics.txt: lines with \[3, 2\] numbers"),
+        (_write("intrinsics.txt", "f cx cy 0\n"), r"intrinsics.txt: non-numeric content"),
+        (_remove("intrinsics.txt"), r"intrinsics.txt: file not found"),
+        (_write("pose/0_0000.txt", "1 0 0\n0 1 0\n"), r"0_0000.txt: 2 rows of lengths"),
+        (_write("bbox.txt", "1 2 3\n"), r"bbox.txt: expected one line"),
+        (_write("rgb/0_0001.png", "broken"), r"0_0001.png: unreadable image"),
+    ],
+)
 def test_broken_tank_scenes(tiny_tank, breakage, message):
     breakage(tiny_tank)
     with pytest.raises(DataError, match=message):

@@ -42,9 +42,9 @@ def test_orbit_samplers_on_lego_cameras(scene, lego_dir, nsvf_lego):
     centres = views.c2w[:, :3, 3]
     assert torch.allclose(centres.norm(dim=-1), torch.full((len(views),), 4.031), atol=0.01)
     elevation = torch.rad2deg(torch.asin(centres[:, 2] / centres.norm(dim=-1)))
-    if data_type == "synthetic":       # the upper hemisphere
+    if data_type == "synthetic":  # the upper hemisphere
         assert elevation.min() >= -0.1 and elevation.max() > 60
-    else:                              # the training cameras' elevation band
+    else:  # the training cameras' elevation band
         train_el = torch.rad2deg(torch.asin(cams.c2w[:, 2, 3] / cams.c2w[:, :3, 3].norm(dim=-1)))
         assert elevation.min() >= train_el.min() - 0.1 and elevation.max() <= train_el.max() + 0.1
     # cameras stay upright: their right axis is horizontal
@@ -85,8 +85,12 @@ def test_real_poses_option_and_jitter(lego_dir):
     jittered = sampler.jitter(views, 9.0, gen)
     _check_rotations(jittered.c2w)
     assert _view_cosines(jittered.c2w, sampler.region.center).min() > 0.9999
-    moved = torch.acos(torch.nn.functional.normalize(jittered.c2w[:, :3, 3], dim=-1).mul(
-        torch.nn.functional.normalize(views.c2w[:, :3, 3], dim=-1)).sum(-1).clamp(-1, 1))
+    moved = torch.acos(
+        torch.nn.functional.normalize(jittered.c2w[:, :3, 3], dim=-1)
+        .mul(torch.nn.functional.normalize(views.c2w[:, :3, 3], dim=-1))
+        .sum(-1)
+        .clamp(-1, 1)
+    )
     assert torch.rad2deg(moved).max() <= 9.0 + 1e-3 and torch.rad2deg(moved).max() > 1.0
 
 
@@ -109,7 +113,7 @@ def test_helpers_and_errors(lego_dir):
 def _seen_by_any(points: torch.Tensor, views) -> torch.Tensor:
     """[m] whether each world point [m, 3] projects inside the image of at least one view."""
     rot, t = views.c2w[:, :3, :3], views.c2w[:, :3, 3]
-    q = torch.einsum("kji,kmj->kmi", rot, points[None] - t[:, None])          # camera coordinates
+    q = torch.einsum("kji,kmj->kmi", rot, points[None] - t[:, None])  # camera coordinates
     z = -q[..., 2]
     u = views.fx[:, None] * q[..., 0] / z + views.cx[:, None]
     v = -views.fy[:, None] * q[..., 1] / z + views.cy[:, None]
@@ -125,15 +129,25 @@ def test_llff_sampled_views_cover_what_the_test_views_see(fern_dir):
     sampler = PoseSampler(train.cameras, "llff", near=train.near, far=train.far)
     gen = torch.Generator().manual_seed(0)
     epochs = [sampler.sample(gen) for _ in range(20)]
-    views = type(epochs[0])(torch.cat([e.c2w for e in epochs]), torch.cat([e.fx for e in epochs]),
-                            torch.cat([e.fy for e in epochs]), torch.cat([e.cx for e in epochs]),
-                            torch.cat([e.cy for e in epochs]), train.cameras.width, train.cameras.height)
+    views = type(epochs[0])(
+        torch.cat([e.c2w for e in epochs]),
+        torch.cat([e.fx for e in epochs]),
+        torch.cat([e.fy for e in epochs]),
+        torch.cat([e.cx for e in epochs]),
+        torch.cat([e.cy for e in epochs]),
+        train.cameras.width,
+        train.cameras.height,
+    )
     cams = test.cameras
     ys, xs = torch.meshgrid(torch.arange(cams.height) + 0.5, torch.arange(cams.width) + 0.5, indexing="ij")
     focus = 1.0 / (0.25 / train.near + 0.75 / train.far)
     for i in range(len(cams)):
-        dirs = torch.stack(((xs - cams.cx[i]) / cams.fx[i], -(ys - cams.cy[i]) / cams.fy[i],
-                            -torch.ones_like(xs)), -1).reshape(-1, 3) @ cams.c2w[i, :3, :3].T
+        dirs = (
+            torch.stack(
+                ((xs - cams.cx[i]) / cams.fx[i], -(ys - cams.cy[i]) / cams.fy[i], -torch.ones_like(xs)), -1
+            ).reshape(-1, 3)
+            @ cams.c2w[i, :3, :3].T
+        )
         for depth in (train.near, focus, train.far):
             seen = _seen_by_any(cams.c2w[i, :3, 3] + dirs * depth, views)
             assert seen.float().mean() > 0.95, (i, depth, float(seen.float().mean()))

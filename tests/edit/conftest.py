@@ -22,6 +22,7 @@ def ball_ckpt(tmp_path) -> Path:
 def other_ckpt(tmp_path) -> Path:
     """Another scene (other normalisation) with a ball at (-0.2, 0.1, 0.3), radius 0.2."""
     path = tmp_path / "other" / "checkpoint.pt"
-    save_checkpoint(path, ball_model((-0.2, 0.1, 0.3), 0.2, (-1.0, 2.0, 0.5),
-                                     norm=Normalization(1.0, 0.6, (0.1, 0.0, 0.0))))
+    save_checkpoint(
+        path, ball_model((-0.2, 0.1, 0.3), 0.2, (-1.0, 2.0, 0.5), norm=Normalization(1.0, 0.6, (0.1, 0.0, 0.0)))
+    )
     return path

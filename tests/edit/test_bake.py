@@ -39,7 +39,7 @@ from pvd.model import ModelMeta, build_model, load_model, save_checkpoint
 from pvd.render import RenderConfig
 
 NORM_SCALE = 0.8
-VOXEL = 2 / (RES - 1) / NORM_SCALE                       # world units
+VOXEL = 2 / (RES - 1) / NORM_SCALE  # world units
 BOX = {"min": [-0.1, -0.4, -0.2], "max": [0.7, 0.4, 0.6]}  # the ball with 2 voxels to spare
 OTHER_NORM = Normalization(1.0, 0.6, (0.1, 0.0, 0.0))
 
@@ -54,8 +54,9 @@ def _cameras(n: int = 4, size: int = 40) -> Cameras:
 
 def _psnrs(a, b) -> list[float]:
     cams = _cameras()
-    return [psnr_from_mse(mse(render_view(a, cams, v, "cpu"), render_view(b, cams, v, "cpu")))
-            for v in range(len(cams))]
+    return [
+        psnr_from_mse(mse(render_view(a, cams, v, "cpu"), render_view(b, cams, v, "cpu"))) for v in range(len(cams))
+    ]
 
 
 def _both(base, *ops, inserted=None):
@@ -67,7 +68,7 @@ def _both(base, *ops, inserted=None):
 def _check_renders(base, wrapped, baked, min_db: float, mean_db: float) -> None:
     got = _psnrs(baked, wrapped)
     assert min(got) >= min_db and sum(got) / len(got) >= mean_db, got
-    nothing = _psnrs(base, wrapped)                          # what a bake that did nothing would score
+    nothing = _psnrs(base, wrapped)  # what a bake that did nothing would score
     assert sum(nothing) / len(nothing) < mean_db - 5
 
 
@@ -120,11 +121,11 @@ def test_erase_renders_like_the_wrapped_edit_and_is_exact_away_from_its_faces():
 def _assert_copies(base, baked, shift: torch.Tensor) -> None:
     """Destination voxels whose cell lies in the placed box hold the source voxels' channels."""
     res, bound = base.field.res, base.field.bound
-    h = 2 * bound / (res - 1)                                             # box units
+    h = 2 * bound / (res - 1)  # box units
     x = voxel_centres(res, bound)
     lo, hi = ((torch.tensor(BOX[k]) * NORM_SCALE + shift * h) for k in ("min", "max"))
     inside = ((x - h / 2 >= lo) & (x + h / 2 <= hi)).all(-1)
-    src = torch.round((x[inside] + bound) / h).long() - shift.long()      # (i, j, k)
+    src = torch.round((x[inside] + bound) / h).long() - shift.long()  # (i, j, k)
     rows = (src[:, 2] * res + src[:, 1]) * res + src[:, 0]
     moved, source = baked.field.grid.detach()[inside], base.field.grid.detach()[rows]
     assert (source[:, 0] == 5).sum() > 20 and (base.field.grid.detach()[inside, 0] == 5).sum() == 0
@@ -140,8 +141,7 @@ def test_move_by_whole_voxels_copies_the_voxels():
 
 
 def test_a_grid_sized_per_bound_is_baked_on_its_own_points():
-    base = ball_model(outside=-2.0, resolution=22, per_bound=True,
-                      norm=Normalization(1.5, NORM_SCALE, (0.0, 0.0, 0.0)))
+    base = ball_model(outside=-2.0, resolution=22, per_bound=True, norm=Normalization(1.5, NORM_SCALE, (0.0, 0.0, 0.0)))
     assert base.field.res == 33
     shift = torch.tensor([-6.0, 2.0, 1.0])
     voxel = 3.0 / 32 / NORM_SCALE
@@ -150,7 +150,7 @@ def test_a_grid_sized_per_bound_is_baked_on_its_own_points():
 
 
 def test_move_with_rotate_z_turns_the_content_and_its_view_dependence():
-    base = ball_model(outside=-2.0, tilt=2.0)                 # colour depends on the view's x
+    base = ball_model(outside=-2.0, tilt=2.0)  # colour depends on the view's x
     wrapped, baked = _both(base, {"op": "move", **BOX, "translate": [-0.6, 0.2, 0.1], "rotate_z": 30})
     _check_renders(base, wrapped, baked, 29.0, 32.5)
 
@@ -159,8 +159,13 @@ def test_insert_from_a_tensors_checkpoint(tmp_path):
     other = ball_model((-0.2, 0.1, 0.3), 0.2, (-1.0, 2.0, 0.5), norm=OTHER_NORM, outside=-2.0)
     save_checkpoint(tmp_path / "other.pt", other)
     base = ball_model(outside=-2.0)
-    op = {"op": "insert", "checkpoint": str(tmp_path / "other.pt"), "min": [-0.45, -0.15, 0.05],
-          "max": [0.05, 0.35, 0.55], "translate": [-0.3, 0.4, 0.0]}
+    op = {
+        "op": "insert",
+        "checkpoint": str(tmp_path / "other.pt"),
+        "min": [-0.45, -0.15, 0.05],
+        "max": [0.05, 0.35, 0.55],
+        "translate": [-0.3, 0.4, 0.0],
+    }
     wrapped, baked = _both(base, op)
     _check_renders(base, wrapped, baked, 31.0, 35.0)
 
@@ -170,8 +175,14 @@ def test_insert_scales_density_and_takes_the_inserted_colour(tmp_path):
     other = ball_model((0.0, 0.0, 0.0), 10.0, (-1.0, 2.0, 0.5), norm=OTHER_NORM, outside=-2.0)
     save_checkpoint(tmp_path / "other.pt", other)
     base = ball_model(outside=-2.0)
-    op = {"op": "insert", "checkpoint": str(tmp_path / "other.pt"), "min": [-0.5, -0.5, -0.5],
-          "max": [0.5, 0.5, 0.5], "translate": [-0.5, 0.5, 0.2], "scale": 0.5}
+    op = {
+        "op": "insert",
+        "checkpoint": str(tmp_path / "other.pt"),
+        "min": [-0.5, -0.5, -0.5],
+        "max": [0.5, 0.5, 0.5],
+        "translate": [-0.5, 0.5, 0.2],
+        "scale": 0.5,
+    }
     _, baked = _both(base, op)
     x = voxel_centres(RES, 1.0)
     h = VOXEL * NORM_SCALE
@@ -186,9 +197,15 @@ def test_insert_scales_density_and_takes_the_inserted_colour(tmp_path):
 def _mlp_model():
     from pvd.fields.mlp import MLPConfig
 
-    meta = ModelMeta(model_type="mlp", preset="tiny", field_config=MLPConfig(n_octaves=2, width=8, n_layers=3, skip=0),
-                     render_config=RenderConfig(max_steps=64, grid_resolution=16), bound=1.0,
-                     normalization=Normalization(1.0, 0.8, (0.0, 0.0, 0.0)), data_type="synthetic")
+    meta = ModelMeta(
+        model_type="mlp",
+        preset="tiny",
+        field_config=MLPConfig(n_octaves=2, width=8, n_layers=3, skip=0),
+        render_config=RenderConfig(max_steps=64, grid_resolution=16),
+        bound=1.0,
+        normalization=Normalization(1.0, 0.8, (0.0, 0.0, 0.0)),
+        data_type="synthetic",
+    )
     return build_model(meta)
 
 
@@ -197,17 +214,28 @@ def test_bake_refuses_a_non_tensors_base_and_insert(tmp_path):
     with pytest.raises(EditError, match=r"--bake .* the base checkpoint is mlp"):
         bake_model(_mlp_model(), program)
     save_checkpoint(tmp_path / "mlp.pt", _mlp_model())
-    program = parse_program({"operations": [
-        {"op": "erase", "min": [0.3, -0.5, -0.5], "max": [0.8, 0.5, 0.5]},
-        {"op": "insert", "checkpoint": str(tmp_path / "mlp.pt"), "min": [-0.2, -0.2, -0.2], "max": [0.2, 0.2, 0.2]}]})
+    program = parse_program(
+        {
+            "operations": [
+                {"op": "erase", "min": [0.3, -0.5, -0.5], "max": [0.8, 0.5, 0.5]},
+                {
+                    "op": "insert",
+                    "checkpoint": str(tmp_path / "mlp.pt"),
+                    "min": [-0.2, -0.2, -0.2],
+                    "max": [0.2, 0.2, 0.2],
+                },
+            ]
+        }
+    )
     with pytest.raises(EditError, match=r"operation 2 \(insert\): --bake cannot insert from the mlp checkpoint"):
         bake_model(ball_model(), program, load_inserted(program, "cpu"))
 
 
 def test_cli_bake_writes_a_tensors_checkpoint_and_a_record(ball_ckpt, tmp_path, capsys):
     program = tmp_path / "p.json"
-    program.write_text(json.dumps({"operations": [{"op": "move", **BOX, "translate": [-0.6, 0.2, 0.1],
-                                                   "rotate_z": 30}]}))
+    program.write_text(
+        json.dumps({"operations": [{"op": "move", **BOX, "translate": [-0.6, 0.2, 0.1], "rotate_z": 30}]})
+    )
     ws = tmp_path / "baked"
     assert main(["edit", "--ckpt", str(ball_ckpt), "--workspace", str(ws), "--program", str(program), "--bake"]) == 0
     baked = load_model(ws / "checkpoint.pt")
@@ -217,14 +245,37 @@ def test_cli_bake_writes_a_tensors_checkpoint_and_a_record(ball_ckpt, tmp_path, 
     assert torch.equal(baked.grid.occupancy, expected.grid.occupancy)
     record = json.loads((ws / "record.json").read_text())
     assert record["baked"] is True and record["config"]["bake"] is True and record["base_type"] == "tensors"
-    assert record["sources"] == [{"model_type": "tensors", "checkpoint": str(ball_ckpt),
-                                  "sha256": baked.meta.train_config["edit"]["sources"][0]["sha256"]}]
+    assert record["sources"] == [
+        {
+            "model_type": "tensors",
+            "checkpoint": str(ball_ckpt),
+            "sha256": baked.meta.train_config["edit"]["sources"][0]["sha256"],
+        }
+    ]
     assert len(record["sources"][0]["sha256"]) == 64 and record["program"]["operations"][0]["rotate_z"] == 30
     assert baked.meta.train_config["edit"]["baked"] is True
     save_checkpoint(tmp_path / "mlp" / "checkpoint.pt", _mlp_model())
     capsys.readouterr()
-    assert main(["edit", "--ckpt", str(tmp_path / "mlp" / "checkpoint.pt"), "--workspace", str(tmp_path / "e"),
-                 "--erase", "0", "0", "0", "0.5", "0.5", "0.5", "--bake"]) == 2
+    assert (
+        main(
+            [
+                "edit",
+                "--ckpt",
+                str(tmp_path / "mlp" / "checkpoint.pt"),
+                "--workspace",
+                str(tmp_path / "e"),
+                "--erase",
+                "0",
+                "0",
+                "0",
+                "0.5",
+                "0.5",
+                "0.5",
+                "--bake",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("pvd edit: error: --bake") and "is mlp" in err
     assert not (tmp_path / "e" / "checkpoint.pt").exists()

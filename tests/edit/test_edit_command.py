@@ -18,22 +18,80 @@ from pvd.model import load_model
 @pytest.fixture(scope="module")
 def teacher(demo_scene, tmp_path_factory):
     ws = tmp_path_factory.mktemp("teacher")
-    assert main(["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "tensors",
-                 "--workspace", str(ws), "--iters", "30", "--batch_rays", "256", "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--model_type",
+                "tensors",
+                "--workspace",
+                str(ws),
+                "--iters",
+                "30",
+                "--batch_rays",
+                "256",
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     return ws / "checkpoint.pt"
 
 
 def _serves_as_teacher(ckpt, model_type, student_type, demo_scene, tmp_path):
     """``ckpt`` (of ``model_type``) evaluates, renders a video and teaches a ``student_type`` through
     the CLI; its students inherit the edit's lowered density floor."""
-    assert main(["evaluate", str(demo_scene), "--data_type", "synthetic", "--ckpt", str(ckpt),
-                 "--workspace", str(tmp_path / "eval"), "--no-lpips", "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--ckpt",
+                str(ckpt),
+                "--workspace",
+                str(tmp_path / "eval"),
+                "--no-lpips",
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["model_type"] == model_type
-    assert main(["render", "--ckpt", str(ckpt), "--workspace", str(tmp_path / "video"),
-                 "--frames", "2", "--format", "gif"]) == 0
-    assert main(["distill", str(demo_scene), "--data_type", "synthetic", "--teacher_type", model_type,
-                 "--ckpt_teacher", str(ckpt), "--model_type", student_type, "--workspace",
-                 str(tmp_path / "student"), "--iters", "10", "--batch_rays", "128", "--no_progress"]) == 0
+    assert (
+        main(
+            ["render", "--ckpt", str(ckpt), "--workspace", str(tmp_path / "video"), "--frames", "2", "--format", "gif"]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "distill",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--teacher_type",
+                model_type,
+                "--ckpt_teacher",
+                str(ckpt),
+                "--model_type",
+                student_type,
+                "--workspace",
+                str(tmp_path / "student"),
+                "--iters",
+                "10",
+                "--batch_rays",
+                "128",
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     student = load_model(tmp_path / "student" / "checkpoint.pt")
     assert student.meta.teacher_type == model_type and student.meta.density_range == (-10.0, 7.0)
 
@@ -45,8 +103,10 @@ def _sphere_box(scene):
 
 def test_edit_then_evaluate_render_and_distill(teacher, demo_scene, tmp_path):
     ws = tmp_path / "edited"
-    assert main(["edit", "--ckpt", str(teacher), "--workspace", str(ws), "--erase",
-                 *map(str, _sphere_box(demo_scene))]) == 0
+    assert (
+        main(["edit", "--ckpt", str(teacher), "--workspace", str(ws), "--erase", *map(str, _sphere_box(demo_scene))])
+        == 0
+    )
     record = json.loads((ws / "record.json").read_text())
     assert record["kind"] == "edit" and record["program"]["operations"][0]["op"] == "erase"
     assert record["sources"][0]["model_type"] == "tensors" and len(record["sources"][0]["sha256"]) == 64
@@ -59,8 +119,21 @@ def test_edit_then_evaluate_render_and_distill(teacher, demo_scene, tmp_path):
 def test_baked_edit_is_a_tensors_teacher(teacher, demo_scene, tmp_path):
     """--bake: a plain tensors checkpoint that evaluate, render and distill --teacher_type tensors read."""
     ws = tmp_path / "baked"
-    assert main(["edit", "--ckpt", str(teacher), "--workspace", str(ws), "--erase",
-                 *map(str, _sphere_box(demo_scene)), "--bake"]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                "--ckpt",
+                str(teacher),
+                "--workspace",
+                str(ws),
+                "--erase",
+                *map(str, _sphere_box(demo_scene)),
+                "--bake",
+            ]
+        )
+        == 0
+    )
     record = json.loads((ws / "record.json").read_text())
     assert record["baked"] is True and record["sources"][0]["model_type"] == "tensors"
     baked = load_model(ws / "checkpoint.pt")
@@ -69,11 +142,17 @@ def test_baked_edit_is_a_tensors_teacher(teacher, demo_scene, tmp_path):
     _serves_as_teacher(ws / "checkpoint.pt", "tensors", "hash", demo_scene, tmp_path)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--erase", "0", "0", "0", "0", "1", "1"], "operation 1 (erase): box is empty or inverted along x"),
-    (["--erase", "0", "0", "0", "5", "1", "1"], "operation 1 (erase): box [0, 0, 0] - [5, 1, 1] leaves the scene box"),
-    (["--program", "missing.yaml"], "edit program missing.yaml does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--erase", "0", "0", "0", "0", "1", "1"], "operation 1 (erase): box is empty or inverted along x"),
+        (
+            ["--erase", "0", "0", "0", "5", "1", "1"],
+            "operation 1 (erase): box [0, 0, 0] - [5, 1, 1] leaves the scene box",
+        ),
+        (["--program", "missing.yaml"], "edit program missing.yaml does not exist"),
+    ],
+)
 def test_bad_edits_are_one_line(teacher, tmp_path, capsys, args, message):
     assert main(["edit", "--ckpt", str(teacher), "--workspace", str(tmp_path / "e"), *args]) == 2
     err = capsys.readouterr().err.strip()
@@ -91,23 +170,46 @@ def test_demo_ground_truth_of_edits(demo_scene, tmp_path):
     assert torch.equal(full.cameras.c2w, cut.cameras.c2w)
     assert (cut.images[..., 3] <= full.images[..., 3] + 1e-6).all() and (cut.images[..., 3] < full.images[..., 3]).any()
     moved = tmp_path / "moved"
-    assert main(["data", "demo", str(moved), *small, "--move", "glossy_ball", "-0.1", "-0.1", "0",
-                 "--insert", "1:striped_sphere", "0.5", "0", "0"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "demo",
+                str(moved),
+                *small,
+                "--move",
+                "glossy_ball",
+                "-0.1",
+                "-0.1",
+                "0",
+                "--insert",
+                "1:striped_sphere",
+                "0.5",
+                "0",
+                "0",
+            ]
+        )
+        == 0
+    )
     solids = {s["name"]: s for s in json.loads((moved / "solids.json").read_text())}
     before = {s["name"]: s for s in json.loads((demo_scene / "solids.json").read_text())}
-    assert np.allclose(np.subtract(solids["glossy_ball"]["bbox_min"], before["glossy_ball"]["bbox_min"]),
-                       [-0.1, -0.1, 0])
+    assert np.allclose(
+        np.subtract(solids["glossy_ball"]["bbox_min"], before["glossy_ball"]["bbox_min"]), [-0.1, -0.1, 0]
+    )
     assert "seed1_striped_sphere" in solids
     assert not np.array_equal(iio.imread(moved / "test" / "r_0.png"), iio.imread(demo_scene / "test" / "r_0.png"))
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--without", "teapot"], "--without 'teapot': no such solid; the demo scene has disc, striped_sphere"),
-    (["--move", "glossy_ball", "1", "x", "0"], "--move glossy_ball: DX DY DZ must be numbers"),
-    (["--move", "glossy_ball", "2", "0", "0"], "--move/--insert glossy_ball: the solid would reach"),
-    (["--insert", "glossy_ball", "0", "0", "0"], "--insert 'glossy_ball': expected SEED:NAME"),
-    (["--insert", "1:glossy_ball", "0", "0", "0", "--insert", "1:glossy_ball", "0", "0", "0"], "is given twice"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--without", "teapot"], "--without 'teapot': no such solid; the demo scene has disc, striped_sphere"),
+        (["--move", "glossy_ball", "1", "x", "0"], "--move glossy_ball: DX DY DZ must be numbers"),
+        (["--move", "glossy_ball", "2", "0", "0"], "--move/--insert glossy_ball: the solid would reach"),
+        (["--insert", "glossy_ball", "0", "0", "0"], "--insert 'glossy_ball': expected SEED:NAME"),
+        (["--insert", "1:glossy_ball", "0", "0", "0", "--insert", "1:glossy_ball", "0", "0", "0"], "is given twice"),
+    ],
+)
 def test_bad_demo_edits_are_one_line(tmp_path, capsys, flags, message):
     assert main(["data", "demo", str(tmp_path / "s"), "--size", "8", *flags]) == 2
     err = capsys.readouterr().err.strip()

@@ -57,8 +57,9 @@ def test_keep_crops():
 
 def test_move_translates_the_content_and_empties_the_source():
     base = ball_model()
-    edited, stats = _edit({"op": "move", "min": [0.0, -0.3, -0.1], "max": [0.6, 0.3, 0.5],
-                           "translate": [-0.7, 0.2, 0.1]}, base=base)
+    edited, stats = _edit(
+        {"op": "move", "min": [0.0, -0.3, -0.1], "max": [0.6, 0.3, 0.5], "translate": [-0.7, 0.2, 0.1]}, base=base
+    )
     p = torch.tensor([[0.3, 0.0, 0.2], [0.45, 0.1, 0.3], [0.2, -0.2, 0.0]])
     d = _dirs(3)
     onto = _box(p + torch.tensor([-0.7, 0.2, 0.1]))
@@ -71,15 +72,16 @@ def test_move_translates_the_content_and_empties_the_source():
 
 
 def test_move_rotates_view_directions_and_scales_density():
-    base = ball_model(tilt=2.0)                          # colour depends on the x of the view direction
-    edited, _ = _edit({"op": "move", "min": [0.0, -0.3, -0.1], "max": [0.6, 0.3, 0.5], "rotate_z": 90,
-                       "scale": 0.5}, base=base)
+    base = ball_model(tilt=2.0)  # colour depends on the x of the view direction
+    edited, _ = _edit(
+        {"op": "move", "min": [0.0, -0.3, -0.1], "max": [0.6, 0.3, 0.5], "rotate_z": 90, "scale": 0.5}, base=base
+    )
     # box centre c = (0.3, 0, 0.2); T(p) = c + 0.5 * Rz(90) (p - c)
     p = torch.tensor([[0.35, 0.05, 0.25]])
     rel = p - torch.tensor([0.3, 0.0, 0.2])
     q = torch.tensor([0.3, 0.0, 0.2]) + 0.5 * torch.stack([-rel[:, 1], rel[:, 0], rel[:, 2]], -1)
     d = torch.tensor([[1.0, 0.0, 0.0]])
-    d_rot = torch.tensor([[0.0, 1.0, 0.0]])              # Rz(90) d
+    d_rot = torch.tensor([[0.0, 1.0, 0.0]])  # Rz(90) d
     out, ref = edited.field(_box(q), d_rot), base.field(_box(p), d)
     assert torch.allclose(out.rgb, ref.rgb, atol=1e-3)
     assert not torch.allclose(edited.field(_box(q), d).rgb, ref.rgb, atol=1e-2)
@@ -90,10 +92,15 @@ def test_move_rotates_view_directions_and_scales_density():
 def test_insert_maps_between_two_normalisations(other_ckpt):
     other = load_model(other_ckpt)
     base = ball_model()
-    op = {"op": "insert", "checkpoint": str(other_ckpt), "min": [-0.45, -0.15, 0.05], "max": [0.05, 0.35, 0.55],
-          "translate": [-0.3, 0.4, 0.0]}
+    op = {
+        "op": "insert",
+        "checkpoint": str(other_ckpt),
+        "min": [-0.45, -0.15, 0.05],
+        "max": [0.05, 0.35, 0.55],
+        "translate": [-0.3, 0.4, 0.0],
+    }
     edited, stats = _edit(op, base=base)
-    p = torch.tensor([[-0.2, 0.1, 0.3], [-0.1, 0.2, 0.35]])            # inside the other ball (world)
+    p = torch.tensor([[-0.2, 0.1, 0.3], [-0.1, 0.2, 0.35]])  # inside the other ball (world)
     d = _dirs(2)
     onto = p + torch.tensor([-0.3, 0.4, 0.0])
     out = edited.field(_box(onto), d)
@@ -107,9 +114,14 @@ def test_insert_maps_between_two_normalisations(other_ckpt):
 
 def test_the_checkpoint_rebuilds_the_same_model(tmp_path, ball_ckpt, other_ckpt):
     base = load_model(ball_ckpt)
-    program = parse_program({"operations": [
-        {"op": "erase", "min": [0.3, -0.5, -0.5], "max": [0.8, 0.5, 0.5]},
-        {"op": "insert", "checkpoint": str(other_ckpt), "min": [-0.45, -0.15, 0.05], "max": [0.05, 0.35, 0.55]}]})
+    program = parse_program(
+        {
+            "operations": [
+                {"op": "erase", "min": [0.3, -0.5, -0.5], "max": [0.8, 0.5, 0.5]},
+                {"op": "insert", "checkpoint": str(other_ckpt), "min": [-0.45, -0.15, 0.05], "max": [0.05, 0.35, 0.55]},
+            ]
+        }
+    )
     edited, _ = edit_model(base, program, load_inserted(program, "cpu"), base_path=ball_ckpt)
     save_checkpoint(tmp_path / "e.pt", edited)
     back = load_model(tmp_path / "e.pt")
@@ -124,21 +136,25 @@ def test_the_checkpoint_rebuilds_the_same_model(tmp_path, ball_ckpt, other_ckpt)
     assert back.meta.field_config.program == program.to_dict()
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda fc: fc["ops"][0].update(kind="cut"), r"edited field config: op 0: kind 'cut' is not one of"),
-    (lambda fc: fc["ops"][0].pop("hi"), r"edited field config: op 0 \(erase\): keys"),
-    (lambda fc: fc["sources"][0].update(model_type="edited"), r"source 0: model_type 'edited' is not one of"),
-    (lambda fc: fc["sources"][0].pop("bound"), r"source 0: missing keys \['bound'\]"),
-    (lambda fc: fc.update(sources=[]), "needs at least one source"),
-    (lambda fc: fc["ops"][0].update(lo=[0, 0]), r"op 0 \(erase\) lo must be 3 numbers"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda fc: fc["ops"][0].update(kind="cut"), r"edited field config: op 0: kind 'cut' is not one of"),
+        (lambda fc: fc["ops"][0].pop("hi"), r"edited field config: op 0 \(erase\): keys"),
+        (lambda fc: fc["sources"][0].update(model_type="edited"), r"source 0: model_type 'edited' is not one of"),
+        (lambda fc: fc["sources"][0].pop("bound"), r"source 0: missing keys \['bound'\]"),
+        (lambda fc: fc.update(sources=[]), "needs at least one source"),
+        (lambda fc: fc["ops"][0].update(lo=[0, 0]), r"op 0 \(erase\) lo must be 3 numbers"),
+    ],
+)
 def test_a_damaged_edited_meta_is_a_clear_checkpoint_error(tmp_path, change, message):
     edited, _ = _edit({"op": "erase", "min": [0.3, -0.5, -0.5], "max": [0.8, 0.5, 0.5]})
     save_checkpoint(tmp_path / "e.pt", edited)
     payload = torch.load(tmp_path / "e.pt", weights_only=True)
     change(payload["meta"]["field_config"])
-    with pytest.raises(CheckpointError, match=f"checkpoint .*e.pt: {message}" if "edited field" in message
-                       else message):
+    with pytest.raises(
+        CheckpointError, match=f"checkpoint .*e.pt: {message}" if "edited field" in message else message
+    ):
         ModelMeta.from_dict(payload["meta"], where=f"checkpoint {tmp_path / 'e.pt'}")
     torch.save(payload, tmp_path / "e.pt")
     with pytest.raises(CheckpointError, match=message):
@@ -155,10 +171,20 @@ def test_programs_follow_an_axis_permuting_frame():
     from pvd.edit.program import EditError, check_program
 
     norm = Normalization(1.0, 0.7, (0.05, -0.1, 0.02), NGP_ROTATION)
-    program = parse_program({"operations": [
-        {"op": "erase", "min": [-0.3, -0.2, -0.1], "max": [0.2, 0.4, 0.5]},
-        {"op": "move", "min": [-0.4, -0.4, -0.4], "max": [0.0, 0.1, 0.2], "translate": [0.3, 0.1, -0.1],
-         "rotate_z": 30}]})
+    program = parse_program(
+        {
+            "operations": [
+                {"op": "erase", "min": [-0.3, -0.2, -0.1], "max": [0.2, 0.4, 0.5]},
+                {
+                    "op": "move",
+                    "min": [-0.4, -0.4, -0.4],
+                    "max": [0.0, 0.1, 0.2],
+                    "translate": [0.3, 0.1, -0.1],
+                    "rotate_z": 30,
+                },
+            ]
+        }
+    )
     check_program(program, norm, {})
     erase, move = compile_program(program, norm, {})
     corners = torch.tensor([[-0.3, -0.2, -0.1], [0.2, 0.4, 0.5]], dtype=torch.float64)
@@ -173,8 +199,9 @@ def test_programs_follow_an_axis_permuting_frame():
     assert torch.allclose(norm.to_box(placed) @ matrix.T + offset, norm.to_box(p), atol=1e-9)
     # directions: world d seen at the placed content came from world Rz^T d at the source
     a = math.radians(30)
-    rz_t = torch.tensor([[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]],
-                        dtype=torch.float64)
+    rz_t = torch.tensor(
+        [[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64
+    )
     d = torch.tensor([0.3, -0.5, 0.8], dtype=torch.float64)
     rot = torch.tensor(move["rotation"], dtype=torch.float64)
     assert torch.allclose(rot @ norm.to_box_dir(d), norm.to_box_dir(rz_t @ d), atol=1e-9)

@@ -17,15 +17,17 @@ def _ring(center, up, radius=4.0, elev_deg=30.0, n=12):
     e2 = torch.linalg.cross(up, e1)
     az = torch.linspace(0.35, 0.35 + 2 * math.pi * (n - 1) / n, n)
     el = math.radians(elev_deg) + 0.05 * torch.sin(3 * az)  # a little wobble, mean still ~elev
-    pos = center + radius * (el.cos()[:, None] * (az.cos()[:, None] * e1 + az.sin()[:, None] * e2)
-                             + el.sin()[:, None] * up)
+    pos = center + radius * (
+        el.cos()[:, None] * (az.cos()[:, None] * e1 + az.sin()[:, None] * e2) + el.sin()[:, None] * up
+    )
     return look_at(pos, center.expand(n, 3), up), e1, e2
 
 
 def _cams(c2w, w=40, h=30):
     n = len(c2w)
-    return Cameras(c2w, torch.full((n,), 35.0), torch.full((n,), 35.0), torch.full((n,), w / 2),
-                   torch.full((n,), h / 2), w, h)
+    return Cameras(
+        c2w, torch.full((n,), 35.0), torch.full((n,), 35.0), torch.full((n,), w / 2), torch.full((n,), h / 2), w, h
+    )
 
 
 def test_orbit_recovers_centre_radius_elevation_and_looks_at_centre():
@@ -41,9 +43,11 @@ def test_orbit_recovers_centre_radius_elevation_and_looks_at_centre():
     # -z of every camera points at the centre; rotations are proper
     torch.testing.assert_close(-poses[:, :3, 2], off.neg() / dist[:, None], atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.linalg.det(poses[:, :3, :3]), torch.ones(8), atol=1e-5, rtol=0)
+
     # starts at the first camera's azimuth, equal steps of 45 degrees
     def azimuth(p):
         return torch.atan2(p @ e2, p @ e1)
+
     assert float(azimuth(off[0])) == pytest.approx(float(azimuth(c2w[0, :3, 3] - center)), abs=1e-3)
     steps = torch.remainder(azimuth(off[1:]) - azimuth(off[:-1]), 2 * math.pi)
     torch.testing.assert_close(steps, torch.full((7,), math.pi / 4), atol=1e-4, rtol=0)

@@ -29,9 +29,16 @@ def _cameras(n: int) -> Cameras:
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    meta = ModelMeta(model_type="hash", preset="tiny", field_config=field_config("hash", "tiny"),
-                     render_config=RenderConfig(max_steps=64, grid_resolution=16), bound=1.0,
-                     normalization=Normalization(1.0, 0.8), kind="teacher", data_type="synthetic")
+    meta = ModelMeta(
+        model_type="hash",
+        preset="tiny",
+        field_config=field_config("hash", "tiny"),
+        render_config=RenderConfig(max_steps=64, grid_resolution=16),
+        bound=1.0,
+        normalization=Normalization(1.0, 0.8),
+        kind="teacher",
+        data_type="synthetic",
+    )
     return build_model(meta)
 
 
@@ -55,8 +62,13 @@ def test_ground_truth_composited_over_white():
 def test_means_match_per_image_metrics_recomputed_from_the_renders(model):
     split = _split()
     seen = {}
-    result = evaluate_model(model, split, "standard", lpips=False,
-                            on_image=lambda v, pred, gt: seen.__setitem__(v, (pred.clone(), gt.clone())))
+    result = evaluate_model(
+        model,
+        split,
+        "standard",
+        lpips=False,
+        on_image=lambda v, pred, gt: seen.__setitem__(v, (pred.clone(), gt.clone())),
+    )
     assert sorted(seen) == [0, 1, 2]
     gts = ground_truth_rgb(split.images)
     per = [psnr(seen[v][0], gts[v]) for v in range(3)]

@@ -21,14 +21,44 @@ ITERS = 20
 @pytest.fixture(scope="module")
 def teacher(demo_scene, tmp_path_factory):
     ws = tmp_path_factory.mktemp("teacher")
-    assert main(["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "hash",
-                 "--workspace", str(ws), "--iters", str(ITERS), "--batch_rays", "256", "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--model_type",
+                "hash",
+                "--workspace",
+                str(ws),
+                "--iters",
+                str(ITERS),
+                "--batch_rays",
+                "256",
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     return ws
 
 
 def _evaluate(scene, ckpt, ws, *extra):
-    return main(["evaluate", str(scene), "--data_type", "synthetic", "--ckpt", str(ckpt),
-                 "--workspace", str(ws), "--no_progress", *extra])
+    return main(
+        [
+            "evaluate",
+            str(scene),
+            "--data_type",
+            "synthetic",
+            "--ckpt",
+            str(ckpt),
+            "--workspace",
+            str(ws),
+            "--no_progress",
+            *extra,
+        ]
+    )
 
 
 def test_metrics_match_the_trainer_and_a_recomputation(teacher, demo_scene, tmp_path):
@@ -37,8 +67,9 @@ def test_metrics_match_the_trainer_and_a_recomputation(teacher, demo_scene, tmp_
     metrics = json.loads((ws / "metrics.json").read_text())
     trained = json.loads((teacher / "record.json").read_text())
     assert abs(metrics["psnr"] - trained["metrics"]["psnr_test"]) < 0.01
-    again = evaluate_model(load_model(teacher / "checkpoint.pt"), load_split(demo_scene, "synthetic", "test"),
-                           lpips=False)
+    again = evaluate_model(
+        load_model(teacher / "checkpoint.pt"), load_split(demo_scene, "synthetic", "test"), lpips=False
+    )
     assert metrics["psnr"] == pytest.approx(again.psnr, abs=1e-6)
     assert metrics["ssim"] == pytest.approx(again.ssim, abs=1e-6)
     assert metrics["n_images"] == 3 and metrics["split"] == "test" and metrics["ssim_mode"] == "standard"
@@ -58,8 +89,10 @@ def test_metrics_match_the_trainer_and_a_recomputation(teacher, demo_scene, tmp_
 
 def test_compat_ssim_and_no_lpips(teacher, demo_scene, tmp_path):
     ws = tmp_path / "eval"
-    assert _evaluate(demo_scene, teacher / "checkpoint.pt", ws, "--ssim", "pvd-compat", "--no-lpips",
-                     "--split", "val") == 0
+    assert (
+        _evaluate(demo_scene, teacher / "checkpoint.pt", ws, "--ssim", "pvd-compat", "--no-lpips", "--split", "val")
+        == 0
+    )
     metrics = json.loads((ws / "metrics.json").read_text())
     assert metrics["ssim_mode"] == "pvd-compat" and metrics["split"] == "val" and metrics["n_images"] == 2
     assert metrics["lpips_alex"] is None and "not requested" in metrics["lpips_unavailable_reason"]
@@ -85,12 +118,43 @@ def test_missing_split_and_other_scene_are_clear_errors(teacher, demo_scene, tmp
     (scene / "transforms_val.json").unlink()
     assert _evaluate(scene, teacher / "checkpoint.pt", tmp_path / "a", "--split", "val") == 2
     assert "transforms_val.json" in capsys.readouterr().err
-    assert main(["evaluate", str(scene), "--data_type", "llff", "--ckpt", str(teacher / "checkpoint.pt"),
-                 "--workspace", str(tmp_path / "b")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(scene),
+                "--data_type",
+                "llff",
+                "--ckpt",
+                str(teacher / "checkpoint.pt"),
+                "--workspace",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 2
+    )
     assert "data_type 'synthetic'" in capsys.readouterr().err
     other = tmp_path / "other"
-    assert main(["data", "demo", str(other), "--size", "32", "--n_train", "12", "--n_val", "1",
-                 "--n_test", "2", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "demo",
+                str(other),
+                "--size",
+                "32",
+                "--n_train",
+                "12",
+                "--n_val",
+                "1",
+                "--n_test",
+                "2",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert _evaluate(other, teacher / "checkpoint.pt", tmp_path / "c") == 2
     assert "another scene" in capsys.readouterr().err
 
@@ -111,8 +175,27 @@ def test_render_video_from_checkpoint_cameras(teacher, tmp_path, fmt):
     if fmt == "mp4" and not ffmpeg_available():
         pytest.skip("no ffmpeg")
     ws = tmp_path / "video"
-    assert main(["render", "--ckpt", str(teacher / "checkpoint.pt"), "--workspace", str(ws), "--frames", "4",
-                 "--size", "24x16", "--fps", "8", "--format", fmt, "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "render",
+                "--ckpt",
+                str(teacher / "checkpoint.pt"),
+                "--workspace",
+                str(ws),
+                "--frames",
+                "4",
+                "--size",
+                "24x16",
+                "--fps",
+                "8",
+                "--format",
+                fmt,
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     frames = iio.imread(ws / f"video.{fmt}", index=None)
     assert frames.shape[:3] == (4, 16, 24)
     assert frames.std() > 0  # the object is visible, not a blank background
@@ -149,26 +232,61 @@ def test_reference_scores_against_another_models_renders(teacher, demo_scene, tm
     from pvd.metrics import mse, psnr_from_mse
 
     other = tmp_path / "other"
-    assert main(["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "hash",
-                 "--workspace", str(other), "--iters", "5", "--batch_rays", "256", "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--model_type",
+                "hash",
+                "--workspace",
+                str(other),
+                "--iters",
+                "5",
+                "--batch_rays",
+                "256",
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     ws = tmp_path / "ws"
-    assert _evaluate(demo_scene, teacher / "checkpoint.pt", ws, "--no-lpips", "--render_views", "0",
-                     "--reference", str(other / "checkpoint.pt")) == 0
+    assert (
+        _evaluate(
+            demo_scene,
+            teacher / "checkpoint.pt",
+            ws,
+            "--no-lpips",
+            "--render_views",
+            "0",
+            "--reference",
+            str(other / "checkpoint.pt"),
+        )
+        == 0
+    )
     metrics = json.loads((ws / "metrics.json").read_text())
     assert metrics["reference"] == {"checkpoint": str(other / "checkpoint.pt"), "model_type": "hash", "kind": "teacher"}
     assert json.loads((ws / "record.json").read_text())["reference"] == metrics["reference"]
     model, ref = load_model(teacher / "checkpoint.pt"), load_model(other / "checkpoint.pt")
     cams = load_split(demo_scene, "synthetic", "test").cameras
     device = torch.device("cpu")
-    expected = [psnr_from_mse(mse(render_view(model, cams, v, device), render_view(ref, cams, v, device)))
-                for v in range(len(cams))]
+    expected = [
+        psnr_from_mse(mse(render_view(model, cams, v, device), render_view(ref, cams, v, device)))
+        for v in range(len(cams))
+    ]
     assert [p["psnr"] for p in metrics["per_image"]] == pytest.approx(expected, abs=1e-4)
     assert _evaluate(demo_scene, teacher / "checkpoint.pt", tmp_path / "img", "--no-lpips") == 0
     against_images = json.loads((tmp_path / "img" / "metrics.json").read_text())["psnr"]
-    assert abs(metrics["psnr"] - against_images) > 0.1          # not the score against the images
+    assert abs(metrics["psnr"] - against_images) > 0.1  # not the score against the images
     saved_gt = iio.imread(ws / metrics["renders"][0]["gt"])
     rendered = (render_view(ref, cams, 0, device).numpy() * 255 + 0.5).astype("uint8")
-    assert abs(saved_gt.astype(int) - rendered.astype(int)).max() <= 1     # the saved "gt" is the reference's render
-    assert _evaluate(demo_scene, teacher / "checkpoint.pt", tmp_path / "self", "--reference",
-                     str(teacher / "checkpoint.pt")) == 2
+    assert abs(saved_gt.astype(int) - rendered.astype(int)).max() <= 1  # the saved "gt" is the reference's render
+    assert (
+        _evaluate(
+            demo_scene, teacher / "checkpoint.pt", tmp_path / "self", "--reference", str(teacher / "checkpoint.pt")
+        )
+        == 2
+    )
     assert "is --ckpt itself" in capsys.readouterr().err

@@ -28,8 +28,10 @@ def _same_tensors(a, b):
         torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
 
 
-@pytest.mark.parametrize("iters, points, expected", [
-    (100, 5, (0, 25, 50, 75, 100)), (3, 20, (0, 1, 2, 3)), (10, 1, (10,)), (10, 0, ()), (7, 2, (0, 7))])
+@pytest.mark.parametrize(
+    "iters, points, expected",
+    [(100, 5, (0, 25, 50, 75, 100)), (3, 20, (0, 1, 2, 3)), (10, 1, (10,)), (10, 0, ()), (7, 2, (0, 7))],
+)
 def test_probe_steps_are_evenly_spaced_with_both_ends(iters, points, expected):
     assert probe_steps(iters, points) == expected
 
@@ -40,7 +42,7 @@ def test_probe_views_are_evenly_spaced(n, k, expected):
 
 
 def test_probe_reduces_views_and_describes_them(demo_scene):
-    test = load_split(demo_scene, "synthetic", "test")              # 3 views of 32 px
+    test = load_split(demo_scene, "synthetic", "test")  # 3 views of 32 px
     probe = CurveProbe(test, ProbeConfig(points=3, views=2, size=10))
     assert probe.factor == 4 and probe.gt.shape == (2, 8, 8, 3)
     described = probe.describe()
@@ -51,9 +53,28 @@ def test_probe_reduces_views_and_describes_them(demo_scene):
 
 
 def _train(scene, ws, *extra):
-    return main(["train", str(scene), "--data_type", "synthetic", "--model_type", "hash", "--workspace", str(ws),
-                 "--iters", "30", "--batch_rays", "256", "--no_progress", "--seed", "2", "--ckpt_every", "10",
-                 *extra])
+    return main(
+        [
+            "train",
+            str(scene),
+            "--data_type",
+            "synthetic",
+            "--model_type",
+            "hash",
+            "--workspace",
+            str(ws),
+            "--iters",
+            "30",
+            "--batch_rays",
+            "256",
+            "--no_progress",
+            "--seed",
+            "2",
+            "--ckpt_every",
+            "10",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +89,10 @@ def teacher_runs(demo_scene, tmp_path_factory):
 
 
 def test_probes_leave_the_trained_weights_unchanged(teacher_runs):
-    plain, probed = load_model(teacher_runs / "plain" / "checkpoint.pt"), load_model(teacher_runs / "probed" / "checkpoint.pt")
+    plain, probed = (
+        load_model(teacher_runs / "plain" / "checkpoint.pt"),
+        load_model(teacher_runs / "probed" / "checkpoint.pt"),
+    )
     _same_tensors(plain.field, probed.field)
     _same_tensors(plain.grid, probed.grid)
     assert "curve" not in json.loads((teacher_runs / "plain" / "record.json").read_text())
@@ -92,17 +116,40 @@ def test_resumed_curve_equals_the_uninterrupted_one(teacher_runs):
     full = json.loads((teacher_runs / "probed" / "record.json").read_text())
     resumed = json.loads((teacher_runs / "resumed" / "record.json").read_text())
     assert _curve(resumed["curve"]) == _curve(full["curve"])
-    _same_tensors(load_model(teacher_runs / "probed" / "checkpoint.pt").field,
-                  load_model(teacher_runs / "resumed" / "checkpoint.pt").field)
+    _same_tensors(
+        load_model(teacher_runs / "probed" / "checkpoint.pt").field,
+        load_model(teacher_runs / "resumed" / "checkpoint.pt").field,
+    )
 
 
 def test_student_curve_has_psnr_vs_teacher_and_probes_change_nothing(teacher_runs, demo_scene, tmp_path):
     ckpt = teacher_runs / "plain" / "checkpoint.pt"
 
     def distill(ws, *extra):
-        return main(["distill", str(demo_scene), "--data_type", "synthetic", "--teacher_type", "hash",
-                     "--ckpt_teacher", str(ckpt), "--model_type", "vm", "--workspace", str(ws), "--iters", "12",
-                     "--batch_rays", "256", "--no_progress", "--ckpt_every", "5", *extra])
+        return main(
+            [
+                "distill",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--teacher_type",
+                "hash",
+                "--ckpt_teacher",
+                str(ckpt),
+                "--model_type",
+                "vm",
+                "--workspace",
+                str(ws),
+                "--iters",
+                "12",
+                "--batch_rays",
+                "256",
+                "--no_progress",
+                "--ckpt_every",
+                "5",
+                *extra,
+            ]
+        )
 
     assert distill(tmp_path / "plain", "--curve_points", "0") == 0
     assert distill(tmp_path / "probed", "--curve_points", "3") == 0

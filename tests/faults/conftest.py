@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fault_cases import train_args
 
 from pvd.cli import main
+
 
 @dataclass
 class Outcome:
@@ -119,8 +119,9 @@ def mount(tmp_path):
         point = tmp_path / f"fs{len(mounted)}"
         point.mkdir()
         opts = f"size={size_kib}k" + (",ro" if read_only else "")
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)], capture_output=True,
-                              text=True, check=False)
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)], capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
         mounted.append(point)

@@ -31,8 +31,19 @@ def test_workspace_without_room_for_the_checkpoint_is_refused_before_training(pv
 
 def test_disk_full_while_saving_renders_leaves_neither_renders_nor_metrics(pvd, demo_scene, teacher, mount):
     ws = mount(24)
-    result = pvd("evaluate", demo_scene, "--data_type", "synthetic", "--ckpt", teacher / "checkpoint.pt",
-                 "--workspace", ws, "--save-renders", "--no-lpips", "--no_progress")
+    result = pvd(
+        "evaluate",
+        demo_scene,
+        "--data_type",
+        "synthetic",
+        "--ckpt",
+        teacher / "checkpoint.pt",
+        "--workspace",
+        ws,
+        "--save-renders",
+        "--no-lpips",
+        "--no_progress",
+    )
     assert result.rc == 2
     assert f"cannot write {ws / 'renders.partial'}/" in result.line and "no space left on the device" in result.line
     assert sorted(p.name for p in ws.iterdir()) == [".pvd.lock", "workspace.json"]

@@ -4,7 +4,6 @@ nothing is written -- not even the workspace folder."""
 from __future__ import annotations
 
 import pytest
-
 from fault_cases import train_args
 
 # (extra flags of `pvd train`, text the message must hold)
@@ -60,8 +59,22 @@ DISTILL_FLAGS = [
 @pytest.mark.parametrize("extra,message", DISTILL_FLAGS, ids=[" ".join(f) for f, _ in DISTILL_FLAGS])
 def test_distill_flag_is_refused_before_anything_is_written(pvd, demo_scene, teacher, tmp_path, extra, message):
     ws = tmp_path / "ws"
-    result = pvd("distill", demo_scene, "--data_type", "synthetic", "--teacher_type", "hash", "--ckpt_teacher",
-                 teacher / "checkpoint.pt", "--model_type", "vm", "--workspace", ws, "--no_progress", *extra)
+    result = pvd(
+        "distill",
+        demo_scene,
+        "--data_type",
+        "synthetic",
+        "--teacher_type",
+        "hash",
+        "--ckpt_teacher",
+        teacher / "checkpoint.pt",
+        "--model_type",
+        "vm",
+        "--workspace",
+        ws,
+        "--no_progress",
+        *extra,
+    )
     assert result.rc == 2
     assert message in result.line
     assert not ws.exists()
@@ -88,8 +101,17 @@ def test_render_and_evaluate_flags(pvd, demo_scene, teacher, tmp_path, extra, me
 
 def test_malformed_sha256_is_refused_before_any_download(pvd, tmp_path):
     root = tmp_path / "data"
-    result = pvd("data", "download", "synthetic", "--root", root, "--url", "http://127.0.0.1:9/never.zip",
-                 "--sha256", "not-a-digest")
+    result = pvd(
+        "data",
+        "download",
+        "synthetic",
+        "--root",
+        root,
+        "--url",
+        "http://127.0.0.1:9/never.zip",
+        "--sha256",
+        "not-a-digest",
+    )
     assert result.rc == 2
     assert "--sha256 'not-a-digest': expected a SHA-256 digest" in result.line
     assert not root.exists()

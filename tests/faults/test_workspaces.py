@@ -25,9 +25,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _distill(scene, teacher_ckpt, ws, *extra):
-    return ["distill", scene, "--data_type", "synthetic", "--teacher_type", "hash", "--ckpt_teacher", teacher_ckpt,
-            "--model_type", "vm", "--workspace", ws, "--iters", "6", "--batch_rays", "128", "--poses_per_epoch", "2",
-            "--no_progress", "--threads", "1", *extra]
+    return [
+        "distill",
+        scene,
+        "--data_type",
+        "synthetic",
+        "--teacher_type",
+        "hash",
+        "--ckpt_teacher",
+        teacher_ckpt,
+        "--model_type",
+        "vm",
+        "--workspace",
+        ws,
+        "--iters",
+        "6",
+        "--batch_rays",
+        "128",
+        "--poses_per_epoch",
+        "2",
+        "--no_progress",
+        "--threads",
+        "1",
+        *extra,
+    ]
 
 
 @pytest.fixture
@@ -113,8 +134,19 @@ def test_overwrite_replaces_another_models_run(pvd, demo_scene, teacher_copy):
 def test_evaluate_and_render_never_write_into_a_training_workspace(pvd, demo_scene, teacher_copy, verb, overwrite):
     before = snapshot(teacher_copy)
     extra = ["--frames", "2", "--format", "gif"] if verb == "render" else ["--no-lpips"]
-    result = pvd(verb, demo_scene, "--data_type", "synthetic", "--ckpt", teacher_copy / "checkpoint.pt",
-                 "--workspace", teacher_copy, "--no_progress", *extra, *(["--overwrite"] if overwrite else []))
+    result = pvd(
+        verb,
+        demo_scene,
+        "--data_type",
+        "synthetic",
+        "--ckpt",
+        teacher_copy / "checkpoint.pt",
+        "--workspace",
+        teacher_copy,
+        "--no_progress",
+        *extra,
+        *(["--overwrite"] if overwrite else []),
+    )
     assert result.rc == 2
     assert f"--workspace {teacher_copy} holds a train run of hash" in result.line
     assert f"pvd {verb} writes into a --workspace of its own" in result.line
@@ -167,7 +199,7 @@ RESUME_CHANGES = [
 def test_a_checkpoint_from_before_precision_resumes_as_auto(pvd, demo_scene, partial):
     ckpt = partial / "checkpoint.pt"
     payload = torch.load(ckpt, weights_only=True)
-    del payload["meta"]["train_config"]["precision"]          # as written before --precision existed
+    del payload["meta"]["train_config"]["precision"]  # as written before --precision existed
     torch.save(payload, ckpt)
     assert pvd(*train_args(demo_scene, partial, "hash", "--seed", "1", "--resume")).rc == 0
     assert (partial / "record.json").exists()
@@ -186,7 +218,7 @@ def test_resume_on_another_scene_names_the_scene(pvd, scene, tmp_path):
     ws = tmp_path / "ws"
     assert pvd(*train_args(scene, ws, "hash", "--stop_at", "4")).rc == 0
     before = snapshot(ws)
-    edit_frames(scene, "train", lambda doc: doc["frames"].pop())   # one training view less
+    edit_frames(scene, "train", lambda doc: doc["frames"].pop())  # one training view less
     result = pvd(*train_args(scene, ws, "hash", "--resume"))
     assert result.rc == 2
     assert "continues another run: scene (the train split's camera poses and image list) was" in result.line
@@ -222,9 +254,18 @@ def test_resume_continues_a_matching_run(pvd, demo_scene, partial):
 
 # ---- the lock: real processes, real kill -9 ----
 
+
 def _spawn_train(scene, ws) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "pvd.cli", *map(str, train_args(scene, ws, "hash")), "--iters", "100000",
-            "--ckpt_every", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "pvd.cli",
+        *map(str, train_args(scene, ws, "hash")),
+        "--iters",
+        "100000",
+        "--ckpt_every",
+        "0",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -253,5 +294,5 @@ def test_second_run_into_a_busy_workspace_stops_and_kill_9_frees_it(pvd, demo_sc
         first.send_signal(signal.SIGKILL)
         first.wait()
     assert first.returncode == -signal.SIGKILL
-    assert pvd(*train_args(demo_scene, ws, "hash")).rc == 0   # the OS released the lock
+    assert pvd(*train_args(demo_scene, ws, "hash")).rc == 0  # the OS released the lock
     assert json.loads((ws / "record.json").read_text())["iterations"] == 12

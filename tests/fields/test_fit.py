@@ -27,7 +27,7 @@ def test_tiny_field_fits_a_target(key):
     x = torch.rand(2048, 3, generator=gen) * 2 - 1
     d = torch.nn.functional.normalize(torch.randn(2048, 3, generator=gen), dim=1)
     s_target, rgb_target = _target(x)
-    opt = adamw(field.param_groups(LEARNING_RATES[key]), weight_decay=0.0)     # the engine's optimiser
+    opt = adamw(field.param_groups(LEARNING_RATES[key]), weight_decay=0.0)  # the engine's optimiser
     losses = []
     for _ in range(100):
         out = field(x, d)

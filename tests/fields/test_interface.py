@@ -33,7 +33,7 @@ def test_outputs(field_cache, key, preset):
     assert out.s.shape == (N,) and out.sigma.shape == (N,) and out.rgb.shape == (N, 3)
     s_raw, h, _ = field.raw_density_and_feature(x)
     lo, hi = (float(q) for q in s_raw.detach().quantile(torch.tensor([0.25, 0.75])))
-    field.density_range = (lo, hi)           # a range that clamps half of the samples
+    field.density_range = (lo, hi)  # a range that clamps half of the samples
     try:
         out = field(x, d)
         sigma = field.density(x)
@@ -62,7 +62,7 @@ def test_gradients_reach_every_parameter(field_cache, key, preset):
     loss = out.s.sum() + out.rgb.square().sum()
     if out.h is not None:
         loss = loss + out.h[:, 1:].square().sum()
-    field.density_range = (-10.0, 10.0)      # let the density gradient through the clamp
+    field.density_range = (-10.0, 10.0)  # let the density gradient through the clamp
     try:
         out = field(x, d)
         loss = loss + out.s.sum()
@@ -71,14 +71,13 @@ def test_gradients_reach_every_parameter(field_cache, key, preset):
     loss.backward()
     for name, p in field.named_parameters():
         assert p.grad is not None, f"{key}/{preset}: no gradient in {name}"
-        grad = p.grad.to_dense() if p.grad.is_sparse else p.grad     # tiny tensors: row-sparse
+        grad = p.grad.to_dense() if p.grad.is_sparse else p.grad  # tiny tensors: row-sparse
         assert grad.abs().sum() > 0, f"{key}/{preset}: zero gradient in {name}"
         assert torch.isfinite(grad).all()
     field.zero_grad(set_to_none=True)
 
 
-@pytest.mark.parametrize("key, expected", [("hash", 10.6e6), ("mlp", 0.44e6), ("vm", 17.3e6),
-                                           ("tensors", 58.7e6)])
+@pytest.mark.parametrize("key, expected", [("hash", 10.6e6), ("mlp", 0.44e6), ("vm", 17.3e6), ("tensors", 58.7e6)])
 def test_paper_parameter_counts(field_cache, key, expected):
     count = sum(p.numel() for p in field_cache(key, "paper").parameters())
     assert abs(count - expected) / expected < 0.02, f"{key}: {count} parameters"

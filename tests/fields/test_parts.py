@@ -26,9 +26,9 @@ def test_frequency_encoding_values():
     assert enc.out_dim == 63 and out.shape == (17, 63)
     assert torch.equal(out[:, :3], x)
     for k in range(10):
-        block = out[:, 3 + 6 * k: 9 + 6 * k]
-        assert torch.allclose(block[:, :3], torch.sin(2.0 ** k * x), atol=1e-6)
-        assert torch.allclose(block[:, 3:], torch.cos(2.0 ** k * x), atol=1e-6)
+        block = out[:, 3 + 6 * k : 9 + 6 * k]
+        assert torch.allclose(block[:, :3], torch.sin(2.0**k * x), atol=1e-6)
+        assert torch.allclose(block[:, 3:], torch.cos(2.0**k * x), atol=1e-6)
     assert FrequencyEncoding(4, include_input=False).out_dim == 24
 
 
@@ -51,8 +51,7 @@ def test_paper_heads_match_method():
 def test_mlp_trunk_layout_and_skip():
     field = build_field("mlp", "paper", 1.0)
     shapes = [tuple(m.weight.shape[::-1]) for m in field.trunk]
-    assert shapes == [(63, 256), (256, 256), (256, 256), (256, 256), (319, 256), (256, 256),
-                      (256, 256), (256, 28)]
+    assert shapes == [(63, 256), (256, 256), (256, 256), (256, 256), (319, 256), (256, 256), (256, 256), (256, 28)]
     assert all(m.bias is not None for m in field.trunk)
 
 
@@ -81,10 +80,12 @@ def _vm_reference(field, x):
                 for dv in (0, 1):
                     wt = (frac[:, u] if du else 1 - frac[:, u]) * (frac[:, v] if dv else 1 - frac[:, v])
                     plane = plane + wt[:, None] * planes[p, :, cell[:, v] + dv, cell[:, u] + du].double().t()
-            line = sum((frac[:, w] if dw else 1 - frac[:, w])[:, None]
-                       * lines[p, :, cell[:, w] + dw, 0].double().t() for dw in (0, 1))
+            line = sum(
+                (frac[:, w] if dw else 1 - frac[:, w])[:, None] * lines[p, :, cell[:, w] + dw, 0].double().t()
+                for dw in (0, 1)
+            )
             total = total + plane * line
-        return total                                                        # [n, rank] summed over pairs
+        return total  # [n, rank] summed over pairs
 
     density = interp(field.density_planes.detach(), field.density_lines.detach()).sum(1)
     return density
@@ -93,7 +94,7 @@ def _vm_reference(field, x):
 def test_vm_plane_line_conventions():
     torch.manual_seed(0)
     field = build_field("vm", "tiny", 1.5, resolution=7, density_rank=3, appearance_rank=2)
-    x = torch.rand(200, 3) * 3.4 - 1.7                       # some points outside the box: clamped
+    x = torch.rand(200, 3) * 3.4 - 1.7  # some points outside the box: clamped
     s_raw, h, f = field.raw_density_and_feature(x)
     assert torch.allclose(s_raw.double(), _vm_reference(field, x), atol=1e-5)
     assert h.shape == (200, 16) and torch.equal(h[:, 1:], f)
@@ -117,10 +118,10 @@ def test_vm_param_groups_and_regularizer():
 def test_tensors_interpolation_is_exact_on_affine_channels():
     field = build_field("tensors", "tiny", 2.0, resolution=3)
     res = field.res
-    assert res == 6 and field.grid.shape == (6 ** 3, 28)      # tiny: per unit of bound
+    assert res == 6 and field.grid.shape == (6**3, 28)  # tiny: per unit of bound
     axis = torch.linspace(-2.0, 2.0, res)
     k, j, i = torch.meshgrid(axis, axis, axis, indexing="ij")
-    points = torch.stack((i, j, k), dim=-1).reshape(-1, 3)    # row (k * R + j) * R + i
+    points = torch.stack((i, j, k), dim=-1).reshape(-1, 3)  # row (k * R + j) * R + i
     slopes = torch.randn(3, 28)
     with torch.no_grad():
         field.grid.copy_(points @ slopes + 0.5)
@@ -136,7 +137,7 @@ def test_tensors_interpolation_is_exact_on_affine_channels():
 def test_weighted_gather_gradient():
     gen = torch.Generator().manual_seed(0)
     table = torch.randn(10, 4, dtype=torch.float64, generator=gen, requires_grad=True)
-    rows = torch.randint(0, 10, (8, 7), generator=gen)           # [corners, samples]; repeats accumulate
+    rows = torch.randint(0, 10, (8, 7), generator=gen)  # [corners, samples]; repeats accumulate
     weights = torch.rand(8, 7, dtype=torch.float64, generator=gen)
     assert torch.autograd.gradcheck(WeightedGather.apply, (table, rows, weights))
     out = WeightedGather.apply(table, rows, weights)
@@ -146,19 +147,19 @@ def test_weighted_gather_gradient():
 def test_weighted_gather_sparse_gradient_is_the_dense_one_on_the_touched_rows():
     gen = torch.Generator().manual_seed(1)
     table = torch.randn(50, 4, dtype=torch.float64, generator=gen, requires_grad=True)
-    rows = torch.randint(10, 30, (8, 40), generator=gen)        # rows 0-9 and 30-49 untouched
+    rows = torch.randint(10, 30, (8, 40), generator=gen)  # rows 0-9 and 30-49 untouched
     weights = torch.rand(8, 40, dtype=torch.float64, generator=gen)
     upstream = torch.randn(40, 4, dtype=torch.float64, generator=gen)
-    dense, = torch.autograd.grad(WeightedGather.apply(table, rows, weights, False), table, upstream)
-    sparse, = torch.autograd.grad(WeightedGather.apply(table, rows, weights, True), table, upstream)
+    (dense,) = torch.autograd.grad(WeightedGather.apply(table, rows, weights, False), table, upstream)
+    (sparse,) = torch.autograd.grad(WeightedGather.apply(table, rows, weights, True), table, upstream)
     assert sparse.is_sparse and sparse.is_coalesced()
-    assert torch.equal(sparse.indices()[0], rows.unique())         # the touched rows, sorted, once each
+    assert torch.equal(sparse.indices()[0], rows.unique())  # the touched rows, sorted, once each
     assert torch.allclose(sparse.to_dense(), dense)
 
 
 def test_tiny_tensors_field_has_a_sparse_gradient_from_a_million_rows_and_the_paper_one_never():
     x = torch.rand(100, 3) * 2 - 1
     for preset, bound, is_sparse in (("tiny", 1.0, False), ("tiny", 2.0, True), ("paper", 1.0, False)):
-        field = build_field("tensors", preset, bound)                  # 64^3, 128^3, 128^3 rows
+        field = build_field("tensors", preset, bound)  # 64^3, 128^3, 128^3 rows
         field.density(x).sum().backward()
         assert field.grid.grad.is_sparse is is_sparse, (preset, bound)

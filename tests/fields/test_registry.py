@@ -42,18 +42,30 @@ def test_unknown_override_names_the_valid_ones():
         build_field("tensors", "tiny", 1.0, resolutoin=32)
 
 
-@pytest.mark.parametrize("key, override", [("hash", {"n_levels": 0}), ("vm", {"resolution": 1}),
-                                           ("mlp", {"skip": 6}), ("tensors", {"init_scale": -1.0}),
-                                           ("hash", {"finest_resolution": 8.0})])
+@pytest.mark.parametrize(
+    "key, override",
+    [
+        ("hash", {"n_levels": 0}),
+        ("vm", {"resolution": 1}),
+        ("mlp", {"skip": 6}),
+        ("tensors", {"init_scale": -1.0}),
+        ("hash", {"finest_resolution": 8.0}),
+    ],
+)
 def test_invalid_config_values(key, override):
     name = next(iter(override))
     with pytest.raises(UserError, match=f"{key} field config: {name}"):
         build_field(key, "tiny", 1.0, **override)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"bound": 0.0}, "bound"),
-                                           ({"bound": 1.0, "density_range": (3.0, -1.0)}, "density_range"),
-                                           ({"bound": 1.0, "density_range": (1.0,)}, "density_range")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"bound": 0.0}, "bound"),
+        ({"bound": 1.0, "density_range": (3.0, -1.0)}, "density_range"),
+        ({"bound": 1.0, "density_range": (1.0,)}, "density_range"),
+    ],
+)
 def test_invalid_bound_and_density_range(kwargs, match):
     with pytest.raises(UserError, match=match):
         build_field("mlp", "tiny", **kwargs)

@@ -33,11 +33,23 @@ def imported(demo_scene, tmp_path_factory):
             root = tmp_path_factory.mktemp(f"import_{arch}")
             payload = checkpoint(arch, seed=ARCHS.index(arch))
             torch.save(payload, root / f"{arch}_ep0300.pth")
-            rc = main(["import", str(root / f"{arch}_ep0300.pth"), "--model_type", arch, "--data_type", "synthetic",
-                       str(demo_scene), "--workspace", str(root / "ws")])
+            rc = main(
+                [
+                    "import",
+                    str(root / f"{arch}_ep0300.pth"),
+                    "--model_type",
+                    arch,
+                    "--data_type",
+                    "synthetic",
+                    str(demo_scene),
+                    "--workspace",
+                    str(root / "ws"),
+                ]
+            )
             assert rc == 0
             cache[arch] = (payload, root)
         return cache[arch]
+
     return get
 
 
@@ -63,7 +75,7 @@ def test_imported_field_is_the_reference_field(arch, imported):
     s_ref, rgb_ref = reference_field(arch, payload["model"], x, d)
     torch.testing.assert_close(out.s.double(), s_ref, rtol=0, atol=2e-4)
     torch.testing.assert_close(out.rgb.double(), rgb_ref, rtol=0, atol=2e-5)
-    assert s_ref.std() > 0.05 and rgb_ref.std() > 0.01   # the comparison is not between constants
+    assert s_ref.std() > 0.05 and rgb_ref.std() > 0.01  # the comparison is not between constants
 
 
 def test_occupancy_grid_from_morton_order_and_bitfield(imported):
@@ -113,17 +125,34 @@ def test_bad_files_give_one_clear_error_each(tmp_path, demo_scene, capsys):
             path.write_bytes(raw)
         else:
             torch.save(data, path)
-        return _fail(["import", str(path), "--model_type", arch, "--data_type", "synthetic", str(demo_scene),
-                      "--workspace", str(tmp_path / "ws")], capsys)
+        return _fail(
+            [
+                "import",
+                str(path),
+                "--model_type",
+                arch,
+                "--data_type",
+                "synthetic",
+                str(demo_scene),
+                "--workspace",
+                str(tmp_path / "ws"),
+            ],
+            capsys,
+        )
 
     missing = {**payload, "model": {k: v for k, v in payload["model"].items() if k != "sigma_net.1.weight"}}
-    assert "model['sigma_net.1.weight'] is missing; the reference's mlp architecture has it with shape [16, 64]" \
+    assert (
+        "model['sigma_net.1.weight'] is missing; the reference's mlp architecture has it with shape [16, 64]"
         in attempt("missing.pth", missing)
+    )
     bad = {**payload, "model": {**payload["model"], "nerf_mlp.4.weight": torch.zeros(256, 256)}}
-    assert "model['nerf_mlp.4.weight'] has shape [256, 256]; the reference's mlp architecture has [256, 319]" \
+    assert (
+        "model['nerf_mlp.4.weight'] has shape [256, 256]; the reference's mlp architecture has [256, 319]"
         in attempt("shape.pth", bad)
-    assert "holds a mlp model ('nerf_mlp.0.weight'), not --model_type tensors" \
-        in attempt("arch.pth", payload, arch="tensors")
+    )
+    assert "holds a mlp model ('nerf_mlp.0.weight'), not --model_type tensors" in attempt(
+        "arch.pth", payload, arch="tensors"
+    )
     torch.save(payload, tmp_path / "whole.pth")
     raw = (tmp_path / "whole.pth").read_bytes()
     assert "is truncated or not a torch checkpoint" in attempt("cut.pth", None, raw=raw[: len(raw) // 2])
@@ -137,11 +166,37 @@ def test_hash_offsets_and_box_must_match_the_architecture(tmp_path, demo_scene, 
     offsets[3] += 8
     bad = {**payload, "model": {**payload["model"], "encoder.offsets": offsets}}
     torch.save(bad, tmp_path / "h.pth")
-    err = _fail(["import", str(tmp_path / "h.pth"), "--model_type", "hash", "--data_type", "synthetic",
-                 str(demo_scene), "--workspace", str(tmp_path / "ws")], capsys)
+    err = _fail(
+        [
+            "import",
+            str(tmp_path / "h.pth"),
+            "--model_type",
+            "hash",
+            "--data_type",
+            "synthetic",
+            str(demo_scene),
+            "--workspace",
+            str(tmp_path / "ws"),
+        ],
+        capsys,
+    )
     assert "encoder.offsets[3] = 63440, the reference architecture at bound 1 has 63432" in err
-    err = _fail(["import", str(tmp_path / "h.pth"), "--model_type", "hash", "--data_type", "synthetic",
-                 str(demo_scene), "--workspace", str(tmp_path / "ws"), "--bound", "2"], capsys)
+    err = _fail(
+        [
+            "import",
+            str(tmp_path / "h.pth"),
+            "--model_type",
+            "hash",
+            "--data_type",
+            "synthetic",
+            str(demo_scene),
+            "--workspace",
+            str(tmp_path / "ws"),
+            "--bound",
+            "2",
+        ],
+        capsys,
+    )
     assert "not --bound 2" in err
 
 
@@ -155,8 +210,22 @@ def test_export_then_import_is_identical(arch, imported, demo_scene, tmp_path):
     assert sorted(exported["model"]) == sorted(original["model"])
     for name, value in original["model"].items():
         assert torch.equal(exported["model"][name], value.to(exported["model"][name].dtype)), name
-    assert main(["import", str(tmp_path / "out.pth"), "--model_type", arch, "--data_type", "synthetic",
-                 str(demo_scene), "--workspace", str(tmp_path / "ws")]) == 0
+    assert (
+        main(
+            [
+                "import",
+                str(tmp_path / "out.pth"),
+                "--model_type",
+                arch,
+                "--data_type",
+                "synthetic",
+                str(demo_scene),
+                "--workspace",
+                str(tmp_path / "ws"),
+            ]
+        )
+        == 0
+    )
     second = load_model(tmp_path / "ws" / "checkpoint.pt")
     for a, b in ((first.field, second.field), (first.grid, second.grid)):
         sa, sb = a.state_dict(), b.state_dict()
@@ -172,14 +241,16 @@ def test_export_refuses_tiny_and_other_frames(tmp_path, capsys, imported):
     from pvd.presets import arch_preset
 
     p = arch_preset("tiny", "vm")
-    tiny = build_model(ModelMeta(model_type="vm", preset="tiny", field_config=p.field, render_config=p.render,
-                                 bound=1.0))
+    tiny = build_model(
+        ModelMeta(model_type="vm", preset="tiny", field_config=p.field, render_config=p.render, bound=1.0)
+    )
     save_checkpoint(tmp_path / "tiny.pt", tiny)
     err = _fail(["export", "--ckpt", str(tmp_path / "tiny.pt"), "--out", str(tmp_path / "x.pth")], capsys)
     assert "'tiny'-preset vm model" in err
     p = arch_preset("paper", "mlp")
-    plain = build_model(ModelMeta(model_type="mlp", preset="paper", field_config=p.field, render_config=p.render,
-                                  bound=1.0))
+    plain = build_model(
+        ModelMeta(model_type="mlp", preset="paper", field_config=p.field, render_config=p.render, bound=1.0)
+    )
     save_checkpoint(tmp_path / "plain.pt", plain)
     err = _fail(["export", "--ckpt", str(tmp_path / "plain.pt"), "--out", str(tmp_path / "x.pth")], capsys)
     assert "not in torch-ngp's frame" in err
@@ -188,23 +259,94 @@ def test_export_refuses_tiny_and_other_frames(tmp_path, capsys, imported):
 def test_imported_teacher_distils_and_evaluates(imported, demo_scene, tmp_path):
     _, root = imported("tensors")
     ckpt = str(root / "ws" / "checkpoint.pt")
-    assert main(["distill", str(demo_scene), "--data_type", "synthetic", "--teacher_type", "tensors",
-                 "--ckpt_teacher", ckpt, "--model_type", "hash", "--workspace", str(tmp_path / "s"),
-                 "--iters", "4", "--batch_rays", "64", "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "distill",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--teacher_type",
+                "tensors",
+                "--ckpt_teacher",
+                ckpt,
+                "--model_type",
+                "hash",
+                "--workspace",
+                str(tmp_path / "s"),
+                "--iters",
+                "4",
+                "--batch_rays",
+                "64",
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     student = read_checkpoint(tmp_path / "s" / "checkpoint.pt").meta
     assert student.normalization.rotation == NGP_ROTATION and student.teacher_type == "tensors"
-    assert main(["evaluate", str(demo_scene), "--data_type", "synthetic", "--ckpt", ckpt,
-                 "--workspace", str(tmp_path / "e"), "--no-lpips", "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--ckpt",
+                ckpt,
+                "--workspace",
+                str(tmp_path / "e"),
+                "--no-lpips",
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n_images"] == 3
 
 
 def test_teacher_trained_in_the_ngp_frame_exports(demo_scene, tmp_path):
-    assert main(["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "tensors", "--preset", "paper",
-                 "--frame", "ngp", "--iters", "2", "--batch_rays", "64", "--workspace", str(tmp_path / "t"),
-                 "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--model_type",
+                "tensors",
+                "--preset",
+                "paper",
+                "--frame",
+                "ngp",
+                "--iters",
+                "2",
+                "--batch_rays",
+                "64",
+                "--workspace",
+                str(tmp_path / "t"),
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     assert main(["export", "--ckpt", str(tmp_path / "t" / "checkpoint.pt"), "--out", str(tmp_path / "t.pth")]) == 0
-    assert main(["import", str(tmp_path / "t.pth"), "--model_type", "tensors", "--data_type", "synthetic",
-                 str(demo_scene), "--workspace", str(tmp_path / "i")]) == 0
+    assert (
+        main(
+            [
+                "import",
+                str(tmp_path / "t.pth"),
+                "--model_type",
+                "tensors",
+                "--data_type",
+                "synthetic",
+                str(demo_scene),
+                "--workspace",
+                str(tmp_path / "i"),
+            ]
+        )
+        == 0
+    )
     a, b = load_model(tmp_path / "t" / "checkpoint.pt"), load_model(tmp_path / "i" / "checkpoint.pt")
     assert torch.equal(a.field.grid, b.field.grid) and torch.equal(a.grid.occupancy, b.grid.occupancy)
     assert a.meta.normalization == b.meta.normalization

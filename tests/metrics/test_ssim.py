@@ -40,8 +40,9 @@ def test_pvd_compat_matches_skimage_on_zero_padded_images(seed):
     pred, gt = pred * 0.5, gt * 0.6  # data range 0.6, not 1: max(pred, gt) must be used
     rng_max = max(pred.max(), gt.max())
     pad = ((5, 5), (5, 5), (0, 0))
-    _, smap = structural_similarity(np.pad(pred, pad), np.pad(gt, pad), data_range=rng_max,
-                                    channel_axis=-1, full=True, **SK)
+    _, smap = structural_similarity(
+        np.pad(pred, pad), np.pad(gt, pad), data_range=rng_max, channel_axis=-1, full=True, **SK
+    )
     # 'same' filtering with zero padding == filtering the zero-padded image at the interior positions,
     # whose windows never reach skimage's reflected border.
     ref = smap[5:-5, 5:-5].mean()

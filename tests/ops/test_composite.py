@@ -61,8 +61,9 @@ def test_long_packed_batch_keeps_precision():
     ray_indices = torch.arange(n_rays).repeat_interleave(per_ray)
     sigmas = torch.full((n_rays * per_ray,), 100.0)
     deltas = torch.full_like(sigmas, 0.01)
-    weights, _, _, opacity = composite_torch(sigmas, torch.ones(sigmas.shape[0], 3), deltas, deltas,
-                                             ray_indices, n_rays)
+    weights, _, _, opacity = composite_torch(
+        sigmas, torch.ones(sigmas.shape[0], 3), deltas, deltas, ray_indices, n_rays
+    )
     first = weights.view(n_rays, per_ray)[:, 0]
     assert torch.allclose(first, torch.full_like(first, 1 - torch.exp(torch.tensor(-1.0)).item()), atol=1e-6)
     assert torch.allclose(opacity, torch.ones(n_rays), atol=1e-6)

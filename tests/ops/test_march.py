@@ -39,8 +39,9 @@ def test_full_grid_spans_near_far_with_expected_step():
     far = torch.tensor([1.7, 2.0, 1.9])
     dt = 2 * math.sqrt(3) / 128
     occ = torch.ones(1, 16, 16, 16, dtype=torch.bool)
-    ray_indices, t, deltas, t_end = march(origins, directions, near, far, torch.full((3,), 0.5), occ, 1.0,
-                                          dt, dt, 0.0, 10_000, 10_000)
+    ray_indices, t, deltas, t_end = march(
+        origins, directions, near, far, torch.full((3,), 0.5), occ, 1.0, dt, dt, 0.0, 10_000, 10_000
+    )
     assert torch.equal(t_end, far)
     for r in range(3):
         sel = ray_indices == r
@@ -67,8 +68,9 @@ def test_empty_cells_are_skipped_and_cap_and_continuation():
     # cap at 7 samples, then continue from t_end until done: same samples as one full march
     parts_t, t0 = [], near.clone()
     for _ in range(40):
-        ri, tt, _, te = march_torch(origins, directions, t0, far, torch.full((3,), 0.3), occ, 1.0, 0.01, 0.05,
-                                    0.0, 7, 10_000)
+        ri, tt, _, te = march_torch(
+            origins, directions, t0, far, torch.full((3,), 0.3), occ, 1.0, 0.01, 0.05, 0.0, 7, 10_000
+        )
         assert torch.bincount(ri, minlength=3).max() <= 7
         parts_t.append((ri, tt))
         t0 = te
@@ -97,9 +99,9 @@ def test_window_limit_and_geometric_steps():
 def test_cell_index_uses_finest_cascade():
     x = torch.tensor([[0.5, 0.0, 0.0], [1.5, 0.0, 0.0], [-1.99, 1.99, 0.0]])
     idx = cell_index(x, 2.0, 2, 4)
-    r3 = 4 ** 3
-    assert idx[0] == (3 * 4 + 2) * 4 + 2           # cascade 0, cell size 0.5
-    assert idx[1] == r3 + (3 * 4 + 2) * 4 + 2      # cascade 1, cell size 1.0
+    r3 = 4**3
+    assert idx[0] == (3 * 4 + 2) * 4 + 2  # cascade 0, cell size 0.5
+    assert idx[1] == r3 + (3 * 4 + 2) * 4 + 2  # cascade 1, cell size 1.0
     assert idx[2] == r3 + (0 * 4 + 3) * 4 + 2
 
 
@@ -109,5 +111,5 @@ def test_cell_index_matches_direct_formula(resolution):
     level = torch.ceil(torch.log2(x.abs().amax(-1))).clamp(0, 1)
     extent = torch.exp2(level).clamp(max=2.0)
     ijk = ((x / extent[:, None] + 1) * resolution / 2).floor().clamp(0, resolution - 1).long()
-    expected = level.long() * resolution ** 3 + (ijk[:, 0] * resolution + ijk[:, 1]) * resolution + ijk[:, 2]
+    expected = level.long() * resolution**3 + (ijk[:, 0] * resolution + ijk[:, 1]) * resolution + ijk[:, 2]
     assert torch.equal(cell_index(x, 2.0, 2, resolution), expected)

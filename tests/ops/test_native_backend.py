@@ -105,8 +105,10 @@ def test_build_ext_rejects_arch_without_cuda(capsys):
     assert "--arch only applies to the CUDA build" in capsys.readouterr().err
 
 
-needs_toolkit = pytest.mark.skipif(torch.version.cuda is None or backend.cuda_home() is None,
-                                   reason="torch without CUDA or no nvcc: nothing to compile against")
+needs_toolkit = pytest.mark.skipif(
+    torch.version.cuda is None or backend.cuda_home() is None,
+    reason="torch without CUDA or no nvcc: nothing to compile against",
+)
 
 
 @needs_toolkit
@@ -154,14 +156,27 @@ def test_prune_cache_keeps_the_most_recently_used_and_locked_builds(fresh_backen
 def test_wheel_ships_kernel_sources_and_backend_finds_them(tmp_path):
     """A non-editable install gets cuda_ext/ under <prefix>/share/pvd/cuda_ext, where the backend
     looks when it does not run from a checkout."""
-    root, src = backend.SOURCE_DIR.parent, tmp_path / "src"   # build a copy: setuptools writes build/
+    root, src = backend.SOURCE_DIR.parent, tmp_path / "src"  # build a copy: setuptools writes build/
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(root / name, src / name)
     for name in ("pvd", "cuda_ext"):
         shutil.copytree(root / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(src)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
+        check=True,
+    )
     wheel = next(tmp_path.glob("pvd-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {n.rsplit("/", 1)[-1] for n in names if "/data/share/pvd/cuda_ext/" in n}
@@ -179,10 +194,18 @@ def test_wheel_ships_kernel_sources_and_backend_finds_them(tmp_path):
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(z.read(n))
-    code = ("import sys; sys.prefix = sys.argv[1]; from pvd.ops import backend; "
-            "print(backend.SOURCE_DIR); print(backend.build_spec('cpu').digest)")
-    out = subprocess.run([sys.executable, "-c", code, str(prefix)], check=True, capture_output=True, text=True,
-                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)}).stdout.split()
+    code = (
+        "import sys; sys.prefix = sys.argv[1]; from pvd.ops import backend; "
+        "print(backend.SOURCE_DIR); print(backend.build_spec('cpu').digest)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(prefix)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    ).stdout.split()
     assert out[0] == str(prefix / "share" / "pvd" / "cuda_ext")
     assert out[1] == backend.build_spec("cpu").digest, "same sources, same build key"
 
@@ -213,7 +236,7 @@ def test_two_checkouts_share_one_build_and_the_second_is_a_cache_hit(fresh_backe
     monkeypatch.setattr(backend, "_loaded", {})
     backend.build("cpu")
     assert (library.stat().st_ino, library.stat().st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
-    (first.directory / "built.json").unlink()                      # as if killed before the marker
+    (first.directory / "built.json").unlink()  # as if killed before the marker
     monkeypatch.setattr(backend, "_loaded", {})
     again = backend.build("cpu")
     assert again.compiled and (first.directory / "built.json").is_file()

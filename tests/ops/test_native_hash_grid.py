@@ -56,7 +56,7 @@ def _compare(x, table, offsets, resolutions, seed=1, **conv):
     if conv.get("outside_zero"):  # points outside the cube pass no gradient to the table
         counted = grad_out * ((x >= 0) & (x <= 1)).all(dim=1, keepdim=True)
     per_level_in = counted.view(x.shape[0], -1, f).sum(0)
-    per_level_got = torch.stack([g_table[offsets[i]:offsets[i + 1]].sum(0) for i in range(resolutions.numel())])
+    per_level_got = torch.stack([g_table[offsets[i] : offsets[i + 1]].sum(0) for i in range(resolutions.numel())])
     torch.testing.assert_close(per_level_got, per_level_in, rtol=1e-4, atol=1e-3)
 
 
@@ -97,8 +97,7 @@ def test_paper_preset_layout(device):
     g = torch.Generator().manual_seed(4)
     table = ((torch.rand(layout.n_entries, 2, generator=g) * 2 - 1) * 1e-2).to(device)
     x = torch.rand(2000, 3, generator=g).to(device)
-    _compare(x, table, torch.tensor(layout.offsets, device=device),
-             torch.tensor(layout.resolutions, device=device))
+    _compare(x, table, torch.tensor(layout.offsets, device=device), torch.tensor(layout.resolutions, device=device))
 
 
 def _reference_grid(device, n_levels=4, log2=12, base=4, finest=32.0, seed=0):
@@ -132,8 +131,15 @@ def test_reference_convention_faces_and_paper_layout(device):
     g = torch.Generator().manual_seed(7)
     big = ((torch.rand(layout.n_entries, 2, generator=g) * 2 - 1) * 1e-2).to(device)
     x = (torch.rand(2000, 3, generator=g) * 1.02 - 0.01).to(device)
-    _compare(x, big, torch.tensor(layout.offsets, device=device), torch.tensor(layout.resolutions, device=device),
-             scales=torch.tensor(layout.scales, device=device), shift=0.5, outside_zero=True)
+    _compare(
+        x,
+        big,
+        torch.tensor(layout.offsets, device=device),
+        torch.tensor(layout.resolutions, device=device),
+        scales=torch.tensor(layout.scales, device=device),
+        shift=0.5,
+        outside_zero=True,
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -32,8 +32,8 @@ def _rays(n, device, seed=0, spread=2.0):
     g = torch.Generator().manual_seed(seed)
     o = torch.randn(n, 3, generator=g) * spread
     d = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=-1)
-    d[:8, 0] = 0.0                    # parallel to the x slabs
-    d[8:16, :2] = 0.0                 # along z only
+    d[:8, 0] = 0.0  # parallel to the x slabs
+    d[8:16, :2] = 0.0  # along z only
     d[8:16, 2] = 1.0
     o[16:24] = torch.rand(8, 3, generator=g) - 0.5  # starting inside the box
     return o.to(device), d.to(device), g
@@ -81,8 +81,9 @@ def test_march_matches_twin(device, bound, cascades, gamma, max_samples, max_can
     u = torch.rand(o.shape[0], generator=g).to(device)
     occ = (torch.rand(cascades, 16, 16, 16, generator=g) < 0.3).to(device)
     dt_min, dt_max = 2 * math.sqrt(3) / 256, 2 * math.sqrt(3) * 2 ** (cascades - 1) / 16
-    ray_indices, t, _, _ = _compare_march(o, d, near, far, u, occ, bound, dt_min, dt_max, gamma, max_samples,
-                                          max_candidates)
+    ray_indices, t, _, _ = _compare_march(
+        o, d, near, far, u, occ, bound, dt_min, dt_max, gamma, max_samples, max_candidates
+    )
     assert ray_indices.numel() > 0 and bool((ray_indices[1:] >= ray_indices[:-1]).all())
 
 

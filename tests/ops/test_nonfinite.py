@@ -36,7 +36,7 @@ def test_ray_aabb_on_nonfinite_rays(native_build):
     aabb = torch.tensor([-1.0, -1, -1, 1, 1, 1])
     twin = ray_aabb_torch(ORIGINS, DIRECTIONS, aabb)
     _same(native_build.module.ray_aabb_fwd(ORIGINS, DIRECTIONS, aabb), twin)
-    assert twin[2].tolist() == [True, False, False, False, True, False, False]   # non-finite rays miss
+    assert twin[2].tolist() == [True, False, False, False, True, False, False]  # non-finite rays miss
 
 
 NEAR_FAR = [
@@ -59,20 +59,32 @@ def test_march_on_nonfinite_bounds_gives_no_samples_and_ends_at_far(native_build
     args = (o, d, near, far, torch.full((2,), 0.5), occ, 2.0, 0.01, 0.1, gamma, 1000, 100000)
     twin = march_torch(*args)
     _same(native_build.module.march_fwd(*args), twin)
-    assert (twin[0] == 1).sum() == 0                       # the bad ray: no samples
-    assert (twin[0] == 0).sum() > 0                        # the good one marched
+    assert (twin[0] == 1).sum() == 0  # the bad ray: no samples
+    assert (twin[0] == 0).sum() > 0  # the good one marched
     bad_far = float(torch.where(near[1] < far[1], far[1], near[1]))
     assert torch.equal(twin[3][1:].isnan(), torch.tensor([bad_far != bad_far]))
     if bad_far == bad_far:
-        assert float(twin[3][1]) == bad_far                # t_end = far: a caller's loop stops
+        assert float(twin[3][1]) == bad_far  # t_end = far: a caller's loop stops
 
 
 @pytest.mark.parametrize("cascades", [1, 3])
 def test_march_on_nonfinite_origins_and_directions(native_build, cascades):
     occ = torch.rand(cascades, 8, 8, 8, generator=torch.Generator().manual_seed(0)) > 0.5
     n = len(ORIGINS)
-    args = (ORIGINS, DIRECTIONS, torch.zeros(n), torch.ones(n), torch.full((n,), 0.5), occ, 2.0, 0.01, 0.1, 0.0,
-            1000, 1000)
+    args = (
+        ORIGINS,
+        DIRECTIONS,
+        torch.zeros(n),
+        torch.ones(n),
+        torch.full((n,), 0.5),
+        occ,
+        2.0,
+        0.01,
+        0.1,
+        0.0,
+        1000,
+        1000,
+    )
     _same(native_build.module.march_fwd(*args), march_torch(*args))
 
 
@@ -83,7 +95,7 @@ def test_hash_grid_on_nonfinite_points(native_build):
     x = torch.tensor([[0.5, 0.5, 0.5], [NAN, 0.5, 0.5], [INF, 0.2, 0.2], [-INF, 0.1, 0.1], [0.3, NAN, INF]])
     twin = hash_grid_torch(x, table, offsets, resolutions)
     _same(native_build.module.hash_grid_fwd(x, table, offsets, resolutions), twin)
-    assert twin[1].isnan().all() and twin[2].isfinite().all()   # NaN in, NaN out; inf clamps to a face
+    assert twin[1].isnan().all() and twin[2].isfinite().all()  # NaN in, NaN out; inf clamps to a face
 
 
 def test_sh_on_nonfinite_directions(native_build):
@@ -103,10 +115,11 @@ def test_composite_on_nonfinite_samples(native_build):
     weights, rgb, depth, opacity = native_build.module.composite_fwd(sigmas, rgbs, deltas, ts, ray_indices, 5)
     for ray in (0, 2, 3, 4):  # ray 1 (infinite sigma and delta) differs between the backends in its NaN/0
         sel = ray_indices == ray
-        w, c, z, a = composite_torch(sigmas[sel], rgbs[sel], deltas[sel], ts[sel], torch.zeros(int(sel.sum()),
-                                     dtype=torch.long), 1)
-        _same((weights[sel], rgb[ray:ray + 1], depth[ray:ray + 1], opacity[ray:ray + 1]), (w, c, z, a))
-    assert rgb[4].isfinite().all()          # the clean ray is untouched by the others' NaN
+        w, c, z, a = composite_torch(
+            sigmas[sel], rgbs[sel], deltas[sel], ts[sel], torch.zeros(int(sel.sum()), dtype=torch.long), 1
+        )
+        _same((weights[sel], rgb[ray : ray + 1], depth[ray : ray + 1], opacity[ray : ray + 1]), (w, c, z, a))
+    assert rgb[4].isfinite().all()  # the clean ray is untouched by the others' NaN
 
 
 RENDER = """
@@ -131,8 +144,15 @@ print(active_backend("cpu"), out.rgb.shape[0], bool(out.opacity.eq(0).all()))
 @pytest.mark.parametrize("origin", ["[0.0, 0.0, 0.0]", "[0.0, 0.0, float('nan')]"], ids=["inside", "nan"])
 def test_render_of_a_zero_camera_finishes(native_build, backend_name, origin):
     env = {**os.environ, "PVD_BACKEND": backend_name, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", RENDER.format(origin=origin)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", RENDER.format(origin=origin)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     kind = "native-cpu" if backend_name == "native" else "torch"
-    assert proc.stdout.split() == [kind, "256", "True"]   # every ray a miss: background only
+    assert proc.stdout.split() == [kind, "256", "True"]  # every ray a miss: background only

@@ -15,18 +15,26 @@ def _unit(v):
 
 
 def test_hand_cases():
-    origins = torch.tensor([
-        [-3.0, 0.0, 0.0],    # straight through along +x: enters at 2, leaves at 4
-        [0.0, 0.0, 0.0],     # starts at the centre: entry behind (-1), exit at 1
-        [-3.0, 2.0, 0.0],    # parallel to x, above the box: miss
-        [3.0, 0.0, 0.0],     # pointing away from the box: box behind, miss
-        [-3.0, -3.0, 0.0],   # diagonal in the xy plane through the edge region
-        [0.5, 0.25, -5.0],   # along +z, parallel to x and y slabs but inside them
-    ])
-    directions = torch.stack([
-        _unit([1, 0, 0]), _unit([0, 1, 0]), _unit([1, 0, 0]), _unit([1, 0, 0]), _unit([1, 1, 0]),
-        _unit([0, 0, 1]),
-    ])
+    origins = torch.tensor(
+        [
+            [-3.0, 0.0, 0.0],  # straight through along +x: enters at 2, leaves at 4
+            [0.0, 0.0, 0.0],  # starts at the centre: entry behind (-1), exit at 1
+            [-3.0, 2.0, 0.0],  # parallel to x, above the box: miss
+            [3.0, 0.0, 0.0],  # pointing away from the box: box behind, miss
+            [-3.0, -3.0, 0.0],  # diagonal in the xy plane through the edge region
+            [0.5, 0.25, -5.0],  # along +z, parallel to x and y slabs but inside them
+        ]
+    )
+    directions = torch.stack(
+        [
+            _unit([1, 0, 0]),
+            _unit([0, 1, 0]),
+            _unit([1, 0, 0]),
+            _unit([1, 0, 0]),
+            _unit([1, 1, 0]),
+            _unit([0, 0, 1]),
+        ]
+    )
     t_near, t_far, hit = ray_aabb_torch(origins, directions, BOX)
     assert hit.tolist() == [True, True, False, False, True, True]
     s2 = math.sqrt(2)

@@ -39,8 +39,9 @@ class SlabField(Field):
     key = "slab"
     has_feature = False
 
-    def __init__(self, sigma: float, lo: float = -0.5, hi: float = 0.5, axis: int = 0,
-                 rgb=(1.0, 0.0, 0.0), bound: float = 1.0):
+    def __init__(
+        self, sigma: float, lo: float = -0.5, hi: float = 0.5, axis: int = 0, rgb=(1.0, 0.0, 0.0), bound: float = 1.0
+    ):
         super().__init__(None, bound, RANGE)
         self.log_sigma = nn.Parameter(torch.tensor(float(sigma)).log())
         self.lo, self.hi, self.axis = lo, hi, axis

@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-
 from analytic_fields import BallField
+
 from pvd.data.cameras import Cameras, Normalization
 from pvd.errors import UserError
 from pvd.render.occupancy import OccupancyGrid
@@ -14,7 +14,7 @@ from pvd.render.occupancy import OccupancyGrid
 def _cell_corner_radii(grid):
     """Per cell: (min, max) distance of the cell's points from the origin, cascade 0 only."""
     r = grid.resolution
-    idx = torch.arange(r ** 3)
+    idx = torch.arange(r**3)
     centres = grid.cell_positions(idx)
     half = grid.bound / r
     lo = (centres.abs() - half).clamp_min(0).norm(dim=-1)

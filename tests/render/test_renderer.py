@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-
 from analytic_fields import BallField, SlabField
+
 from pvd.data.cameras import Cameras, Normalization, Rays, image_rays
 from pvd.errors import UserError
 from pvd.fields.base import FieldOutput
@@ -176,19 +176,20 @@ def test_no_samples_still_backpropagates():
 
 def test_transmittance_and_select_match_the_composite_weights():
     torch.manual_seed(0)
-    ray_indices = torch.tensor([0, 0, 0, 2, 2, 3, 3, 3, 3])       # ray 1 has no samples
+    ray_indices = torch.tensor([0, 0, 0, 2, 2, 3, 3, 3, 3])  # ray 1 has no samples
     n = len(ray_indices)
-    samples = Samples(torch.rand(n, 3), torch.rand(n, 3), torch.rand(n).cumsum(0), torch.rand(n) * 0.5,
-                      ray_indices, n_rays=4)
+    samples = Samples(
+        torch.rand(n, 3), torch.rand(n, 3), torch.rand(n).cumsum(0), torch.rand(n) * 0.5, ray_indices, n_rays=4
+    )
     sigma = torch.tensor([0.5, 3.0, 40.0, 0.1, 0.2, 100.0, 100.0, 1.0, 1.0])
     trans = transmittance(sigma, samples)
     alpha = 1 - torch.exp(-sigma * samples.deltas)
     out = FieldOutput(s=sigma.log(), sigma=sigma, rgb=torch.rand(n, 3), h=None)
     weights = composite_samples(samples, out, torch.ones(3)).weights
     torch.testing.assert_close(trans * alpha, weights, rtol=1e-5, atol=1e-7)
-    assert trans[[0, 3, 5]].tolist() == [1.0, 1.0, 1.0]                # each ray's first sample
+    assert trans[[0, 3, 5]].tolist() == [1.0, 1.0, 1.0]  # each ray's first sample
     keep = trans >= 1e-3
-    assert keep.tolist()[:5] == [True] * 5 and not keep[7:].any()       # behind two opaque samples
+    assert keep.tolist()[:5] == [True] * 5 and not keep[7:].any()  # behind two opaque samples
     kept, kept_out = samples.select(keep), out.select(keep)
     assert kept.n_samples == kept_out.sigma.shape[0] == int(keep.sum()) and kept.n_rays == 4
     assert torch.equal(kept.ray_indices, ray_indices[keep])

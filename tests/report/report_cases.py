@@ -21,16 +21,25 @@ def expected_seconds(teacher: str, student: str) -> float:
     return 100.0 * (ARCHS.index(teacher) + 1) + (10.0 * (ARCHS.index(student) + 1) if student else 0.0)
 
 
-def write_cell(root: Path, dataset: str, scene: str, scene_index: int, teacher: str, student: str,
-               lpips: bool = True) -> Path:
+def write_cell(
+    root: Path, dataset: str, scene: str, scene_index: int, teacher: str, student: str, lpips: bool = True
+) -> Path:
     """metrics.json of one evaluated model and the record.json of its training run."""
     model = f"{teacher}2{student}" if student else teacher
     stage = "distill" if student else "teacher"
     cell = root / dataset / scene
     psnr = expected_psnr(scene_index, teacher, student)
-    metrics = {"psnr": psnr, "ssim": psnr / 100.0, "split": "test", "n_images": 3, "ssim_mode": "standard",
-               "lpips_alex": psnr / 1000.0 if lpips else None, "lpips_vgg": psnr / 500.0 if lpips else None,
-               "fps": 2.5, "per_image": []}
+    metrics = {
+        "psnr": psnr,
+        "ssim": psnr / 100.0,
+        "split": "test",
+        "n_images": 3,
+        "ssim_mode": "standard",
+        "lpips_alex": psnr / 1000.0 if lpips else None,
+        "lpips_vgg": psnr / 500.0 if lpips else None,
+        "fps": 2.5,
+        "per_image": [],
+    }
     if not lpips:
         metrics["lpips_unavailable_reason"] = "weights missing"
     path = cell / "eval" / model / "metrics.json"
@@ -38,6 +47,7 @@ def write_cell(root: Path, dataset: str, scene: str, scene_index: int, teacher: 
     path.write_text(json.dumps(metrics))
     record = cell / stage / model / "record.json"
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"format": "pvd-record/1", "kind": stage,
-                                  "seconds": expected_seconds(teacher, student)}))
+    record.write_text(
+        json.dumps({"format": "pvd-record/1", "kind": stage, "seconds": expected_seconds(teacher, student)})
+    )
     return path

@@ -35,8 +35,17 @@ def test_csv_round_trip_keeps_missing_values_missing(results_tree, tmp_path):
     path = tmp_path / "out" / "results.csv"
     write_csv(rows, path)
     header = path.read_text().splitlines()[0].split(",")
-    assert header[:9] == ["dataset", "scene", "teacher", "student", "psnr", "ssim", "lpips_alex", "lpips_vgg",
-                          "train_seconds"]
+    assert header[:9] == [
+        "dataset",
+        "scene",
+        "teacher",
+        "student",
+        "psnr",
+        "ssim",
+        "lpips_alex",
+        "lpips_vgg",
+        "train_seconds",
+    ]
     assert tuple(header) == COLUMNS
     fern_line = next(line for line in path.read_text().splitlines() if ",fern,hash,vm," in line)
     assert ",n/a,n/a," in fern_line

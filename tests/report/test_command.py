@@ -8,8 +8,14 @@ from pvd.cli import main
 def test_all_writes_every_part(results_tree, tmp_path):
     out = tmp_path / "reports" / "run"
     assert main(["report", "all", "--results", str(results_tree), "--out", str(out)]) == 0
-    for name in ("results.csv", "tables/synthetic.md", "tables/llff.tex", "tables/reference.html",
-                 "figures/llff_heatmap.png", "figures/synthetic_scatter.pdf"):
+    for name in (
+        "results.csv",
+        "tables/synthetic.md",
+        "tables/llff.tex",
+        "tables/reference.html",
+        "figures/llff_heatmap.png",
+        "figures/synthetic_scatter.pdf",
+    ):
         assert (out / name).is_file(), name
 
 

@@ -13,8 +13,7 @@ from pvd.report.cost import cost_tables, find_records, read_costs, write_cost_ta
 
 def _eval_record(root, dataset, scene, model, seconds, device="cuda:0", peak=None):
     path = root / dataset / scene / "eval" / model / "record.json"
-    path.write_text(json.dumps({"kind": "evaluate", "seconds": seconds, "device": device,
-                                "gpu_peak_memory_mb": peak}))
+    path.write_text(json.dumps({"kind": "evaluate", "seconds": seconds, "device": device, "gpu_peak_memory_mb": peak}))
 
 
 def test_costs_per_stage_and_architecture(results_tree):
@@ -24,8 +23,10 @@ def test_costs_per_stage_and_architecture(results_tree):
     assert len(train) == 2 * 4 + 2 and len(distill) == 2 * 16 + 4
     # a distillation counts for its student's architecture
     vm_students = sorted(c.seconds for c in distill if c.arch == "vm")
-    assert vm_students == sorted([expected_seconds(t, "vm") for t in ARCHS for _ in range(2)]
-                                 + [expected_seconds(t, "vm") for t in ("hash", "vm")])
+    assert vm_students == sorted(
+        [expected_seconds(t, "vm") for t in ARCHS for _ in range(2)]
+        + [expected_seconds(t, "vm") for t in ("hash", "vm")]
+    )
     (table,) = cost_tables(costs, grid_scenes=10)
     rows = {(r[0], r[1]): r for r in table.rows}
     hash_train = [expected_seconds("hash", "")] * 3
@@ -34,7 +35,7 @@ def test_costs_per_stage_and_architecture(results_tree):
     # extrapolated: mean per run x 1 teacher per scene x 10 scenes
     assert rows[("train", "INGP")][6] == f"{expected_seconds('hash', '') * 10 / 3600:.2f}"
     assert rows[("all", "")][2] == str(len(costs)) and "extrapolation" in table.note
-    assert "CPU" in table.columns[3]                  # records without a device count as CPU runs
+    assert "CPU" in table.columns[3]  # records without a device count as CPU runs
 
 
 def test_gpu_runs_report_peak_memory(results_tree):
@@ -43,7 +44,7 @@ def test_gpu_runs_report_peak_memory(results_tree):
     (table,) = cost_tables(read_costs(find_records(results_tree)))
     rows = {(r[0], r[1]): r for r in table.rows}
     assert rows[("evaluate", "TensoRF")][5] == "2048"
-    assert table.columns[3] == "device-hours"         # CPU and CUDA runs mixed
+    assert table.columns[3] == "device-hours"  # CPU and CUDA runs mixed
 
 
 def test_written_documents_and_errors(results_tree, tmp_path):

@@ -24,12 +24,25 @@ def _record(root: Path, model: str, seconds: float, cpu: float, curve: list[tupl
     stage = "distill" if "2" in model else "teacher"
     path = root / "synthetic" / "lego" / stage / (model + (f"@{variant}" if variant else "")) / "record.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"kind": stage, "seconds": seconds, "cpu_seconds": cpu, "preset": "tiny", "iterations": 30,
-              "device": "cpu"}
+    record = {
+        "kind": stage,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "preset": "tiny",
+        "iterations": 30,
+        "device": "cpu",
+    }
     if curve is not None:
-        record["curve"] = [{"step": 10 * i, "seconds": s, "cpu_seconds": c, "psnr": p,
-                            **({"psnr_vs_teacher": p + 5} if stage == "distill" else {})}
-                           for i, (s, c, p) in enumerate(curve)]
+        record["curve"] = [
+            {
+                "step": 10 * i,
+                "seconds": s,
+                "cpu_seconds": c,
+                "psnr": p,
+                **({"psnr_vs_teacher": p + 5} if stage == "distill" else {}),
+            }
+            for i, (s, c, p) in enumerate(curve)
+        ]
     path.write_text(json.dumps(record))
     return path
 
@@ -44,8 +57,8 @@ def curve_records(tmp_path):
         _record(root, "vm", 50, 100, [(0, 0, 10), (50, 100, 33)]),
         _record(root, "hash2mlp", 4, 8, [(0, 0, 12), (1, 2, 28), (2, 4, 30.5), (4, 8, 31)]),
         _record(root, "vm2mlp", 4, 8, [(0, 0, 12), (1, 2, 31), (4, 8, 31)]),
-        _record(root, "hash2mlp", 4, 8, [(0, 0, 5), (4, 8, 6)], variant="l1"),   # a variant: not in the speed table
-        _record(root, "mlp2hash", 4, 8, None),                                   # no curve: no rows
+        _record(root, "hash2mlp", 4, 8, [(0, 0, 5), (4, 8, 6)], variant="l1"),  # a variant: not in the speed table
+        _record(root, "mlp2hash", 4, 8, None),  # no curve: no rows
     ]
     return root, paths
 
@@ -75,7 +88,7 @@ def test_time_to_quality_picks_the_fastest_teacher_and_states_the_speedup(curve_
     write_curves(collect_curves(paths), tmp_path / "curves.csv")
     frame = read_curves(tmp_path / "curves.csv")
     rows = {r.threshold: r for r in time_to_quality(frame, "synthetic")}
-    assert {r.student for r in rows.values()} == {"mlp"}          # hash and vm have no distilled curve
+    assert {r.student for r in rows.values()} == {"mlp"}  # hash and vm have no distilled curve
     final = rows["final"]
     assert final.target_psnr == 30 and final.scratch_seconds == pytest.approx(40)
     assert final.teacher == "hash" and final.teacher_seconds == 5 and final.distill_seconds == pytest.approx(1.8)
@@ -93,8 +106,21 @@ def test_time_to_quality_picks_the_fastest_teacher_and_states_the_speedup(curve_
 def test_report_command_writes_curves_and_time_to_quality(curve_records, tmp_path):
     root, _ = curve_records
     assert main(["report", "curves", "--results", str(root), "--out", str(tmp_path / "curves.csv")]) == 0
-    assert main(["report", "time-to-quality", "--curves", str(tmp_path / "curves.csv"), "--figures",
-                 str(tmp_path / "fig"), "--tables", str(tmp_path / "tab")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "time-to-quality",
+                "--curves",
+                str(tmp_path / "curves.csv"),
+                "--figures",
+                str(tmp_path / "fig"),
+                "--tables",
+                str(tmp_path / "tab"),
+            ]
+        )
+        == 0
+    )
     md = (tmp_path / "tab" / "time_to_quality.md").read_text()
     assert "| NeRF (mlp) | final | 30.00 | 40.0 | hash | 5.0 | 1.8 | 6.8 | 5.88x | 5.88x |" in md
     assert (tmp_path / "tab" / "time_to_quality.tex").read_text().count(r"\toprule") == 1
@@ -133,8 +159,9 @@ def _evaluation(root: Path, model: str, psnr: float, shade: int) -> Path:
     for key, name in names.items():
         iio.imwrite(folder / name, np.full((16, 20, 3), shade if key == "render" else 200, np.uint8))
     per_image = [{"psnr": 0.0}, {"psnr": 0.0}, {"psnr": psnr}]
-    (folder / "metrics.json").write_text(json.dumps({"psnr": psnr, "per_image": per_image,
-                                                     "renders": [{"view": 2, "file": "test/r_2.png", **names}]}))
+    (folder / "metrics.json").write_text(
+        json.dumps({"psnr": psnr, "per_image": per_image, "renders": [{"view": 2, "file": "test/r_2.png", **names}]})
+    )
     return folder / "metrics.json"
 
 
@@ -155,7 +182,22 @@ def test_time_to_quality_without_curves_still_draws_the_requested_figure(tmp_pat
     from pvd.report.curves import write_curves
 
     write_curves([], tmp_path / "curves.csv")
-    assert main(["report", "time-to-quality", "--curves", str(tmp_path / "curves.csv"), "--figures",
-                 str(tmp_path / "fig"), "--tables", str(tmp_path / "tab"), "--dataset", "synthetic"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "time-to-quality",
+                "--curves",
+                str(tmp_path / "curves.csv"),
+                "--figures",
+                str(tmp_path / "fig"),
+                "--tables",
+                str(tmp_path / "tab"),
+                "--dataset",
+                "synthetic",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "fig" / "synthetic_time_to_quality.png").stat().st_size > 0
     assert (tmp_path / "tab" / "time_to_quality.md").is_file()

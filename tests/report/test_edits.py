@@ -17,19 +17,27 @@ from pvd.report.edits import edit_cell, edits_table
 VIEW = 1
 
 
-def write_edit_eval(root: Path, edit: str, teacher: str, evaluated: str, psnr: float, reference: bool,
-                    colour: int) -> Path:
+def write_edit_eval(
+    root: Path, edit: str, teacher: str, evaluated: str, psnr: float, reference: bool, colour: int
+) -> Path:
     """metrics.json of one evaluation of an edit, with renders of view VIEW (uniform images of ``colour``)."""
     ws = root / "edits" / edit / teacher / "eval" / evaluated
     (ws / "renders").mkdir(parents=True)
     for kind, value in (("render", colour), ("gt", 255 - colour), ("error", 0)):
         iio.imwrite(ws / "renders" / f"001_r_1_{kind}.png", np.full((8, 8, 3), value, np.uint8))
-    metrics = {"psnr": psnr, "per_image": [{"psnr": psnr - 1.0}, {"psnr": psnr + 1.0}],
-               "renders": [{"view": VIEW, "file": "test/r_1.png",
-                            **{k: f"renders/001_r_1_{k}.png" for k in ("render", "gt", "error")}}]}
+    metrics = {
+        "psnr": psnr,
+        "per_image": [{"psnr": psnr - 1.0}, {"psnr": psnr + 1.0}],
+        "renders": [
+            {"view": VIEW, "file": "test/r_1.png", **{k: f"renders/001_r_1_{k}.png" for k in ("render", "gt", "error")}}
+        ],
+    }
     if reference:
-        metrics["reference"] = {"checkpoint": f"{root}/edits/{edit}/{teacher}/edited/checkpoint.pt",
-                                "model_type": "edited", "kind": "teacher"}
+        metrics["reference"] = {
+            "checkpoint": f"{root}/edits/{edit}/{teacher}/edited/checkpoint.pt",
+            "model_type": "edited",
+            "kind": "teacher",
+        }
     (ws / "metrics.json").write_text(json.dumps(metrics))
     return ws / "metrics.json"
 
@@ -65,14 +73,14 @@ def test_table_rows_labels_and_the_unedited_pair(edits_tree, tmp_path):
     rows = {(r[0], r[2], r[3]): r for r in table.rows}
     assert list(rows) == [("erase", "tensors", "hash"), ("erase", "tensors", "vm"), ("crop", "hash", "mlp")]
     hash_row = rows[("erase", "tensors", "hash")]
-    unedited = 30.0 + 0.1 * 3 + 0.01 * 1                           # report_cases: lego, tensors2hash
+    unedited = 30.0 + 0.1 * 3 + 0.01 * 1  # report_cases: lego, tensors2hash
     assert hash_row[1] == "Synthetic-NeRF / lego" and hash_row[4] == "truth"
     assert hash_row[5:] == ("29.00", f"{unedited:.2f}", f"{unedited - 29.0:+.2f}", "29.50", "20.00")
     assert rows[("erase", "tensors", "vm")][5] == "28.00"
     crop_row = rows[("crop", "hash", "mlp")]
     assert crop_row[4] == "edited teacher" and crop_row[8] == "reference" and crop_row[9] == "20.00"
-    assert crop_row[6] == f"{30.0 + 0.01 * 3:.2f}"                  # hash2mlp of lego
-    without = edits_table(erase, None)                              # no results.csv: no unedited pair
+    assert crop_row[6] == f"{30.0 + 0.01 * 3:.2f}"  # hash2mlp of lego
+    without = edits_table(erase, None)  # no results.csv: no unedited pair
     assert {r[6] for r in without.rows} == {"-"} and {r[7] for r in without.rows} == {"-"}
 
 

@@ -14,8 +14,18 @@ def frame_of(rows):
 
 
 def synthetic_hash_rows(scenes):
-    return [{"dataset": "synthetic", "scene": s, "model": "hash", "teacher": "hash", "student": "",
-             "psnr": 30.0 + i, "train_seconds": 60.0 * (i + 1)} for i, s in enumerate(scenes)]
+    return [
+        {
+            "dataset": "synthetic",
+            "scene": s,
+            "model": "hash",
+            "teacher": "hash",
+            "student": "",
+            "psnr": 30.0 + i,
+            "train_seconds": 60.0 * (i + 1),
+        }
+        for i, s in enumerate(scenes)
+    ]
 
 
 def test_dataset_mean_needs_every_paper_scene():
@@ -31,8 +41,18 @@ def test_dataset_mean_needs_every_paper_scene():
 
 def test_per_scene_reference_uses_that_scene_only():
     ref = next(r for r in REFERENCES if r.scope == "lego" and r.model == "vm")
-    rows = [{"dataset": "synthetic", "scene": s, "model": "vm", "teacher": "vm", "student": "", "psnr": p,
-             "train_seconds": 10.0} for s, p in (("lego", 34.0), ("chair", 20.0))]
+    rows = [
+        {
+            "dataset": "synthetic",
+            "scene": s,
+            "model": "vm",
+            "teacher": "vm",
+            "student": "",
+            "psnr": p,
+            "train_seconds": 10.0,
+        }
+        for s, p in (("lego", 34.0), ("chair", 20.0))
+    ]
     c = compare_one(frame_of(rows), ref)
     assert c.ours == pytest.approx(34.0) and c.difference == pytest.approx(34.0 - 34.72)
 

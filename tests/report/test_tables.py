@@ -36,7 +36,7 @@ def test_matrix_table_rows_columns_and_mean_row(frame):
     table = matrix_table(frame, "synthetic", METRICS[0])
     assert table.columns[1] == "teacher itself" and table.columns[2] == "INGP (hash)"
     rows = {row[0]: row for row in table.rows}
-    assert rows["TensoRF (vm)"][4] == f"{mean_psnr('vm', 'mlp'):.2f}"       # vm teacher -> mlp student
+    assert rows["TensoRF (vm)"][4] == f"{mean_psnr('vm', 'mlp'):.2f}"  # vm teacher -> mlp student
     assert rows["Plenoxels (tensors)"][1] == f"{mean_psnr('tensors', ''):.2f}"
     column_mean = sum(mean_psnr(t, "hash") for t in ARCHS) / 4
     assert table.rows[-1][0] == "mean" and table.rows[-1][2] == f"{column_mean:.2f}"

@@ -124,52 +124,54 @@ def slurm_conf(layout: Layout, cpus: int, memory_mb: int) -> str:
     against them but, without cgroups, enforces neither, so a profile's paper-scale requests fit.
     """
     root = layout.root
-    return "\n".join([
-        "ClusterName=pvdtest",
-        "SlurmctldHost=localhost(127.0.0.1)",
-        f"SlurmctldPort={free_port()}",
-        f"SlurmdPort={free_port()}",
-        "CommunicationParameters=NoInAddrAny,NoCtldInAddrAny",
-        "AuthType=auth/munge",
-        "CredType=cred/munge",
-        f"AuthInfo=socket={layout.munge_socket}",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        f"StateSaveLocation={layout.state}",
-        f"SlurmdSpoolDir={layout.spool}",
-        f"SlurmctldPidFile={root}/slurmctld.pid",
-        f"SlurmdPidFile={root}/slurmd.pid",
-        f"SlurmctldLogFile={layout.logs}/slurmctld.log",
-        f"SlurmdLogFile={layout.logs}/slurmd.log",
-        "SlurmctldDebug=info",
-        "SlurmdDebug=info",
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "JobAcctGatherType=jobacct_gather/none",
-        "AccountingStorageType=accounting_storage/none",
-        "JobCompType=jobcomp/filetxt",
-        f"JobCompLoc={layout.jobcomp}",
-        "SchedulerType=sched/backfill",
-        "SchedulerParameters=sched_interval=2,bf_interval=1,sched_min_interval=0",
-        "DefMemPerCPU=1024",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_CPU_Memory",
-        "MpiDefault=none",
-        "MailProg=/bin/true",
-        "SwitchType=switch/none",
-        "ReturnToService=2",
-        "SlurmdParameters=config_overrides",
-        f"MinJobAge={MIN_JOB_AGE_S}",
-        "SlurmctldTimeout=30",
-        "SlurmdTimeout=30",
-        "InactiveLimit=0",
-        "KillWait=5",
-        "Waittime=0",
-        f"NodeName={NODE_NAME} NodeHostname={NODE_NAME} NodeAddr=127.0.0.1 "
-        f"CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
-        f"PartitionName={PARTITION} Nodes={NODE_NAME} Default=YES MaxTime=INFINITE State=UP",
-        "",
-    ])
+    return "\n".join(
+        [
+            "ClusterName=pvdtest",
+            "SlurmctldHost=localhost(127.0.0.1)",
+            f"SlurmctldPort={free_port()}",
+            f"SlurmdPort={free_port()}",
+            "CommunicationParameters=NoInAddrAny,NoCtldInAddrAny",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            f"AuthInfo=socket={layout.munge_socket}",
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            f"StateSaveLocation={layout.state}",
+            f"SlurmdSpoolDir={layout.spool}",
+            f"SlurmctldPidFile={root}/slurmctld.pid",
+            f"SlurmdPidFile={root}/slurmd.pid",
+            f"SlurmctldLogFile={layout.logs}/slurmctld.log",
+            f"SlurmdLogFile={layout.logs}/slurmd.log",
+            "SlurmctldDebug=info",
+            "SlurmdDebug=info",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none",
+            "JobCompType=jobcomp/filetxt",
+            f"JobCompLoc={layout.jobcomp}",
+            "SchedulerType=sched/backfill",
+            "SchedulerParameters=sched_interval=2,bf_interval=1,sched_min_interval=0",
+            "DefMemPerCPU=1024",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_CPU_Memory",
+            "MpiDefault=none",
+            "MailProg=/bin/true",
+            "SwitchType=switch/none",
+            "ReturnToService=2",
+            "SlurmdParameters=config_overrides",
+            f"MinJobAge={MIN_JOB_AGE_S}",
+            "SlurmctldTimeout=30",
+            "SlurmdTimeout=30",
+            "InactiveLimit=0",
+            "KillWait=5",
+            "Waittime=0",
+            f"NodeName={NODE_NAME} NodeHostname={NODE_NAME} NodeAddr=127.0.0.1 "
+            f"CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
+            f"PartitionName={PARTITION} Nodes={NODE_NAME} Default=YES MaxTime=INFINITE State=UP",
+            "",
+        ]
+    )
 
 
 def write_wrappers(layout: Layout) -> None:
@@ -223,7 +225,7 @@ def listening_addresses(pids: list[int]) -> set[str]:
 def _decode_address(hex_addr: str, width: int) -> str:
     """`/proc/net/tcp*` stores addresses as little-endian 32-bit words in hex."""
     raw = bytes.fromhex(hex_addr)
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     family = socket.AF_INET if width == 8 else socket.AF_INET6
     return socket.inet_ntop(family, words)
 
@@ -286,13 +288,26 @@ class LocalSlurm:
         layout.munge_key.chmod(0o400)
         layout.conf.write_text(slurm_conf(layout, self.cpus, self.memory_mb))
         write_wrappers(layout)
-        self._spawn("munged", ["munged", "-F", "--force", f"--key-file={layout.munge_key}",
-                               f"--socket={layout.munge_socket}", f"--pid-file={layout.munge_dir}/munged.pid",
-                               f"--log-file={layout.logs}/munged.log", f"--seed-file={layout.munge_dir}/seed"])
+        self._spawn(
+            "munged",
+            [
+                "munged",
+                "-F",
+                "--force",
+                f"--key-file={layout.munge_key}",
+                f"--socket={layout.munge_socket}",
+                f"--pid-file={layout.munge_dir}/munged.pid",
+                f"--log-file={layout.logs}/munged.log",
+                f"--seed-file={layout.munge_dir}/seed",
+            ],
+        )
         self._wait(lambda: layout.munge_socket.exists(), "munged to create its socket", "munged")
         self._spawn("slurmctld", ["slurmctld", "-D", "-f", str(layout.conf)])
-        self._wait(lambda: self.client("scontrol", "ping", check=False).find("UP") >= 0,
-                   "slurmctld to answer scontrol ping", "slurmctld")
+        self._wait(
+            lambda: self.client("scontrol", "ping", check=False).find("UP") >= 0,
+            "slurmctld to answer scontrol ping",
+            "slurmctld",
+        )
         self._spawn("slurmd", ["slurmd", "-D", "-N", NODE_NAME, "-f", str(layout.conf)])
         self._wait(self._node_idle, f"node {NODE_NAME} to become idle", "slurmd")
         foreign = listening_addresses(list(self.pids().values())) - {"127.0.0.1"}
@@ -319,8 +334,9 @@ class LocalSlurm:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.layout.logs / f"{name}.out", "w")
-        self.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                env=self.env(), start_new_session=True)
+        self.processes[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env(), start_new_session=True
+        )
         log.close()
 
     def _node_idle(self) -> bool:
@@ -334,11 +350,14 @@ class LocalSlurm:
         while not ready():
             proc = self.processes[daemon]
             if proc.poll() is not None:
-                raise ClusterError(f"{daemon} exited with {proc.returncode} while waiting for {what}; "
-                                   f"see {self.layout.logs}/{daemon}.out and {daemon}.log")
+                raise ClusterError(
+                    f"{daemon} exited with {proc.returncode} while waiting for {what}; "
+                    f"see {self.layout.logs}/{daemon}.out and {daemon}.log"
+                )
             if time.monotonic() > deadline:
-                raise ClusterError(f"timed out after {START_TIMEOUT_S:.0f} s waiting for {what}; "
-                                   f"see {self.layout.logs}")
+                raise ClusterError(
+                    f"timed out after {START_TIMEOUT_S:.0f} s waiting for {what}; see {self.layout.logs}"
+                )
             time.sleep(0.2)
 
 

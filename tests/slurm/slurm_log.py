@@ -37,8 +37,14 @@ def submissions(log: str) -> list[Submission]:
         log_path = PurePath(path)
         parts = log_path.parts
         rule_index = max(i for i, part in enumerate(parts) if part.startswith("rule_"))
-        found.append(Submission(rule=parts[rule_index][len("rule_"):], wildcards="/".join(parts[rule_index + 1:-1]),
-                                slurm_id=slurm_id, log=log_path))
+        found.append(
+            Submission(
+                rule=parts[rule_index][len("rule_") :],
+                wildcards="/".join(parts[rule_index + 1 : -1]),
+                slurm_id=slurm_id,
+                log=log_path,
+            )
+        )
     return found
 
 
@@ -53,7 +59,7 @@ def job_stats(log: str) -> Counter:
     if "Job stats:" not in lines:
         return Counter()
     counts: Counter = Counter()
-    for line in lines[lines.index("Job stats:") + 3:]:
+    for line in lines[lines.index("Job stats:") + 3 :]:
         row = STATS_ROW.match(line.strip())
         if row is None:
             break
@@ -76,6 +82,6 @@ def planned_jobs(log: str) -> list[PlannedJob]:
     jobs = []
     for local, rule, body in JOB_BLOCK.findall(log):
         line = next((ln.strip() for ln in body.splitlines() if ln.strip().startswith("resources:")), "resources:")
-        items = [item.strip() for item in line[len("resources:"):].split(",") if "=" in item]
+        items = [item.strip() for item in line[len("resources:") :].split(",") if "=" in item]
         jobs.append(PlannedJob(rule, bool(local), dict(item.split("=", 1) for item in items)))
     return jobs

@@ -18,14 +18,26 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "profiles" / "slurm"
 GPU_RULES = {"train_teacher", "distill_student", "evaluate_model"}
 
+
 def dry_run(snakefile: Path, tmp_path: Path, gpu_model: str | None) -> list[PlannedJob]:
     """The jobs SLURM would get for one scene of the paper benchmark: not local, not the target `all`."""
     env = {k: v for k, v in os.environ.items() if k != "PVD_SLURM_GPU_MODEL"}
     if gpu_model:
         env["PVD_SLURM_GPU_MODEL"] = gpu_model
-    args = ["snakemake", "-n", "--snakefile", str(snakefile), "--directory", str(tmp_path),
-            "--workflow-profile", str(PROFILE), "--configfile", str(ROOT / "config" / "config.yaml"),
-            "--config", 'select={"scenes": ["lego"]}']
+    args = [
+        "snakemake",
+        "-n",
+        "--snakefile",
+        str(snakefile),
+        "--directory",
+        str(tmp_path),
+        "--workflow-profile",
+        str(PROFILE),
+        "--configfile",
+        str(ROOT / "config" / "config.yaml"),
+        "--config",
+        'select={"scenes": ["lego"]}',
+    ]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     jobs = [job for job in planned_jobs(done.stdout + done.stderr) if not job.local and job.rule != "all"]

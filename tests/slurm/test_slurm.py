@@ -30,8 +30,10 @@ METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg")
 
 pytestmark = [
     pytest.mark.slurm,
-    pytest.mark.skipif(os.environ.get("PVD_TEST_SLURM") != "1",
-                       reason="opt-in: PVD_TEST_SLURM=1 starts a private SLURM on 127.0.0.1 (root; may apt-get install)"),
+    pytest.mark.skipif(
+        os.environ.get("PVD_TEST_SLURM") != "1",
+        reason="opt-in: PVD_TEST_SLURM=1 starts a private SLURM on 127.0.0.1 (root; may apt-get install)",
+    ),
 ]
 
 # No slurmdbd here: query job states with squeue (kept MinJobAge seconds by slurmctld) and skip the
@@ -39,8 +41,13 @@ pytestmark = [
 # check and resets on every finished job, so a short job costs ~12-33 s); three jobs at a time, so that
 # polling waits overlap, on the node's nominal CPUs.
 TEST_CLUSTER_FLAGS = [
-    "--jobs", "3", "--slurm-status-command", "squeue", "--slurm-no-account",
-    "--slurm-init-seconds-before-status-checks", "1",
+    "--jobs",
+    "3",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-no-account",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
 ]
 
 
@@ -57,8 +64,15 @@ class Snakemake:
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None):
         self.args, self.out = args, cwd / "snakemake.out"
         with self.out.open("w") as out:
-            self.process = subprocess.Popen(["snakemake", *args], cwd=cwd, env=env, stdout=out, stdin=subprocess.DEVNULL,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                ["snakemake", *args],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stdin=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def __enter__(self) -> Snakemake:
         return self
@@ -121,8 +135,9 @@ def test_tiny_workflow_runs_each_job_as_its_own_slurm_job(cluster, tmp_path):
     run_snakemake(["--cores", "2"], cwd=local)
     remote = copy_tiny(tmp_path / "slurm")
     started = time.monotonic()
-    log = run_snakemake(["--executor", "slurm", "--slurm-keep-successful-logs", *TEST_CLUSTER_FLAGS],
-                        cwd=remote, env=cluster.env())
+    log = run_snakemake(
+        ["--executor", "slurm", "--slurm-keep-successful-logs", *TEST_CLUSTER_FLAGS], cwd=remote, env=cluster.env()
+    )
     print(f"tiny workflow through SLURM: {time.monotonic() - started:.1f} s")
 
     submitted = assert_every_job_through_slurm(log, cluster)
@@ -130,7 +145,9 @@ def test_tiny_workflow_runs_each_job_as_its_own_slurm_job(cluster, tmp_path):
     finished = {job["JobId"]: job for job in cluster.jobs()}
     for sub in submitted:
         job_file = remote / "jobs" / f"{sub.rule}_{sub.wildcards or 'all'}.id"
-        assert job_file.read_text().strip() == sub.slurm_id, f"{job_file} was not written inside SLURM job {sub.slurm_id}"
+        assert job_file.read_text().strip() == sub.slurm_id, (
+            f"{job_file} was not written inside SLURM job {sub.slurm_id}"
+        )
         assert Path(sub.log).is_file(), f"no SLURM log {sub.log}"
         minutes = 7 if sub.rule == "shout" else 5
         assert finished[sub.slurm_id]["TimeLimit"] == str(minutes), f"rule runtime not passed to SLURM: {sub}"
@@ -142,8 +159,8 @@ def scaled_down_demo(path: Path) -> Path:
     """config/demo.yaml cut to two teachers, one pair, a 32-pixel scene and a few dozen steps; CPU, no GPU."""
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config.update(name="slurmtest", architectures=["vm", "hash"], pairs=["vm2hash"])
-    config.pop("ablations", None)                 # the demo's ablation pairs need the other teachers
-    config.pop("edits", None)                     # and so do its edits (of the tensors teacher)
+    config.pop("ablations", None)  # the demo's ablation pairs need the other teachers
+    config.pop("edits", None)  # and so do its edits (of the tensors teacher)
     config["teacher"]["iters"] = {"vm": 40, "hash": 40}
     config["distill"].update(iters=30, stage_iters=[5, 15])
     config["evaluate"].update(lpips=False, fetch_lpips_weights=False)
@@ -170,18 +187,27 @@ def test_demo_workflow_through_slurm_matches_a_local_run(snakefile, cluster, tmp
     started = time.monotonic()
     local_args = [*common, "--workflow-profile", str(ROOT / "profiles/default"), "--cores", "1"]
     with Snakemake(local_args, cwd=local) as local_run:
-        log = run_snakemake([*common, "--workflow-profile", str(ROOT / "profiles/slurm"),
-                             *TEST_CLUSTER_FLAGS], cwd=remote, env=cluster.env(), timeout=900)
+        log = run_snakemake(
+            [*common, "--workflow-profile", str(ROOT / "profiles/slurm"), *TEST_CLUSTER_FLAGS],
+            cwd=remote,
+            env=cluster.env(),
+            timeout=900,
+        )
         slurm_s = time.monotonic() - started
         local_run.finish(timeout=600)
-    print(f"scaled-down demo, local and SLURM runs side by side: SLURM run {slurm_s:.1f} s, "
-          f"both {time.monotonic() - started:.1f} s")
+    print(
+        f"scaled-down demo, local and SLURM runs side by side: SLURM run {slurm_s:.1f} s, "
+        f"both {time.monotonic() - started:.1f} s"
+    )
 
     submitted = assert_every_job_through_slurm(log, cluster)
     assert {"train_teacher", "distill_student", "evaluate_model"} <= {s.rule for s in submitted}
     for sub in submitted:
         assert Path(sub.log).is_file(), f"the profile should keep every SLURM log; {sub.log} is missing"
-    ours, theirs = read_results(remote / "reports/slurmtest/results.csv"), read_results(local / "reports/slurmtest/results.csv")
+    ours, theirs = (
+        read_results(remote / "reports/slurmtest/results.csv"),
+        read_results(local / "reports/slurmtest/results.csv"),
+    )
     assert ours.keys() == theirs.keys() and len(ours) == 3
     for key, row in ours.items():
         for metric in METRICS:
@@ -189,4 +215,5 @@ def test_demo_workflow_through_slurm_matches_a_local_run(snakefile, cluster, tmp
             if a == b:
                 continue
             assert math.isclose(float(a), float(b), rel_tol=1e-5), (
-                f"{key} {metric}: SLURM {a} vs local {b} (did the code change while the runs ran?)")
+                f"{key} {metric}: SLURM {a} vs local {b} (did the code change while the runs ran?)"
+            )

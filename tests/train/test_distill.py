@@ -20,8 +20,15 @@ RENDER = RenderConfig(max_steps=64, grid_resolution=16)
 
 def _model(key, norm, kind="teacher", render=RENDER, **field_overrides):
     cfg = replace(field_config(key, "tiny"), **field_overrides)
-    meta = ModelMeta(model_type=key, preset="tiny", field_config=cfg, render_config=render, bound=norm.bound,
-                     normalization=norm, kind=kind)
+    meta = ModelMeta(
+        model_type=key,
+        preset="tiny",
+        field_config=cfg,
+        render_config=render,
+        bound=norm.bound,
+        normalization=norm,
+        kind=kind,
+    )
     return build_model(meta)
 
 
@@ -44,16 +51,28 @@ def test_teacher_frozen_and_both_fields_see_identical_samples(scene, tmp_path, m
     seen = {"teacher": [], "student": []}
     for name, model in (("teacher", teacher), ("student", student)):
         model.field.register_forward_hook(
-            lambda m, inp, out, name=name: seen[name].append((inp[0].clone(), inp[1].clone(), torch.is_grad_enabled())))
+            lambda m, inp, out, name=name: seen[name].append((inp[0].clone(), inp[1].clone(), torch.is_grad_enabled()))
+        )
     composites = []
     original = Renderer.composite
-    monkeypatch.setattr(Renderer, "composite", lambda self, s, out, bg:
-                        composites.append((s, out, bg.clone())) or original(self, s, out, bg))
+    monkeypatch.setattr(
+        Renderer,
+        "composite",
+        lambda self, s, out, bg: composites.append((s, out, bg.clone())) or original(self, s, out, bg),
+    )
 
-    cfg = DistillConfig(iters=6, batch_rays=96, stages=StageConfig(stage_iters=(2, 4)), ckpt_every=0,
-                        student_grid="teacher")
-    distill(teacher, student, PoseSampler(index.cameras, "synthetic", n_poses=4), cfg, tmp_path,
-            torch.device("cpu"), progress=False)
+    cfg = DistillConfig(
+        iters=6, batch_rays=96, stages=StageConfig(stage_iters=(2, 4)), ckpt_every=0, student_grid="teacher"
+    )
+    distill(
+        teacher,
+        student,
+        PoseSampler(index.cameras, "synthetic", n_poses=4),
+        cfg,
+        tmp_path,
+        torch.device("cpu"),
+        progress=False,
+    )
 
     assert len(seen["teacher"]) == len(seen["student"]) == 6
     for (tx, td, t_grad), (sx, sd, s_grad) in zip(seen["teacher"], seen["student"]):
@@ -63,8 +82,8 @@ def test_teacher_frozen_and_both_fields_see_identical_samples(scene, tmp_path, m
     assert len(composites) == 4
     for (s_t, out_t, bg_t), (s_s, out_s, bg_s) in zip(composites[::2], composites[1::2]):
         assert s_t is s_s and torch.equal(bg_t, bg_s)
-        assert not out_t.rgb.requires_grad and out_s.rgb.requires_grad    # teacher's, then student's
-        assert bg_t.shape == (96, 3) and bg_t.std() > 0.1                   # random per-ray backgrounds
+        assert not out_t.rgb.requires_grad and out_s.rgb.requires_grad  # teacher's, then student's
+        assert bg_t.shape == (96, 3) and bg_t.std() > 0.1  # random per-ray backgrounds
     for name, value in teacher.field.state_dict().items():
         assert torch.equal(value, before[name]), name
     assert all(p.grad is None and not p.requires_grad for p in teacher.field.parameters())
@@ -89,7 +108,7 @@ def test_init_student_copies_matching_tensors(scene):
     scratch = _model("hash", norm, kind="student")
     assert init_student(scratch, teacher, "scratch") == []
     assert not torch.equal(scratch.field.table, teacher.field.table)
-    for student in (same, cross, scratch):   # the teacher's grid is always shared for marching
+    for student in (same, cross, scratch):  # the teacher's grid is always shared for marching
         assert torch.equal(student.grid.occupancy, teacher.grid.occupancy)
 
 
@@ -97,19 +116,19 @@ def test_rebuild_grid_follows_the_students_own_density(scene):
     _, norm = scene
     res = 8
     student = _model("tensors", norm, kind="student", resolution=res)
-    x_index = torch.arange(res ** 3) % res
+    x_index = torch.arange(res**3) % res
     with torch.no_grad():
-        student.field.grid[:, 0] = torch.where(x_index >= res // 2, 7.0, -2.0)   # dense where x > 0
-    student.grid.seen[0, :, :, :2] = False                                      # cells no camera saw
+        student.field.grid[:, 0] = torch.where(x_index >= res // 2, 7.0, -2.0)  # dense where x > 0
+    student.grid.seen[0, :, :, :2] = False  # cells no camera saw
     student.grid.occupancy.fill_(True)
     share = rebuild_grid(student, 4, torch.Generator().manual_seed(0))
     occ = student.grid.occupancy[0]
     r = occ.shape[0]
     centre_x = (torch.arange(r) + 0.5) / r * 2 - 1
     occupied_x = centre_x[occ.nonzero()[:, 0]]
-    assert occupied_x.min() > -0.3                              # nothing far into the empty half
-    assert occ[centre_x > 0.3][:, :, 2:].all()                  # the dense half is kept
-    assert not occ[:, :, :2].any()                              # unseen cells stay empty
+    assert occupied_x.min() > -0.3  # nothing far into the empty half
+    assert occ[centre_x > 0.3][:, :, 2:].all()  # the dense half is kept
+    assert not occ[:, :, :2].any()  # unseen cells stay empty
     assert share == pytest.approx(occ.float().mean().item())
     # restricted to a region (the teacher's occupied cells): nothing outside it, the rest unchanged
     region = torch.zeros_like(student.grid.occupancy)
@@ -136,7 +155,7 @@ def test_top_weight_mask_and_hard_example_pools():
     pool.add(rays_a, torch.tensor([0.1, 0.9, 0.5, 0.2]), ratio=0.5)
     assert sorted(pool.origins[:, 0].tolist()) == [3.0, 6.0]
     pool.add(rays_a, torch.tensor([0.9, 0.1, 0.2, 0.5]), ratio=0.5)
-    assert len(pool) == 3                                       # oldest dropped
+    assert len(pool) == 3  # oldest dropped
     drawn = pool.sample(5, torch.Generator().manual_seed(0))
     assert drawn.origins.shape == (5, 3)
 
@@ -147,10 +166,25 @@ def test_pvd_al_options_run(scene, tmp_path):
     teacher, student = _model("hash", norm), _model("hash", norm, kind="student")
     init_student(student, teacher, "scratch")
     active = ActiveConfig(hard_poses=True, hard_rays=True, hard_ray_pool=500, point_top=True)
-    cfg = DistillConfig(iters=6, batch_rays=64, stages=StageConfig(stage_iters=(0, 0), depth_weight=0.1),
-                        active=active, ckpt_every=0, poses_per_epoch=3, student_grid="teacher")
-    result = distill(teacher, student, PoseSampler(index.cameras, "synthetic", n_poses=3), cfg, tmp_path,
-                     torch.device("cpu"), progress=False)
+    cfg = DistillConfig(
+        iters=6,
+        batch_rays=64,
+        stages=StageConfig(stage_iters=(0, 0), depth_weight=0.1),
+        active=active,
+        ckpt_every=0,
+        poses_per_epoch=3,
+        student_grid="teacher",
+    )
+    result = distill(
+        teacher,
+        student,
+        PoseSampler(index.cameras, "synthetic", n_poses=3),
+        cfg,
+        tmp_path,
+        torch.device("cpu"),
+        progress=False,
+    )
     assert set(result.final_losses) == {"total", "feature", "density", "color", "rgb", "depth"}
-    assert result.stages == [{"name": "rgb", "start": 0, "end": 6, "iterations": 6,
-                              "final_losses": result.stages[0]["final_losses"]}]
+    assert result.stages == [
+        {"name": "rgb", "start": 0, "end": 6, "iterations": 6, "final_losses": result.stages[0]["final_losses"]}
+    ]

@@ -27,17 +27,37 @@ def teachers(demo_scene, tmp_path_factory):
     out = {}
     for key in ("hash", "vm"):
         ws = tmp_path_factory.mktemp(f"teacher_{key}")
-        assert main(["train", str(demo_scene), "--data_type", "synthetic", "--model_type", key,
-                     "--workspace", str(ws), "--iters", str(TEACHER_ITERS), "--batch_rays", "512",
-                     "--no_progress"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    str(demo_scene),
+                    "--data_type",
+                    "synthetic",
+                    "--model_type",
+                    key,
+                    "--workspace",
+                    str(ws),
+                    "--iters",
+                    str(TEACHER_ITERS),
+                    "--batch_rays",
+                    "512",
+                    "--no_progress",
+                ]
+            )
+            == 0
+        )
         out[key] = ws / "checkpoint.pt"
     return out
 
 
 def _psnr_vs(model, reference, cams):
-    values = [psnr_from_mse(mse(render_view(model, cams, v, torch.device("cpu")),
-                                render_view(reference, cams, v, torch.device("cpu"))))
-              for v in range(len(cams))]
+    values = [
+        psnr_from_mse(
+            mse(render_view(model, cams, v, torch.device("cpu")), render_view(reference, cams, v, torch.device("cpu")))
+        )
+        for v in range(len(cams))
+    ]
     return sum(values) / len(values)
 
 
@@ -50,26 +70,55 @@ def test_distillation_brings_student_to_teacher(teacher_type, student_type, teac
     cfg = field_config(student_type, "tiny")
     if student_type == "tensors":
         cfg = replace(cfg, resolution=32)
-    meta = ModelMeta(model_type=student_type, preset="tiny", field_config=cfg,
-                     render_config=teacher.renderer.config, bound=teacher.meta.bound,
-                     density_range=teacher.meta.density_range, normalization=teacher.normalization,
-                     kind="student", teacher_type=teacher_type)
+    meta = ModelMeta(
+        model_type=student_type,
+        preset="tiny",
+        field_config=cfg,
+        render_config=teacher.renderer.config,
+        bound=teacher.meta.bound,
+        density_range=teacher.meta.density_range,
+        normalization=teacher.normalization,
+        kind="student",
+        teacher_type=teacher_type,
+    )
     torch.manual_seed(0)
     student = build_model(meta)
     init_student(student, teacher, "teacher")
     before = _psnr_vs(student, teacher, test_cams)
-    cfg = DistillConfig(iters=DISTILL_ITERS, batch_rays=512, lr=arch_preset("tiny", student_type).distill.lr, ckpt_every=0)
-    distill(teacher, student, PoseSampler(index.cameras, "synthetic"), cfg, tmp_path, torch.device("cpu"),
-            progress=False)
+    cfg = DistillConfig(
+        iters=DISTILL_ITERS, batch_rays=512, lr=arch_preset("tiny", student_type).distill.lr, ckpt_every=0
+    )
+    distill(
+        teacher, student, PoseSampler(index.cameras, "synthetic"), cfg, tmp_path, torch.device("cpu"), progress=False
+    )
     after = _psnr_vs(student, teacher, test_cams)
     print(f"{teacher_type}2{student_type}: PSNR vs teacher {before:.2f} -> {after:.2f} dB")
     assert after > before + 8, (before, after)
 
 
 def _distill_args(scene, ckpt, ws, *extra, teacher_type="hash", model_type="vm"):
-    return ["distill", str(scene), "--data_type", "synthetic", "--teacher_type", teacher_type,
-            "--ckpt_teacher", str(ckpt), "--model_type", model_type, "--workspace", str(ws),
-            "--iters", "12", "--batch_rays", "256", "--stage_iters", "4,8", "--no_progress", *extra]
+    return [
+        "distill",
+        str(scene),
+        "--data_type",
+        "synthetic",
+        "--teacher_type",
+        teacher_type,
+        "--ckpt_teacher",
+        str(ckpt),
+        "--model_type",
+        model_type,
+        "--workspace",
+        str(ws),
+        "--iters",
+        "12",
+        "--batch_rays",
+        "256",
+        "--stage_iters",
+        "4,8",
+        "--no_progress",
+        *extra,
+    ]
 
 
 def test_cli_writes_standalone_checkpoint_and_record(teachers, demo_scene, tmp_path, capsys):
@@ -80,7 +129,10 @@ def test_cli_writes_standalone_checkpoint_and_record(teachers, demo_scene, tmp_p
     record = json.loads((ws / "record.json").read_text())
     assert record["kind"] == "distill" and record["pair"] == "hash2vm" and record["iterations"] == 12
     assert [(s["name"], s["start"], s["end"]) for s in record["stages"]] == [
-        ("feature", 0, 4), ("density_color", 4, 8), ("rgb", 8, 12)]
+        ("feature", 0, 4),
+        ("density_color", 4, 8),
+        ("rgb", 8, 12),
+    ]
     assert set(record["metrics"]["final_losses"]) == {"total", "feature", "density", "color", "rgb"}
     assert record["init"] == "teacher" and record["student_grid"] == "masked"
     for key in ("psnr_test", "psnr_vs_teacher", "teacher_psnr_test"):
@@ -113,15 +165,18 @@ def test_resume_matches_uninterrupted_run(teachers, demo_scene, tmp_path):
     assert ra["metrics"]["psnr_test"] == rb["metrics"]["psnr_test"]
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--teacher_type", "vm"], "--teacher_type vm does not match"),
-    (["--stage_iters", "5"], "--stage_iters"),
-    (["--stage_iters", "9,3"], "S1 <= S2"),
-    (["--data_type", "llff"], "--data_type llff does not match"),
-    (["--real_ray_fraction", "1.5"], "--real_ray_fraction"),
-    (["--weight_decay", "-1"], "--weight_decay"),
-    (["--visibility_cutoff", "1"], "--visibility_cutoff"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--teacher_type", "vm"], "--teacher_type vm does not match"),
+        (["--stage_iters", "5"], "--stage_iters"),
+        (["--stage_iters", "9,3"], "S1 <= S2"),
+        (["--data_type", "llff"], "--data_type llff does not match"),
+        (["--real_ray_fraction", "1.5"], "--real_ray_fraction"),
+        (["--weight_decay", "-1"], "--weight_decay"),
+        (["--visibility_cutoff", "1"], "--visibility_cutoff"),
+    ],
+)
 def test_bad_flags_give_one_clear_line(teachers, demo_scene, tmp_path, flags, message, capsys):
     args = _distill_args(demo_scene, teachers["hash"], tmp_path / "ws")
     for flag, value in zip(flags[::2], flags[1::2]):
@@ -142,8 +197,17 @@ def test_preset_defaults_follow_the_student_architecture():
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    base = ["scene", "--data_type", "synthetic", "--teacher_type", "hash", "--ckpt_teacher", "t.pt",
-            "--workspace", "ws"]
+    base = [
+        "scene",
+        "--data_type",
+        "synthetic",
+        "--teacher_type",
+        "hash",
+        "--ckpt_teacher",
+        "t.pt",
+        "--workspace",
+        "ws",
+    ]
     for preset in ("tiny", "paper"):
         for arch in ("hash", "vm", "mlp", "tensors"):
             p = arch_preset(preset, arch).distill
@@ -151,6 +215,21 @@ def test_preset_defaults_follow_the_student_architecture():
             assert (cfg.iters, cfg.batch_rays, cfg.lr) == (p.iters, p.batch_rays, p.lr)
             assert cfg.weight_decay == p.weight_decay and cfg.visibility_cutoff == p.visibility_cutoff
     assert arch_preset("tiny", "mlp").distill.iters > arch_preset("tiny", "hash").distill.iters
-    cfg = build_config(parser.parse_args(base + ["--model_type", "mlp", "--iters", "7", "--batch_rays", "9",
-                                                 "--visibility_cutoff", "0", "--student_grid", "own"]))
+    cfg = build_config(
+        parser.parse_args(
+            base
+            + [
+                "--model_type",
+                "mlp",
+                "--iters",
+                "7",
+                "--batch_rays",
+                "9",
+                "--visibility_cutoff",
+                "0",
+                "--student_grid",
+                "own",
+            ]
+        )
+    )
     assert (cfg.iters, cfg.batch_rays, cfg.visibility_cutoff, cfg.student_grid) == (7, 9, 0.0, "own")

@@ -49,10 +49,16 @@ class ToyTask:
 def _model(arch="hash"):
     cfg = field_config(arch, "tiny")
     if arch == "tensors":
-        cfg = dataclasses.replace(cfg, resolution=6, sparse_grad_rows=1)   # row-sparse gradient, row steps
-    meta = ModelMeta(model_type=arch, preset="tiny", field_config=cfg,
-                     render_config=RenderConfig(max_steps=32, grid_resolution=8), bound=1.0,
-                     normalization=Normalization(1.0, 1.0), train_config={"lr": 1e-2, "ckpt_every": 3})
+        cfg = dataclasses.replace(cfg, resolution=6, sparse_grad_rows=1)  # row-sparse gradient, row steps
+    meta = ModelMeta(
+        model_type=arch,
+        preset="tiny",
+        field_config=cfg,
+        render_config=RenderConfig(max_steps=32, grid_resolution=8),
+        bound=1.0,
+        normalization=Normalization(1.0, 1.0),
+        train_config={"lr": 1e-2, "ckpt_every": 3},
+    )
     torch.manual_seed(0)
     return build_model(meta)
 
@@ -82,7 +88,7 @@ def test_resumed_run_equals_uninterrupted(tmp_path, arch):
     _run(tmp_path / "part", 10, stop_at=5, arch=arch)
     stored = read_checkpoint(tmp_path / "part" / "checkpoint.pt")
     assert stored.meta.step == 5 and stored.train_state["engine"]["step"] == 5
-    assert stored.train_state["engine"]["scaler"]["scale"] != 8.0          # the scaler's state is saved
+    assert stored.train_state["engine"]["scaler"]["scale"] != 8.0  # the scaler's state is saved
     model, state, task = _run(tmp_path / "part", 10, resume=True, arch=arch)
     for (name, a), (_, b) in zip(full_model.field.state_dict().items(), model.field.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
@@ -97,8 +103,15 @@ def test_non_finite_loss_stops_with_the_tasks_message(tmp_path):
     model = _model()
     state = _state(model)
     with pytest.raises(TrainingDiverged, match="toy diverged at step 2"):
-        loop.run_steps(ToyTask(model, state.generator, poison_at=2), model, state, iters=5,
-                       ckpt_path=tmp_path / "c.pt", ckpt_every=0, progress=False)
+        loop.run_steps(
+            ToyTask(model, state.generator, poison_at=2),
+            model,
+            state,
+            iters=5,
+            ckpt_path=tmp_path / "c.pt",
+            ckpt_every=0,
+            progress=False,
+        )
 
 
 def test_resume_of_a_finished_checkpoint_is_a_clear_error(tmp_path):
@@ -110,8 +123,10 @@ def test_resume_of_a_finished_checkpoint_is_a_clear_error(tmp_path):
     assert load_model(tmp_path / "done.pt").meta == model.meta
 
 
-@pytest.mark.parametrize("done, end, iters, every, due", [
-    (3, 10, 10, 3, True), (4, 10, 10, 3, False), (5, 5, 10, 0, True), (10, 10, 10, 5, False)])
+@pytest.mark.parametrize(
+    "done, end, iters, every, due",
+    [(3, 10, 10, 3, True), (4, 10, 10, 3, False), (5, 5, 10, 0, True), (10, 10, 10, 5, False)],
+)
 def test_checkpoint_due(done, end, iters, every, due):
     assert loop.checkpoint_due(done, end, iters, every) is due
 
@@ -140,7 +155,7 @@ def test_adamw_row_steps_equal_torch_adamw_when_every_row_is_touched():
 def test_adamw_row_steps_leave_untouched_rows_and_their_moments_alone():
     ref, ref_opt, ours, opt = _adamw_pair(8, 3)
     touched = torch.tensor([1, 4, 6])
-    for _ in range(4):                                         # the touched rows see AdamW's steps
+    for _ in range(4):  # the touched rows see AdamW's steps
         g = torch.randn(3, 3)
         ref.grad = torch.zeros(8, 3).index_copy_(0, touched, g)
         ours.grad = torch.sparse_coo_tensor(touched[None], g, (8, 3), check_invariants=True).coalesce()
@@ -149,11 +164,10 @@ def test_adamw_row_steps_leave_untouched_rows_and_their_moments_alone():
     before = ours.detach().clone(), opt.state[ours]["exp_avg"].clone()
     torch.testing.assert_close(ours.detach()[touched], ref.detach()[touched], rtol=0, atol=1e-6)
     ours.grad = torch.sparse_coo_tensor(torch.tensor([[2]]), torch.ones(1, 3), (8, 3), check_invariants=True).coalesce()
-    opt.step()                                                 # only row 2 moves now
+    opt.step()  # only row 2 moves now
     moved = (ours.detach() != before[0]).any(1)
     assert moved.tolist() == [i == 2 for i in range(8)]
     assert torch.equal(opt.state[ours]["exp_avg"][touched], before[1][touched])
-
 
 
 def test_adamw_sums_repeated_rows_of_an_uncoalesced_gradient():
@@ -166,7 +180,7 @@ def test_adamw_sums_repeated_rows_of_an_uncoalesced_gradient():
     opt.step()
     touched = torch.tensor([1, 3])
     torch.testing.assert_close(ours.detach()[touched], ref.detach()[touched], rtol=0, atol=1e-6)
-    assert torch.equal(ours.detach()[[0, 2, 4]], before[[0, 2, 4]])       # untouched rows do not decay
+    assert torch.equal(ours.detach()[[0, 2, 4]], before[[0, 2, 4]])  # untouched rows do not decay
 
 
 def test_adamw_row_steps_catch_up_on_the_steps_a_row_missed():
@@ -184,7 +198,7 @@ def test_adamw_row_steps_catch_up_on_the_steps_a_row_missed():
         opt.step()
     moved = (ref.detach() - start)[touched].abs().max()
     error = (ours.detach() - ref.detach())[touched].abs().max()
-    assert error < 0.02 * moved, (float(error), float(moved))    # plain lazy steps: 46 % off
+    assert error < 0.02 * moved, (float(error), float(moved))  # plain lazy steps: 46 % off
     assert opt.state[ours]["row_step"].tolist() == [60, 58, 59, 60, 58, 59]
 
 
@@ -197,7 +211,7 @@ def test_precision_sets_the_steps_autocast_and_loss_scaling(tmp_path):
     model = _model()
     opt = adamw(model.field.param_groups(1e-2), 0.01)
     state = TrainState.create(opt, torch.optim.lr_scheduler.ExponentialLR(opt, 0.9), cpu, 5, "bf16")
-    assert state.autocast == torch.bfloat16 and not state.scaler.is_enabled()   # bfloat16: no loss scaling
+    assert state.autocast == torch.bfloat16 and not state.scaler.is_enabled()  # bfloat16: no loss scaling
     seen = []
 
     class Probing(ToyTask):
@@ -206,8 +220,14 @@ def test_precision_sets_the_steps_autocast_and_loss_scaling(tmp_path):
             seen.append((torch.is_autocast_enabled("cpu"), h.dtype))
             return super().loss(step, log)
 
-    loop.run_steps(Probing(model, state.generator), model, state, iters=2, ckpt_path=tmp_path / "c.pt",
-                   ckpt_every=0, progress=False)
+    loop.run_steps(
+        Probing(model, state.generator),
+        model,
+        state,
+        iters=2,
+        ckpt_path=tmp_path / "c.pt",
+        ckpt_every=0,
+        progress=False,
+    )
     assert seen == [(True, torch.bfloat16)] * 2
     assert all(p.dtype == torch.float32 for p in model.field.parameters())
-

@@ -7,11 +7,10 @@ import torch
 
 from pvd.errors import UserError
 from pvd.fields.base import FieldOutput
-from pvd.train.losses import (LOSS_TYPES, LossWeights, check_loss_type, clamp_feature,
-                              compute_terms, distance)
+from pvd.train.losses import LOSS_TYPES, LossWeights, check_loss_type, clamp_feature, compute_terms, distance
 
 PRED = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
-TARGET = torch.tensor([[1.0, 0.0], [0.0, 4.0]])   # differences 0, 2, 3, 0
+TARGET = torch.tensor([[1.0, 0.0], [0.0, 4.0]])  # differences 0, 2, 3, 0
 
 
 def test_distances_on_known_tensors():
@@ -20,8 +19,8 @@ def test_distances_on_known_tensors():
     assert distance(PRED, TARGET, "L1").item() == pytest.approx(5 / 4)
     # Huber with beta 0.05: |d| >= beta -> |d| - beta/2; d = 0 -> 0
     assert distance(PRED, TARGET, "smoothL1").item() == pytest.approx((2 - 0.025 + 3 - 0.025) / 4)
-    small = torch.tensor([0.01]), torch.tensor([0.0])   # inside the quadratic zone: 0.5 d^2 / beta
-    assert distance(*small, "smoothL1").item() == pytest.approx(0.5 * 0.01 ** 2 / 0.05)
+    small = torch.tensor([0.01]), torch.tensor([0.0])  # inside the quadratic zone: 0.5 d^2 / beta
+    assert distance(*small, "smoothL1").item() == pytest.approx(0.5 * 0.01**2 / 0.05)
 
 
 @pytest.mark.parametrize("loss_type", LOSS_TYPES)
@@ -62,7 +61,7 @@ def test_compute_terms_weights_and_clamp():
     n = 4
     t = _outputs(torch.zeros(n), torch.zeros(n, 3), torch.zeros(n, 16))
     h_s = torch.zeros(n, 16)
-    h_s[:, 0] = -30.0       # far below the clamp: after clamping the gap is 2 per sample
+    h_s[:, 0] = -30.0  # far below the clamp: after clamping the gap is 2 per sample
     s = _outputs(torch.ones(n), torch.ones(n, 3), h_s)
     w = LossWeights(feature=0.5, density=2.0, color=3.0)
     terms = compute_terms(w, "normL2", (-2.0, 7.0), t, s)

@@ -28,14 +28,15 @@ def test_active_terms_per_stage():
     assert sched.describe() == [
         {"name": "feature", "start": 0, "end": 10, "iterations": 10},
         {"name": "density_color", "start": 10, "end": 30, "iterations": 20},
-        {"name": "rgb", "start": 30, "end": 100, "iterations": 70}]
+        {"name": "rgb", "start": 30, "end": 100, "iterations": 70},
+    ]
 
 
 def test_feature_weight_decays_every_step():
     sched = StageSchedule(StageConfig(stage_iters=(10, 30)), 100, has_feature=True)
     assert sched.weights_at(0).feature == pytest.approx(0.002 * 0.995)
-    assert sched.weights_at(9).feature == pytest.approx(0.002 * 0.995 ** 10)
-    assert sched.weights_at(60).feature == pytest.approx(0.002 * 0.995 ** 61)
+    assert sched.weights_at(9).feature == pytest.approx(0.002 * 0.995**10)
+    assert sched.weights_at(60).feature == pytest.approx(0.002 * 0.995**61)
 
 
 def test_tensors_skip_feature_stage():

@@ -17,9 +17,24 @@ ITERS = 150
 
 
 def _train(scene, ws, *extra, model_type="hash"):
-    return main(["train", str(scene), "--data_type", "synthetic", "--model_type", model_type,
-                 "--workspace", str(ws), "--iters", str(ITERS), "--batch_rays", "256",
-                 "--no_progress", *extra])
+    return main(
+        [
+            "train",
+            str(scene),
+            "--data_type",
+            "synthetic",
+            "--model_type",
+            model_type,
+            "--workspace",
+            str(ws),
+            "--iters",
+            str(ITERS),
+            "--batch_rays",
+            "256",
+            "--no_progress",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +68,23 @@ def test_checkpoint_roundtrip_renders_identically(trained, demo_scene):
 
 
 def test_resume_matches_uninterrupted_run(demo_scene, tmp_path):
-    base = ["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "hash",
-            "--iters", "40", "--batch_rays", "256", "--no_progress", "--seed", "3", "--ckpt_every", "10"]
+    base = [
+        "train",
+        str(demo_scene),
+        "--data_type",
+        "synthetic",
+        "--model_type",
+        "hash",
+        "--iters",
+        "40",
+        "--batch_rays",
+        "256",
+        "--no_progress",
+        "--seed",
+        "3",
+        "--ckpt_every",
+        "10",
+    ]
     full, part = tmp_path / "full", tmp_path / "part"
     assert main([*base, "--workspace", str(full)]) == 0
     # stop at step 20 (a resumable checkpoint, no record), then resume to 40
@@ -97,17 +127,35 @@ def test_truncated_checkpoint_is_a_clear_error(trained, tmp_path):
         load_model(foreign)
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--downscale", "0"], "--downscale"),
-    (["--iters", "0"], "--iters"),
-    (["--density_range", "3", "1"], "--density_range"),
-    (["--precision", "fp8"], "--precision"),
-    (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--downscale", "0"], "--downscale"),
+        (["--iters", "0"], "--iters"),
+        (["--density_range", "3", "1"], "--density_range"),
+        (["--precision", "fp8"], "--precision"),
+        (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
+    ],
+)
 def test_bad_flags_give_one_clear_line(demo_scene, tmp_path, flags, message):
-    proc = subprocess.run([sys.executable, "-m", "pvd.cli", "train", str(demo_scene), "--data_type",
-                           "synthetic", "--model_type", "hash", "--workspace", str(tmp_path), *flags],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pvd.cli",
+            "train",
+            str(demo_scene),
+            "--data_type",
+            "synthetic",
+            "--model_type",
+            "hash",
+            "--workspace",
+            str(tmp_path),
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
