@@ -1,8 +1,9 @@
-"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | report | data | import | export``.
+"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | import | export | report | data``.
 
-Each verb is a module of :mod:`pvd.commands` exposing ``add_arguments(parser)`` and
-``run(args) -> int``; this module only lists them (an explicit registry) and dispatches.
-Errors of the user's making (:class:`pvd.errors.UserError`) print one clear line and exit 2.
+The run verbs are derived from their specs (:data:`pvd.runs.RUN_KINDS`, flags by
+:mod:`pvd.commands.args`); the tool verbs (``data``, ``report``, ``build-ext``) are modules of
+:mod:`pvd.commands` exposing ``add_arguments(parser)`` and ``run(args) -> int``. Errors of the user's
+making (:class:`pvd.errors.UserError`) print one clear line and exit 2; a spec error names the flag.
 """
 
 from __future__ import annotations
@@ -12,39 +13,55 @@ import importlib
 import os
 import sys
 
-from pvd.commands.workspace import release_all
+import pvd
+from pvd.commands.args import SpecHelpFormatter, add_spec_arguments, flag, spec_from_args
 from pvd.errors import UserError
 from pvd.records import write_error
+from pvd.runs import RUN_KINDS, SpecError
+from pvd.runs.workspace import release_all
 
-# name -> (module implementing add_arguments/run, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("pvd.commands.data", "dataset tools: demo scene, download, LPIPS weights"),
-    "train": ("pvd.commands.train", "train a teacher field on a scene"),
-    "distill": ("pvd.commands.distill", "distill a teacher checkpoint into another architecture"),
-    "evaluate": ("pvd.commands.evaluate", "evaluate a checkpoint on a split (PSNR/SSIM/LPIPS)"),
-    "render": ("pvd.commands.render", "render a camera-path video of a checkpoint"),
-    "edit": ("pvd.commands.edit", "edit a checkpoint's scene (erase, keep, move, insert)"),
+# the verbs that are not runs: name -> (module implementing add_arguments/run, one-line help)
+TOOLS: dict[str, tuple[str, str]] = {
     "report": ("pvd.commands.report", "build tables and figures from run records"),
-    "import": ("pvd.commands.import_ckpt", "convert a checkpoint of the reference code into a pvd checkpoint"),
-    "export": ("pvd.commands.export_ckpt", "write a paper-preset checkpoint in the reference code's format"),
+    "data": ("pvd.commands.data", "dataset tools: demo scene, download, LPIPS weights"),
     "build-ext": ("pvd.commands.build_ext", "build the native kernels ahead of time"),
 }
 
 
+def _add_threads(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for tensor math (default: $PVD_THREADS, else torch's choice; 1 is fastest for the tiny "
+        "presets and when jobs share the cores)",
+    )
+
+
+def _spec_runner(kind):
+    """The ``_run`` of a run verb: the spec of the parsed flags, then the kind's lifecycle (exit 0)."""
+
+    def run(args: argparse.Namespace) -> int:
+        kind.run(spec_from_args(kind.spec, args))
+        return 0
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pvd", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="pvd", description=__doc__.splitlines()[0], formatter_class=SpecHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"pvd {pvd.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, kind in RUN_KINDS.items():
+        sp = sub.add_parser(name, help=kind.help, description=kind.help, formatter_class=SpecHelpFormatter)
+        add_spec_arguments(sp, kind.spec)
+        _add_threads(sp)
+        sp.set_defaults(_run=_spec_runner(kind))
+    for name, (module_name, help_text) in TOOLS.items():
         module = importlib.import_module(module_name)
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp = sub.add_parser(name, help=help_text, description=help_text, formatter_class=SpecHelpFormatter)
         module.add_arguments(sp)
-        sp.add_argument(
-            "--threads",
-            type=int,
-            default=None,
-            help="CPU threads for tensor math (default: $PVD_THREADS, else torch's choice; "
-            "1 is fastest for the tiny presets and when jobs share the cores)",
-        )
+        _add_threads(sp)
         sp.set_defaults(_run=module.run)
     return parser
 
@@ -66,6 +83,16 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
+def error_line(exc: UserError, command: str) -> str:
+    """The one line a user error prints: a spec error names the option by its flag."""
+    kind = RUN_KINDS.get(command)
+    if isinstance(exc, SpecError):
+        text = exc.render(lambda name: flag(name, kind.spec if kind else None))
+    else:
+        text = str(exc)
+    return f"pvd {command}: error: {text}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -73,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         set_threads(args.threads)
         return int(args._run(args) or 0)
     except UserError as exc:
-        print(f"pvd {args.command}: error: {exc}", file=sys.stderr)
+        print(error_line(exc, args.command), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"pvd {args.command}: interrupted", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 A module may import its own subpackage and any subpackage of a *lower* layer, nothing else --
 module-level imports and imports inside functions alike. ``metrics`` imports nothing from ``pvd``.
-The table is the README's picture: commands -> presets -> train | evaluate | report -> model ->
+The table is the README's picture: commands -> runs -> presets -> train | evaluate | report -> model ->
 render -> data -> fields -> ops -> metrics -> records, devices -> errors.
 """
 
@@ -19,6 +19,7 @@ PVD = Path(__file__).resolve().parents[1] / "pvd"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("commands",),
+    ("runs",),
     ("presets",),
     ("train", "edit", "interop", "evaluate", "report"),
     ("model",),

@@ -1,6 +1,5 @@
-"""The ``pvd`` verbs, one module each (``train``, ``distill``, ``evaluate``, ``render``, ``report``,
-``data``, ``build_ext``): each exposes ``add_arguments(parser)`` and ``run(args) -> int``.
-
-argparse lives here and in :mod:`pvd.cli` only; flags shared by several verbs are declared once in
-:mod:`pvd.commands.flags`, and every run's ``record.json`` is written by :mod:`pvd.commands.record`.
+"""The command line's verbs besides the runs: ``data``, ``report``, ``build-ext`` (one module each,
+exposing ``add_arguments(parser)`` and ``run(args) -> int``), and :mod:`pvd.commands.args`, which
+derives the run verbs' flags from their specs (:mod:`pvd.runs`). argparse lives here and in
+:mod:`pvd.cli` only.
 """

@@ -210,7 +210,7 @@ def test_resume_with_other_settings_names_the_first_difference(pvd, demo_scene, 
     before = snapshot(partial)
     result = pvd(*train_args(demo_scene, partial, "hash", "--seed", "1", "--resume"), *extra)  # last flag wins
     assert result.rc == 2
-    assert f"--resume: {partial / 'checkpoint.pt'} continues another run: {message}" in result.line
+    assert f"--resume {partial / 'checkpoint.pt'} continues another run: {message}" in result.line
     assert snapshot(partial) == before
 
 

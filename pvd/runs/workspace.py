@@ -1,6 +1,7 @@
 """A run's workspace: one run at a time, one kind of result, nothing replaced without being asked.
 
-Every ``pvd train | distill | evaluate | render`` claims its ``--workspace`` before any real work:
+Every run that writes a workspace (train, distill, edit, import, evaluate, render) claims it before
+any real work:
 
 * **Preflight** -- the folder is created if needed and a probe file is written and removed, so a
   read-only, missing or full workspace is reported before the first step, not at the final save.
@@ -10,12 +11,13 @@ Every ``pvd train | distill | evaluate | render`` claims its ``--workspace`` bef
 * **Identity** -- ``WS/workspace.json`` says which command wrote the workspace and for which model
   (``{"format": "pvd-workspace/1", "command": "train", "model": "hash", "source": ...}``); a
   workspace without one is recognised by its ``record.json`` or ``checkpoint.pt``. A run refuses a
-  workspace of another command or another model unless told ``--overwrite``; ``evaluate`` and
-  ``render`` never write into a training workspace (its ``record.json`` feeds the reports), even with
-  ``--overwrite``. A training run over a finished or unfinished checkpoint without ``--resume``
-  says what it found and asks for ``--resume`` or ``--overwrite``.
+  workspace of another command or another model unless told ``overwrite``; evaluate and render never
+  write into the workspace of a run that made a model (train, distill, edit, import: its
+  ``record.json`` feeds the reports), even with ``overwrite``. A run over a finished result (or, for
+  train and distill, an unfinished checkpoint without ``resume``) says what it found and asks for
+  ``resume`` or ``overwrite``.
 
-``--overwrite`` removes the files the command writes (checkpoint, record, metrics, renders, video)
+``overwrite`` removes the files the command writes (checkpoint, record, metrics, renders, video)
 before the run starts, so a run that then fails leaves no stale result next to a new partial one.
 """
 
@@ -33,15 +35,19 @@ from pathlib import Path
 from pvd.errors import UserError
 from pvd.model import CheckpointError, first_difference, read_checkpoint
 from pvd.records import write_json
+from pvd.runs.spec import SpecError
 
 FORMAT = "pvd-workspace/1"
 LOCK_NAME = ".pvd.lock"
 IDENTITY_NAME = "workspace.json"
 TRAINING = ("train", "distill")
-# what each command writes into its workspace (removed by --overwrite)
+PRODUCERS = ("train", "distill", "edit", "import")  # the commands that write a model (checkpoint.pt)
+# what each command writes into its workspace (removed by overwrite)
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "train": ("checkpoint.pt", "record.json"),
     "distill": ("checkpoint.pt", "record.json"),
+    "edit": ("checkpoint.pt", "record.json"),
+    "import": ("checkpoint.pt", "record.json"),
     "evaluate": ("metrics.json", "record.json", "renders", "renders.partial"),
     "render": ("video.mp4", "video.gif", "record.json"),
 }
@@ -78,10 +84,10 @@ def _space_error(exc: OSError) -> bool:
 def preflight(workspace: Path, need_bytes: int = 0) -> None:
     """Create ``workspace`` if needed and prove it writable (and, with ``need_bytes``, roomy enough).
 
-    Raises :class:`UserError` naming ``--workspace`` and the reason.
+    Raises :class:`SpecError` naming ``workspace`` and the reason.
     """
     if workspace.exists() and not workspace.is_dir():
-        raise UserError(f"--workspace {workspace} is a file; expected a folder")
+        raise SpecError("workspace", f"{workspace} is a file; expected a folder")
     try:
         workspace.mkdir(parents=True, exist_ok=True)
         probe = workspace / f".pvd-probe-{os.getpid()}"
@@ -92,18 +98,19 @@ def preflight(workspace: Path, need_bytes: int = 0) -> None:
         probe.unlink()
     except OSError as exc:
         reason = "no space left on the device" if _space_error(exc) else (exc.strerror or str(exc))
-        raise UserError(f"--workspace {workspace} is not writable: {reason}") from None
+        raise SpecError("workspace", f"{workspace} is not writable: {reason}") from None
     if need_bytes:
         free = shutil.disk_usage(workspace).free
         if free < need_bytes:
-            raise UserError(
-                f"--workspace {workspace}: {free / 2**20:.1f} MiB free, but this run's checkpoints "
-                f"need about {need_bytes / 2**20:.1f} MiB; free some space or use another --workspace"
+            raise SpecError(
+                "workspace",
+                f"{workspace}: {free / 2**20:.1f} MiB free, but this run's checkpoints "
+                f"need about {need_bytes / 2**20:.1f} MiB; free some space or use another `workspace`",
             )
 
 
 def lock(workspace: Path, command: str) -> None:
-    """Hold ``WS/.pvd.lock`` until this process exits; another holder is a :class:`UserError`."""
+    """Hold ``WS/.pvd.lock`` until this process exits; another holder is a :class:`SpecError`."""
     path = workspace / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -111,9 +118,10 @@ def lock(workspace: Path, command: str) -> None:
     except BlockingIOError:
         holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
         os.close(fd)
-        raise UserError(
-            f"--workspace {workspace} is in use by another pvd run ({holder}); wait for it to "
-            "finish (or stop it) or use another --workspace"
+        raise SpecError(
+            "workspace",
+            f"{workspace} is in use by another pvd run ({holder}); wait for it to "
+            "finish (or stop it) or use another `workspace`",
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()}: pvd {command} {' '.join(sys.argv[2:])}".encode()[:4000], 0)
@@ -136,7 +144,7 @@ def found_identity(workspace: Path) -> WorkspaceIdentity | None:
         except (OSError, ValueError, KeyError, TypeError):
             raise UserError(
                 f"{ident} is not a pvd workspace identity (expected JSON with 'command' and "
-                "'model'); remove it or use another --workspace"
+                "'model'); remove it or use another workspace"
             ) from None
     record = workspace / "record.json"
     if record.is_file():
@@ -145,7 +153,7 @@ def found_identity(workspace: Path) -> WorkspaceIdentity | None:
             kind = d.get("kind")
             model = d.get("pair") or d.get("model_type") or "?"
             if kind in OUTPUTS:
-                return WorkspaceIdentity(kind, model, d.get("checkpoint") if kind not in TRAINING else None)
+                return WorkspaceIdentity(kind, model, d.get("checkpoint") if kind not in PRODUCERS else None)
         except (OSError, ValueError, AttributeError):
             pass
     ckpt = workspace / "checkpoint.pt"
@@ -189,44 +197,60 @@ def claim(
 ) -> None:
     """Preflight, lock and check ``workspace`` for a run of ``identity`` (see the module doc)."""
     if overwrite and resume:
-        raise UserError("--resume and --overwrite contradict each other: give one of them")
+        raise SpecError("resume", "and `overwrite` contradict each other: give one of them")
     preflight(workspace, need_bytes)
     lock(workspace, identity.command)
     found = found_identity(workspace)
     if found is not None and found != identity:
-        if found.command in TRAINING and identity.command not in TRAINING:
-            raise UserError(
-                f"--workspace {workspace} holds {found.describe()} (its record.json feeds the "
-                f"reports): pvd {identity.command} writes into a --workspace of its own"
+        if found.command in PRODUCERS and identity.command not in PRODUCERS:
+            raise SpecError(
+                "workspace",
+                f"{workspace} holds {found.describe()} (its record.json feeds the reports): "
+                f"pvd {identity.command} writes into a `workspace` of its own",
             )
         if not overwrite:
-            raise UserError(
-                f"--workspace {workspace} holds {found.describe()}, not {identity.describe()}: "
-                "use another --workspace, or --overwrite to replace it"
+            raise SpecError(
+                "workspace",
+                f"{workspace} holds {found.describe()}, not {identity.describe()}: "
+                "use another `workspace`, or `overwrite` to replace it",
             )
-    ckpt = workspace / "checkpoint.pt"
-    if identity.command in TRAINING and ckpt.is_file() and not overwrite:
-        unfinished, step = _checkpoint_state(ckpt)
-        if resume and not unfinished:
-            raise UserError(
-                f"--resume: {ckpt} is a finished run ({step} steps), nothing to resume; use --overwrite to train again"
-            )
-        if not resume:
-            if unfinished:
-                raise UserError(
-                    f"--workspace {workspace} holds an unfinished {identity.command} run "
-                    f"({ckpt}, step {step}): continue it with --resume, or start again with --overwrite"
-                )
-            raise UserError(
-                f"--workspace {workspace} holds a finished {identity.command} run ({ckpt}, {step} "
-                "steps): use another --workspace, or --overwrite to replace it"
-            )
+    if not overwrite:
+        _check_finished(workspace, identity, resume)
     if overwrite or found != identity or identity.command not in TRAINING:
-        _clear(workspace, identity.command)  # evaluate/render results are remade whole, never mixed
+        _clear(workspace, identity.command)  # results are remade whole, never mixed
     try:
         write_json(workspace / IDENTITY_NAME, identity.to_dict())
     except OSError as exc:
-        raise UserError(f"--workspace {workspace} is not writable: {exc.strerror or exc}") from None
+        raise SpecError("workspace", f"{workspace} is not writable: {exc.strerror or exc}") from None
+
+
+def _check_finished(workspace: Path, identity: WorkspaceIdentity, resume: bool) -> None:
+    """Refuse to run over a finished result (or an unfinished training run without ``resume``)."""
+    ckpt = workspace / "checkpoint.pt"
+    if identity.command in TRAINING and ckpt.is_file():
+        unfinished, step = _checkpoint_state(ckpt)
+        if resume and not unfinished:
+            raise SpecError(
+                "resume", f"{ckpt} is a finished run ({step} steps), nothing to resume; use `overwrite` to train again"
+            )
+        if not resume:
+            if unfinished:
+                raise SpecError(
+                    "workspace",
+                    f"{workspace} holds an unfinished {identity.command} run ({ckpt}, step {step}): "
+                    "continue it with `resume`, or start again with `overwrite`",
+                )
+            raise SpecError(
+                "workspace",
+                f"{workspace} holds a finished {identity.command} run ({ckpt}, {step} steps): "
+                "use another `workspace`, or `overwrite` to replace it",
+            )
+    elif identity.command not in TRAINING and (workspace / "record.json").is_file():
+        raise SpecError(
+            "workspace",
+            f"{workspace} holds a finished {identity.command} run ({workspace / 'record.json'}): "
+            "use another `workspace`, or `overwrite` to replace it",
+        )
 
 
 def checkpoint_bytes(model) -> int:
@@ -241,13 +265,13 @@ def checkpoint_bytes(model) -> int:
 # the names of identity entries in --resume messages (the rest are named by their key path)
 IDENTITY_NAMES = {
     "scene_hash": "scene (the train split's camera poses and image list)",
-    "teacher_sha256": "--ckpt_teacher contents",
-    "teacher_checkpoint": "--ckpt_teacher",
-    "train_config.seed": "--seed",
-    "train_config.lr": "--lr",
-    "train_config.iters": "--iters",
-    "train_config.batch_rays": "--batch_rays",
-    "train_config.precision": "--precision",
+    "teacher_sha256": "`ckpt_teacher` contents",
+    "teacher_checkpoint": "`ckpt_teacher`",
+    "train_config.seed": "`seed`",
+    "train_config.lr": "`lr`",
+    "train_config.iters": "`iters`",
+    "train_config.batch_rays": "`batch_rays`",
+    "train_config.precision": "`precision`",
 }
 
 
@@ -267,7 +291,8 @@ def check_resume(ckpt_path: Path, meta) -> None:
     where, old, new = diff
     name = IDENTITY_NAMES.get(where, where)
     show = lambda v: repr(v) if len(repr(v)) <= 80 else repr(v)[:77] + "..."  # noqa: E731
-    raise UserError(
-        f"--resume: {ckpt_path} continues another run: {name} was {show(old)}, now {show(new)}; "
-        "use the same settings, another --workspace, or --overwrite to start again"
+    raise SpecError(
+        "resume",
+        f"{ckpt_path} continues another run: {name} was {show(old)}, now {show(new)}; "
+        "use the same settings, another `workspace`, or `overwrite` to start again",
     )

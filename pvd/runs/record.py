@@ -1,21 +1,21 @@
-"""The one writer of a run's ``record.json`` (see :mod:`pvd.records` for the layout)."""
+"""The one writer of a run's ``record.json`` (see :mod:`pvd.records` for the layout).
+
+The record's ``config`` is the run's spec as it ran (:func:`pvd.runs.spec.spec_dict`: every option,
+defaults included) plus the engine config the run resolved (the preset's schedule with the spec's
+overrides); ``device_request`` is the spec's ``device`` and ``device`` the one used.
+"""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
 
-from pvd.commands import flags
 from pvd.ops.backend import active_backend
 from pvd.records import make_record, write_json
+from pvd.runs import device as run_device
+from pvd.runs.spec import spec_dict
 from pvd.train.loop import autocast_dtype
-
-
-def plain_args(args: argparse.Namespace) -> dict:
-    """CLI arguments as JSON-friendly values."""
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
 
 
 def peak_memory_mb(device: torch.device) -> float | None:
@@ -39,29 +39,30 @@ def curve_fields(probe, curve: list[dict], seconds: float, cpu_seconds: float) -
 def write_run_record(
     workspace: Path,
     kind: str,
-    args: argparse.Namespace,
+    spec,
     device: torch.device,
     seconds: float,
     metrics: dict,
     config: dict | None = None,
     **extra,
 ) -> dict:
-    """Write ``workspace/record.json`` of a ``kind`` run: the CLI arguments (plus ``config``), code
+    """Write ``workspace/record.json`` of a ``kind`` run of ``spec``: its options (plus ``config``), code
     version, the backend of the hot ops on ``device``, the device asked for and the GPU slot held
-    (``--device auto``), peak GPU memory, seconds, ``metrics`` and ``extra`` fields; for training
-    runs (``--precision``) also ``precision``, the dtype the steps ran in (float32, float16, bfloat16)."""
-    if hasattr(args, "precision"):
-        dtype = autocast_dtype(args.precision or "auto", device)
+    (``device="auto"``), peak GPU memory, seconds, ``metrics`` and ``extra`` fields; for training
+    runs (a ``precision`` option) also ``precision``, the dtype the steps ran in (float32, float16, bfloat16)."""
+    if hasattr(spec, "precision"):
+        dtype = autocast_dtype(spec.precision or "auto", device)
         extra = {"precision": str(dtype or torch.float32).removeprefix("torch."), **extra}
+    slot = run_device.HELD_SLOT
     record = make_record(
         kind,
-        config={**plain_args(args), **(config or {})},
+        config={**spec_dict(spec), **(config or {})},
         device=str(device),
         backend=active_backend(device),
         seconds=seconds,
         metrics=metrics,
-        device_request=getattr(args, "device", str(device)),
-        gpu_slot=flags.HELD_SLOT.to_dict() if flags.HELD_SLOT is not None else None,
+        device_request=getattr(spec, "device", str(device)),
+        gpu_slot=slot.to_dict() if slot is not None else None,
         gpu_peak_memory_mb=peak_memory_mb(device),
         **extra,
     )

@@ -1,0 +1,133 @@
+"""``render``: a camera-path video of a checkpoint, for side-by-side teacher/student comparisons.
+
+The path is derived from the scene's training cameras, read from the checkpoint or, for checkpoints
+without them, from the train split of ``scene_dir`` (``data_type`` defaults to the checkpoint's).
+Writes ``WS/video.mp4`` (or ``WS/video.gif`` without ffmpeg) and ``WS/record.json`` into a workspace
+of its own (never a training one, see :mod:`pvd.runs.workspace`). Renders use a white background,
+like evaluation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pvd.data import DATA_TYPES, index_split
+from pvd.data.cameras import Cameras
+from pvd.evaluate.camera_path import DEFAULT_PATH, PATH_KINDS, parse_size, path_cameras
+from pvd.evaluate.evaluate import warm_up
+from pvd.evaluate.video import VIDEO_FORMATS, choose_format, render_frames, write_video
+from pvd.model import ModelMeta, load_model
+from pvd.runs.common import DeviceOptions, OutputOptions
+from pvd.runs.device import prepare_device
+from pvd.runs.record import write_run_record
+from pvd.runs.spec import SpecError, option
+from pvd.runs.workspace import WorkspaceIdentity, claim, model_key
+
+
+def size_problem(text: str) -> str | None:
+    """The spec check of ``size``: WIDTHxHEIGHT."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        return f"{text!r}: expected WIDTHxHEIGHT in pixels, e.g. 400x300"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderSpec(DeviceOptions, OutputOptions):
+    """Everything ``render`` is told."""
+
+    scene_dir: Path | None = option(
+        None, positional=True, help="scene folder, only needed when the checkpoint stores no training cameras"
+    )
+    ckpt: Path = option(help="teacher or student checkpoint.pt")
+    data_type: str | None = option(
+        None, choices=DATA_TYPES, help="on-disk format of SCENE_DIR (default: the checkpoint's)"
+    )
+    path: str | None = option(
+        None, choices=PATH_KINDS, help="camera path (default: orbit for synthetic/tank, spiral for llff)"
+    )
+    frames: int = option(120, minimum=1, help="number of frames")
+    size: str | None = option(
+        None, check=size_problem, metavar="WxH", help="frame size WIDTHxHEIGHT (default: the training images')"
+    )
+    fps: float = option(30.0, above=0, help="frames per second of the video")
+    format: str | None = option(
+        None, choices=VIDEO_FORMATS, help="mp4 (needs ffmpeg) or gif (default: mp4 when ffmpeg is present)"
+    )
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    """What ``render`` wrote."""
+
+    video: Path
+    frames: int
+    seconds: float
+
+
+def training_cameras(
+    meta: ModelMeta, ckpt: Path, scene_dir: Path | None, data_type: str
+) -> tuple[Cameras, float | None, float | None]:
+    """The training cameras and depth bounds a path is derived from (see module doc)."""
+    if meta.cameras is not None:
+        return meta.cameras, meta.near, meta.far
+    if scene_dir is None:
+        raise SpecError(
+            "scene_dir",
+            f"is needed: checkpoint {ckpt} stores no training cameras; give the scene "
+            "folder (and data_type) to derive the camera path from its train split",
+        )
+    train = index_split(scene_dir, data_type, "train", meta.downscale)
+    near = meta.near if meta.near is not None else train.near
+    far = meta.far if meta.far is not None else train.far
+    return train.cameras, near, far
+
+
+def run_render(spec: RenderSpec) -> RenderOutcome:
+    """Render ``spec.ckpt`` along its camera path into a video (see the module doc)."""
+    t_start = time.perf_counter()
+    size = parse_size(spec.size) if spec.size else None
+    fmt = choose_format(spec.format)
+    model = load_model(spec.ckpt)
+    data_type = spec.data_type or model.meta.data_type
+    if data_type is None:
+        raise SpecError("data_type", f"is required: checkpoint {spec.ckpt} does not say its data type")
+    kind = spec.path or DEFAULT_PATH[data_type]
+    train, near, far = training_cameras(model.meta, spec.ckpt, spec.scene_dir, data_type)
+    cams = path_cameras(train, kind, spec.frames, size, near, far)
+    out = spec.workspace / f"video.{fmt}"
+    device = prepare_device(spec.device, spec.gpu_slots)
+    model = model.to(device)
+    claim(
+        spec.workspace,
+        WorkspaceIdentity("render", model_key(model.meta), str(spec.ckpt.resolve())),
+        overwrite=spec.overwrite,
+    )
+    warm_up(model, cams, device)
+    t0 = time.perf_counter()
+    n = write_video(out, render_frames(model, cams, device, progress=not spec.no_progress), spec.fps)
+    seconds = time.perf_counter() - t0
+    write_run_record(
+        spec.workspace,
+        "render",
+        spec,
+        device,
+        time.perf_counter() - t_start,
+        metrics={
+            "frames": n,
+            "render_seconds": round(seconds, 3),
+            "fps_rendered": n / seconds if seconds > 0 else None,
+        },
+        model_type=model.model_type,
+        model_kind=model.meta.kind,
+        data_type=data_type,
+        path=kind,
+        width=cams.width,
+        height=cams.height,
+        video=str(out),
+        checkpoint=str(spec.ckpt),
+    )
+    print(f"{kind} path, {n} frames {cams.width}x{cams.height} in {seconds:.1f} s -> {out}")
+    return RenderOutcome(out, n, seconds)

@@ -1,0 +1,144 @@
+"""``train``: fit a teacher field to a scene's images; writes ``WS/checkpoint.pt`` and ``WS/record.json``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from pvd.data import DATA_TYPES, load_split, scene_normalization
+from pvd.data.cameras import NGP_ROTATION
+from pvd.data.index import scene_hash
+from pvd.evaluate.evaluate import evaluate_model
+from pvd.evaluate.probe import CurveProbe
+from pvd.fields import ARCHS
+from pvd.model import ModelMeta, build_model, save_checkpoint
+from pvd.presets import arch_preset, render_config, scene_defaults
+from pvd.runs.common import TrainingOptions, density_range_problem
+from pvd.runs.device import prepare_device
+from pvd.runs.record import curve_fields, write_run_record
+from pvd.runs.spec import SpecError, apply_into, option
+from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim
+from pvd.train.teacher import TeacherConfig, train_teacher
+
+FRAMES = ("pvd", "ngp")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSpec(TrainingOptions):
+    """Everything ``train`` is told (see :class:`TrainingOptions` for the shared options)."""
+
+    data_type: str = option(choices=DATA_TYPES, help="on-disk format of SCENE_DIR")
+    model_type: str = option(choices=ARCHS, help="architecture to train")
+    bound: float | None = option(None, above=0, help="box half-size (default: the dataset's)")
+    scale: float | None = option(None, above=0, help="world -> box scale (default: the dataset's)")
+    dt_gamma: float | None = option(None, minimum=0, help="step growth with distance (default: the dataset's)")
+    frame: str = option(
+        "pvd", choices=FRAMES, help="box axes: the dataset's (pvd) or torch-ngp's (y, z, x), which export needs"
+    )
+    density_range: tuple[float, ...] = option(
+        (-2.0, 7.0), nargs=2, metavar=("LO", "HI"), check=density_range_problem, help="clamp of the log-density s"
+    )
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What a finished ``train`` run measured (None: stopped early at ``stop_at``)."""
+
+    steps: int
+    psnr_test: float | None
+    seconds: float
+
+
+def run_train(spec: TrainSpec) -> TrainOutcome:
+    """Train ``spec.model_type`` on ``spec.scene_dir``; resume, stop early and record as the spec says."""
+    train = load_split(spec.scene_dir, spec.data_type, "train", spec.downscale or 1)
+    defaults = scene_defaults(spec.data_type, train.meta)
+    bound = spec.bound if spec.bound is not None else defaults.bound
+    scale = spec.scale if spec.scale is not None else defaults.scale
+    dt_gamma = spec.dt_gamma if spec.dt_gamma is not None else defaults.dt_gamma
+    if bound <= 0 or scale <= 0 or dt_gamma < 0:
+        raise SpecError("bound", f"(and scale) must be > 0 and dt_gamma >= 0, got {bound}, {scale}, {dt_gamma}")
+    preset = arch_preset(spec.preset, spec.model_type)
+    cfg: TeacherConfig = apply_into(spec, preset.teacher)
+    test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale or 1)
+    norm = scene_normalization(train, spec.data_type, bound, scale)
+    if spec.frame == "ngp":
+        norm = norm.rotated_by(NGP_ROTATION)
+    meta = ModelMeta(
+        model_type=spec.model_type,
+        preset=spec.preset,
+        field_config=preset.field,
+        render_config=render_config(spec.preset, dt_gamma, bound),
+        bound=bound,
+        density_range=tuple(spec.density_range),
+        normalization=norm,
+        kind="teacher",
+        data_type=spec.data_type,
+        scene_dir=str(spec.scene_dir),
+        downscale=spec.downscale or 1,
+        image_width=train.cameras.width,
+        image_height=train.cameras.height,
+        cameras=train.cameras,
+        near=train.near,
+        far=train.far,
+        scene_hash=scene_hash(train.cameras, train.files),
+        train_config=asdict(cfg),
+    )
+    device = prepare_device(spec.device, spec.gpu_slots)
+    torch.manual_seed(spec.seed)
+    probing = spec.probe_config()
+    probe = CurveProbe(test, probing) if probing.points > 0 else None
+    ckpt_path = spec.workspace / "checkpoint.pt"
+    model = build_model(meta, device)
+    claim(
+        spec.workspace,
+        WorkspaceIdentity("train", spec.model_type),
+        overwrite=spec.overwrite,
+        resume=spec.resume,
+        need_bytes=checkpoint_bytes(model),
+    )
+    if spec.resume and ckpt_path.exists():
+        check_resume(ckpt_path, meta)
+    model.grid.mark_untrained(train.cameras, norm)
+    result = train_teacher(
+        model,
+        train,
+        cfg,
+        spec.workspace,
+        device,
+        resume=spec.resume,
+        progress=not spec.no_progress,
+        stop_at=spec.stop_at,
+        probe=probe,
+    )
+    if result.steps < cfg.iters:
+        print(f"stopped at step {result.steps} of {cfg.iters}; continue with resume ({ckpt_path})")
+        return TrainOutcome(result.steps, None, result.seconds)
+    t0 = time.perf_counter()
+    psnr = evaluate_model(model, test, device=device, lpips=False).psnr
+    save_checkpoint(ckpt_path, model)
+    write_run_record(
+        spec.workspace,
+        "train",
+        spec,
+        device,
+        result.seconds,
+        metrics={"psnr_test": psnr, "initial_loss": result.initial_loss, "final_loss": result.final_loss},
+        config={"teacher": asdict(cfg), "bound": bound, "scale": scale, "dt_gamma": dt_gamma},
+        scene_box=train.meta.get("box"),
+        cpu_seconds=round(result.cpu_seconds, 3),
+        model_type=spec.model_type,
+        preset=spec.preset,
+        data_type=spec.data_type,
+        iterations=result.steps,
+        eval_seconds=round(time.perf_counter() - t0, 3),
+        checkpoint=str(ckpt_path),
+        **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds),
+    )
+    print(
+        f"trained {spec.model_type} ({spec.preset}) for {result.steps} steps in "
+        f"{result.seconds:.1f} s: test PSNR {psnr:.2f} dB -> {ckpt_path}"
+    )
+    return TrainOutcome(result.steps, psnr, result.seconds)
