@@ -27,7 +27,7 @@
 #   results/{name}/build/native.done                 pvd build-ext (every training job waits for it)
 #   reports/{name}/results.csv                       one row per evaluated model
 #   reports/{name}/tables/{dataset}.{md,tex,html}    teacher x student matrices, per-scene tables
-#   reports/{name}/tables/reference.{md,tex,html}    ours vs METHOD.md §7
+#   reports/{name}/tables/reference.{md,tex,html}    ours vs the reference results (docs/method.md)
 #   reports/{name}/tables/cost.{md,tex,html}         device-hours and peak memory per stage and architecture
 #   reports/{name}/figures/{dataset}_{heatmap,bars,scatter}.{png,pdf}
 #   reports/{name}/curves.csv                        learning curves of every train and distill run

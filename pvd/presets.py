@@ -1,9 +1,10 @@
 """The one preset registry: per preset and architecture, the field's size, the teacher schedule,
 the distillation schedule and the renderer settings, as frozen dataclasses.
 
-``paper`` reproduces METHOD §1 and §3-4 (for GPUs); ``tiny`` is sized to train in about a minute
-on 2 CPU cores (same code, smaller numbers). Per-scene values (bound, scale, dt_gamma) come from the
-workflow's config or the command line; :data:`DATASET_DEFAULTS` fills in what is not given.
+``paper`` reproduces the reference's architectures and schedules (docs/method.md; for GPUs);
+``tiny`` is sized to train in about a minute on 2 CPU cores (same code, smaller numbers).
+Per-scene values (bound, scale, dt_gamma) come from the workflow's config or the command line;
+:data:`DATASET_DEFAULTS` fills in what is not given.
 
     p = arch_preset("tiny", "vm")          # ArchPreset: .field, .teacher, .distill, .render
     field = build_field("hash", "paper", bound=1.0)
@@ -66,12 +67,13 @@ class ArchPreset:
     render: RenderConfig
 
 
-# ---------------------------------------------------------------- paper: METHOD §1, §3, §4
+# ---------------------------------------------------------------- paper: the reference's (docs/method.md)
 
-# The reference architectures parameter for parameter (METHOD §9): hash levels as its GridEncoder
-# (ceil sizes, rows in multiples of 8, +0.5 vertex offset, zero outside the box); mlp with raw box
-# coordinates and [encoding, hidden] at the skip. vm (plane/line axis pairs, align_corners=True) and
-# tensors ([z, y, x] volume, RGB-major SH coefficients, torch-ngp's SH constants) need no option.
+# The reference architectures parameter for parameter (docs/interop.md): hash levels as its
+# GridEncoder (ceil sizes, rows in multiples of 8, +0.5 vertex offset, zero outside the box); mlp
+# with raw box coordinates and [encoding, hidden] at the skip. vm (plane/line axis pairs,
+# align_corners=True) and tensors ([z, y, x] volume, RGB-major SH coefficients, torch-ngp's SH
+# constants) need no option.
 _PAPER_FIELDS = {
     "hash": HashConfig(resolution_rounding="ceil", row_multiple=8, vertex_offset=0.5, outside="zero"),
     "vm": VMConfig(),

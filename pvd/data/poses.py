@@ -3,7 +3,7 @@
 Distillation needs no images: the teacher renders the targets. It does need camera poses that
 look at the scene from where the teacher was trained to be right. This module derives a pose
 *region* from the training cameras (never from hard-coded radii, unlike the reference) and draws
-fresh poses from it every epoch (METHOD §4):
+fresh poses from it every epoch (docs/method.md, "Data-free poses"):
 
 * ``synthetic`` — an upper hemisphere (elevation from ``min(0, lowest camera)`` to 90° about the
   cameras' world up, see :func:`world_up`) around the scene centre, at the cameras' radius range;

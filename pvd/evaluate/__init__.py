@@ -1,6 +1,6 @@
 """Evaluation of trained models: split metrics (``pvd evaluate``) and camera-path videos (``pvd render``).
 
-:func:`evaluate_model` is the single implementation of the evaluation protocol (METHOD §5);
+:func:`evaluate_model` is the single implementation of the evaluation protocol (docs/method.md);
 ``pvd train`` and ``pvd distill`` call it for the test PSNR in their records.
 """
 

@@ -1,6 +1,6 @@
 """Evaluate a trained model on a dataset split: render every view, score it against the ground truth.
 
-The protocol (METHOD §5): white background for the renders *and* for RGBA ground truth
+The protocol (docs/method.md, "Evaluation"): white background for the renders *and* for RGBA ground truth
 (composited over white), the split's own resolution and intrinsics, per-image PSNR / SSIM /
 LPIPS (AlexNet and VGG) averaged over images. :func:`evaluate_model` is the one implementation:
 ``pvd evaluate`` and the trainers' test-PSNR both call it, so their numbers agree.

@@ -2,7 +2,7 @@
 
 Keys (:data:`ARCHS`, the one list of architectures): ``hash`` (Instant-NGP), ``vm`` (TensoRF VM),
 ``mlp`` (NeRF), ``tensors`` (Plenoxels); :data:`DISPLAY_NAMES` are the papers' names. Each has a
-frozen config dataclass (:data:`CONFIGS`, defaults: METHOD.md §1's numbers); the sizes of the
+frozen config dataclass (:data:`CONFIGS`, defaults: the paper's sizes, docs/method.md); the sizes of the
 ``tiny`` and ``paper`` presets live in :mod:`pvd.presets` (``build_field(key, preset, bound)``).
 
     field = make_field("vm", VMConfig(resolution=200), bound=1.0)

@@ -8,7 +8,7 @@ XOR-prime hash otherwise) -> [n, n_levels * n_features] -> ``sigma_net`` -> ``h 
 reference) so the finest cell has the same world size in every scene.
 
 Grid conventions (config options; the defaults are pvd's own, the ``paper`` preset sets the
-reference's, METHOD §9): ``resolution_rounding`` "floor" (level ``l`` has ``floor(16 g^l)`` cells and
+reference's, docs/method.md): ``resolution_rounding`` "floor" (level ``l`` has ``floor(16 g^l)`` cells and
 vertices on the cube's faces) or "ceil" (the reference's GridEncoder: coordinate
 ``u * (16 g^l - 1) + vertex_offset``, ``ceil`` vertex counts); ``row_multiple`` (the reference
 rounds every level's rows up to a multiple of 8); ``vertex_offset`` 0.5 (the reference's

@@ -5,7 +5,7 @@ octaves) -> ``n_layers`` linear layers (ReLU after all but the last; the output 
 (0-based) is concatenated with the encoding, so layer ``skip + 1`` receives ``[hidden, encoding]``)
 -> [n, out_dim] -> ``sigma_net`` -> ``h = [s_raw, f]``. The paper preset counts the input and the
 output projection among its 8 layers (63->256, 6 x 256, 256->28; layer 4 gets 256 + 63), which
-gives METHOD's 0.44 M parameters. Unlike the shared heads, the trunk's layers have biases.
+gives the reference's 443,548 parameters. Unlike the shared heads, the trunk's layers have biases.
 
 Dividing by ``bound`` keeps the octaves relative to the box, so a scene with bound 10 does not get
 10x higher frequencies; at bound 1 both are the same. The reference feeds raw box coordinates and

@@ -20,7 +20,7 @@ which on 2 CPU cores was 2.5x faster than a channel-last gather at the tiny pres
 the paper one): ``density_planes`` [3, density_rank, R, R], ``density_lines`` [3, density_rank, R, 1],
 ``appearance_planes`` [3, appearance_rank, R, R], ``appearance_lines`` [3, appearance_rank, R, 1];
 plane ``p`` is indexed [v, u] for its axes (u, v) = ``PLANE_AXES[p]``.
-Learning rates (METHOD §3 "vm heads 0.1x"; the reference trains ``basis`` and the colour head at
+Learning rates (docs/method.md, "Teacher training": heads at 0.1x; the reference trains ``basis`` and the colour head at
 1e-3 beside the factors' 1e-2): :meth:`VMField.param_groups` puts ``basis`` and ``color_net`` at
 ``head_lr_scale * lr``.
 """
@@ -143,5 +143,5 @@ class VMField(Field):
     def regularizer(self) -> Tensor:
         """Plain (unweighted) L1 of the density factors: the sum over the 3 density planes and the 3
         density lines of each one's mean absolute value (the reference's ``density_loss``). The
-        trainer multiplies it by its weight (1e-4 in METHOD §3)."""
+        trainer multiplies it by its weight (1e-4 in the reference)."""
         return self.density_planes.abs().mean(dim=(1, 2, 3)).sum() + self.density_lines.abs().mean(dim=(1, 2, 3)).sum()

@@ -1,4 +1,4 @@
-"""The reference implementation's checkpoint files in and out (METHOD §9).
+"""The reference implementation's checkpoint files in and out (docs/method.md).
 
     ref = read_reference("hash_ep0300.pth", "hash")      # loads, checks the architecture and box
     model = import_reference(ref, meta)                   # meta: paper config, scene, NGP frame

@@ -1,4 +1,4 @@
-"""Reference checkpoints <-> pvd models (METHOD §9): parameters, occupancy grid and scene frame.
+"""Reference checkpoints <-> pvd models (docs/method.md): parameters, occupancy grid and scene frame.
 
 :func:`import_reference` turns a :class:`~pvd.interop.reference.ReferenceFile` into a :class:`Model`
 described by a caller-made :class:`ModelMeta` (the command layer picks the preset's config, the

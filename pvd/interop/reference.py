@@ -1,4 +1,4 @@
-"""The reference's checkpoint files (METHOD §9): what they hold, read with every entry checked.
+"""The reference's checkpoint files (docs/method.md): what they hold, read with every entry checked.
 
 A reference ``.pth`` is a dict: ``model`` (the state dict), ``epoch``, ``global_step``, ``stats``,
 ``mean_count``, ``mean_density``; ``vm`` adds ``resolution``. :func:`expected_entries` lists the

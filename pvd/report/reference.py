@@ -1,9 +1,9 @@
-"""Reference numbers (METHOD.md §7) and the comparison of a run against them.
+"""Reference numbers (docs/method.md, "Reference results") and the comparison of a run against them.
 
 Each :class:`Reference` is a mean test PSNR of one model over a set of scenes: the PVD authors'
 own runs of the reference implementation, or a published single-architecture result. A run is
 compared where it covers the same scenes: a dataset mean needs every scene of the paper's list
-(METHOD.md §6); a per-scene number needs that scene. Elsewhere "ours" is ``n/a`` with the reason.
+(docs/method.md, "Datasets"); a per-scene number needs that scene. Elsewhere "ours" is ``n/a`` with the reason.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def comparison_table(comparisons: list[Comparison]) -> Table:
             )
         )
     return Table(
-        "Test PSNR (dB) against the reference numbers (METHOD.md §7)",
+        "Test PSNR (dB) against the reference numbers (docs/method.md)",
         columns,
         tuple(rows),
         note=f"difference = ours - theirs; minutes per scene; {NA} where this run does not cover the scenes",

@@ -1,4 +1,4 @@
-"""Progressive volume distillation: train a student field to reproduce a frozen teacher (METHOD §4).
+"""Progressive volume distillation: train a student field to reproduce a frozen teacher (docs/method.md).
 
 One step:
 

@@ -1,6 +1,6 @@
 """Distillation losses: distances between student and teacher quantities, and the named terms.
 
-The terms compare the two fields on the *same* samples (METHOD §4):
+The terms compare the two fields on the *same* samples (docs/method.md):
 
 * ``feature`` — the 16-d intermediate ``h = [s, f]``, its density channel clamped to the density
   range on both sides (so the student is never asked to reproduce the teacher's arbitrary

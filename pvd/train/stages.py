@@ -1,6 +1,6 @@
 """Progressive stages of distillation: which loss terms are active at which step, and their weights.
 
-METHOD §4, at the reference's 30k-step run: ``[0, 2k)`` feature stage (match ``h`` only);
+docs/method.md, "Stages and losses"; at the reference's 30k-step run: ``[0, 2k)`` feature stage (match ``h`` only);
 ``[2k, 5k)`` density + colour stage (clamped log-density ``s`` and per-sample colour, weight
 0.002 each, plus ``h``); ``>= 5k`` RGB stage (rendered colour, weight 1, plus all of the above).
 The feature weight starts at 0.002 and is multiplied by 0.995 every step from the first step on

@@ -1,4 +1,4 @@
-"""Teacher training: fit a field to a scene's real training images (METHOD §3).
+"""Teacher training: fit a field to a scene's real training images (docs/method.md).
 
 One step: sample ``batch_rays`` pixels (jittered inside the pixel, since ground truth is
 anti-aliased), march them through the occupancy grid, composite over a background (random per

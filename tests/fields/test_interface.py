@@ -1,5 +1,5 @@
 """Every architecture x preset: output shapes, the density clamp, sigma = exp(s), colour range, h,
-gradients into every parameter; the paper presets' parameter counts (METHOD.md §1)."""
+gradients into every parameter; the paper presets' parameter counts (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reference checkpoints built from METHOD §9 alone, and the reference's lookups written from §9.
+"""Reference checkpoints built from the documented format alone, and the reference's lookups written
+from it (docs/method.md, "The reference's checkpoint files").
 
 Nothing here imports pvd's fields or ops: names, shapes and formulas are typed in from the spec, so
 the import tests compare pvd's imported fields against an independent reading of the reference.
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-# §9, bound 1, 128^3 grid, 1 cascade
+# the documented offsets: bound 1, 128^3 grid, 1 cascade
 HASH_OFFSETS = [
     0,
     4920,
@@ -46,7 +47,7 @@ def _heads(g, sigma_in: int | None) -> dict:
 
 
 def field_state(arch: str, seed: int = 0) -> dict:
-    """Random parameters with exactly the reference's names and shapes (§9 table)."""
+    """Random parameters with exactly the reference's names and shapes (the documented table)."""
     g = torch.Generator().manual_seed(seed)
     if arch == "hash":
         return {
@@ -117,7 +118,7 @@ def checkpoint(arch: str, seed: int = 0) -> dict:
     return out
 
 
-# ------------------------------------------------------------------ the reference's lookups (§9)
+# ------------------------------------------------------------------ the reference's lookups (docs/method.md)
 
 
 def sh(d: Tensor, degree: int) -> Tensor:
@@ -156,7 +157,7 @@ def heads(m: dict, feat: Tensor, d: Tensor) -> Tensor:
 
 
 def hash_encode(m: dict, p: Tensor, bound: float = 1.0) -> Tensor:
-    """§9's GridEncoder lookup, level by level, numpy integers for the hash."""
+    """The documented GridEncoder lookup, level by level, numpy integers for the hash."""
     pls = np.exp2(np.log2(2048 * bound / 16) / 13)
     S = np.float32(np.log2(pls))
     u = ((p + bound) / (2 * bound)).numpy().astype(np.float32)

@@ -1,7 +1,7 @@
-"""``pvd import`` / ``pvd export`` of the reference's checkpoints (METHOD §9).
+"""``pvd import`` / ``pvd export`` of the reference's checkpoints (docs/method.md).
 
-Files are built in the tests with exactly the reference's names and shapes (random values, §9's
-sizes at the paper preset, bound 1); the imported fields are compared with the reference's lookup
+Files are built in the tests with exactly the reference's names and shapes (random values, the
+documented sizes at the paper preset, bound 1); the imported fields are compared with the reference's lookup
 formulas written independently in ``reference_cases.py`` (float64) at random points: clamped
 log-density within 2e-4 absolute, colour within 2e-5 (float32 against float64 arithmetic).
 """

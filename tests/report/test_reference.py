@@ -1,4 +1,5 @@
-"""Comparison with METHOD.md §7: ours over exactly the reference's scenes, or n/a with the reason."""
+"""Comparison with the reference results (docs/method.md): ours over exactly the reference's scenes,
+or n/a with the reason."""
 
 from __future__ import annotations
 

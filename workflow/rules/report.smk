@@ -1,5 +1,5 @@
 """Aggregation into reports/{name}/: results.csv, per-dataset tables and figures, the comparison
-with the reference numbers of METHOD.md §7, the learning curves and time to quality, the ablation
+with the reference numbers of docs/method.md, the learning curves and time to quality, the ablation
 table and the qualitative grids. Built from metrics.json and record.json files (and the renders
 that `pvd evaluate` lists in metrics.json) only."""
 
@@ -86,7 +86,7 @@ rule make_figures:
 
 
 rule compare_reference:
-    """Our mean PSNR next to the reference numbers of METHOD.md §7 (ours, theirs, difference)."""
+    """Our mean PSNR next to the reference numbers of docs/method.md (ours, theirs, difference)."""
     input:
         csv=f"{REPORTS}/results.csv",
     output:
