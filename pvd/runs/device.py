@@ -15,6 +15,7 @@ import torch
 from pvd.devices import SlotClaim, claim_slot
 from pvd.errors import UserError
 from pvd.ops.backend import active_backend
+from pvd.runs.spec import SpecError
 
 DEVICE_HELP = "cpu | cuda | cuda:N | auto (a free GPU slot when a GPU is present, else the CPU; see gpu_slots)"
 
@@ -59,10 +60,10 @@ def resolve_device(name: str, slots: int | None = None) -> torch.device:
         return torch.device("cuda", HELD_SLOT.index)
     problem = device_problem(name)
     if problem is not None:
-        raise UserError(f"device {problem}")
+        raise SpecError("device", problem)
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name}: this machine has no usable CUDA GPU; use cpu or auto")
+        raise SpecError("device", f"{name}: this machine has no usable CUDA GPU; use cpu or auto")
     return device
 
 

@@ -59,7 +59,10 @@ def section_schema(spec_cls: type, exclude: tuple[str, ...] = ()) -> dict:
 
 def workflow_schema() -> dict:
     """The generated schema document: one ``$defs`` entry per section."""
-    return {"$defs": {name: section_schema(spec, exclude) for name, (spec, exclude) in SECTIONS.items()}}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": {name: section_schema(spec, exclude) for name, (spec, exclude) in SECTIONS.items()},
+    }
 
 
 def schema_text() -> str:

@@ -189,47 +189,19 @@ def test_bad_flags_give_one_clear_line(teachers, demo_scene, tmp_path, flags, me
     assert err.startswith("pvd distill: error: ") and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_preset_defaults_follow_the_student_architecture():
-    """Unset flags take the preset's per-student values; explicit flags win."""
-    import argparse
+def test_preset_defaults_follow_the_student_architecture(tmp_path):
+    """Unset options take the preset's per-student values; explicit options win."""
+    from pvd.runs import DistillSpec
 
-    from pvd.commands.distill import add_arguments, build_config
-
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    base = [
-        "scene",
-        "--data_type",
-        "synthetic",
-        "--teacher_type",
-        "hash",
-        "--ckpt_teacher",
-        "t.pt",
-        "--workspace",
-        "ws",
-    ]
+    base = {"scene_dir": tmp_path, "ckpt_teacher": tmp_path / "t.pt", "workspace": tmp_path / "ws"}
     for preset in ("tiny", "paper"):
         for arch in ("hash", "vm", "mlp", "tensors"):
             p = arch_preset(preset, arch).distill
-            cfg = build_config(parser.parse_args(base + ["--model_type", arch, "--preset", preset]))
+            cfg = DistillSpec(**base, model_type=arch, preset=preset).engine_config()
             assert (cfg.iters, cfg.batch_rays, cfg.lr) == (p.iters, p.batch_rays, p.lr)
             assert cfg.weight_decay == p.weight_decay and cfg.visibility_cutoff == p.visibility_cutoff
     assert arch_preset("tiny", "mlp").distill.iters > arch_preset("tiny", "hash").distill.iters
-    cfg = build_config(
-        parser.parse_args(
-            base
-            + [
-                "--model_type",
-                "mlp",
-                "--iters",
-                "7",
-                "--batch_rays",
-                "9",
-                "--visibility_cutoff",
-                "0",
-                "--student_grid",
-                "own",
-            ]
-        )
-    )
+    cfg = DistillSpec(
+        **base, model_type="mlp", iters=7, batch_rays=9, visibility_cutoff=0.0, student_grid="own"
+    ).engine_config()
     assert (cfg.iters, cfg.batch_rays, cfg.visibility_cutoff, cfg.student_grid) == (7, 9, 0.0, "own")

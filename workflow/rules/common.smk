@@ -165,10 +165,8 @@ def _flags(settings):
             continue
         if value is True:
             parts.append(f"--{key}")
-        elif isinstance(value, tuple):  # nargs flags: --density_range LO HI
+        elif isinstance(value, (list, tuple)):  # several values: --density_range LO HI
             parts.append(f"--{key} {' '.join(shlex.quote(str(v)) for v in value)}")
-        elif isinstance(value, list):
-            parts.append(f"--{key} {','.join(str(v) for v in value)}")
         else:
             parts.append(f"--{key} {shlex.quote(str(value))}")
     return " ".join(parts)
@@ -279,18 +277,15 @@ def placement():
 
 
 def teacher_settings(wildcards):
-    """Everything `pvd train` is told for one (dataset, scene, arch) cell."""
+    """Everything `pvd train` is told for one (dataset, scene, arch) cell: the config's `teacher`
+    options (each the `pvd train` option of the same name; `iters` per architecture) and the cell's own."""
     cfg = stage_settings("teacher", wildcards.dataset)
-    return {"data_type": wildcards.dataset, "model_type": wildcards.arch, "preset": cfg["preset"],
-            "iters": cfg.get("iters", {}).get(wildcards.arch), "batch_rays": cfg.get("batch_rays"),
+    options = {k: v for k, v in cfg.items() if k != "iters"}
+    return {**options, "data_type": wildcards.dataset, "model_type": wildcards.arch,
+            "iters": cfg.get("iters", {}).get(wildcards.arch),
             **scene_settings(wildcards.dataset, wildcards.scene),
             "downscale": config["datasets"][wildcards.dataset]["downscale"],
-            "seed": config["seed"], "device": config["device"], **curve_settings(), **precision_setting(cfg)}
-
-
-def precision_setting(cfg):
-    """``{"precision": ...}`` when the stage sets one (absent otherwise, so existing cells keep their stamps)."""
-    return {"precision": cfg["precision"]} if cfg.get("precision") else {}
+            "seed": config["seed"], "device": config["device"], **curve_settings()}
 
 
 def curve_settings():
@@ -341,14 +336,12 @@ def teacher_checkpoint(wildcards):
 
 
 def pair_settings(dataset, teacher_type, student):
-    """Everything `pvd distill` is told to distil a ``teacher_type`` teacher of ``dataset`` into ``student``."""
+    """Everything `pvd distill` is told to distil a ``teacher_type`` teacher of ``dataset`` into ``student``:
+    the config's `distill` options (each the `pvd distill` option of the same name) and the cell's own."""
     cfg = stage_settings("distill", dataset)
-    return {"data_type": dataset, "teacher_type": teacher_type,
-            "model_type": student, "preset": cfg["preset"], "iters": cfg.get("iters"),
-            "stage_iters": cfg.get("stage_iters"), "loss_type": cfg.get("loss_type"),
-            "init": cfg.get("init"), "batch_rays": cfg.get("batch_rays"),
+    return {**cfg, "data_type": dataset, "teacher_type": teacher_type, "model_type": student,
             "downscale": config["datasets"][dataset]["downscale"],
-            "seed": config["seed"], "device": config["device"], **curve_settings(), **precision_setting(cfg)}
+            "seed": config["seed"], "device": config["device"], **curve_settings()}
 
 
 def distill_settings(wildcards):
@@ -367,10 +360,7 @@ def distill_stamp(wildcards):
 
 def variant_settings(wildcards):
     """An ablation cell's settings: the pair's, updated by the variant's overrides."""
-    overrides = dict(ABLATIONS["variants"][wildcards.variant])
-    if "density_range" in overrides:
-        overrides["density_range"] = tuple(overrides["density_range"])
-    return {**distill_settings(wildcards), **overrides}
+    return {**distill_settings(wildcards), **ABLATIONS["variants"][wildcards.variant]}
 
 
 def variant_args(wildcards):
@@ -393,7 +383,7 @@ def scoring_settings(dataset, render_views):
     """Everything `pvd evaluate` is told to score a model of ``dataset`` (renders of ``render_views``)."""
     cfg = stage_settings("evaluate", dataset)
     return {"data_type": dataset, "split": cfg["split"], "ssim": cfg["ssim"],
-            "no-lpips": not cfg["lpips"], "save-renders": cfg["save_renders"],
+            "no_lpips": not cfg["lpips"], "save_renders": cfg["save_renders"],
             "render_views": render_views,
             "downscale": config["datasets"][dataset]["downscale"],
             "device": config["device"]}
