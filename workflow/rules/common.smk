@@ -435,6 +435,18 @@ def resource(stage, key, default=None):
     return config["resources"][stage].get(key, default)
 
 
+def stage_resources(stage, gpu=False):
+    """The resources of a job of ``stage`` (config `resources.<stage>`): memory and runtime, and with
+    ``gpu`` the GPU slots it holds (default 0). The one definition: each job's `resources` spreads it."""
+    return {**({"gpu": resource(stage, "gpu", 0)} if gpu else {}),
+            "mem_mb": resource(stage, "mem_mb"), "runtime": resource(stage, "runtime")}
+
+
+# the software environment of every job (--software-deployment-method conda), environment.yml at the
+# root, given relative to workflow/rules/ (where the jobs are defined)
+CONDA_ENV = "../../environment.yml"
+
+
 EDIT_RESOURCES = "edit" if "edit" in config["resources"] else "evaluate"   # `pvd edit` jobs
 
 

@@ -19,11 +19,10 @@ rule collect_results:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report collect {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
 
@@ -44,11 +43,10 @@ rule make_tables:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report tables --csv {input.csv:q} --dataset {wildcards.dataset} "
         "--out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
@@ -75,11 +73,10 @@ rule make_figures:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report figures --csv {input.csv:q} --dataset {wildcards.dataset} "
         "--out \"$(dirname {output.heatmap:q})\" > {log:q} 2>&1"
@@ -101,11 +98,10 @@ rule compare_reference:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report reference --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
@@ -126,11 +122,10 @@ rule make_cost_table:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report cost {input.records:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
@@ -148,11 +143,10 @@ rule collect_curves:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report curves {input.records:q} --out {output.csv:q} > {log:q} 2>&1"
 
@@ -178,11 +172,10 @@ rule make_time_to_quality:
         figures=figures_dir,
         datasets=" ".join(DATASETS),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report time-to-quality --curves {input.csv:q} --figures {params.figures:q} --dataset {params.datasets} "
         "--tables \"$(dirname {output.md:q})\" > {log:q} 2>&1"
@@ -204,11 +197,10 @@ rule make_ablation_table:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report ablation --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
@@ -230,11 +222,10 @@ rule make_qualitative:
         view=qualitative_args(),
         caption=qualitative_caption,
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report qualitative {input.metrics:q} {params.view} --caption {params.caption:q} "
         "--out \"$(dirname {output.png:q})\" > {log:q} 2>&1"
@@ -259,11 +250,10 @@ rule make_edits_table:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report edits {input.metrics:q} --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
@@ -284,11 +274,10 @@ rule make_edit_figure:
         stamp=report_stamp(),
         view=edit_view,
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report edit-figure {input.metrics:q} --view {params.view} --out \"$(dirname {output.png:q})\" "
         "> {log:q} 2>&1"
