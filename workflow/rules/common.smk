@@ -427,6 +427,12 @@ def native_args():
     return _flags({"cuda": native["cuda"], "arch": native.get("arch") or None})
 
 
+def bars_args():
+    """`pvd report runs` flags of the config's `bars` (none given: the runs table has no bars column)."""
+    bars = config.get("bars", {})
+    return _flags({"gap_bar": bars.get("gap_db"), "seconds_bar": bars.get("seconds")})
+
+
 def report_stamp():
     return stamp(["report"], {"name": config["name"]})
 
@@ -502,7 +508,8 @@ REPORT_FILES = (
     + [f"{REPORTS}/tables/{d}.{ext}" for d in DATASETS for ext in ("md", "tex", "html")]
     + [f"{REPORTS}/figures/{d}_{fig}.{ext}" for d in DATASETS
        for fig in ("heatmap", "bars", "scatter", "time_to_quality") for ext in ("png", "pdf")]
-    + [f"{REPORTS}/tables/{t}.{ext}" for t in ("reference", "time_to_quality", "cost") for ext in ("md", "tex", "html")]
+    + [f"{REPORTS}/tables/{t}.{ext}" for t in ("reference", "time_to_quality", "cost", "runs")
+       for ext in ("md", "tex", "html")]
     + ([f"{REPORTS}/tables/ablation.{ext}" for ext in ("md", "tex", "html")] if VARIANT_MODELS else [])
     + QUALITATIVE_FIGURES
     + EDIT_FILES

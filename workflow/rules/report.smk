@@ -1,6 +1,9 @@
 """Aggregation into reports/{name}/: results.csv, per-dataset tables and figures, the comparison
-with the reference numbers of METHOD.md §7, the learning curves and time to quality, the ablation
-table and the qualitative grids. Built from metrics.json and record.json files (and the renders
+with the reference numbers of METHOD.md §7, the cost and runs tables (with the config's bars), the
+learning curves and time to quality, the ablation table and the qualitative grids.
+
+This file is the one place that orders the report steps (each a `pvd report` sub-command); there
+is no other chain of them. Built from metrics.json and record.json files (and the renders
 that `pvd evaluate` lists in metrics.json) only."""
 
 
@@ -128,6 +131,32 @@ rule make_cost_table:
         CONDA_ENV
     shell:
         "pvd report cost {input.records:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
+
+
+rule make_runs_table:
+    """Every train and distill run's own figures (steps, wall and processor seconds, test PSNR, a student's
+    gap to its teacher and PSNR against the teacher's renders) and the config's `bars` per student."""
+    input:
+        records=ALL_TRAIN_RECORDS,
+    output:
+        md=f"{REPORTS}/tables/runs.md",
+        tex=f"{REPORTS}/tables/runs.tex",
+        html=report(f"{REPORTS}/tables/runs.html", caption="../report/runs.rst", category="Tables",
+                    labels={"table": "runs and bars"}),
+    log:
+        f"{RESULTS}/logs/report/make_runs_table.log",
+    benchmark:
+        f"{RESULTS}/logs/report/make_runs_table.benchmark.tsv"
+    params:
+        stamp=report_stamp(),
+        bars=bars_args(),
+    resources:
+        **stage_resources("report"),
+    threads: resource("report", "threads", 1)
+    conda:
+        CONDA_ENV
+    shell:
+        "pvd report runs {input.records:q} {params.bars} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
 
 rule collect_curves:
