@@ -29,6 +29,7 @@
 #   reports/{name}/tables/{dataset}.{md,tex,html}    teacher x student matrices, per-scene tables
 #   reports/{name}/tables/reference.{md,tex,html}    ours vs the reference results (docs/method.md)
 #   reports/{name}/tables/cost.{md,tex,html}         device-hours and peak memory per stage and architecture
+#   reports/{name}/tables/runs.{md,tex,html}         every train/distill run's own figures, the config's bars
 #   reports/{name}/figures/{dataset}_{heatmap,bars,scatter}.{png,pdf}
 #   reports/{name}/curves.csv                        learning curves of every train and distill run
 #   reports/{name}/figures/{dataset}_time_to_quality.{png,pdf}, tables/time_to_quality.{md,tex,html}

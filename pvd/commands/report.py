@@ -1,6 +1,7 @@
 """``pvd report``: results.csv, tables and figures from run records (never from logs).
 
-Sub-commands (the workflow runs each as its own job; ``all`` does everything at once)::
+Sub-commands, one per report step; the workflow (workflow/rules/report.smk) runs each as its own job
+and is the one place that orders them (``snakemake --configfile ...`` writes every report file)::
 
     pvd report collect METRICS.json... | --results DIR   --out results.csv
     pvd report tables    --csv results.csv [--dataset D ...] --out DIR   # D.md, D.tex, D.html
@@ -8,6 +9,8 @@ Sub-commands (the workflow runs each as its own job; ``all`` does everything at 
     pvd report reference --csv results.csv --out DIR                     # reference.{md,tex,html}
     pvd report cost RECORD.json... | --results DIR --out DIR [--grid_scenes N]   # cost.{md,tex,html}
     pvd report curves RECORD.json... | --results DIR   --out curves.csv    # learning curves of the runs
+    pvd report runs RECORD.json... | --results DIR --out DIR [--gap_bar DB] [--seconds_bar S]
+                                   # runs.{md,tex,html}: every train/distill run's own figures, the bars
     pvd report time-to-quality --curves curves.csv --figures DIR --tables DIR
                                    # D_time_to_quality.{png,pdf}, time_to_quality.{md,tex,html}
     pvd report ablation --csv results.csv --out DIR                      # ablation.{md,tex,html}
@@ -15,8 +18,6 @@ Sub-commands (the workflow runs each as its own job; ``all`` does everything at 
                                    # <dataset>_<scene>_qualitative.{png,pdf} (one scene's evaluations)
     pvd report edits METRICS.json... | --results DIR [--csv results.csv] --out DIR   # edits.{md,tex,html}
     pvd report edit-figure METRICS.json... --view V --out DIR   # edit_<edit>.{png,pdf} (one edit's evaluations)
-    pvd report all --results DIR --out DIR    # DIR/results.csv, DIR/curves.csv, DIR/tables/, DIR/figures/
-                                              # (and the edits table where DIR/edits/ holds evaluations)
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     c.add_argument("--results", type=Path, help="instead of RECORDS: every such record under this folder")
     c.add_argument("--out", required=True, type=Path, help="curves.csv to write")
+    u = sub.add_parser("runs", help="every train and distill run's own figures, and the students' bars (md, tex, html)")
+    u.add_argument(
+        "records", nargs="*", type=Path, help="<dataset>/<scene>/(teacher|distill)/<model>/record.json files"
+    )
+    u.add_argument("--results", type=Path, help="instead of RECORDS: every such record under this folder")
+    u.add_argument("--out", required=True, type=Path, help="output folder")
+    u.add_argument("--gap_bar", type=float, help="bar: each student within this many dB of its teacher")
+    u.add_argument("--seconds_bar", type=float, help="bar: each distillation within this many seconds")
     t = sub.add_parser("time-to-quality", help="PSNR-vs-time figures per dataset and the speed-up table")
     t.add_argument("--curves", required=True, type=Path, help="curves.csv")
     t.add_argument("--figures", required=True, type=Path, help="folder of D_time_to_quality.{png,pdf}")
@@ -87,9 +96,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     f.add_argument("--view", required=True, type=int, help="the view index (evaluated with --render_views)")
     f.add_argument("--out", required=True, type=Path, help="output folder")
-    a = sub.add_parser("all", help="collect, then every table and figure")
-    a.add_argument("--results", required=True, type=Path, help="results folder of one run (results/NAME)")
-    a.add_argument("--out", required=True, type=Path, help="report folder (reports/NAME)")
 
 
 def _inputs(files: list[Path], results: Path | None, name: str, find) -> list[Path]:
@@ -197,6 +203,11 @@ def run(args: argparse.Namespace) -> int:
         )
     elif part == "curves":
         written = _curves(args.records, args.results, args.out)
+    elif part == "runs":
+        from pvd.report.runs import Bars, write_runs_tables
+
+        records = _inputs(args.records, args.results, "RECORDS", lambda r: find_records(r, ("teacher", "distill")))
+        written = write_runs_tables(records, args.out, Bars(args.gap_bar, args.seconds_bar))
     elif part == "time-to-quality":
         written = _time_to_quality(args.curves, args.figures, args.tables, args.dataset)
     elif part == "ablation":
@@ -209,28 +220,10 @@ def run(args: argparse.Namespace) -> int:
         )
     elif part == "edits":
         written = _edits(args.metrics, args.results, args.csv, args.out)
-    elif part == "edit-figure":
+    else:  # edit-figure
         from pvd.report.edits import edit_figure
 
         written = edit_figure(args.metrics, args.view, args.out)
-    else:
-        from pvd.report.edits import find_edit_metrics
-
-        csv, curves = args.out / "results.csv", args.out / "curves.csv"
-        write_csv(collect(find_metrics(args.results)), csv)
-        written = (
-            [csv]
-            + _tables(csv, None, args.out / "tables")
-            + _figures(csv, None, args.out / "figures")
-            + _reference(csv, args.out / "tables")
-            + _curves([], args.results, curves)
-            + _time_to_quality(curves, args.out / "figures", args.out / "tables")
-            + _ablation(csv, args.out / "tables")
-            + write_cost_tables(find_records(args.results), args.out / "tables")
-        )
-        edit_metrics = find_edit_metrics(args.results)
-        if edit_metrics:
-            written += _edits(edit_metrics, None, csv, args.out / "tables")
     for path in written:
         print(f"wrote {path}")
     return 0

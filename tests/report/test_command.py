@@ -5,14 +5,24 @@ from __future__ import annotations
 from pvd.cli import main
 
 
-def test_all_writes_every_part(results_tree, tmp_path):
+def test_the_workflows_report_steps_by_hand(results_tree, tmp_path):
+    """The report steps that the workflow chains (workflow/rules/report.smk), run one by one on a
+    results folder; there is no ``pvd report all``: the workflow alone orders them."""
     out = tmp_path / "reports" / "run"
-    assert main(["report", "all", "--results", str(results_tree), "--out", str(out)]) == 0
+    csv, curves = out / "results.csv", out / "curves.csv"
+    assert main(["report", "collect", "--results", str(results_tree), "--out", str(csv)]) == 0
+    for part in ("tables", "figures"):
+        assert main(["report", part, "--csv", str(csv), "--out", str(out / part)]) == 0
+    assert main(["report", "reference", "--csv", str(csv), "--out", str(out / "tables")]) == 0
+    assert main(["report", "cost", "--results", str(results_tree), "--out", str(out / "tables")]) == 0
+    assert main(["report", "curves", "--results", str(results_tree), "--out", str(curves)]) == 0
     for name in (
         "results.csv",
+        "curves.csv",
         "tables/synthetic.md",
         "tables/llff.tex",
         "tables/reference.html",
+        "tables/cost.md",
         "figures/llff_heatmap.png",
         "figures/synthetic_scatter.pdf",
     ):

@@ -115,8 +115,8 @@ def test_bad_inputs_are_clear_errors(edits_tree, tmp_path, capsys):
     assert "holds no edits/" in capsys.readouterr().err
 
 
-def test_all_adds_the_edits_table_when_the_results_hold_edits(edits_tree, tmp_path):
+def test_the_edits_table_finds_the_evaluations_under_a_results_folder(edits_tree, tmp_path):
     root, _, _ = edits_tree
     out = tmp_path / "reports"
-    assert main(["report", "all", "--results", str(root), "--out", str(out)]) == 0
-    assert "| crop | Synthetic-NeRF / lego | hash | mlp | edited teacher |" in (out / "tables" / "edits.md").read_text()
+    assert main(["report", "edits", "--results", str(root), "--out", str(out)]) == 0
+    assert "| crop | Synthetic-NeRF / lego | hash | mlp | edited teacher |" in (out / "edits.md").read_text()

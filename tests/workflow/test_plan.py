@@ -61,7 +61,7 @@ def test_demo_plan(checkout):
     assert counts["evaluate_edit"] == 12 and counts["make_edit_figure"] == 2 and counts["make_edits_table"] == 1
     edited = {(j.get("edit"), j.get("teacher"), j.get("student")) for j in jobs if j.rule == "distill_edited"}
     assert edited == {(e, "tensors", s) for e in ("erase_sphere", "move_ball") for s in ("hash", "vm", "mlp", "tensors")}
-    assert len(jobs) == 90
+    assert counts["make_runs_table"] == 1 and len(jobs) == 91
 
 
 def test_demo_plan_without_edits_is_the_grid_and_ablation_alone(checkout):
@@ -77,7 +77,42 @@ def test_demo_plan_without_edits_is_the_grid_and_ablation_alone(checkout):
     counts = Counter(j.rule for j in jobs)
     assert not {"make_edit_truth", "edit_teacher", "distill_edited", "evaluate_edit", "make_edits_table",
                 "make_edit_figure"} & set(counts)
-    assert counts["distill_student"] == 16 and counts["evaluate_model"] == 26 and len(jobs) == 90 - 27
+    assert counts["distill_student"] == 16 and counts["evaluate_model"] == 26 and len(jobs) == 91 - 27
+
+
+def _plan_counts(checkout, name: str, tmp_path: Path | None = None) -> Counter:
+    """The planned jobs per rule of ``config/<name>.yaml``; with ``tmp_path``, local datasets read empty
+    scene folders there (the shared data is not beside the test's copy)."""
+    import yaml
+
+    config = yaml.safe_load((checkout / "config" / f"{name}.yaml").read_text())
+    if tmp_path is not None:
+        for key, ds in config["datasets"].items():
+            if ds["source"] == "local":
+                ds["root"] = str(tmp_path / key)
+                for scene in ds["scenes"]:
+                    (tmp_path / key / scene).mkdir(parents=True, exist_ok=True)
+    (checkout / "config" / "_planned.yaml").write_text(yaml.safe_dump(config))
+    try:
+        return Counter(j.rule for j in planned_jobs(checkout, "--configfile", "config/_planned.yaml"))
+    finally:
+        (checkout / "config" / "_planned.yaml").unlink()
+
+
+def test_the_benchmark_configs_plan_the_benchmarks_grids(checkout, tmp_path):
+    """Each former benchmark script is a config (benchmarks/README.md): its grid and its report tables."""
+    distill = _plan_counts(checkout, "bench-distill-demo")
+    assert distill["train_teacher"] == 4 and distill["distill_student"] == 16 and distill["distill_variant"] == 14
+    assert distill["make_runs_table"] == 1 and distill["make_ablation_table"] == 1 and "make_qualitative" not in distill
+    edits = _plan_counts(checkout, "bench-edits-demo")
+    assert edits["train_teacher"] == 5 and edits["distill_student"] == 8   # + demo1's vm, the inserted ball
+    assert edits["make_edit_truth"] == 3 and edits["edit_teacher"] == 6 and edits["distill_edited"] == 24
+    assert edits["evaluate_edit"] == 36 and edits["make_edits_table"] == 1
+    efficiency = _plan_counts(checkout, "bench-efficiency-lego", tmp_path)
+    assert efficiency["train_teacher"] == 2 and efficiency["distill_student"] == 1
+    assert efficiency["make_time_to_quality"] == 1 and efficiency["make_runs_table"] == 1
+    real = _plan_counts(checkout, "real-cpu", tmp_path)
+    assert real["train_teacher"] == 12 and real["distill_student"] == 48 and real["make_runs_table"] == 1
 
 
 def commented_edits(path) -> dict:

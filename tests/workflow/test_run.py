@@ -25,7 +25,7 @@ DATASETS = ("synthetic", "tank")
 # report jobs reading the evaluations, and those reading the training records' learning curves
 REPORT_EVAL = {("collect_results", None, None), ("compare_reference", None, None), ("make_cost_table", None, None),
                *((rule, d, None) for rule in ("make_tables", "make_figures", "make_qualitative") for d in DATASETS)}
-REPORT_CURVES = {("collect_curves", None, None), ("make_time_to_quality", None, None)}
+REPORT_CURVES = {("collect_curves", None, None), ("make_time_to_quality", None, None), ("make_runs_table", None, None)}
 REPORT = REPORT_EVAL | REPORT_CURVES
 
 

@@ -19,11 +19,10 @@ rule build_ext:
         args=native_args(),
         stamp=stamp(["native"], config["native"]),
     resources:
-        mem_mb=resource("build", "mem_mb"),
-        runtime=resource("build", "runtime"),
+        **stage_resources("build"),
     threads: resource("build", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "( if [ {params.enabled} = yes ]; then pvd build-ext {params.args}; "
         "else echo 'native.build is false: no ahead-of-time build'; fi ) > {log:q} 2>&1 "

@@ -417,12 +417,30 @@ def native_args():
     return _flags({"cuda": native["cuda"], "arch": native.get("arch") or None})
 
 
+def bars_args():
+    """`pvd report runs` flags of the config's `bars` (none given: the runs table has no bars column)."""
+    bars = config.get("bars", {})
+    return _flags({"gap_bar": bars.get("gap_db"), "seconds_bar": bars.get("seconds")})
+
+
 def report_stamp():
     return stamp(["report"], {"name": config["name"]})
 
 
 def resource(stage, key, default=None):
     return config["resources"][stage].get(key, default)
+
+
+def stage_resources(stage, gpu=False):
+    """The resources of a job of ``stage`` (config `resources.<stage>`): memory and runtime, and with
+    ``gpu`` the GPU slots it holds (default 0). The one definition: each job's `resources` spreads it."""
+    return {**({"gpu": resource(stage, "gpu", 0)} if gpu else {}),
+            "mem_mb": resource(stage, "mem_mb"), "runtime": resource(stage, "runtime")}
+
+
+# the software environment of every job (--software-deployment-method conda), environment.yml at the
+# root, given relative to workflow/rules/ (where the jobs are defined)
+CONDA_ENV = "../../environment.yml"
 
 
 EDIT_RESOURCES = "edit" if "edit" in config["resources"] else "evaluate"   # `pvd edit` jobs
@@ -480,7 +498,8 @@ REPORT_FILES = (
     + [f"{REPORTS}/tables/{d}.{ext}" for d in DATASETS for ext in ("md", "tex", "html")]
     + [f"{REPORTS}/figures/{d}_{fig}.{ext}" for d in DATASETS
        for fig in ("heatmap", "bars", "scatter", "time_to_quality") for ext in ("png", "pdf")]
-    + [f"{REPORTS}/tables/{t}.{ext}" for t in ("reference", "time_to_quality", "cost") for ext in ("md", "tex", "html")]
+    + [f"{REPORTS}/tables/{t}.{ext}" for t in ("reference", "time_to_quality", "cost", "runs")
+       for ext in ("md", "tex", "html")]
     + ([f"{REPORTS}/tables/ablation.{ext}" for ext in ("md", "tex", "html")] if VARIANT_MODELS else [])
     + QUALITATIVE_FIGURES
     + EDIT_FILES

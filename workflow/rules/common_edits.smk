@@ -185,17 +185,16 @@ def edit_reference(wildcards):
     return [] if EDITS[wildcards.edit]["truth"] else [edited_checkpoint(wildcards)]
 
 
-def edit_reference_args(wildcards, input):
-    return f"--reference {shlex.quote(input.reference[0])}" if input.reference else ""
-
-
 def edit_evaluate_settings(wildcards):
     edit = EDITS[wildcards.edit]
     return scoring_settings(edit["dataset"], edit["view"])
 
 
-def edit_evaluate_args(wildcards):
-    return _flags({**edit_evaluate_settings(wildcards), **placement()})
+def edit_evaluate_args(wildcards, input):
+    """`pvd evaluate` flags of an edit's evaluation, led by `--reference` (the edited teacher) where
+    there is no ground truth."""
+    reference = f"--reference {shlex.quote(input.reference[0])} " if input.reference else ""
+    return reference + _flags({**edit_evaluate_settings(wildcards), **placement()})
 
 
 def edit_evaluate_stamp(wildcards):

@@ -13,11 +13,10 @@ rule download_dataset:
         download_root=download_root,
         root=dataset_root,
     resources:
-        mem_mb=resource("data", "mem_mb"),
-        runtime=resource("data", "runtime"),
+        **stage_resources("data"),
     threads: resource("data", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "( pvd data download {wildcards.dataset} --root {params.download_root:q} "
         "&& if [ ! -d {params.root:q} ]; then echo 'no folder {params.root} after the download: "
@@ -37,11 +36,10 @@ rule make_demo_scene:
         args=demo_args,
         stamp=demo_stamp,
     resources:
-        mem_mb=resource("data", "mem_mb"),
-        runtime=resource("data", "runtime"),
+        **stage_resources("data"),
     threads: resource("data", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd data demo {output.scene:q} {params.args} > {log:q} 2>&1"
 
@@ -55,10 +53,9 @@ rule fetch_lpips_weights:
     benchmark:
         f"{RESULTS}/data/lpips_weights.benchmark.tsv"
     resources:
-        mem_mb=resource("data", "mem_mb"),
-        runtime=resource("data", "runtime"),
+        **stage_resources("data"),
     threads: resource("data", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd data weights > {log:q} 2>&1 && touch {output.marker:q}"

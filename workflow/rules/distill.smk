@@ -1,5 +1,9 @@
 """Progressive distillation: one `pvd distill` per (dataset, scene, teacher, student) cell, and one
-per ablation cell (dataset, scene, pair, variant) of the config's `ablations`."""
+per ablation cell (dataset, scene, pair, variant) of the config's `ablations`.
+
+`distill_student` is the one definition of a `pvd distill` job (its command, resources, threads and
+software); the ablation cells here and the edited teachers' students (edit.smk) reuse it with their
+own paths and settings (`use rule ... with:`)."""
 
 
 rule distill_student:
@@ -19,23 +23,17 @@ rule distill_student:
         args=distill_args,
         stamp=distill_stamp,
     resources:
-        gpu=resource("distill", "gpu", 0),
-        mem_mb=resource("distill", "mem_mb"),
-        runtime=resource("distill", "runtime"),
+        **stage_resources("distill", gpu=True),
     threads: resource("distill", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd distill {params.scene_dir:q} --threads {threads} --ckpt_teacher {input.teacher:q} "
         "--workspace \"$(dirname {output.ckpt:q})\" {params.args} > {log:q} 2>&1"
 
 
-rule distill_variant:
-    """An ablation cell: the pair distilled with one variant's overrides (config `ablations`)."""
-    input:
-        scene=scene_input,
-        native=BUILD_MARKER,
-        teacher=teacher_checkpoint,
+# An ablation cell: the pair distilled with one variant's overrides (config `ablations`).
+use rule distill_student as distill_variant with:
     output:
         ckpt=f"{RESULTS}/{{dataset}}/{{scene}}/distill/{{teacher}}2{{student}}@{{variant}}/checkpoint.pt",
         record=f"{RESULTS}/{{dataset}}/{{scene}}/distill/{{teacher}}2{{student}}@{{variant}}/record.json",
@@ -44,16 +42,5 @@ rule distill_variant:
     benchmark:
         f"{RESULTS}/{{dataset}}/{{scene}}/distill/{{teacher}}2{{student}}@{{variant}}/benchmark.tsv"
     params:
-        scene_dir=scene_path,
         args=variant_args,
         stamp=variant_stamp,
-    resources:
-        gpu=resource("distill", "gpu", 0),
-        mem_mb=resource("distill", "mem_mb"),
-        runtime=resource("distill", "runtime"),
-    threads: resource("distill", "threads", 1)
-    conda:
-        "../../environment.yml"
-    shell:
-        "pvd distill {params.scene_dir:q} --threads {threads} --ckpt_teacher {input.teacher:q} "
-        "--workspace \"$(dirname {output.ckpt:q})\" {params.args} > {log:q} 2>&1"

@@ -16,11 +16,10 @@ rule make_edit_truth:
         args=truth_args,
         stamp=truth_stamp,
     resources:
-        mem_mb=resource("data", "mem_mb"),
-        runtime=resource("data", "runtime"),
+        **stage_resources("data"),
     threads: resource("data", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd data demo {output.scene:q} {params.args} > {log:q} 2>&1"
 
@@ -44,20 +43,18 @@ rule edit_teacher:
         args=edit_args,
         stamp=edit_stamp,
     resources:
-        gpu=resource(EDIT_RESOURCES, "gpu", 0),
-        mem_mb=resource(EDIT_RESOURCES, "mem_mb"),
-        runtime=resource(EDIT_RESOURCES, "runtime"),
+        **stage_resources(EDIT_RESOURCES, gpu=True),
     threads: resource(EDIT_RESOURCES, "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "printf '%s\\n' {params.program:q} > {output.program:q} && "
         "pvd edit --ckpt {input.teacher:q} --program {output.program:q} --threads {threads} "
         "--workspace \"$(dirname {output.ckpt:q})\" {params.args} > {log:q} 2>&1"
 
 
-rule distill_edited:
-    """An edited teacher distilled into one student architecture, on the edit's ground truth if any."""
+# An edited teacher distilled into one student architecture, on the edit's ground truth if any.
+use rule distill_student as distill_edited with:
     input:
         scene=edit_scene_input,
         native=BUILD_MARKER,
@@ -73,21 +70,11 @@ rule distill_edited:
         scene_dir=edit_scene_dir,
         args=edit_distill_args,
         stamp=edit_distill_stamp,
-    resources:
-        gpu=resource("distill", "gpu", 0),
-        mem_mb=resource("distill", "mem_mb"),
-        runtime=resource("distill", "runtime"),
-    threads: resource("distill", "threads", 1)
-    conda:
-        "../../environment.yml"
-    shell:
-        "pvd distill {params.scene_dir:q} --threads {threads} --ckpt_teacher {input.teacher:q} "
-        "--workspace \"$(dirname {output.ckpt:q})\" {params.args} > {log:q} 2>&1"
 
 
-rule evaluate_edit:
-    """One model of an edit (`original`, `edited` or a student) scored against the edit's ground truth,
-    or, without one, against the edited teacher's renders (`pvd evaluate --reference`)."""
+# One model of an edit (`original`, `edited` or a student) scored against the edit's ground truth, or,
+# without one, against the edited teacher's renders (`--reference` leads its arguments).
+use rule evaluate_model as evaluate_edit with:
     input:
         scene=edit_scene_input,
         ckpt=edit_evaluated_checkpoint,
@@ -102,16 +89,5 @@ rule evaluate_edit:
         f"{RESULTS}/edits/{{edit}}/{{teacher}}/eval/{{evaluated}}/benchmark.tsv"
     params:
         scene_dir=edit_scene_dir,
-        reference=edit_reference_args,
         args=edit_evaluate_args,
         stamp=edit_evaluate_stamp,
-    resources:
-        gpu=resource("evaluate", "gpu", 0),
-        mem_mb=resource("evaluate", "mem_mb"),
-        runtime=resource("evaluate", "runtime"),
-    threads: resource("evaluate", "threads", 1)
-    conda:
-        "../../environment.yml"
-    shell:
-        "pvd evaluate {params.scene_dir:q} --threads {threads} --ckpt {input.ckpt:q} {params.reference} "
-        "--workspace \"$(dirname {output.metrics:q})\" {params.args} > {log:q} 2>&1"

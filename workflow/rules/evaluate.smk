@@ -18,12 +18,10 @@ rule evaluate_model:
         args=evaluate_args,
         stamp=evaluate_stamp,
     resources:
-        gpu=resource("evaluate", "gpu", 0),
-        mem_mb=resource("evaluate", "mem_mb"),
-        runtime=resource("evaluate", "runtime"),
+        **stage_resources("evaluate", gpu=True),
     threads: resource("evaluate", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd evaluate {params.scene_dir:q} --threads {threads} --ckpt {input.ckpt:q} "
         "--workspace \"$(dirname {output.metrics:q})\" {params.args} > {log:q} 2>&1"

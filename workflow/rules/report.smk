@@ -1,6 +1,9 @@
 """Aggregation into reports/{name}/: results.csv, per-dataset tables and figures, the comparison
-with the reference numbers of docs/method.md, the learning curves and time to quality, the ablation
-table and the qualitative grids. Built from metrics.json and record.json files (and the renders
+with the reference numbers of docs/method.md, the cost and runs tables (with the config's bars), the
+learning curves and time to quality, the ablation table and the qualitative grids.
+
+This file is the one place that orders the report steps (each a `pvd report` sub-command); there
+is no other chain of them. Built from metrics.json and record.json files (and the renders
 that `pvd evaluate` lists in metrics.json) only."""
 
 
@@ -19,11 +22,10 @@ rule collect_results:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report collect {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
 
@@ -44,11 +46,10 @@ rule make_tables:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report tables --csv {input.csv:q} --dataset {wildcards.dataset} "
         "--out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
@@ -75,11 +76,10 @@ rule make_figures:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report figures --csv {input.csv:q} --dataset {wildcards.dataset} "
         "--out \"$(dirname {output.heatmap:q})\" > {log:q} 2>&1"
@@ -101,11 +101,10 @@ rule compare_reference:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report reference --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
@@ -126,13 +125,38 @@ rule make_cost_table:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report cost {input.records:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
+
+
+rule make_runs_table:
+    """Every train and distill run's own figures (steps, wall and processor seconds, test PSNR, a student's
+    gap to its teacher and PSNR against the teacher's renders) and the config's `bars` per student."""
+    input:
+        records=ALL_TRAIN_RECORDS,
+    output:
+        md=f"{REPORTS}/tables/runs.md",
+        tex=f"{REPORTS}/tables/runs.tex",
+        html=report(f"{REPORTS}/tables/runs.html", caption="../report/runs.rst", category="Tables",
+                    labels={"table": "runs and bars"}),
+    log:
+        f"{RESULTS}/logs/report/make_runs_table.log",
+    benchmark:
+        f"{RESULTS}/logs/report/make_runs_table.benchmark.tsv"
+    params:
+        stamp=report_stamp(),
+        bars=bars_args(),
+    resources:
+        **stage_resources("report"),
+    threads: resource("report", "threads", 1)
+    conda:
+        CONDA_ENV
+    shell:
+        "pvd report runs {input.records:q} {params.bars} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
 
 rule collect_curves:
@@ -148,11 +172,10 @@ rule collect_curves:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report curves {input.records:q} --out {output.csv:q} > {log:q} 2>&1"
 
@@ -178,11 +201,10 @@ rule make_time_to_quality:
         figures=figures_dir,
         datasets=" ".join(DATASETS),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report time-to-quality --curves {input.csv:q} --figures {params.figures:q} --dataset {params.datasets} "
         "--tables \"$(dirname {output.md:q})\" > {log:q} 2>&1"
@@ -204,11 +226,10 @@ rule make_ablation_table:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report ablation --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
@@ -230,11 +251,10 @@ rule make_qualitative:
         view=qualitative_args(),
         caption=qualitative_caption,
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report qualitative {input.metrics:q} {params.view} --caption {params.caption:q} "
         "--out \"$(dirname {output.png:q})\" > {log:q} 2>&1"
@@ -259,11 +279,10 @@ rule make_edits_table:
     params:
         stamp=report_stamp(),
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report edits {input.metrics:q} --csv {input.csv:q} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
@@ -284,11 +303,10 @@ rule make_edit_figure:
         stamp=report_stamp(),
         view=edit_view,
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
+        **stage_resources("report"),
     threads: resource("report", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd report edit-figure {input.metrics:q} --view {params.view} --out \"$(dirname {output.png:q})\" "
         "> {log:q} 2>&1"

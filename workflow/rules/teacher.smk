@@ -20,12 +20,10 @@ rule train_teacher:
         args=teacher_args,
         stamp=teacher_stamp,
     resources:
-        gpu=resource("teacher", "gpu", 0),
-        mem_mb=resource("teacher", "mem_mb"),
-        runtime=resource("teacher", "runtime"),
+        **stage_resources("teacher", gpu=True),
     threads: resource("teacher", "threads", 1)
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd train {params.scene_dir:q} --threads {threads} --workspace \"$(dirname {output.ckpt:q})\" {params.args} "
         "> {log:q} 2>&1"
@@ -49,11 +47,10 @@ rule import_teacher:
         args=import_args,
         stamp=import_stamp,
     resources:
-        mem_mb=resource("teacher", "mem_mb"),
-        runtime=resource("teacher", "runtime"),
+        **stage_resources("teacher"),
     threads: 1
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "pvd import {input.reference:q} {params.scene_dir:q} --threads {threads} "
         "--workspace \"$(dirname {output.ckpt:q})\" {params.args} > {log:q} 2>&1"
