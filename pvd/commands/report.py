@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         t.add_argument("--csv", required=True, type=Path, help="results.csv")
         t.add_argument("--dataset", nargs="+", choices=DATASETS, help="datasets (default: all in the CSV)")
         t.add_argument("--out", required=True, type=Path, help="output folder")
-    r = sub.add_parser("reference", help="ours vs the reference numbers of METHOD.md §7 (md, tex, html)")
+    r = sub.add_parser("reference", help="ours vs the paper's reference numbers (docs/method.md; md, tex, html)")
     r.add_argument("--csv", required=True, type=Path, help="results.csv")
     r.add_argument("--out", required=True, type=Path, help="output folder")
     k = sub.add_parser("cost", help="device-hours and peak GPU memory per stage and architecture (md, tex, html)")
