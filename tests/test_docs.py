@@ -24,7 +24,6 @@ _SECTION = "\u00a7"
 CITATIONS = re.compile(rf"\b{_NAME}\b|{_FOLDER}|{_SECTION}\s*\d")
 
 
-
 def tracked_files() -> list[str]:
     proc = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=False)
     if proc.returncode != 0:

@@ -296,3 +296,37 @@ def test_second_run_into_a_busy_workspace_stops_and_kill_9_frees_it(pvd, demo_sc
     assert first.returncode == -signal.SIGKILL
     assert pvd(*train_args(demo_scene, ws, "hash")).rc == 0  # the OS released the lock
     assert json.loads((ws / "record.json").read_text())["iterations"] == 12
+
+
+def test_edit_into_a_distillation_workspace_is_refused(demo_scene, teacher, tmp_path):
+    """A real `pvd edit` process aimed at a finished distillation: refused, nothing changed; a second
+    edit into its own finished workspace asks for --overwrite."""
+    student = tmp_path / "hash2vm"
+    run = lambda *argv: subprocess.run(
+        [sys.executable, "-m", "pvd.cli", *map(str, argv)], capture_output=True, text=True
+    )  # noqa: E731
+    assert run(*_distill(demo_scene, teacher / "checkpoint.pt", student)).returncode == 0
+    before = snapshot(student)
+    edit = [
+        "edit",
+        "--ckpt",
+        teacher / "checkpoint.pt",
+        "--erase",
+        "-0.8",
+        "-0.6",
+        "0",
+        "-0.1",
+        "0.1",
+        "0.7",
+        "--grid_passes",
+        "1",
+        "--workspace",
+    ]
+    out = run(*edit, student)
+    assert out.returncode == 2
+    assert f"--workspace {student} holds a distill run of hash2vm, not an edit run" in out.stderr
+    assert snapshot(student) == before
+    assert run(*edit, tmp_path / "erased").returncode == 0
+    again = run(*edit, tmp_path / "erased")
+    assert again.returncode == 2 and "holds a finished edit run" in again.stderr and "--overwrite" in again.stderr
+    assert json.loads((tmp_path / "erased" / "workspace.json").read_text())["command"] == "edit"

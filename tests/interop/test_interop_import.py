@@ -9,6 +9,9 @@ log-density within 2e-4 absolute, colour within 2e-5 (float32 against float64 ar
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -350,3 +353,74 @@ def test_teacher_trained_in_the_ngp_frame_exports(demo_scene, tmp_path):
     a, b = load_model(tmp_path / "t" / "checkpoint.pt"), load_model(tmp_path / "i" / "checkpoint.pt")
     assert torch.equal(a.field.grid, b.field.grid) and torch.equal(a.grid.occupancy, b.grid.occupancy)
     assert a.meta.normalization == b.meta.normalization
+
+
+def _pvd_process(*argv) -> subprocess.CompletedProcess:
+    """A real ``pvd`` process (its own exit code, stderr and locks)."""
+    return subprocess.run([sys.executable, "-m", "pvd.cli", *map(str, argv)], capture_output=True, text=True)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".pvd.lock"
+    }
+
+
+def test_import_into_another_runs_workspace_is_refused(imported, demo_scene, tmp_path):
+    payload, root = imported("mlp")
+    ws = tmp_path / "teacher"
+    assert (
+        main(
+            [
+                "train",
+                str(demo_scene),
+                "--data_type",
+                "synthetic",
+                "--model_type",
+                "mlp",
+                "--workspace",
+                str(ws),
+                "--iters",
+                "2",
+                "--batch_rays",
+                "64",
+                "--no_progress",
+                "--curve_points",
+                "0",
+            ]
+        )
+        == 0
+    )
+    before = _files(ws)
+    args = [
+        "import",
+        root / "mlp_ep0300.pth",
+        "--model_type",
+        "mlp",
+        "--data_type",
+        "synthetic",
+        demo_scene,
+        "--workspace",
+        ws,
+    ]
+    out = _pvd_process(*args)
+    assert out.returncode == 2
+    assert f"--workspace {ws} holds a train run of mlp, not an import run of mlp" in out.stderr.strip().splitlines()[-1]
+    assert _files(ws) == before
+    again = _pvd_process(*args[:-1], root / "ws")  # over the finished import itself: asks for --overwrite
+    assert again.returncode == 2 and "holds a finished import run" in again.stderr and "--overwrite" in again.stderr
+    assert _pvd_process(*args[:-1], root / "ws", "--overwrite").returncode == 0
+
+
+def test_export_over_an_existing_file_asks_for_overwrite(imported, tmp_path):
+    _, root = imported("hash")
+    out = tmp_path / "hash_ep0000.pth"
+    out.write_bytes(b"keep me")
+    args = ["export", "--ckpt", root / "ws" / "checkpoint.pt", "--out", out]
+    result = _pvd_process(*args)
+    assert result.returncode == 2 and f"--out {out} exists" in result.stderr and out.read_bytes() == b"keep me"
+    assert _pvd_process(*args, "--overwrite").returncode == 0 and out.read_bytes() != b"keep me"
+    folder = _pvd_process("export", "--ckpt", root / "ws", "--out", out)
+    assert folder.returncode == 2 and "is a folder; expected a checkpoint file" in folder.stderr
