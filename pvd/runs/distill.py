@@ -111,6 +111,15 @@ class DistillSpec(TrainingOptions):
         help="drop samples the teacher hides (transmittance in front below this; 0 keeps all; "
         "default: the preset's, tiny 1e-2, paper 1e-3)",
     )
+    empty_sample_ratio: float | None = option(
+        None,
+        minimum=0,
+        maximum=1,
+        into="empty_sample_ratio",
+        workflow=True,
+        help="share of the teacher's empty cells also sampled each step, so the student learns empty space "
+        "(default: the preset's)",
+    )
     student_grid: str = option(
         "masked",
         choices=STUDENT_GRIDS,

@@ -89,6 +89,7 @@ def test_options_land_in_the_engine_config(tmp_path):
     )
     assert (cfg.active.hard_rays, cfg.active.hard_poses, cfg.loss_type, cfg.use_real_poses) == (True, False, "L1", True)
     assert cfg.visibility_cutoff == 0.0
+    assert spec.replace(empty_sample_ratio=0.2).engine_config().empty_sample_ratio == 0.2
     plain = DistillSpec(scene_dir=tmp_path, workspace=tmp_path / "ws", ckpt_teacher=tmp_path / "t.pt", model_type="mlp")
     from pvd.presets import arch_preset
 
