@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import types
 import typing
 from collections.abc import Callable
@@ -28,29 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pvd.errors import UserError
+from pvd.errors import SpecError
 
 MISSING = dataclasses.MISSING
-
-
-class SpecError(UserError):
-    """An option of a spec has a bad value (or a run cannot use it).
-
-    Attributes:
-        field: the spec field (``iters``); the CLI shows it as its flag (``--iters``).
-        problem: what is wrong, e.g. ``must be >= 1, got 0``; other options it mentions are written
-            in backticks (``use another `workspace` ``), which the CLI shows as flags too.
-    """
-
-    def __init__(self, field: str, problem: str):
-        self.field = field
-        self.problem = problem
-        super().__init__(self.render(lambda name: name))
-
-    def render(self, name_of: Callable[[str], str]) -> str:
-        """The message with every option named by ``name_of`` (the CLI: ``iters`` -> ``--iters``)."""
-        problem = re.sub(r"`(\w+)`", lambda m: name_of(m.group(1)), self.problem)
-        return f"{name_of(self.field)} {problem}"
 
 
 @dataclass(frozen=True)
