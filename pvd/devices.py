@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 
 DEFAULT_LOCK_DIR = "/tmp/pvd-gpu-slots"
 POLL_SECONDS = 2.0
@@ -117,10 +117,10 @@ def claim_slot(
     """Claim a free slot on one of ``gpus`` (default: :func:`visible_gpus`); None when there are none.
 
     Waits (polling) while every slot is held; ``on_wait(message)`` is told once. ``timeout``
-    (seconds) turns a long wait into a :class:`UserError`.
+    (seconds) turns a long wait into a :class:`SpecError` naming ``device``.
     """
     if slots_per_gpu < 1:
-        raise UserError(f"--gpu_slots must be >= 1, got {slots_per_gpu}")
+        raise SpecError("gpu_slots", f"must be >= 1, got {slots_per_gpu}")
     gpus = visible_gpus() if gpus is None else gpus
     if not gpus:
         return None
@@ -135,14 +135,14 @@ def claim_slot(
                     return SlotClaim(index, gpu, slot, path, time.monotonic() - start, fd)
         waited = time.monotonic() - start
         if timeout is not None and waited >= timeout:
-            raise UserError(
-                f"--device auto: no free GPU slot after {waited:.0f} s ({len(gpus)} GPU(s) x "
-                f"{slots_per_gpu} slot(s), locks in {folder})"
+            raise SpecError(
+                "device",
+                f"auto: no free GPU slot after {waited:.0f} s ({len(gpus)} GPU(s) x "
+                f"{slots_per_gpu} slot(s), locks in {folder})",
             )
         if not told and on_wait is not None:
             on_wait(
-                f"--device auto: all {len(gpus) * slots_per_gpu} GPU slots are busy; waiting for one "
-                f"(locks in {folder})"
+                f"device auto: all {len(gpus) * slots_per_gpu} GPU slots are busy; waiting for one (locks in {folder})"
             )
             told = True
         time.sleep(POLL_SECONDS)

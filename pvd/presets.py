@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, replace
 
-from pvd.errors import UserError
+from pvd.errors import SpecError
 from pvd.fields import ARCHS, HashConfig, MLPConfig, TensorsConfig, VMConfig, check_arch, make_field
 from pvd.fields.base import Field
 from pvd.render import RenderConfig
@@ -150,7 +150,7 @@ PRESETS: dict[str, dict[str, ArchPreset]] = {
 
 def check_preset(preset: str) -> None:
     if preset not in PRESETS:
-        raise UserError(f"--preset {preset!r} is unknown; expected one of {list(PRESET_NAMES)}")
+        raise SpecError("preset", f"{preset!r} is unknown; expected one of {list(PRESET_NAMES)}")
 
 
 def arch_preset(preset: str, arch: str) -> ArchPreset:

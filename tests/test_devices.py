@@ -14,7 +14,7 @@ from itertools import combinations
 import pytest
 
 from pvd.devices import claim_slot, visible_gpus
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 
 HOLDER = """
 import json, sys, time
@@ -86,7 +86,7 @@ def test_a_killed_holder_frees_its_slot(tmp_path):
     )
     held = json.loads(proc.stdout.readline())
     assert held["slot"] == 0
-    with pytest.raises(UserError, match="no free GPU slot"):
+    with pytest.raises(SpecError, match="^device auto: no free GPU slot"):
         claim_slot(1, gpus=["0"], timeout=0.5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -108,7 +108,7 @@ def test_visible_devices_name_the_physical_gpus(monkeypatch):
 
 
 def test_bad_slot_counts_are_clear_errors(monkeypatch):
-    with pytest.raises(UserError, match="--gpu_slots must be >= 1"):
+    with pytest.raises(SpecError, match="^gpu_slots must be >= 1"):
         claim_slot(0, gpus=["0"])
     monkeypatch.setenv("PVD_FAKE_GPU_COUNT", "two")
     with pytest.raises(UserError, match="PVD_FAKE_GPU_COUNT"):
@@ -148,7 +148,7 @@ def test_auto_on_a_machine_without_gpu_runs_on_the_cpu_and_records_it(demo_scene
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "--device auto: no CUDA GPU on this machine; running on the CPU" in proc.stdout
+    assert "device auto: no CUDA GPU on this machine; running on the CPU" in proc.stdout
     record = json.loads((ws / "record.json").read_text())
     assert record["device"] == "cpu" and record["device_request"] == "auto" and record["gpu_slot"] is None
     assert record["gpu_peak_memory_mb"] is None

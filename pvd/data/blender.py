@@ -79,7 +79,7 @@ def index_blender(root: str | Path, split: str, downscale: int = 1) -> SplitInde
         if bent:
             raise DataError(
                 f"{json_path} frame {i}: lens distortion {bent}: read this capture with "
-                "--data_type capture, which models it (the synthetic format is pinhole only)"
+                "data_type capture, which models it (the synthetic format is pinhole only)"
             )
     rows = [_intrinsics(p, header, files[0], f"{json_path} frame {i}") for p, i in zip(intrinsics, chosen)]
     sizes = {(r[4], r[5]) for r in rows}

@@ -84,7 +84,7 @@ def auto_box(c2w: torch.Tensor, aabb_scale: float | None, where: str) -> Capture
     if float(in_front.double().mean()) < 0.5:
         raise DataError(
             f"{where}: the cameras do not look at a common centre (forward-facing capture?); "
-            "give --bound, --scale and --dt_gamma by hand"
+            "give its bound, scale and dt_gamma by hand"
         )
     distance = float((origins - centre).norm(dim=-1).median())
     scale = CAMERA_DISTANCE / distance

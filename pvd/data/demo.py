@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from pvd.data.cameras import Cameras, Normalization, pixel_rays
 from pvd.data.distortion import Distortion
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.records import write_error
 
 LIGHT = torch.tensor([0.45, -0.5, 0.74]) / math.sqrt(0.45**2 + 0.5**2 + 0.74**2)
@@ -166,38 +166,43 @@ def _reach(s: Solid) -> float:
     return float((corners + torch.tensor(s.centre, dtype=torch.float64)).norm(dim=-1).max())
 
 
-def _named(seed: int, name: str, flag: str) -> Solid:
+def _named(seed: int, name: str, field: str) -> Solid:
     if name not in SOLID_NAMES:
-        raise UserError(f"{flag} {name!r}: no such solid; the demo scene has {', '.join(SOLID_NAMES)}")
+        raise SpecError(field, f"{name!r}: no such solid; the demo scene has {', '.join(SOLID_NAMES)}")
     return demo_solids(seed)[SOLID_NAMES.index(name)]
 
 
 def edited_solids(seed: int, edit: SceneEdit) -> list[tuple[str, Solid]]:
-    """The named solids of seed ``seed``'s scene after ``edit``; errors name the flag and solid."""
+    """The named solids of seed ``seed``'s scene after ``edit``; errors (:class:`SpecError`) name
+    the field of :class:`SceneEdit` (``without``, ``move``, ``insert``) and the solid."""
     named = dict(zip(SOLID_NAMES, demo_solids(seed)))
+    inserted: dict[str, str] = {}  # key in named -> SEED:NAME
     for name in edit.without:
-        _named(seed, name, "--without")
+        _named(seed, name, "without")
         if name not in named:
-            raise UserError(f"--without {name!r} is given twice")
+            raise SpecError("without", f"{name!r} is given twice")
         del named[name]
     for name, delta in edit.move:
-        _named(seed, name, "--move")
+        _named(seed, name, "move")
         if name not in named:
-            raise UserError(f"--move {name!r}: the solid is also left out by --without")
+            raise SpecError("move", f"{name!r}: the solid is also left out by `without`")
         named[name] = translated(named[name], delta)
     for other, name, delta in edit.insert:
         key = f"seed{other}_{name}"
         if key in named:
-            raise UserError(f"--insert {other}:{name} is given twice")
-        named[key] = translated(_named(other, name, "--insert"), delta)
+            raise SpecError("insert", f"{other}:{name} is given twice")
+        named[key] = translated(_named(other, name, "insert"), delta)
+        inserted[key] = f"{other}:{name}"
     for name, solid in named.items():
         if _reach(solid) > SCENE_RADIUS:
-            raise UserError(
-                f"--move/--insert {name}: the solid would reach {_reach(solid):.3f} from the origin; "
-                f"demo solids must stay within {SCENE_RADIUS}"
+            field, label = ("insert", inserted[name]) if name in inserted else ("move", name)
+            raise SpecError(
+                field,
+                f"{label}: the solid would reach {_reach(solid):.3f} from the origin; "
+                f"demo solids must stay within {SCENE_RADIUS}",
             )
     if not named:
-        raise UserError("--without leaves no solid in the scene")
+        raise SpecError("without", "leaves no solid in the scene")
     return list(named.items())
 
 
@@ -369,12 +374,9 @@ def write_demo(
     non-empty ``out_dir`` is an error.
     """
     out_dir = Path(out_dir)
-    for name in ("size", "spp"):
+    for name in ("size", "spp", "n_train", "n_val", "n_test"):
         if getattr(config, name) < 1:
-            raise UserError(f"--{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("n_train", "n_val", "n_test"):
-        if getattr(config, name) < 1:
-            raise UserError(f"--{name} must be at least 1, got {getattr(config, name)}")
+            raise SpecError(name, f"must be at least 1, got {getattr(config, name)}")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UserError(f"{out_dir}: already exists and is not an empty folder; remove it or choose another OUT_DIR")
     named = edited_solids(config.seed, edit)

@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.records import atomic_path, sha256_file, write_json
 
 MANIFEST = Path(__file__).with_name("manifest.json")
@@ -49,6 +49,11 @@ SKIPPED_ENTRIES = ("__MACOSX",)
 
 class DownloadError(UserError):
     """A download failed, was truncated, or its content is not what was expected."""
+
+
+class DownloadOptionError(DownloadError, SpecError):
+    """An argument of a download (``sha256``, ``root``) that cannot be used: a :class:`DownloadError`
+    that names it (the CLI shows its flag)."""
 
 
 class CorruptArchive(DownloadError):
@@ -200,16 +205,16 @@ def download_dataset(
         raise DownloadError(f"unknown dataset {name!r}; expected one of {', '.join(sources)}")
     src = sources[name]
     if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{8,64}", sha256):
-        raise DownloadError(
-            f"--sha256 {sha256!r}: expected a SHA-256 digest (64 hexadecimal digits, or a prefix of at least 8)"
+        raise DownloadOptionError(
+            "sha256", f"{sha256!r}: expected a SHA-256 digest (64 hexadecimal digits, or a prefix of at least 8)"
         )
     root = Path(root)
     if root.exists() and not root.is_dir():
-        raise DownloadError(f"--root {root} is a file; expected a folder to extract the dataset into")
+        raise DownloadOptionError("root", f"{root} is a file; expected a folder to extract the dataset into")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DownloadError(f"--root {root}: cannot create the folder ({exc.strerror or exc})") from None
+        raise DownloadOptionError("root", f"{root}: cannot create the folder ({exc.strerror or exc})") from None
     marker = root / f".pvd-complete-{name}.json"
     if marker.is_file():
         return json.loads(marker.read_text())

@@ -106,7 +106,7 @@ def check_cameras(index: SplitIndex, root) -> None:
     if cams.width < 1 or cams.height < 1:
         raise DataError(
             f"{root}: the {index.name!r} split's images are {cams.width}x{cams.height} px "
-            "after downscaling; expected at least 1x1 (use a smaller --downscale)"
+            "after downscaling; expected at least 1x1 (use a smaller downscale factor)"
         )
     c2w = cams.c2w.to(torch.float64)
     rot = c2w[:, :3, :3]

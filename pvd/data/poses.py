@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from pvd.data.cameras import Cameras
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 
 POSE_KINDS = {"synthetic": "hemisphere", "tank": "band", "llff": "forward", "capture": "band"}
 # poses drawn per epoch by the reference (its synthetic and tank samplers; 30 for llff)
@@ -136,7 +136,7 @@ class PoseRegion:
 def derive_region(cameras: Cameras, data_type: str, near: float | None = None, far: float | None = None) -> PoseRegion:
     """The pose region of a dataset type, from its training ``cameras`` (and depth bounds)."""
     if data_type not in POSE_KINDS:
-        raise UserError(f"--data_type {data_type!r} has no pose sampler; expected one of {sorted(POSE_KINDS)}")
+        raise SpecError("data_type", f"{data_type!r} has no pose sampler; expected one of {sorted(POSE_KINDS)}")
     if len(cameras) < 2:
         raise UserError(f"data-free poses need at least 2 training cameras, got {len(cameras)}")
     c2w = cameras.c2w.float()

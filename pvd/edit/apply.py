@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from pvd.data.cameras import Normalization
-from pvd.edit.program import EditError, EditOp, EditProgram, box_to_box_frame, check_program
+from pvd.edit.program import EditError, EditOp, EditOptionError, EditProgram, box_to_box_frame, check_program
 from pvd.fields.edited import EditedConfig
 from pvd.model import CheckpointError, Model, ModelMeta, build_model, load_model
 from pvd.records import sha256_file
@@ -165,12 +165,12 @@ def check_edit(
             "edit: the base checkpoint is already edited; edit its base checkpoint with the combined program instead"
         )
     if not (math.isfinite(density_floor) and density_floor <= base.meta.density_range[0]):
-        raise EditError(
-            f"edit: --density_floor must be a number <= the base's lower density clamp "
-            f"{base.meta.density_range[0]}, got {density_floor}"
+        raise EditOptionError(
+            "density_floor",
+            f"must be a number <= the base's lower density clamp {base.meta.density_range[0]}, got {density_floor}",
         )
     if grid_passes < 1:
-        raise EditError(f"edit: --grid_passes must be >= 1, got {grid_passes}")
+        raise EditOptionError("grid_passes", f"must be >= 1, got {grid_passes}")
     missing = [p for p in program.checkpoints() if p not in inserted]
     if missing:
         raise EditError(f"edit: inserted checkpoints {missing} were not loaded")

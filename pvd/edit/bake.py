@@ -78,7 +78,7 @@ from pvd.edit.apply import (
     finish_grid,
     source_entry,
 )
-from pvd.edit.program import EditError, EditProgram
+from pvd.edit.program import EditOptionError, EditProgram
 from pvd.fields.tensors import SH_BANDS
 from pvd.model import Model, ModelMeta, build_model
 
@@ -160,10 +160,11 @@ def _placed(part: Tensor, op: dict, hi: float) -> Tensor:
     ``log(density_factor)``, SH coefficients turned like the content."""
     rot = op["rotation"]  # Rz(rotate_z)^T: destination -> source directions
     if abs(rot[2][2] - 1.0) > 1e-6:
-        raise EditError(
-            "pvd edit --bake: the content turns about a box axis other than z (a rotate_z in a "
-            "checkpoint whose frame moves the world's z axis, e.g. torch-ngp's); the SH turn "
-            "supports z only: edit without --bake and distil into tensors"
+        raise EditOptionError(
+            "bake",
+            "cannot turn the content about a box axis other than z (a rotate_z in a checkpoint whose "
+            "frame moves the world's z axis, e.g. torch-ngp's); the SH turn supports z only: edit "
+            "without `bake` and distil into tensors",
         )
     angle = math.atan2(rot[0][1], rot[0][0])
     coeffs = sh_rotate_z(part[:, 1:].reshape(-1, 3, SH_BANDS**2), angle).reshape(-1, 3 * SH_BANDS**2)
@@ -212,12 +213,13 @@ def bake_channels(base: Model, ops: list[dict], sources: list[Model], floor: flo
 
 
 def check_bake_base(base: Model) -> None:
-    """Raise an :class:`EditError` naming ``--bake`` unless ``base`` is a ``tensors`` model."""
+    """Raise an :class:`EditOptionError` naming ``bake`` unless ``base`` is a ``tensors`` model."""
     if base.model_type != "tensors":
-        raise EditError(
-            f"--bake writes the edit into a tensors (Plenoxels) voxel grid, but the base checkpoint "
-            f"is {base.model_type}: edit without --bake (an edited checkpoint), and distil it into "
-            "tensors if a voxel grid is wanted"
+        raise EditOptionError(
+            "bake",
+            f"writes the edit into a tensors (Plenoxels) voxel grid, but the base checkpoint is "
+            f"{base.model_type}: edit without `bake` (an edited checkpoint), and distil it into "
+            "tensors if a voxel grid is wanted",
         )
 
 
@@ -225,11 +227,12 @@ def _check_inserts(program: EditProgram, inserted: dict[str, Model]) -> None:
     for i, op in enumerate(program.ops):
         arch = inserted[op.checkpoint].model_type if op.kind == "insert" else "tensors"
         if arch != "tensors":
-            raise EditError(
-                f"edit program: operation {i + 1} (insert): --bake cannot insert from the {arch} "
-                f"checkpoint ({op.checkpoint}), only from tensors grids; edit without --bake and "
-                "distil the edited checkpoint into tensors (pvd distill --teacher_type edited "
-                "--model_type tensors)"
+            raise EditOptionError(
+                "bake",
+                f"cannot insert from the {arch} checkpoint {op.checkpoint} (edit program: operation "
+                f"{i + 1} (insert)), only from tensors grids; edit without `bake` and distil the "
+                "edited checkpoint into tensors (a distillation with `teacher_type` edited and "
+                "`model_type` tensors)",
             )
 
 

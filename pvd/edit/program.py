@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from pvd.data.cameras import Normalization
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 
 OPS = ("erase", "keep", "move", "insert")
 _KEYS = {
@@ -52,6 +52,11 @@ TOLERANCE = 1e-6
 
 class EditError(UserError):
     """An edit program that cannot be applied; the message names the operation and field."""
+
+
+class EditOptionError(EditError, SpecError):
+    """An option of an edit (``bake``, ``density_floor``, ...) that cannot be used: an
+    :class:`EditError` that names the option's field (the CLI shows its flag)."""
 
 
 Vec3 = tuple[float, float, float]
@@ -232,7 +237,7 @@ def read_program(path: str | Path) -> EditProgram:
 
 
 def erase_program(boxes: list[list[float]]) -> EditProgram:
-    """The program of ``--erase x0 y0 z0 x1 y1 z1`` flags (one box each)."""
+    """The program of ``erase`` boxes ``[x0, y0, z0, x1, y1, z1]`` (one erase each)."""
     return parse_program({"operations": [{"op": "erase", "min": list(b[:3]), "max": list(b[3:])} for b in boxes]})
 
 

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from pvd.data.cameras import Cameras
 from pvd.data.poses import axes_center, derive_region, look_at, world_up
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 
 PATH_KINDS = ("orbit", "spiral")
 DEFAULT_PATH = {"synthetic": "orbit", "tank": "orbit", "llff": "spiral", "capture": "orbit"}
@@ -94,15 +94,15 @@ def path_cameras(
         Cameras with ``frames`` views sharing the first training camera's rescaled intrinsics.
     """
     if kind not in PATH_KINDS:
-        raise UserError(f"--path {kind!r}: expected one of {', '.join(PATH_KINDS)}")
+        raise SpecError("path", f"{kind!r}: expected one of {', '.join(PATH_KINDS)}")
     if frames < 1:
-        raise UserError(f"--frames must be >= 1, got {frames}")
+        raise SpecError("frames", f"must be >= 1, got {frames}")
     if len(train) < 2:
         raise UserError(f"a camera path needs at least 2 training cameras, got {len(train)}")
     poses = orbit_poses(train.c2w.float(), frames) if kind == "orbit" else spiral_poses(train, frames, near, far)
     width, height = size if size is not None else (train.width, train.height)
     if width < 1 or height < 1:
-        raise UserError(f"--size must be positive, got {width}x{height}")
+        raise SpecError("size", f"must be positive, got {width}x{height}")
     s = width / train.width
     fx, fy, cx = float(train.fx[0]) * s, float(train.fy[0]) * s, float(train.cx[0]) * s
     cy = float(train.cy[0]) * s + (height - train.height * s) / 2
@@ -114,5 +114,5 @@ def parse_size(text: str) -> tuple[int, int]:
     """``"WxH"`` -> (W, H); a clear error otherwise."""
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise UserError(f"--size {text!r}: expected WIDTHxHEIGHT in pixels, e.g. 400x300")
+        raise SpecError("size", f"{text!r}: expected WIDTHxHEIGHT in pixels, e.g. 400x300")
     return int(parts[0]), int(parts[1])

@@ -24,7 +24,7 @@ from torch import Tensor
 from pvd.data.cameras import Cameras
 from pvd.data.images import area_downscale
 from pvd.data.scene import SceneSplit
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.evaluate.evaluate import ground_truth_rgb, model_device, render_view
 from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model
@@ -47,9 +47,11 @@ class ProbeConfig:
 
     def check(self) -> None:
         if self.points < 0:
-            raise UserError(f"--curve_points must be >= 0, got {self.points}")
-        if self.views < 1 or self.size < 1:
-            raise UserError(f"--probe_views and --probe_size must be >= 1, got {self.views}, {self.size}")
+            raise SpecError("curve_points", f"must be >= 0, got {self.points}")
+        if self.views < 1:
+            raise SpecError("probe_views", f"must be >= 1, got {self.views}")
+        if self.size < 1:
+            raise SpecError("probe_size", f"must be >= 1, got {self.size}")
 
 
 def probe_views(n_views: int, k: int) -> list[int]:

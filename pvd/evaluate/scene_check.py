@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pvd.data import index_split
 from pvd.data.scene import DataError, SceneSplit
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.model import ModelMeta
 
 ASPECT_TOLERANCE = 0.05
@@ -24,11 +24,16 @@ class SceneMismatch(UserError):
     """The checkpoint was trained on another scene than the one given."""
 
 
+class DataTypeMismatch(SceneMismatch, SpecError):
+    """The checkpoint was trained on another dataset type than the ``data_type`` given (names that option)."""
+
+
 def check_data_type(meta: ModelMeta, ckpt: Path, data_type: str) -> None:
-    """Raise :class:`SceneMismatch` when ``ckpt`` was trained on another dataset type."""
+    """Raise :class:`DataTypeMismatch` (a :class:`SceneMismatch` naming ``data_type``) when ``ckpt`` was
+    trained on another dataset type."""
     if meta.data_type is not None and meta.data_type != data_type:
-        raise SceneMismatch(
-            f"checkpoint {ckpt} was trained on data_type {meta.data_type!r} but --data_type is {data_type!r}"
+        raise DataTypeMismatch(
+            "data_type", f"{data_type} does not match checkpoint {ckpt}, trained on {meta.data_type!r} data"
         )
 
 

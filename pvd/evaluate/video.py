@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from pvd.data.cameras import Cameras
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.evaluate.evaluate import WHITE, render_view
 from pvd.model import Model
 from pvd.records import atomic_path
@@ -39,9 +39,9 @@ def choose_format(requested: str | None) -> str:
     if requested is None:
         return "mp4" if ffmpeg_available() else "gif"
     if requested not in VIDEO_FORMATS:
-        raise UserError(f"--format {requested!r}: expected one of {', '.join(VIDEO_FORMATS)}")
+        raise SpecError("format", f"{requested!r}: expected one of {', '.join(VIDEO_FORMATS)}")
     if requested == "mp4" and not ffmpeg_available():
-        raise UserError("--format mp4 needs ffmpeg (pip install imageio-ffmpeg); use --format gif")
+        raise SpecError("format", "mp4 needs ffmpeg (pip install imageio-ffmpeg); use `format` gif")
     return requested
 
 
@@ -110,7 +110,7 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> i
     if kind not in VIDEO_FORMATS:
         raise UserError(f"{path}: video files end in .mp4 or .gif")
     if not fps > 0:
-        raise UserError(f"--fps must be > 0, got {fps}")
+        raise SpecError("fps", f"must be > 0, got {fps}")
     with atomic_path(path) as tmp:
         count = (_write_mp4 if kind == "mp4" else _write_gif)(tmp, frames, fps)
         if count == 0:

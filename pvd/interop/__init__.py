@@ -9,11 +9,18 @@ grid and frame conversion), :mod:`pvd.interop.morton` (the Morton-ordered occupa
 """
 
 from pvd.interop.convert import export_reference, import_reference, unused_entries
-from pvd.interop.reference import ReferenceFile, ReferenceFormatError, read_reference, write_reference
+from pvd.interop.reference import (
+    ReferenceFile,
+    ReferenceFormatError,
+    ReferenceMismatch,
+    read_reference,
+    write_reference,
+)
 
 __all__ = [
     "ReferenceFile",
     "ReferenceFormatError",
+    "ReferenceMismatch",
     "export_reference",
     "import_reference",
     "read_reference",

@@ -29,6 +29,7 @@ from pvd.interop.morton import from_morton, pack_bits, to_morton, unpack_bits
 from pvd.interop.reference import (
     ReferenceFile,
     ReferenceFormatError,
+    ReferenceMismatch,
     check_entries,
     field_entries,
     grid_entries,
@@ -126,8 +127,9 @@ def import_reference(ref: ReferenceFile, meta: ModelMeta) -> Model:
     """Build the model ``meta`` describes and fill it from ``ref`` (names and shapes all checked).
 
     Raises:
-        ReferenceFormatError: a missing or misshapen entry, other hash row offsets, a bound or
-            grid that do not fit ``meta``, a normalisation outside torch-ngp's frame.
+        ReferenceFormatError: a missing or misshapen entry, other hash row offsets, a grid that
+            does not fit ``meta``, a normalisation outside torch-ngp's frame; a
+            :class:`ReferenceMismatch` naming ``bound`` for a box of another bound.
     """
     where = f"reference checkpoint {ref.path}"
     arch, config = meta.model_type, meta.field_config
@@ -138,7 +140,9 @@ def import_reference(ref: ReferenceFile, meta: ModelMeta) -> Model:
             f"normalisation must carry its rotation (NGP_ROTATION)"
         )
     if abs(ref.bound - meta.bound) > 1e-6 * max(1.0, meta.bound):
-        raise ReferenceFormatError(f"{where}: its box has bound {ref.bound:g} (aabb_train), not --bound {meta.bound:g}")
+        raise ReferenceMismatch(
+            "bound", f"{meta.bound:g} does not match {where}, whose box has bound {ref.bound:g} (aabb_train)"
+        )
     model = build_model(meta, "cpu")
     grid = model.grid
     offsets = getattr(model.field, "layout", None)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.records import atomic_path
 
 ARCH_SIGNATURES = {
@@ -46,6 +46,11 @@ GRID_ENTRIES = ("aabb_train", "aabb_infer", "density_grid", "density_bitfield", 
 
 class ReferenceFormatError(UserError):
     """A reference checkpoint is missing, truncated, of another architecture or misshapen."""
+
+
+class ReferenceMismatch(ReferenceFormatError, SpecError):
+    """A reference checkpoint does not fit an option given for it (``model_type``, ``bound``): a
+    :class:`ReferenceFormatError` that names the option's field (the CLI shows its flag)."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,7 @@ def _load(path: Path) -> dict:
     if not isinstance(payload, dict) or not isinstance(payload.get("model"), dict):
         raise ReferenceFormatError(
             f"reference checkpoint {path} has no 'model' state dict: not a file of the "
-            f"reference code (a pvd checkpoint is read by --ckpt, not imported)"
+            f"reference code (a pvd checkpoint is used as it is, as a run's checkpoint, not imported)"
         )
     return payload
 
@@ -197,17 +202,19 @@ def check_entries(path: Path, model: dict, expected: dict[str, tuple[int, ...]],
 
 
 def read_reference(path: str | Path, arch: str) -> ReferenceFile:
-    """Load a reference checkpoint of architecture ``arch`` and check its renderer entries; the
-    field's entries are checked by :func:`check_entries` once the config is known."""
+    """Load a reference checkpoint of architecture ``arch`` (another one: a :class:`ReferenceMismatch`
+    naming ``model_type``) and check its renderer entries; the field's entries are checked by
+    :func:`check_entries` once the config is known."""
     path = Path(path)
     payload = _load(path)
     model = payload["model"]
     found = detect_arch(model)
     if arch not in found:
         what = f"a {found[0]} model ({ARCH_SIGNATURES[found[0]]!r})" if found else "no model the reference builds"
-        raise ReferenceFormatError(
-            f"reference checkpoint {path} holds {what}, not --model_type {arch} "
-            f"(expected the entry {ARCH_SIGNATURES[arch]!r})"
+        raise ReferenceMismatch(
+            "model_type",
+            f"{arch} does not match reference checkpoint {path}, which holds {what} "
+            f"(a {arch} model has the entry {ARCH_SIGNATURES[arch]!r})",
         )
     for name in ("aabb_train", "density_grid"):
         if not isinstance(model.get(name), Tensor):

@@ -36,7 +36,7 @@ from types import ModuleType
 
 import torch
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 
 BACKEND_ENV = "PVD_BACKEND"
 CACHE_ENV = "PVD_EXT_CACHE"
@@ -135,7 +135,7 @@ def normalize_arch_list(arch: str) -> str:
     items = [a for a in re.split(r"[;,\s]+", arch.strip()) if a]
     bad = [a for a in items if not _ARCH.match(a)]
     if not items or bad:
-        raise UserError(f"--arch {arch!r}: expected compute capabilities like 9.0 or 8.0;9.0+PTX")
+        raise SpecError("arch", f"{arch!r}: expected compute capabilities like 9.0 or 8.0;9.0+PTX")
     return ";".join(dict.fromkeys(items))
 
 
@@ -143,7 +143,10 @@ def _detected_arch_list() -> str | None:
     """``TORCH_CUDA_ARCH_LIST`` if set, else the capabilities of the visible GPUs, else None."""
     env = os.environ.get("TORCH_CUDA_ARCH_LIST")
     if env:
-        return normalize_arch_list(env)
+        try:
+            return normalize_arch_list(env)
+        except SpecError as exc:
+            raise UserError(f"$TORCH_CUDA_ARCH_LIST {exc.problem}") from None
     if torch.cuda.is_available():
         caps = sorted({torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})
         return ";".join(f"{major}.{minor}" for major, minor in caps)
@@ -201,7 +204,8 @@ def _check_toolchain(spec: BuildSpec) -> None:
             raise NativeBuildError("nvcc not found (set CUDA_HOME to the CUDA toolkit)")
         if spec.arch_list is None:
             raise NativeBuildError(
-                "no GPU to detect the CUDA architecture from: pass --arch (e.g. 9.0) or set TORCH_CUDA_ARCH_LIST"
+                "no GPU to detect the CUDA architecture from: give the compute capabilities (arch, e.g. 9.0) "
+                "or set TORCH_CUDA_ARCH_LIST"
             )
 
 

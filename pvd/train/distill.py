@@ -30,7 +30,7 @@ import torch
 
 from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.model import Model
 from pvd.render import Renderer, evaluate_field
 from pvd.render.compositing import transmittance
@@ -113,21 +113,27 @@ class DistillConfig:
         """Clear errors for values out of range (names the option)."""
         check_loss_type(self.loss_type)
         if self.init not in INIT_MODES:
-            raise UserError(f"--init {self.init!r} is unknown; expected one of {list(INIT_MODES)}")
+            raise SpecError("init", f"{self.init!r} is unknown; expected one of {list(INIT_MODES)}")
         if self.student_grid not in STUDENT_GRIDS:
-            raise UserError(f"--student_grid {self.student_grid!r} is unknown; expected one of {list(STUDENT_GRIDS)}")
-        if self.iters < 1 or self.batch_rays < 1:
-            raise UserError(f"--iters and --batch_rays must be >= 1, got {self.iters}, {self.batch_rays}")
-        if not self.lr > 0 or not 0 <= self.lr_final <= self.lr:
-            raise UserError(f"--lr must be > 0 and the final lr in [0, lr], got {self.lr}, {self.lr_final}")
+            raise SpecError("student_grid", f"{self.student_grid!r} is unknown; expected one of {list(STUDENT_GRIDS)}")
+        if self.iters < 1:
+            raise SpecError("iters", f"must be >= 1, got {self.iters}")
+        if self.batch_rays < 1:
+            raise SpecError("batch_rays", f"must be >= 1, got {self.batch_rays}")
+        if not self.lr > 0:
+            raise SpecError("lr", f"must be > 0, got {self.lr}")
+        if not self.lr_final >= 0:
+            raise UserError(f"distill config: lr_final must be >= 0, got {self.lr_final}")
+        if self.lr_final > self.lr:
+            raise SpecError("lr", f"must be >= the final learning rate (lr_final {self.lr_final:g}), got {self.lr}")
         if self.weight_decay < 0:
-            raise UserError(f"--weight_decay must be >= 0, got {self.weight_decay}")
+            raise SpecError("weight_decay", f"must be >= 0, got {self.weight_decay}")
         if not 0 <= self.real_ray_fraction <= 1:
-            raise UserError(f"--real_ray_fraction must be in [0, 1], got {self.real_ray_fraction}")
+            raise SpecError("real_ray_fraction", f"must be in [0, 1], got {self.real_ray_fraction}")
         if not 0 <= self.visibility_cutoff < 1:
-            raise UserError(f"--visibility_cutoff must be in [0, 1), got {self.visibility_cutoff}")
+            raise SpecError("visibility_cutoff", f"must be in [0, 1), got {self.visibility_cutoff}")
         if not 0 <= self.empty_sample_ratio <= 1:
-            raise UserError(f"empty_sample_ratio must be in [0, 1], got {self.empty_sample_ratio}")
+            raise SpecError("empty_sample_ratio", f"must be in [0, 1], got {self.empty_sample_ratio}")
         if self.grid_passes < 1:
             raise UserError(f"grid_passes must be >= 1, got {self.grid_passes}")
 
@@ -343,7 +349,7 @@ class DistillTask:
     def diverged(self, step: int, value: float) -> str:
         return (
             f"distillation into {self.student.model_type} diverged at step {step} (stage "
-            f"{self.schedule.stage_at(step).name}): loss is {value}; try a lower --lr or another --seed"
+            f"{self.schedule.stage_at(step).name}): loss is {value}; try a lower learning rate (lr) or another seed"
         )
 
     def state_dict(self) -> dict:

@@ -14,7 +14,7 @@ import torch
 from pvd.data.cameras import Cameras, Normalization, Rays, pixel_rays, sample_pixels
 from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
-from pvd.errors import UserError
+from pvd.errors import SpecError
 from pvd.train.active import ActiveConfig, HardPoseTracker, HardRayPool
 from pvd.train.teacher import composite_gt
 
@@ -66,7 +66,9 @@ class BatchSource:
         jitter_pixels: bool = True,
     ):
         if real_ray_fraction > 0 and real is None:
-            raise UserError("mixing real rays (--real_ray_fraction > 0) needs the training images")
+            raise SpecError(
+                "real_ray_fraction", f"is {real_ray_fraction:g}: mixing in real rays needs the training images"
+            )
         self.sampler, self.norm, self.batch_rays, self.active = sampler, norm, batch_rays, active
         self.gen, self.real, self.real_ray_fraction = generator, real, real_ray_fraction
         self.random_background, self.jitter_pixels = random_background, jitter_pixels

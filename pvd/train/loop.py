@@ -35,7 +35,7 @@ from typing import Protocol
 import torch
 from tqdm import tqdm
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.model import Model, load_state, read_checkpoint, save_checkpoint
 
 PROGRESS_EVERY = 20
@@ -59,7 +59,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     processor seconds; without it bfloat16 is emulated (slower).
     """
     if precision not in PRECISIONS:
-        raise UserError(f"--precision {precision!r} is unknown; expected one of {list(PRECISIONS)}")
+        raise SpecError("precision", f"{precision!r} is unknown; expected one of {list(PRECISIONS)}")
     if precision == "bf16":
         return torch.bfloat16
     if precision == "auto" and device.type == "cuda":
@@ -335,7 +335,7 @@ def resume(ckpt_path: Path, model: Model, state: TrainState, task: Task) -> None
     """Continue from the resumable checkpoint at ``ckpt_path``: model tensors, engine and task state."""
     stored = read_checkpoint(ckpt_path)
     if stored.train_state is None:
-        raise UserError(f"--resume: {ckpt_path} holds no training state (a finished run?)")
+        raise SpecError("resume", f"{ckpt_path} holds no training state (a finished run?)")
     load_state(model, stored)
     state.load_state_dict(stored.train_state["engine"])
     task.load_state_dict(stored.train_state["task"])

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pvd.errors import UserError
+from pvd.errors import SpecError
 from pvd.fields.base import FieldOutput
 
 LOSS_TYPES = ("normL2", "L2", "L1", "smoothL1")
@@ -36,7 +36,7 @@ SMOOTH_L1_BETA = 0.05
 
 def check_loss_type(loss_type: str) -> None:
     if loss_type not in LOSS_TYPES:
-        raise UserError(f"--loss_type {loss_type!r} is unknown; expected one of {list(LOSS_TYPES)}")
+        raise SpecError("loss_type", f"{loss_type!r} is unknown; expected one of {list(LOSS_TYPES)}")
 
 
 def distance(pred: Tensor, target: Tensor, loss_type: str = "normL2") -> Tensor:

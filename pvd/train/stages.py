@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.train.losses import LossWeights
 
 REFERENCE_ITERS = 30000
@@ -69,12 +69,12 @@ def default_stage_iters(iters: int) -> tuple[int, int]:
 
 
 def parse_stage_iters(text: str) -> tuple[int, int]:
-    """``"S1,S2"`` -> ``(S1, S2)``; errors name the ``--stage_iters`` flag."""
+    """``"S1,S2"`` -> ``(S1, S2)``; errors name the ``stage_iters`` option (:class:`SpecError`)."""
     parts = text.split(",")
     try:
         s1, s2 = (int(p) for p in parts)
     except ValueError:
-        raise UserError(f"--stage_iters {text!r}: expected two integers S1,S2 (e.g. 2000,5000)") from None
+        raise SpecError("stage_iters", f"{text!r}: expected two integers S1,S2 (e.g. 2000,5000)") from None
     return s1, s2
 
 
@@ -89,10 +89,10 @@ class StageSchedule:
 
     def __init__(self, cfg: StageConfig, iters: int, has_feature: bool):
         if iters < 1:
-            raise UserError(f"--iters must be >= 1, got {iters}")
+            raise SpecError("iters", f"must be >= 1, got {iters}")
         s1, s2 = cfg.stage_iters if cfg.stage_iters is not None else default_stage_iters(iters)
         if not 0 <= s1 <= s2:
-            raise UserError(f"--stage_iters {s1},{s2}: expected 0 <= S1 <= S2")
+            raise SpecError("stage_iters", f"{s1},{s2}: expected 0 <= S1 <= S2")
         for name in ("feature_weight", "density_weight", "color_weight", "rgb_weight", "depth_weight"):
             if getattr(cfg, name) < 0:
                 raise UserError(f"stage config: {name} must be >= 0, got {getattr(cfg, name)}")

@@ -140,7 +140,7 @@ class TeacherTask:
     def diverged(self, step: int, value: float) -> str:
         return (
             f"training of {self.model.model_type} diverged at step {step}: loss is {value}; "
-            "try a lower --lr or another --seed"
+            "try a lower learning rate (lr) or another seed"
         )
 
     def state_dict(self) -> dict:

@@ -113,7 +113,7 @@ def test_single_transforms_json_holds_out_every_8th_frame(tmp_path, write_png):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"k1": 0.01}, r"lens distortion \{'k1': 0.01\}: read this capture with --data_type capture"),
+        ({"k1": 0.01}, r"lens distortion \{'k1': 0.01\}: read this capture with data_type capture"),
         ({"w": 7}, "w/h say 7x4 but"),
         ({"camera_angle_x": None, "fl_x": None}, "no focal length"),
         ({"transform_matrix": [[1, 0], [0, 1]]}, r"'transform_matrix' must be a finite 4x4 or 3x4"),

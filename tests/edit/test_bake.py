@@ -211,7 +211,7 @@ def _mlp_model():
 
 def test_bake_refuses_a_non_tensors_base_and_insert(tmp_path):
     program = parse_program({"operations": [{"op": "erase", "min": [0.3, -0.5, -0.5], "max": [0.8, 0.5, 0.5]}]})
-    with pytest.raises(EditError, match=r"--bake .* the base checkpoint is mlp"):
+    with pytest.raises(EditError, match=r"^bake writes .* the base checkpoint is mlp: edit without bake"):
         bake_model(_mlp_model(), program)
     save_checkpoint(tmp_path / "mlp.pt", _mlp_model())
     program = parse_program(
@@ -227,7 +227,7 @@ def test_bake_refuses_a_non_tensors_base_and_insert(tmp_path):
             ]
         }
     )
-    with pytest.raises(EditError, match=r"operation 2 \(insert\): --bake cannot insert from the mlp checkpoint"):
+    with pytest.raises(EditError, match=r"^bake cannot insert from the mlp checkpoint .* operation 2 \(insert\)"):
         bake_model(ball_model(), program, load_inserted(program, "cpu"))
 
 
@@ -277,5 +277,6 @@ def test_cli_bake_writes_a_tensors_checkpoint_and_a_record(ball_ckpt, tmp_path, 
         == 2
     )
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("pvd edit: error: --bake") and "is mlp" in err
+    assert err.count("\n") == 0 and err.startswith("pvd edit: error: --bake writes") and "is mlp" in err
+    assert "edit without --bake" in err
     assert not (tmp_path / "e" / "checkpoint.pt").exists()

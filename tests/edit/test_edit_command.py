@@ -205,7 +205,7 @@ def test_demo_ground_truth_of_edits(demo_scene, tmp_path):
     [
         (["--without", "teapot"], "--without 'teapot': no such solid; the demo scene has disc, striped_sphere"),
         (["--move", "glossy_ball", "1", "x", "0"], "--move glossy_ball: DX DY DZ must be numbers"),
-        (["--move", "glossy_ball", "2", "0", "0"], "--move/--insert glossy_ball: the solid would reach"),
+        (["--move", "glossy_ball", "2", "0", "0"], "--move glossy_ball: the solid would reach"),
         (["--insert", "glossy_ball", "0", "0", "0"], "--insert 'glossy_ball': expected SEED:NAME"),
         (["--insert", "1:glossy_ball", "0", "0", "0", "--insert", "1:glossy_ball", "0", "0", "0"], "is given twice"),
     ],

@@ -5,7 +5,7 @@ import torch
 
 from pvd.data.cameras import Cameras
 from pvd.data.poses import look_at
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.evaluate.camera_path import orbit_poses, parse_size, path_cameras, spiral_poses
 
 
@@ -100,9 +100,9 @@ def test_path_cameras_intrinsics_and_errors():
     big = path_cameras(train, "orbit", 5, size=(80, 80))
     assert float(big.fx[0]) == pytest.approx(70.0) and float(big.fy[0]) == pytest.approx(70.0)
     assert float(big.cx[0]) == pytest.approx(40.0) and float(big.cy[0]) == pytest.approx(40.0)
-    with pytest.raises(UserError, match="--path"):
+    with pytest.raises(SpecError, match="^path 'zigzag': expected one of"):
         path_cameras(train, "zigzag", 5)
-    with pytest.raises(UserError, match="--frames"):
+    with pytest.raises(SpecError, match="^frames must be >= 1, got 0"):
         path_cameras(train, "orbit", 0)
     with pytest.raises(UserError, match="at least 2"):
         path_cameras(train[[0]], "orbit", 5)
@@ -111,5 +111,5 @@ def test_path_cameras_intrinsics_and_errors():
 def test_parse_size():
     assert parse_size("400x300") == (400, 300)
     for bad in ("400", "0x3", "ax3", "4x3x2"):
-        with pytest.raises(UserError, match="--size"):
+        with pytest.raises(SpecError, match="^size '.*': expected WIDTHxHEIGHT"):
             parse_size(bad)

@@ -10,7 +10,7 @@ import torch
 
 from pvd.cli import main
 from pvd.data import load_split
-from pvd.errors import UserError
+from pvd.errors import SpecError
 from pvd.evaluate.probe import CurveProbe, ProbeConfig, probe_views
 from pvd.model import load_model
 from pvd.train.loop import probe_steps
@@ -48,8 +48,10 @@ def test_probe_reduces_views_and_describes_them(demo_scene):
     described = probe.describe()
     assert described["view_indices"] == [0, 2] and described["width"] == described["height"] == 8
     assert described["files"] == [test.files[0], test.files[2]]
-    with pytest.raises(UserError, match="--curve_points"):
+    with pytest.raises(SpecError, match="^curve_points must be >= 0, got -1"):
         CurveProbe(test, ProbeConfig(points=-1))
+    with pytest.raises(SpecError, match="^probe_size must be >= 1, got 0"):
+        CurveProbe(test, ProbeConfig(size=0))
 
 
 def _train(scene, ws, *extra):

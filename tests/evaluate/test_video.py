@@ -3,7 +3,7 @@ import imageio.v3 as iio3
 import numpy as np
 import pytest
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.evaluate.video import choose_format, ffmpeg_available, write_video
 
 
@@ -38,8 +38,8 @@ def test_errors_leave_no_file(tmp_path):
         write_video(tmp_path / "empty.gif", [], fps=10)
     with pytest.raises(UserError, match=".mp4 or .gif"):
         write_video(tmp_path / "video.avi", _frames(), fps=10)
-    with pytest.raises(UserError, match="--fps"):
+    with pytest.raises(SpecError, match="^fps must be > 0, got 0"):
         write_video(tmp_path / "video.gif", _frames(), fps=0)
-    with pytest.raises(UserError, match="--format"):
+    with pytest.raises(SpecError, match="^format 'webm': expected one of"):
         choose_format("webm")
     assert list(tmp_path.iterdir()) == []

@@ -153,9 +153,9 @@ def test_bad_files_give_one_clear_error_each(tmp_path, demo_scene, capsys):
         "model['nerf_mlp.4.weight'] has shape [256, 256]; the reference's mlp architecture has [256, 319]"
         in attempt("shape.pth", bad)
     )
-    assert "holds a mlp model ('nerf_mlp.0.weight'), not --model_type tensors" in attempt(
-        "arch.pth", payload, arch="tensors"
-    )
+    err = attempt("arch.pth", payload, arch="tensors")
+    assert "--model_type tensors does not match reference checkpoint" in err
+    assert "which holds a mlp model ('nerf_mlp.0.weight')" in err
     torch.save(payload, tmp_path / "whole.pth")
     raw = (tmp_path / "whole.pth").read_bytes()
     assert "is truncated or not a torch checkpoint" in attempt("cut.pth", None, raw=raw[: len(raw) // 2])
@@ -200,7 +200,7 @@ def test_hash_offsets_and_box_must_match_the_architecture(tmp_path, demo_scene, 
         ],
         capsys,
     )
-    assert "not --bound 2" in err
+    assert "--bound 2 does not match reference checkpoint" in err and "whose box has bound 1" in err
 
 
 @pytest.mark.parametrize("arch", ARCHS)

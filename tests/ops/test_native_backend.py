@@ -17,7 +17,7 @@ import torch
 from filelock import FileLock
 
 from pvd.cli import main
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.ops import backend
 from pvd.ops.hash_grid import hash_grid, hash_grid_torch, make_layout
 
@@ -71,7 +71,7 @@ def test_arch_list_normalisation():
     assert backend.normalize_arch_list("8.0, 9.0") == "8.0;9.0"
     assert backend.normalize_arch_list("9.0a;9.0a") == "9.0a"
     assert backend.normalize_arch_list("8.6+PTX") == "8.6+PTX"
-    with pytest.raises(UserError, match="--arch 'sm_90'"):
+    with pytest.raises(SpecError, match="^arch 'sm_90': expected compute capabilities"):
         backend.normalize_arch_list("sm_90")
 
 

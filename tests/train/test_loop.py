@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pvd.data.cameras import Normalization
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.model import ModelMeta, build_model, load_model, read_checkpoint, save_checkpoint
 from pvd.presets import field_config
 from pvd.render import RenderConfig
@@ -206,7 +206,7 @@ def test_precision_sets_the_steps_autocast_and_loss_scaling(tmp_path):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert autocast_dtype("auto", cpu) is None and autocast_dtype("auto", cuda) == torch.float16
     assert autocast_dtype("fp32", cuda) is None and autocast_dtype("bf16", cpu) == torch.bfloat16
-    with pytest.raises(UserError, match="--precision 'fp8' is unknown"):
+    with pytest.raises(SpecError, match="^precision 'fp8' is unknown"):
         autocast_dtype("fp8", cpu)
     model = _model()
     opt = adamw(model.field.param_groups(1e-2), 0.01)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pvd.errors import UserError
+from pvd.errors import SpecError
 from pvd.fields.base import FieldOutput
 from pvd.train.losses import LOSS_TYPES, LossWeights, check_loss_type, clamp_feature, compute_terms, distance
 
@@ -43,7 +43,7 @@ def test_empty_and_mismatched_inputs():
     assert d.item() == 0.0 and d.requires_grad
     with pytest.raises(ValueError, match="differ"):
         distance(torch.zeros(2), torch.zeros(3))
-    with pytest.raises(UserError, match="--loss_type"):
+    with pytest.raises(SpecError, match="^loss_type 'L3' is unknown"):
         check_loss_type("L3")
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.train.stages import StageConfig, StageSchedule, default_stage_iters, parse_stage_iters
 
 
@@ -61,9 +61,9 @@ def test_boundaries_beyond_run_and_bad_input():
     assert [(s.name, s.end) for s in sched.stages] == [("feature", 50), ("density_color", 100)]
     assert sched.stage_at(99).name == "density_color"
     assert parse_stage_iters("2000,5000") == (2000, 5000)
-    with pytest.raises(UserError, match="--stage_iters"):
+    with pytest.raises(SpecError, match="^stage_iters '2000': expected two integers"):
         parse_stage_iters("2000")
-    with pytest.raises(UserError, match="S1 <= S2"):
+    with pytest.raises(SpecError, match="^stage_iters 30,10: expected 0 <= S1 <= S2"):
         StageSchedule(StageConfig(stage_iters=(30, 10)), 100, True)
     with pytest.raises(UserError, match="feature_decay"):
         StageSchedule(StageConfig(feature_decay=1.5), 100, True)
