@@ -133,7 +133,8 @@ def test_missing_split_and_other_scene_are_clear_errors(teacher, demo_scene, tmp
         )
         == 2
     )
-    assert "data_type 'synthetic'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: --data_type llff does not match checkpoint" in err and "trained on 'synthetic' data" in err
     other = tmp_path / "other"
     assert (
         main(
