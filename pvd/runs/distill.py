@@ -21,6 +21,7 @@ from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
 from pvd.evaluate.evaluate import evaluate_model
 from pvd.evaluate.probe import CurveProbe
+from pvd.evaluate.scene_check import check_scene
 from pvd.fields import ARCHS, MODEL_TYPES
 from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model, ModelMeta, build_model, load_model, save_checkpoint
@@ -151,6 +152,12 @@ class DistillSpec(TrainingOptions):
         help="PVD-AL: per-sample losses on the top 30% samples by weight of opaque rays",
     )
 
+    allow_other_scene: bool = option(
+        False,
+        help="distil on a scene folder whose cameras differ from the teacher's training cameras (e.g. another "
+        "camera set of the same scene); refused by default, since the scores would be of another scene",
+    )
+
     def engine_config(self) -> DistillConfig:
         """The :class:`DistillConfig` of this spec: the student's preset, then every set option."""
         cfg = apply_into(self, arch_preset(self.preset, self.model_type).distill)
@@ -233,6 +240,9 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
             f"{spec.workspace} holds the teacher `ckpt_teacher` {spec.ckpt_teacher} itself: "
             "give the student a workspace of its own",
         )
+    test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale)
+    if not spec.allow_other_scene:
+        check_scene(teacher.meta, spec.ckpt_teacher, spec.scene_dir, spec.data_type, test)
     device = prepare_device(spec.device, spec.gpu_slots)
     teacher = teacher.to(device)
     real = load_split(spec.scene_dir, spec.data_type, "train", spec.downscale) if cfg.real_ray_fraction > 0 else None
@@ -277,7 +287,6 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     if spec.resume and ckpt_path.exists():
         check_resume(ckpt_path, meta)
     copied = init_student(student, teacher, cfg.init)
-    test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale)
     probing = spec.probe_config()
     probe = CurveProbe(test, probing, teacher=teacher) if probing.points > 0 else None
     result = distill(
@@ -328,6 +337,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         eval_seconds=round(outcome.eval_seconds, 3),
         checkpoint=str(ckpt_path),
         teacher_checkpoint=str(spec.ckpt_teacher),
+        other_scene=spec.allow_other_scene,
         **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds),
     )
     print(

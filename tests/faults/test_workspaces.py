@@ -330,3 +330,18 @@ def test_edit_into_a_distillation_workspace_is_refused(demo_scene, teacher, tmp_
     again = run(*edit, tmp_path / "erased")
     assert again.returncode == 2 and "holds a finished edit run" in again.stderr and "--overwrite" in again.stderr
     assert json.loads((tmp_path / "erased" / "workspace.json").read_text())["command"] == "edit"
+
+
+def test_distill_from_a_teacher_of_another_scene_is_refused(pvd, demo_scene, teacher, tmp_path):
+    other = tmp_path / "other"
+    assert (
+        pvd("data", "demo", other, "--seed", "3", "--size", "32", "--n_train", "16", "--n_val", "2", "--n_test", "4").rc
+        == 0
+    )
+    ws = tmp_path / "s"
+    result = pvd(*_distill(other, teacher / "checkpoint.pt", ws))
+    assert result.rc == 2
+    assert f"checkpoint {teacher / 'checkpoint.pt'}: its training cameras differ from the train split" in result.line
+    assert not ws.exists()
+    assert pvd(*_distill(other, teacher / "checkpoint.pt", ws, "--allow_other_scene")).rc == 0
+    assert json.loads((ws / "record.json").read_text())["other_scene"] is True
