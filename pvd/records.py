@@ -6,7 +6,9 @@ long it took and what it measured. Tables and figures are built from these recor
 
 Files are written to a temporary name beside the target and renamed, so a crash never leaves a
 partial file that looks complete; a full disk or read-only folder at any such write is one
-:class:`WriteError` naming the file (the temporary file is removed).
+:class:`WriteError` naming the file (the temporary file is removed). A file written so gets the mode
+an ordinary ``open`` would give it (``0o666`` less the process's umask, :func:`file_mode`), not the
+private ``0o600`` of its temporary name.
 """
 
 from __future__ import annotations
@@ -51,9 +53,33 @@ def write_error(exc: OSError, target: str | Path) -> WriteError | None:
     )
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it (Linux: ``Umask:`` of ``/proc/self/status``).
+
+    Elsewhere it is read by setting and restoring it (``os.umask``), which another thread creating a
+    file at that instant could observe; Linux, where the runs go, never takes that path.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode(directory: bool = False) -> int:
+    """The permission bits a new file (``0o666``) or folder (``0o777``) gets under the current umask."""
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
+    """Yield a temporary path beside ``target``; on success give it :func:`file_mode` (mkstemp made it
+    ``0o600``) and rename it onto ``target``."""
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +90,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, target)
     except OSError as exc:
         raise (write_error(exc, target) or exc) from None
