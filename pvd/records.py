@@ -2,7 +2,8 @@
 
 Every ``pvd train | distill | evaluate`` run writes ``record.json``: what ran (command, config),
 with which code (package version + git commit when available), on which backend and device, how
-long it took and what it measured. Tables and figures are built from these records only.
+long it took and what it measured. Tables and figures are built from these records only, read back
+as typed :class:`pvd.record_types.Record` (the layout and its version are described there).
 
 Files are written to a temporary name beside the target and renamed, so a crash never leaves a
 partial file that looks complete; a full disk or read-only folder at any such write is one
@@ -28,8 +29,8 @@ from typing import Any
 
 import pvd
 from pvd.errors import UserError
+from pvd.record_types import RECORD_FORMAT, Record
 
-RECORD_FORMAT = "pvd-record/1"
 WRITE_ERRNOS = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "disk quota exceeded",
@@ -153,8 +154,10 @@ def device_info(device: str) -> dict:
 def make_record(
     kind: str, config: dict, device: str, backend: str, seconds: float, metrics: dict, **extra: Any
 ) -> dict:
-    """The common record layout; ``extra`` adds kind-specific fields."""
-    return {
+    """The common record layout; ``extra`` adds kind-specific fields. The record is checked as it will
+    be read back (:meth:`Record.from_json` of its JSON text): a kind without a part, or a part's field
+    missing or of another type, is a :class:`pvd.record_types.RecordError` here, not in the report."""
+    payload = {
         "format": RECORD_FORMAT,
         "kind": kind,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -166,3 +169,5 @@ def make_record(
         "metrics": metrics,
         **extra,
     }
+    Record.from_json(json.loads(json.dumps(payload, default=str)), where=f"the {kind} record being written")
+    return payload
