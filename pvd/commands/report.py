@@ -17,6 +17,8 @@ Sub-commands (the workflow runs each as its own job; ``all`` does everything at 
     pvd report edit-figure METRICS.json... --view V --out DIR   # edit_<edit>.{png,pdf} (one edit's evaluations)
     pvd report all --results DIR --out DIR    # DIR/results.csv, DIR/curves.csv, DIR/tables/, DIR/figures/
                                               # (and the edits table where DIR/edits/ holds evaluations)
+    pvd report runs WS... --out DIR           # the same from workspaces in any layout (pvd.report.runs):
+                                              # each part it can build; one line on each it cannot
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a = sub.add_parser("all", help="collect, then every table and figure")
     a.add_argument("--results", required=True, type=Path, help="results folder of one run (results/NAME)")
     a.add_argument("--out", required=True, type=Path, help="report folder (reports/NAME)")
+    w = sub.add_parser("runs", help="the report of 'all' from workspaces in any layout, identified by their records")
+    w.add_argument(
+        "runs", nargs="+", type=Path, metavar="WS", help="workspaces of pvd train / import / distill / evaluate"
+    )
+    w.add_argument("--out", required=True, type=Path, help="report folder (results.csv, curves.csv, tables/, figures/)")
 
 
 def _inputs(files: list[Path], results: Path | None, name: str, find) -> list[Path]:
@@ -179,6 +186,40 @@ def _edits(metrics: list[Path], results: Path | None, csv: Path | None, out: Pat
     return write_documents([table], "Edits", out, "edits")
 
 
+def _runs(folders: list[Path], out: Path) -> list[Path]:
+    """``all`` over hand-made workspaces: every part the runs allow; each one they do not is named
+    with the reason in one line (nothing at all to write is an error)."""
+    from pvd.report.cost import cost_tables, run_cost
+    from pvd.report.curves import write_curves
+    from pvd.report.runs import Runs
+    from pvd.report.tables import write_documents
+
+    runs = Runs.read(folders)
+    written, skipped = [], []
+    rows = runs.results()
+    if rows:
+        csv = out / "results.csv"
+        write_csv(rows, csv)
+        written += [csv] + _tables(csv, None, out / "tables") + _figures(csv, None, out / "figures")
+        written += _reference(csv, out / "tables") + _ablation(csv, out / "tables")
+    else:
+        skipped.append(f"no results.csv, tables or figures: {runs.why_no_results()}")
+    curves = runs.curves()
+    if curves:
+        write_curves(curves, out / "curves.csv")
+        written += [out / "curves.csv"] + _time_to_quality(out / "curves.csv", out / "figures", out / "tables")
+    else:
+        skipped.append(f"no curves.csv or time to quality: {runs.why_no_curves()}")
+    costed = runs.costed()
+    tables = cost_tables([run_cost(r) for r in costed]) if costed else []
+    written += write_documents(tables, "Benchmark cost", out / "tables", "cost") if tables else []
+    for line in runs.notes + skipped:
+        print(line)
+    if not written:
+        raise UserError(f"nothing to report from the {runs.given} run(s) given: {runs.why_no_results()}")
+    return written
+
+
 def run(args: argparse.Namespace) -> int:
     part = args.report_command
     if part == "collect":
@@ -209,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
         )
     elif part == "edits":
         written = _edits(args.metrics, args.results, args.csv, args.out)
+    elif part == "runs":
+        written = _runs(args.runs, args.out)
     elif part == "edit-figure":
         from pvd.report.edits import edit_figure
 
