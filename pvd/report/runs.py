@@ -9,9 +9,9 @@ reads who is who from the records (:class:`pvd.record_types.Record`):
   (:class:`pvd.names.ModelName`); an ablation variant where the workspace folder is named
   ``{teacher}2{student}@{variant}`` after the same pair (a record does not hold the variant);
 * the dataset: the record's ``data_type``; the scene: the name of its ``scene_dir``;
-* the run that made an evaluated model: the workspace of the evaluation's ``checkpoint`` (among the
-  runs given, else the record.json beside that checkpoint), else the one training run given of the
-  same model, dataset and scene; a student's teacher run likewise from its ``teacher_checkpoint``.
+* the run that made an evaluated model: the record.json beside the evaluation's ``checkpoint``
+  (a path relative to where the evaluation ran), else the one training run given of the same model
+  (or pair), dataset and scene; a student's teacher run likewise from its ``teacher_checkpoint``.
 
 :class:`Runs` turns them into the rows the workflow's report is built from (``results.csv`` rows,
 curve rows, run costs); what a part lacks is said in one line (:attr:`Runs.notes`, and the
@@ -115,15 +115,17 @@ class Runs:
 
     def _made(self, checkpoint: str | None, name: ModelName | None, dataset: str | None, scene: str | None):
         """The training run that wrote ``checkpoint`` (see module doc), or None."""
-        if checkpoint:
-            folder = Path(checkpoint).parent.resolve()
-            for run in self._of(TRAINING):
-                if run.folder.resolve() == folder:
-                    return run
-            beside = folder / "record.json"
-            if beside.is_file():
-                return identify(folder, Record.from_json(beside))
-        same = [r for r in self._of(TRAINING) if (r.name, r.dataset, r.scene) == (name, dataset, scene)]
+        beside = Path(checkpoint).parent / "record.json" if checkpoint else None
+        if beside is not None and beside.is_file():
+            return identify(beside.parent, Record.from_json(beside))
+        same = [
+            r
+            for r in self._of(TRAINING)
+            if r.name is not None
+            and name is not None
+            and r.name.pair == name.pair
+            and (r.dataset, r.scene) == (dataset, scene)
+        ]
         return same[0] if len(same) == 1 else None
 
     def _teacher_of(self, run: Run) -> Run | None:

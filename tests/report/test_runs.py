@@ -149,16 +149,21 @@ def test_records_say_who_is_who(tmp_path):
         "vm2mlp@l1",
         run_record("vm2mlp", 7.0, scene="fern", dataset="llff", teacher_checkpoint=str(teacher / "checkpoint.pt")),
     )
+    # the same models again: only the checkpoint paths tell which run made what
+    other_teacher = _workspace(tmp_path, "t2", run_record("vm", 60.0, scene="fern", dataset="llff"))
+    other_pair = _workspace(tmp_path, "vm2mlp", run_record("vm2mlp", 9.0, scene="fern", dataset="llff"))
     orphan = _workspace(tmp_path, "x", run_record("mlp2vm", 3.0, scene="fern", dataset="llff", curve=curve))
     evaluation = run_record("vm2mlp", 1.0, kind="evaluate", scene="fern", dataset="llff")
     evaluated = _workspace(tmp_path, "e", {**evaluation, "checkpoint": str(variant / "checkpoint.pt")}, 25.5)
     edited = run_record("vm", 1.0, kind="evaluate", scene="fern", model_type="edited")
     other = _workspace(tmp_path, "f", edited, 20.0)
     render = _workspace(tmp_path, "video", run_record("vm", 2.0, kind="render"))
-    runs = Runs.read([teacher, variant, render, orphan, evaluated, other])
+    runs = Runs.read([teacher, other_teacher, variant, other_pair, render, orphan, evaluated, other])
     assert [r.name for r in runs.runs] == [
         ModelName("vm"),
+        ModelName("vm"),
         ModelName("vm", "mlp", "l1"),
+        ModelName("vm", "mlp"),
         ModelName("mlp", "vm"),
         ModelName("vm", "mlp"),
         None,
