@@ -64,23 +64,27 @@ def _variant(folder: Path, name: ModelName) -> str:
 def identify(folder: Path, record: Record) -> Run:
     """What the run of ``record`` (read from ``folder``) made or evaluated (see module doc)."""
     part, name = record.part, None
-    if record.kind in ("train", "import"):
-        name = ModelName(part.model_type)
-    elif record.kind == "distill":
-        name = ModelName(part.teacher_type, part.model_type)
-    elif record.kind == "evaluate":
-        name = ModelName.of(part.model_type, part.teacher_type if part.model_kind == "student" else None)
+    try:
+        if record.kind in ("train", "import"):
+            name = ModelName(part.model_type)
+        elif record.kind == "distill":
+            name = ModelName(part.teacher_type, part.model_type)
+        elif record.kind == "evaluate":
+            name = ModelName.of(part.model_type, part.teacher_type if part.model_kind == "student" else None)
+    except UserError as exc:
+        raise UserError(f"{record.where}: {exc}") from None
     if name is not None and name.teacher not in ARCHS:
         name = None  # an edited teacher or its students: pvd report edits
     if name is not None:
-        name = name.with_variant(_variant(folder, name)) if name.student else name
+        name = name.with_variant(_variant(folder, name))
     dataset = getattr(part, "data_type", None)
     return Run(folder, record, name, dataset if dataset in DATASETS else None, record.scene)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runs:
-    """The runs of a set of workspaces; ``notes``: one line per folder that was left out."""
+    """The runs of a set of workspaces (``given``: how many folders were named); ``notes``: one line
+    per folder or run left out, added to as the parts are built."""
 
     runs: list[Run]
     given: int

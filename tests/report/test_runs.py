@@ -178,6 +178,9 @@ def test_records_say_who_is_who(tmp_path):
         f"left out the curve of {orphan} (distill of mlp2vm): its teacher's record is neither among the runs "
         "given nor beside its teacher_checkpoint",
     ]
+    bad = _workspace(tmp_path, "bad", run_record("vm", 1.0, model_type="nerf"))
+    with pytest.raises(UserError, match=f"^{bad / 'record.json'}: model name 'nerf': teacher 'nerf' is not one of"):
+        Runs.read([bad])
     twice = _workspace(tmp_path, "e2", {**evaluation, "checkpoint": str(variant / "checkpoint.pt")}, 25.0)
     with pytest.raises(UserError, match=f"{twice} and {evaluated} are evaluations of the same model"):
         Runs.read([variant, evaluated, twice]).results()
