@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pvd.report.collect import DATASET_TITLES, cell_of, load_json, parse_model
+from pvd.names import ModelName
+from pvd.record_types import Record
+from pvd.report.collect import DATASET_TITLES, cell_of
 from pvd.report.tables import NOT_RUN, Table, format_value, write_documents
 
 STAGES = ("teacher", "distill")
@@ -92,12 +94,12 @@ def read_runs(records: list[str | Path]) -> list[RunRow]:
     raw = []
     for path in map(Path, records):
         dataset, scene, model = cell_of(path, STAGES, "record.json")
-        teacher, student, _ = parse_model(model)
-        raw.append((dataset, scene, model, teacher, student, load_json(path)))
-    teachers = {(d, s, t): r.get("metrics", {}).get("psnr_test") for d, s, m, t, st, r in raw if not st}
+        name = ModelName.parse(model)
+        raw.append((dataset, scene, model, name.teacher, name.student or "", Record.from_json(path)))
+    teachers = {(d, s, t): r.metrics.get("psnr_test") for d, s, m, t, st, r in raw if not st}
     rows = []
     for dataset, scene, model, teacher, student, record in raw:
-        metrics = record.get("metrics", {})
+        metrics = record.metrics
         teacher_psnr = metrics.get("teacher_psnr_test") if student else None
         if student and teacher_psnr is None:
             teacher_psnr = teachers.get((dataset, scene, teacher))
@@ -108,11 +110,11 @@ def read_runs(records: list[str | Path]) -> list[RunRow]:
                 model,
                 teacher,
                 student,
-                str(record.get("preset", "")),
-                record.get("iterations"),
-                record.get("threads"),
-                float(record["seconds"]),
-                _float(record.get("cpu_seconds")),
+                str(record.part.preset),
+                record.part.iterations,
+                record.device.threads,
+                float(record.seconds),
+                _float(record.part.cpu_seconds),
                 _float(metrics.get("psnr_test")),
                 _float(teacher_psnr),
                 _float(metrics.get("psnr_vs_teacher")),

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from report_cases import run_record
+
 from pvd.cli import main
 from pvd.report.run_table import Bars, read_runs, runs_tables
 
 
-def _record(root: Path, stage: str, model: str, **fields) -> Path:
+def _record(root: Path, stage: str, model: str, seconds: float, **fields) -> Path:
     path = root / "synthetic" / "lego" / stage / model / "record.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"format": "pvd-record/1", "kind": stage, "preset": "tiny", **fields}))
+    path.write_text(json.dumps(run_record(model, seconds, **fields)))
     return path
 
 
