@@ -299,8 +299,21 @@ def read_checkpoint(path: str | Path) -> StoredCheckpoint:
     return StoredCheckpoint(path, meta, payload["field"], payload["grid"], payload.get("train_state"))
 
 
+def check_finite(model: Model, where: str) -> None:
+    """Raise :class:`CheckpointError` naming the first field or grid tensor of ``model`` that holds a
+    NaN or an infinity (a diverged or damaged model would otherwise render garbage or fail later)."""
+    for part, module in (("field", model.field), ("grid", model.grid)):
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                bad = int((~torch.isfinite(tensor)).sum())
+                raise CheckpointError(
+                    f"{where}: {part} entry {name!r} holds {bad} non-finite value(s) (NaN or infinity) of "
+                    f"{tensor.numel()}; the model is damaged or its training diverged"
+                )
+
+
 def load_state(model: Model, stored: StoredCheckpoint) -> Model:
-    """Copy the stored field and grid tensors into ``model``."""
+    """Copy the stored field and grid tensors into ``model`` (checked finite)."""
     try:
         model.field.load_state_dict(stored.field)
         model.grid.load_state_dict(stored.grid)
@@ -309,6 +322,7 @@ def load_state(model: Model, stored: StoredCheckpoint) -> Model:
             f"checkpoint {stored.path}: stored tensors do not fit the described "
             f"{stored.meta.model_type} model: {str(exc).splitlines()[0]}"
         ) from None
+    check_finite(model, f"checkpoint {stored.path}")
     return model
 
 

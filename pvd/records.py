@@ -2,11 +2,14 @@
 
 Every ``pvd train | distill | evaluate`` run writes ``record.json``: what ran (command, config),
 with which code (package version + git commit when available), on which backend and device, how
-long it took and what it measured. Tables and figures are built from these records only.
+long it took and what it measured. Tables and figures are built from these records only, read back
+as typed :class:`pvd.record_types.Record` (the layout and its version are described there).
 
 Files are written to a temporary name beside the target and renamed, so a crash never leaves a
 partial file that looks complete; a full disk or read-only folder at any such write is one
-:class:`WriteError` naming the file (the temporary file is removed).
+:class:`WriteError` naming the file (the temporary file is removed). A file written so gets the mode
+an ordinary ``open`` would give it (``0o666`` less the process's umask, :func:`file_mode`), not the
+private ``0o600`` of its temporary name.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from typing import Any
 
 import pvd
 from pvd.errors import UserError
+from pvd.record_types import RECORD_FORMAT, Record
 
-RECORD_FORMAT = "pvd-record/1"
 WRITE_ERRNOS = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "disk quota exceeded",
@@ -51,9 +54,33 @@ def write_error(exc: OSError, target: str | Path) -> WriteError | None:
     )
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it (Linux: ``Umask:`` of ``/proc/self/status``).
+
+    Elsewhere it is read by setting and restoring it (``os.umask``), which another thread creating a
+    file at that instant could observe; Linux, where the runs go, never takes that path.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode(directory: bool = False) -> int:
+    """The permission bits a new file (``0o666``) or folder (``0o777``) gets under the current umask."""
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
+    """Yield a temporary path beside ``target``; on success give it :func:`file_mode` (mkstemp made it
+    ``0o600``) and rename it onto ``target``."""
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +91,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, target)
     except OSError as exc:
         raise (write_error(exc, target) or exc) from None
@@ -126,8 +154,10 @@ def device_info(device: str) -> dict:
 def make_record(
     kind: str, config: dict, device: str, backend: str, seconds: float, metrics: dict, **extra: Any
 ) -> dict:
-    """The common record layout; ``extra`` adds kind-specific fields."""
-    return {
+    """The common record layout; ``extra`` adds kind-specific fields. The record is checked as it will
+    be read back (:meth:`Record.from_json` of its JSON text): a kind without a part, or a part's field
+    missing or of another type, is a :class:`pvd.record_types.RecordError` here, not in the report."""
+    payload = {
         "format": RECORD_FORMAT,
         "kind": kind,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -139,3 +169,5 @@ def make_record(
         "metrics": metrics,
         **extra,
     }
+    Record.from_json(json.loads(json.dumps(payload, default=str)), where=f"the {kind} record being written")
+    return payload

@@ -3,7 +3,7 @@
 A module may import its own subpackage and any subpackage of a *lower* layer, nothing else --
 module-level imports and imports inside functions alike. ``metrics`` imports nothing from ``pvd``.
 The table is the README's picture: commands -> runs -> presets -> train | evaluate | report -> model ->
-render -> data -> fields -> ops -> metrics -> records, devices -> errors.
+names -> render -> data -> fields -> ops -> metrics -> records, devices -> record_types -> errors.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("presets",),
     ("train", "edit", "interop", "evaluate", "report"),
     ("model",),
+    ("names",),
     ("render",),
     ("data",),
     ("fields",),
     ("ops",),
     ("metrics",),
     ("records", "devices"),
+    ("record_types",),
     ("errors",),
 )
 IMPORTS_NOTHING = {"metrics"}

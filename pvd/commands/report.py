@@ -9,7 +9,7 @@ and is the one place that orders them (``snakemake --configfile ...`` writes eve
     pvd report reference --csv results.csv --out DIR                     # reference.{md,tex,html}
     pvd report cost RECORD.json... | --results DIR --out DIR [--grid_scenes N]   # cost.{md,tex,html}
     pvd report curves RECORD.json... | --results DIR   --out curves.csv    # learning curves of the runs
-    pvd report runs RECORD.json... | --results DIR --out DIR [--gap_bar DB] [--seconds_bar S]
+    pvd report run-table RECORD.json... | --results DIR --out DIR [--gap_bar DB] [--seconds_bar S]
                                    # runs.{md,tex,html}: every train/distill run's own figures, the bars
     pvd report time-to-quality --curves curves.csv --figures DIR --tables DIR
                                    # D_time_to_quality.{png,pdf}, time_to_quality.{md,tex,html}
@@ -18,6 +18,8 @@ and is the one place that orders them (``snakemake --configfile ...`` writes eve
                                    # <dataset>_<scene>_qualitative.{png,pdf} (one scene's evaluations)
     pvd report edits METRICS.json... | --results DIR [--csv results.csv] --out DIR   # edits.{md,tex,html}
     pvd report edit-figure METRICS.json... --view V --out DIR   # edit_<edit>.{png,pdf} (one edit's evaluations)
+    pvd report runs WS... --out DIR           # the workflow's report from workspaces in any layout (pvd.report.runs):
+                                              # each part it can build; one line on each it cannot
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     c.add_argument("--results", type=Path, help="instead of RECORDS: every such record under this folder")
     c.add_argument("--out", required=True, type=Path, help="curves.csv to write")
-    u = sub.add_parser("runs", help="every train and distill run's own figures, and the students' bars (md, tex, html)")
+    u = sub.add_parser(
+        "run-table", help="every train and distill run's own figures, and the students' bars (md, tex, html)"
+    )
     u.add_argument(
         "records", nargs="*", type=Path, help="<dataset>/<scene>/(teacher|distill)/<model>/record.json files"
     )
@@ -96,6 +100,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     f.add_argument("--view", required=True, type=int, help="the view index (evaluated with --render_views)")
     f.add_argument("--out", required=True, type=Path, help="output folder")
+    w = sub.add_parser("runs", help="the workflow's report from workspaces in any layout, identified by their records")
+    w.add_argument(
+        "runs", nargs="+", type=Path, metavar="WS", help="workspaces of pvd train / import / distill / evaluate"
+    )
+    w.add_argument("--out", required=True, type=Path, help="report folder (results.csv, curves.csv, tables/, figures/)")
 
 
 def _inputs(files: list[Path], results: Path | None, name: str, find) -> list[Path]:
@@ -185,6 +194,40 @@ def _edits(metrics: list[Path], results: Path | None, csv: Path | None, out: Pat
     return write_documents([table], "Edits", out, "edits")
 
 
+def _runs(folders: list[Path], out: Path) -> list[Path]:
+    """The workflow's report over hand-made workspaces: every part the runs allow; each one they do not is named
+    with the reason in one line (nothing at all to write is an error)."""
+    from pvd.report.cost import cost_tables, run_cost
+    from pvd.report.curves import write_curves
+    from pvd.report.runs import Runs
+    from pvd.report.tables import write_documents
+
+    runs = Runs.read(folders)
+    written, skipped = [], []
+    rows = runs.results()
+    if rows:
+        csv = out / "results.csv"
+        write_csv(rows, csv)
+        written += [csv] + _tables(csv, None, out / "tables") + _figures(csv, None, out / "figures")
+        written += _reference(csv, out / "tables") + _ablation(csv, out / "tables")
+    else:
+        skipped.append(f"no results.csv, tables or figures: {runs.why_no_results()}")
+    curves = runs.curves()
+    if curves:
+        write_curves(curves, out / "curves.csv")
+        written += [out / "curves.csv"] + _time_to_quality(out / "curves.csv", out / "figures", out / "tables")
+    else:
+        skipped.append(f"no curves.csv or time to quality: {runs.why_no_curves()}")
+    costed = runs.costed()
+    tables = cost_tables([run_cost(r) for r in costed]) if costed else []
+    written += write_documents(tables, "Benchmark cost", out / "tables", "cost") if tables else []
+    for line in runs.notes + skipped:
+        print(line)
+    if not written:
+        raise UserError(f"nothing to report from the {runs.given} run(s) given: {runs.why_no_results()}")
+    return written
+
+
 def run(args: argparse.Namespace) -> int:
     part = args.report_command
     if part == "collect":
@@ -203,8 +246,8 @@ def run(args: argparse.Namespace) -> int:
         )
     elif part == "curves":
         written = _curves(args.records, args.results, args.out)
-    elif part == "runs":
-        from pvd.report.runs import Bars, write_runs_tables
+    elif part == "run-table":
+        from pvd.report.run_table import Bars, write_runs_tables
 
         records = _inputs(args.records, args.results, "RECORDS", lambda r: find_records(r, ("teacher", "distill")))
         written = write_runs_tables(records, args.out, Bars(args.gap_bar, args.seconds_bar))
@@ -220,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
         )
     elif part == "edits":
         written = _edits(args.metrics, args.results, args.csv, args.out)
+    elif part == "runs":
+        written = _runs(args.runs, args.out)
     else:  # edit-figure
         from pvd.report.edits import edit_figure
 

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from pvd.data.cameras import Cameras, Normalization, pixel_rays
 from pvd.data.distortion import Distortion
 from pvd.errors import SpecError, UserError
-from pvd.records import write_error
+from pvd.records import file_mode, write_error
 
 LIGHT = torch.tensor([0.45, -0.5, 0.74]) / math.sqrt(0.45**2 + 0.5**2 + 0.74**2)
 
@@ -382,6 +382,7 @@ def write_demo(
     named = edited_solids(config.seed, edit)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    os.chmod(tmp, file_mode(directory=True))  # mkdtemp made it private (0o700)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # ~10^5-element ops: intra-op threads cost more than they give
     try:

@@ -25,6 +25,7 @@ from pvd.data.demo import DemoConfig, demo_poses, demo_solids, render_view
 from pvd.data.distortion import COEFFS, Distortion, check_model
 from pvd.data.poses import random_rotations
 from pvd.errors import UserError
+from pvd.records import file_mode
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def write_demo_capture(
     )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    os.chmod(tmp, file_mode(directory=True))  # mkdtemp made it private (0o700)
     try:
         solids = demo_solids(config.seed)
         frames, lists = [], {}

@@ -13,8 +13,9 @@ from __future__ import annotations
 import pandas as pd
 
 from pvd.fields import ARCHS
+from pvd.names import ModelName
 from pvd.report.collect import DATASET_TITLES, DATASETS, NA
-from pvd.report.tables import METRICS, NOT_RUN, Table, format_value
+from pvd.report.tables import METRICS, NOT_RUN, Table, format_value, model_label
 
 DEFAULT = "default"
 
@@ -29,31 +30,31 @@ def _delta(diffs: pd.Series, digits: int = 4) -> str:
     return NA if diffs.isna().any() else f"{float(diffs.mean()):+.{digits}f}"
 
 
-def _pair_order(model: str) -> tuple[int, int]:
-    teacher, student = model.split("2")
-    return ARCHS.index(teacher), ARCHS.index(student)
+def _pair_order(pair: ModelName) -> tuple[int, int]:
+    return ARCHS.index(pair.teacher), ARCHS.index(pair.student)
 
 
 def ablation_table(frame: pd.DataFrame, dataset: str) -> Table:
     """Variants of every pair of one dataset against the default, means over scenes."""
     rows = frame[frame["dataset"] == dataset]
     variants = rows[rows["variant"] != ""]
-    pairs = sorted(set(variants["model"].str.partition("@")[0]), key=_pair_order)
+    names = [ModelName.parse(m) for m in variants["model"]]
+    pairs = sorted({n.pair for n in names}, key=_pair_order)
     body = []
     for pair in pairs:
-        default = rows[(rows["model"] == pair) & (rows["variant"] == "")].set_index("scene")
+        default = rows[(rows["model"] == str(pair)) & (rows["variant"] == "")].set_index("scene")
         cells = []
         for m in METRICS:
             cells += [_mean(default[m.key], m.digits) if len(default) else NOT_RUN, ""]
-        body.append((pair.replace("2", "->"), DEFAULT, str(len(default)), *cells))
-        for variant in sorted(set(variants.loc[variants["model"].str.startswith(f"{pair}@"), "variant"])):
-            own = variants[variants["model"] == f"{pair}@{variant}"].set_index("scene")
+        body.append((model_label(pair), DEFAULT, str(len(default)), *cells))
+        for variant in sorted({n.variant for n in names if n.pair == pair}):
+            own = variants[variants["model"] == str(pair.with_variant(variant))].set_index("scene")
             common = [s for s in own.index if s in default.index]
             cells = []
             for m in METRICS:
                 diff = own.loc[common, m.key] - default.loc[common, m.key]
                 cells += [_mean(own[m.key], m.digits), _delta(diff, m.digits) if common else NOT_RUN]
-            body.append((pair.replace("2", "->"), variant, str(len(own)), *cells))
+            body.append((model_label(pair), variant, str(len(own)), *cells))
     columns = ("pair", "variant", "scenes", *(c for m in METRICS for c in (m.label, f"Δ {m.label}")))
     return Table(
         f"{DATASET_TITLES[dataset]}: ablations",

@@ -10,16 +10,16 @@ Layout read (the workflow's results path scheme, see the Snakefile header)::
 Rows of ablation variants carry the variant's name in ``variant`` (empty for the main cells); the
 matrices and figures use the main cells only.
 
-``train_seconds`` is the training record's ``seconds``: training from the images for a teacher,
-the distillation alone for a student. Missing LPIPS values stay missing (``n/a`` in the CSV),
-never invented. Only these JSON files are read, never logs.
+Records are read as typed :class:`pvd.record_types.Record`. ``train_seconds`` is the training
+record's ``seconds``: training from the images for a teacher, the distillation alone for a student.
+Missing LPIPS values stay missing (``n/a`` in the CSV), never invented. Only these JSON files are
+read, never logs. :mod:`pvd.report.runs` builds the same rows from workspaces in any layout.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -28,6 +28,8 @@ import pandas as pd
 from pvd.data import DATA_TYPES
 from pvd.errors import UserError
 from pvd.fields import ARCHS
+from pvd.names import ModelName
+from pvd.record_types import Record
 from pvd.records import atomic_path
 
 DATASETS = DATA_TYPES
@@ -62,22 +64,14 @@ class ResultRow:
 COLUMNS = tuple(f.name for f in fields(ResultRow))
 
 
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def parse_model(name: str) -> tuple[str, str, str]:
-    """``"vm"`` -> ``("vm", "", "")``; ``"hash2vm"`` -> ``("hash", "vm", "")``;
-    ``"hash2vm@l1"`` -> ``("hash", "vm", "l1")`` (an ablation variant of a pair)."""
-    model, sep, variant = name.partition("@")
-    parts = model.split("2")
-    if len(parts) == 1 and parts[0] in ARCHS and not sep:
-        return parts[0], "", ""
-    if len(parts) == 2 and parts[0] in ARCHS and parts[1] in ARCHS and (not sep or VARIANT_NAME.fullmatch(variant)):
-        return parts[0], parts[1], variant
-    raise UserError(
-        f"model folder {name!r} is neither an architecture {ARCHS} nor a pair "
-        "'{teacher}2{student}' (or '{teacher}2{student}@{variant}')"
-    )
+def grid_model(name: str) -> ModelName:
+    """A model of the benchmark grid: ``"vm"``, ``"hash2vm"`` or ``"hash2vm@l1"`` (an ablation
+    variant of a pair) over the architectures :data:`ARCHS` (edited models are reported by
+    :mod:`pvd.report.edits`)."""
+    model = ModelName.parse(name)
+    if model.teacher not in ARCHS:
+        raise UserError(f"model {name!r}: the grid's teachers are {', '.join(ARCHS)} (edits: pvd report edits)")
+    return model
 
 
 def load_json(path: Path) -> dict:
@@ -107,7 +101,7 @@ def _number(data: dict, key: str, path: Path, required: bool = True) -> float | 
 def training_record(metrics_path: Path) -> Path:
     """The record.json of the run that produced the model evaluated in ``metrics_path``."""
     model = metrics_path.parent.name
-    stage = "distill" if parse_model(model)[1] else "teacher"
+    stage = "teacher" if grid_model(model).is_teacher else "distill"
     return metrics_path.parent.parent.parent / stage / model / "record.json"
 
 
@@ -128,39 +122,54 @@ def read_row(metrics_path: str | Path) -> ResultRow:
     """One row from ``<dataset>/<scene>/eval/<model>/metrics.json`` and its training record."""
     path = Path(metrics_path)
     dataset, scene, model = cell_of(path, ("eval",), "metrics.json")
-    teacher, student, variant = parse_model(model)
-    metrics = load_json(path)
-    record_path = training_record(path)
-    record = load_json(record_path)
-    lpips_alex = _number(metrics, "lpips_alex", path, required=False)
-    lpips_vgg = _number(metrics, "lpips_vgg", path, required=False)
+    name = grid_model(model)
+    teacher = path.parent.parent.parent / "teacher" / name.teacher / "record.json"
+    return result_row(
+        dataset,
+        scene,
+        name,
+        path,
+        Record.from_json(training_record(path)),
+        Record.from_json(teacher) if teacher.is_file() else None,
+    )
+
+
+def result_row(
+    dataset: str, scene: str, name: ModelName, metrics_path: Path, training: Record | None, teacher: Record | None
+) -> ResultRow:
+    """The row of model ``name`` of one scene, evaluated in ``metrics_path``: ``training`` is the
+    record of the run that made it (None: unknown, no train_seconds), ``teacher`` its teacher's
+    (None: unknown, taken as trained)."""
+    metrics = load_json(metrics_path)
+    lpips_alex = _number(metrics, "lpips_alex", metrics_path, required=False)
+    lpips_vgg = _number(metrics, "lpips_vgg", metrics_path, required=False)
     note = ""
     if lpips_alex is None or lpips_vgg is None:
         note = str(metrics.get("lpips_unavailable_reason") or "LPIPS not in metrics.json")
     return ResultRow(
         dataset=dataset,
         scene=scene,
-        teacher=teacher,
-        student=student,
-        psnr=_number(metrics, "psnr", path),
-        ssim=_number(metrics, "ssim", path),
+        teacher=name.teacher,
+        student=name.student,
+        psnr=_number(metrics, "psnr", metrics_path),
+        ssim=_number(metrics, "ssim", metrics_path),
         lpips_alex=lpips_alex,
         lpips_vgg=lpips_vgg,
-        train_seconds=_number(record, "seconds", record_path),
-        model=model,
+        train_seconds=training.seconds if training is not None else None,
+        model=str(name),
         split=str(metrics.get("split", "")),
         n_images=int(metrics.get("n_images", 0)),
         ssim_mode=str(metrics.get("ssim_mode", "")),
-        render_fps=_number(metrics, "fps", path, required=False),
+        render_fps=_number(metrics, "fps", metrics_path, required=False),
         lpips_note=note,
-        variant=variant,
-        teacher_source=teacher_source(path.parent.parent.parent / "teacher" / teacher / "record.json"),
+        variant=name.variant,
+        teacher_source=teacher_source(teacher),
     )
 
 
-def teacher_source(record_path: Path) -> str:
+def teacher_source(teacher: Record | None) -> str:
     """``import`` for a teacher converted from the reference's checkpoint (``pvd import``), else ``train``."""
-    return "import" if record_path.is_file() and load_json(record_path).get("kind") == "import" else "train"
+    return "import" if teacher is not None and teacher.kind == "import" else "train"
 
 
 def find_metrics(results_dir: str | Path) -> list[Path]:
@@ -174,7 +183,8 @@ def find_metrics(results_dir: str | Path) -> list[Path]:
     return found
 
 
-def _order(row: ResultRow) -> tuple:
+def row_order(row: ResultRow) -> tuple:
+    """Rows by dataset, scene, teacher, then the teacher's own row before its students, then variant."""
     return (
         DATASETS.index(row.dataset),
         row.scene,
@@ -195,7 +205,7 @@ def collect(metrics_paths: list[str | Path]) -> list[ResultRow]:
         if key in seen:
             raise UserError(f"{path} and {seen[key]} are the same model of the same scene")
         seen[key] = str(path)
-    return sorted(rows, key=_order)
+    return sorted(rows, key=row_order)
 
 
 def write_rows(rows: list, columns: tuple[str, ...], path: str | Path) -> None:

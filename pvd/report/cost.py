@@ -6,6 +6,9 @@ Reads every ``record.json`` of a results folder (the workflow's path scheme)::
     <dataset>/<scene>/distill/<t>2<s>/record.json    stage "distill", architecture = the student
     <dataset>/<scene>/eval/<model>/record.json       stage "evaluate", architecture = the model's
 
+or any records given: the stage is the record's kind (``train`` and ``import``: train, ``distill``,
+``evaluate``), the architecture its ``model_type`` (the student's, for a distillation).
+
 Device-seconds are a run's ``seconds`` on its device (GPU-seconds for CUDA runs: one job per GPU
 slot; wall seconds for CPU runs). The extrapolation multiplies each (stage, architecture) mean by the
 number of such jobs in a grid of ``grid_scenes`` scenes (4 teachers, 16 pairs, 20 evaluations per
@@ -14,16 +17,17 @@ scene) -- an estimate for the same presets and devices, not a measurement.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pvd.errors import UserError
 from pvd.fields import ARCHS, DISPLAY_NAMES
-from pvd.report.collect import parse_model
+from pvd.record_types import Record
 from pvd.report.tables import Table, format_value, write_documents
 
 STAGES = {"teacher": "train", "distill": "distill", "eval": "evaluate"}
+# a run's stage by its record's kind (an imported teacher stands where a trained one would)
+KIND_STAGES = {"train": "train", "import": "train", "distill": "distill", "evaluate": "evaluate"}
 JOBS_PER_SCENE = {"train": len(ARCHS), "distill": len(ARCHS) ** 2, "evaluate": len(ARCHS) + len(ARCHS) ** 2}
 PAPER_SCENES = 21
 
@@ -51,24 +55,19 @@ def find_records(results_dir: str | Path, stages: tuple[str, ...] = tuple(STAGES
     return found
 
 
+def run_cost(record: Record) -> RunCost:
+    """The cost of one train, import, distill or evaluate run (see module doc)."""
+    if record.kind not in KIND_STAGES:
+        raise UserError(f"{record.where}: a {record.kind} run is not a stage of the cost table")
+    device = "cuda" if record.device.is_cuda else "cpu"
+    return RunCost(
+        KIND_STAGES[record.kind], record.part.model_type, device, record.seconds, record.device.gpu_peak_memory_mb
+    )
+
+
 def read_costs(records: list[Path]) -> list[RunCost]:
-    """The cost of each run record (``<stage>/<model>/record.json``, see module doc)."""
-    costs = []
-    for path in map(Path, records):
-        folder = path.parent.parent.name
-        if folder not in STAGES:
-            raise UserError(f"{path} is not at <dataset>/<scene>/<teacher|distill|eval>/<model>/record.json")
-        try:
-            record = json.loads(path.read_text())
-            seconds = float(record["seconds"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{path}: not a readable run record ({type(exc).__name__}: {exc})") from None
-        teacher, student, _ = parse_model(path.parent.name)  # an ablation variant counts for its pair
-        stage = STAGES[folder]
-        arch = student or teacher
-        device = "cuda" if str(record.get("device", "cpu")).startswith("cuda") else "cpu"
-        costs.append(RunCost(stage, arch, device, seconds, record.get("gpu_peak_memory_mb")))
-    return costs
+    """The cost of each run record (see module doc)."""
+    return [run_cost(Record.from_json(path)) for path in records]
 
 
 def cost_tables(costs: list[RunCost], grid_scenes: int = PAPER_SCENES) -> list[Table]:

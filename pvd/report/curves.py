@@ -20,7 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from pvd.errors import UserError
-from pvd.report.collect import DATASETS, cell_of, load_json, parse_model, read_rows, write_rows
+from pvd.names import ModelName
+from pvd.record_types import Record
+from pvd.report.collect import DATASETS, cell_of, grid_model, read_rows, write_rows
 
 
 @dataclass(frozen=True)
@@ -52,39 +54,48 @@ def record_rows(record_path: str | Path) -> list[CurveRow]:
     """The curve rows of one ``<dataset>/<scene>/{teacher,distill}/<model>/record.json`` (none without a curve)."""
     path = Path(record_path)
     dataset, scene, model = cell_of(path, ("teacher", "distill"), "record.json")
-    teacher, student, variant = parse_model(model)
-    record = load_json(path)
-    curve = record.get("curve")
-    if not curve:
+    name = grid_model(model)
+    record = Record.from_json(path)
+    if not record.curve:
         return []
+    teacher = None
+    if not name.is_teacher:
+        teacher = Record.from_json(path.parent.parent.parent / "teacher" / name.teacher / "record.json")
+    return curve_rows(record, dataset, scene, name, teacher)
+
+
+def curve_rows(record: Record, dataset: str, scene: str, name: ModelName, teacher: Record | None) -> list[CurveRow]:
+    """The rows of ``record``'s curve, the model ``name`` of one scene; ``teacher`` is a student's
+    teacher's record (its seconds are the offset), None for a teacher."""
+    if not name.is_teacher and teacher is None:
+        raise UserError(f"{record.where}: the curve of student {name} needs its teacher's record")
     offset = offset_cpu = 0.0
-    if student:
-        teacher_record = load_json(path.parent.parent.parent / "teacher" / teacher / "record.json")
-        offset = float(teacher_record["seconds"])
-        offset_cpu = float(teacher_record.get("cpu_seconds", teacher_record["seconds"]))
+    if teacher is not None:
+        offset = teacher.seconds
+        offset_cpu = teacher.cpu_seconds if teacher.cpu_seconds is not None else teacher.seconds
     common = dict(
         dataset=dataset,
         scene=scene,
-        model=model,
-        teacher=teacher,
-        student=student,
-        variant=variant,
+        model=str(name),
+        teacher=name.teacher,
+        student=name.student,
+        variant=name.variant,
         offset_seconds=offset,
         offset_cpu_seconds=offset_cpu,
-        preset=str(record.get("preset", "")),
-        iterations=int(record.get("iterations", 0)),
-        device=str(record.get("device", "")),
+        preset=str(getattr(record.part, "preset", None) or ""),
+        iterations=int(getattr(record.part, "iterations", None) or 0),
+        device=str(record.device.device or ""),
     )
     return [
         CurveRow(
-            step=int(p["step"]),
-            seconds=float(p["seconds"]),
-            cpu_seconds=float(p["cpu_seconds"]),
-            psnr=float(p["psnr"]),
-            psnr_vs_teacher=p.get("psnr_vs_teacher"),
+            step=p.step,
+            seconds=p.seconds,
+            cpu_seconds=p.cpu_seconds,
+            psnr=p.psnr,
+            psnr_vs_teacher=p.psnr_vs_teacher,
             **common,
         )
-        for p in curve
+        for p in record.curve
     ]
 
 

@@ -25,6 +25,8 @@ import pandas as pd
 
 from pvd.errors import UserError
 from pvd.fields import ARCHS, DISPLAY_NAMES
+from pvd.names import ModelName
+from pvd.record_types import EditPart, Record
 from pvd.report.collect import DATASET_TITLES, cell_of, load_json
 from pvd.report.tables import NOT_RUN, Table, format_value
 
@@ -82,16 +84,13 @@ def read_eval(metrics_path: str | Path) -> EditEval:
 
 def edited_scene(metrics_path: Path) -> tuple[str, str]:
     """(dataset, scene) of an edit's teacher, from its ``edited/record.json`` (the base checkpoint)."""
-    record_path = metrics_path.parents[2] / "edited" / "record.json"
-    sources = load_json(record_path).get("sources")
-    if (
-        not isinstance(sources, list)
-        or not sources
-        or not isinstance(sources[0], dict)
-        or not isinstance(sources[0].get("checkpoint"), str)
-    ):
-        raise UserError(f"{record_path}: field 'sources' does not name the edited base checkpoint")
-    dataset, scene, _ = cell_of(Path(sources[0]["checkpoint"]), ("teacher",), "checkpoint.pt")
+    record = Record.from_json(metrics_path.parents[2] / "edited" / "record.json")
+    if not isinstance(record.part, EditPart):
+        raise UserError(f"{record.where}: a {record.kind} record, not the record of pvd edit")
+    sources = record.part.sources
+    if not sources or sources[0].checkpoint is None:
+        raise UserError(f"{record.where}: field 'sources' does not name the edited base checkpoint")
+    dataset, scene, _ = cell_of(Path(sources[0].checkpoint), ("teacher",), "checkpoint.pt")
     return dataset, scene
 
 
@@ -172,7 +171,7 @@ def _unedited_pair(results: pd.DataFrame | None, dataset: str, scene: str, teach
     match = results[
         (results["dataset"] == dataset)
         & (results["scene"] == scene)
-        & (results["model"] == f"{teacher}2{student}")
+        & (results["model"] == str(ModelName(teacher, student)))
         & (results["variant"] == "")
     ]
     return None if match.empty or pd.isna(match["psnr"].iloc[0]) else float(match["psnr"].iloc[0])

@@ -18,7 +18,7 @@ import numpy as np
 
 from pvd.errors import UserError
 from pvd.fields import ARCHS, DISPLAY_NAMES
-from pvd.report.collect import DATASET_TITLES, parse_model
+from pvd.report.collect import DATASET_TITLES, grid_model
 from pvd.report.figures import save_figure
 
 
@@ -40,9 +40,9 @@ def read_view(metrics_path: str | Path, view: int) -> ViewRender:
     import imageio.v3 as iio
 
     path = Path(metrics_path)
-    teacher, student, variant = parse_model(path.parent.name)
-    if variant:
-        raise UserError(f"{path}: the qualitative grid shows the main cells, not the variant {variant!r}")
+    name = grid_model(path.parent.name)
+    if name.variant:
+        raise UserError(f"{path}: the qualitative grid shows the main cells, not the variant {name.variant!r}")
     metrics = json.loads(path.read_text())
     saved = [r for r in metrics.get("renders", []) if r["view"] == view]
     if not saved:
@@ -50,8 +50,8 @@ def read_view(metrics_path: str | Path, view: int) -> ViewRender:
     entry = saved[0]
     images = {k: iio.imread(path.parent / entry[k])[..., :3] for k in ("render", "gt", "error")}
     return ViewRender(
-        teacher,
-        student,
+        name.teacher,
+        name.student,
         images["render"],
         images["error"],
         images["gt"],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pvd.fields import DISPLAY_NAMES
+from pvd.names import ModelName
 from pvd.report.collect import DATASET_TITLES, NA
 from pvd.report.tables import Table, format_value
 
@@ -108,10 +109,10 @@ def compare(frame: pd.DataFrame) -> list[Comparison]:
 
 
 def _model_label(model: str) -> str:
-    if "2" in model:
-        teacher, student = model.split("2")
-        return f"{DISPLAY_NAMES[teacher]} -> {DISPLAY_NAMES[student]} ({model})"
-    return f"{DISPLAY_NAMES[model]} ({model})"
+    name = ModelName.parse(model)
+    if name.student:
+        return f"{DISPLAY_NAMES[name.teacher]} -> {DISPLAY_NAMES[name.student]} ({model})"
+    return f"{DISPLAY_NAMES[name.teacher]} ({model})"
 
 
 def comparison_table(comparisons: list[Comparison]) -> Table:

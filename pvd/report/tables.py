@@ -22,6 +22,7 @@ import pandas as pd
 
 from pvd.errors import UserError
 from pvd.fields import ARCHS, DISPLAY_NAMES
+from pvd.names import ModelName
 from pvd.records import atomic_path
 from pvd.report.collect import DATASET_TITLES, NA
 
@@ -141,6 +142,13 @@ def arch_label(arch: str) -> str:
     return f"{DISPLAY_NAMES[arch]} ({arch})"
 
 
+def model_label(model: str | ModelName) -> str:
+    """A model's column label: ``hash2vm`` -> ``hash->vm`` (``hash2vm@l1`` -> ``hash->vm@l1``)."""
+    name = model if isinstance(model, ModelName) else ModelName.parse(model)
+    text = f"{name.teacher}->{name.student}" if name.student else name.teacher
+    return f"{text}@{name.variant}" if name.variant else text
+
+
 def dataset_rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The main cells (no ablation variant) of one dataset."""
     rows = frame[(frame["dataset"] == dataset) & (frame["variant"] == "")]
@@ -217,7 +225,7 @@ def scene_table(frame: pd.DataFrame, dataset: str, metric: Metric = METRICS[0]) 
         complete = len(group) == len(scenes)
         mean_cells.append(format_value(scene_mean(group, metric.key), metric.digits) if complete else NOT_RUN)
     body.append(("mean", *mean_cells))
-    columns = ("scene", *(m.replace("2", "->") for m in models))
+    columns = ("scene", *(model_label(m) for m in models))
     return Table(
         f"{DATASET_TITLES[dataset]}: {metric.label} per scene",
         columns,
@@ -227,7 +235,7 @@ def scene_table(frame: pd.DataFrame, dataset: str, metric: Metric = METRICS[0]) 
 
 
 def _model_order() -> list[str]:
-    return list(ARCHS) + [f"{t}2{s}" for t in ARCHS for s in ARCHS]
+    return list(ARCHS) + [str(ModelName(t, s)) for t in ARCHS for s in ARCHS]
 
 
 def dataset_tables(frame: pd.DataFrame, dataset: str) -> list[Table]:

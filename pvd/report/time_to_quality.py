@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pvd.fields import ARCHS, DISPLAY_NAMES
+from pvd.names import ModelName
 from pvd.report.collect import DATASET_TITLES, DATASETS, NA
 from pvd.report.figures import ARCH_COLORS, save_figure
 from pvd.report.tables import Table
@@ -85,6 +86,10 @@ def _mean(values: list[float | None]) -> float | None:
     return None if not values or any(v is None for v in values) else float(np.mean(values))
 
 
+def _pair(teacher: str, student: str) -> str:
+    return str(ModelName(teacher, student))
+
+
 def time_to_quality(frame: pd.DataFrame, dataset: str) -> list[SpeedRow]:
     """The speed rows of one dataset (main variant only), per student architecture and threshold."""
     rows = frame[(frame["dataset"] == dataset) & (frame["variant"] == "")]
@@ -93,7 +98,7 @@ def time_to_quality(frame: pd.DataFrame, dataset: str) -> list[SpeedRow]:
     for student in ARCHS:
         if not all(len(_curve(rows, sc, student)) for sc in scenes):
             continue
-        teachers = [t for t in ARCHS if t != student and all(len(_curve(rows, sc, f"{t}2{student}")) for sc in scenes)]
+        teachers = [t for t in ARCHS if t != student and all(len(_curve(rows, sc, _pair(t, student))) for sc in scenes)]
         if not teachers or not scenes:
             continue
         finals = {sc: float(_curve(rows, sc, student)["psnr"].iloc[-1]) for sc in scenes}
@@ -112,7 +117,7 @@ def time_to_quality(frame: pd.DataFrame, dataset: str) -> list[SpeedRow]:
             scratch_cpu = _mean([reach(sc, student, cpu=True) for sc in scenes])
             best = None
             for t in teachers:
-                pair = f"{t}2{student}"
+                pair = _pair(t, student)
                 distill = _mean([reach(sc, pair) for sc in scenes])
                 if distill is None:
                     continue
@@ -121,7 +126,7 @@ def time_to_quality(frame: pd.DataFrame, dataset: str) -> list[SpeedRow]:
                     best = (t, offset, distill)
             speedup = speedup_cpu = None
             if best is not None:
-                pair = f"{best[0]}2{student}"
+                pair = _pair(best[0], student)
                 if scratch is not None:
                     speedup = scratch / (best[1] + best[2])
                 distill_cpu = _mean([reach(sc, pair, cpu=True) for sc in scenes])
@@ -236,7 +241,7 @@ def time_to_quality_figure(frame: pd.DataFrame, dataset: str, out_dir: str | Pat
     scenes = sorted(set(rows["scene"]))
     for ax, student in zip(axes.flat, students):
         for teacher in [""] + list(ARCHS):
-            model = student if not teacher else f"{teacher}2{student}"
+            model = student if not teacher else _pair(teacher, student)
             for i, scene in enumerate(scenes):
                 c = rows[(rows["scene"] == scene) & (rows["model"] == model)].sort_values("step")
                 if c.empty:

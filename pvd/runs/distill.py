@@ -21,13 +21,14 @@ from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
 from pvd.evaluate.evaluate import evaluate_model
 from pvd.evaluate.probe import CurveProbe
+from pvd.evaluate.scene_check import check_scene
 from pvd.fields import ARCHS, MODEL_TYPES
 from pvd.metrics import mse, psnr_from_mse
-from pvd.model import Model, ModelMeta, build_model, load_model, save_checkpoint
+from pvd.model import Model, ModelMeta, build_model, save_checkpoint
 from pvd.presets import arch_preset
-from pvd.records import sha256_file
 from pvd.runs.common import TrainingOptions, density_range_problem
 from pvd.runs.device import prepare_device
+from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import curve_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
 from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim
@@ -45,7 +46,7 @@ def stage_iters_problem(value: tuple[int, ...]) -> str | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DistillSpec(TrainingOptions):
+class DistillSpec(TrainingOptions, InputOptions):
     """Everything ``distill`` is told (see :class:`TrainingOptions` for the shared options)."""
 
     ckpt_teacher: Path = option(help="teacher checkpoint (train, import or edit)")
@@ -151,6 +152,12 @@ class DistillSpec(TrainingOptions):
         help="PVD-AL: per-sample losses on the top 30% samples by weight of opaque rays",
     )
 
+    allow_other_scene: bool = option(
+        False,
+        help="distil on a scene folder whose cameras differ from the teacher's training cameras (e.g. another "
+        "camera set of the same scene); refused by default, since the scores would be of another scene",
+    )
+
     def engine_config(self) -> DistillConfig:
         """The :class:`DistillConfig` of this spec: the student's preset, then every set option."""
         cfg = apply_into(self, arch_preset(self.preset, self.model_type).distill)
@@ -168,9 +175,10 @@ class DistillOutcome:
     eval_seconds: float
 
 
-def load_teacher(spec: DistillSpec, device: torch.device) -> Model:
-    """The teacher of ``spec.ckpt_teacher``, checked against a given ``teacher_type`` and ``data_type``."""
-    teacher = load_model(spec.ckpt_teacher, device)
+def load_teacher(spec: DistillSpec) -> tuple[Model, dict]:
+    """The teacher of ``spec.ckpt_teacher`` (on the CPU) and its provenance, checked against a given
+    ``teacher_type`` and ``data_type``."""
+    teacher, provenance = read_input("ckpt_teacher", spec.ckpt_teacher, spec.allow_unfinished)
     if spec.teacher_type is not None and teacher.model_type != spec.teacher_type:
         raise SpecError(
             "teacher_type",
@@ -185,7 +193,7 @@ def load_teacher(spec: DistillSpec, device: torch.device) -> Model:
         )
     if spec.data_type is None and teacher.meta.data_type is None:
         raise SpecError("data_type", f"is required: `ckpt_teacher` {spec.ckpt_teacher} does not say its data type")
-    return teacher
+    return teacher, provenance
 
 
 def measure(teacher: Model, student: Model, test: SceneSplit, device: torch.device) -> DistillOutcome:
@@ -214,7 +222,7 @@ def measure(teacher: Model, student: Model, test: SceneSplit, device: torch.devi
 def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     """Distil ``spec.ckpt_teacher`` into ``spec.model_type``; None when stopped early at ``stop_at``."""
     cfg = spec.engine_config()
-    teacher = load_teacher(spec, torch.device("cpu"))
+    teacher, provenance = load_teacher(spec)
     spec = spec.replace(
         teacher_type=teacher.model_type,
         data_type=spec.data_type or teacher.meta.data_type,
@@ -233,6 +241,9 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
             f"{spec.workspace} holds the teacher `ckpt_teacher` {spec.ckpt_teacher} itself: "
             "give the student a workspace of its own",
         )
+    test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale)
+    if not spec.allow_other_scene:
+        check_scene(teacher.meta, spec.ckpt_teacher, spec.scene_dir, spec.data_type, test)
     device = prepare_device(spec.device, spec.gpu_slots)
     teacher = teacher.to(device)
     real = load_split(spec.scene_dir, spec.data_type, "train", spec.downscale) if cfg.real_ray_fraction > 0 else None
@@ -255,7 +266,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         kind="student",
         teacher_type=spec.teacher_type,
         teacher_checkpoint=str(spec.ckpt_teacher),
-        teacher_sha256=sha256_file(spec.ckpt_teacher),
+        teacher_sha256=provenance["sha256"],
         data_type=spec.data_type,
         scene_dir=str(spec.scene_dir),
         downscale=spec.downscale,
@@ -277,7 +288,6 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     if spec.resume and ckpt_path.exists():
         check_resume(ckpt_path, meta)
     copied = init_student(student, teacher, cfg.init)
-    test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale)
     probing = spec.probe_config()
     probe = CurveProbe(test, probing, teacher=teacher) if probing.points > 0 else None
     result = distill(
@@ -328,6 +338,8 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         eval_seconds=round(outcome.eval_seconds, 3),
         checkpoint=str(ckpt_path),
         teacher_checkpoint=str(spec.ckpt_teacher),
+        other_scene=spec.allow_other_scene,
+        inputs=[provenance],
         **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds),
     )
     print(

@@ -18,16 +18,17 @@ from pathlib import Path
 from pvd.edit.apply import DEFAULT_FLOOR, DEFAULT_PASSES, EditStats, edit_model, load_inserted
 from pvd.edit.bake import bake_model, check_bake_base
 from pvd.edit.program import erase_program, read_program
-from pvd.model import load_model, save_checkpoint
+from pvd.model import save_checkpoint
 from pvd.runs.common import DeviceOptions, OutputOptions
 from pvd.runs.device import prepare_device
+from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
 from pvd.runs.workspace import WorkspaceIdentity, checkpoint_bytes, claim, model_key
 
 
 @dataclass(frozen=True, kw_only=True)
-class EditSpec(DeviceOptions, OutputOptions):
+class EditSpec(DeviceOptions, OutputOptions, InputOptions):
     """Everything ``edit`` is told: ``program`` or ``erase`` (exactly one)."""
 
     ckpt: Path = option(help="teacher or student checkpoint.pt to edit")
@@ -61,7 +62,7 @@ class EditSpec(DeviceOptions, OutputOptions):
 def run_edit(spec: EditSpec) -> EditStats:
     """Edit ``spec.ckpt`` into ``spec.workspace`` (see the module doc)."""
     program = read_program(spec.program) if spec.program is not None else erase_program(spec.erase)
-    base = load_model(spec.ckpt)
+    base, provenance = read_input("ckpt", spec.ckpt, spec.allow_unfinished)
     if spec.bake:
         check_bake_base(base)
     if spec.workspace.resolve() == spec.ckpt.resolve().parent:
@@ -107,6 +108,7 @@ def run_edit(spec: EditSpec) -> EditStats:
         sources=sources,
         base_type=base.model_type,
         baked=spec.bake,
+        inputs=[provenance],
         checkpoint=str(ckpt_path),
     )
     what = "baked into a tensors checkpoint" if spec.bake else f"{len(sources)} sources"

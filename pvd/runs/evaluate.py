@@ -24,17 +24,18 @@ from pvd.evaluate.evaluate import EvalResult, evaluate_model
 from pvd.evaluate.renders import RenderSaver
 from pvd.evaluate.scene_check import check_data_type, check_scene
 from pvd.metrics import SSIM_MODES
-from pvd.model import Model, ModelMeta, load_model
+from pvd.model import Model, ModelMeta
 from pvd.records import write_json
 from pvd.runs.common import DeviceOptions, OutputOptions, check_scene_dir
 from pvd.runs.device import prepare_device
+from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
 from pvd.runs.workspace import WorkspaceIdentity, claim, discard, model_key
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvaluateSpec(DeviceOptions, OutputOptions):
+class EvaluateSpec(DeviceOptions, OutputOptions, InputOptions):
     """Everything ``evaluate`` is told."""
 
     scene_dir: Path = option(
@@ -77,22 +78,23 @@ def metrics_payload(
     }
 
 
-def load_reference(spec: EvaluateSpec, split) -> tuple[Model | None, dict | None]:
-    """The ``reference`` model (checked to be of the same scene) and its description, or (None, None)."""
+def load_reference(spec: EvaluateSpec, split) -> tuple[Model | None, dict | None, dict | None]:
+    """The ``reference`` model (checked to be of the same scene), its description and provenance, or Nones."""
     if spec.reference is None:
-        return None, None
+        return None, None, None
     if spec.reference.resolve() == spec.ckpt.resolve():
         raise SpecError("reference", f"{spec.reference} is `ckpt` itself: give another model's checkpoint")
-    model = load_model(spec.reference)
+    model, provenance = read_input("reference", spec.reference, spec.allow_unfinished)
     check_data_type(model.meta, spec.reference, spec.data_type)
     check_scene(model.meta, spec.reference, spec.scene_dir, spec.data_type, split)
-    return model, {"checkpoint": str(spec.reference), "model_type": model.model_type, "kind": model.meta.kind}
+    described = {"checkpoint": str(spec.reference), "model_type": model.model_type, "kind": model.meta.kind}
+    return model, described, provenance
 
 
 def run_evaluate(spec: EvaluateSpec) -> EvalResult:
     """Score ``spec.ckpt`` on ``spec.split`` of ``spec.scene_dir`` (see the module doc)."""
     t_start = time.perf_counter()
-    model = load_model(spec.ckpt)
+    model, provenance = read_input("ckpt", spec.ckpt, spec.allow_unfinished)
     if spec.data_type is None and model.meta.data_type is None:
         raise SpecError("data_type", f"is required: checkpoint {spec.ckpt} does not say its data type")
     spec = spec.replace(
@@ -106,7 +108,7 @@ def run_evaluate(spec: EvaluateSpec) -> EvalResult:
         bad = sorted(v for v in spec.render_views if v >= len(split))
         raise SpecError("render_views", f"{bad}: the split has views 0..{len(split) - 1}")
     check_scene(model.meta, spec.ckpt, spec.scene_dir, spec.data_type, split)
-    reference, described = load_reference(spec, split)
+    reference, described, ref_provenance = load_reference(spec, split)
     device = prepare_device(spec.device, spec.gpu_slots)
     model = model.to(device)
     reference = reference.to(device) if reference is not None else None
@@ -163,6 +165,7 @@ def run_evaluate(spec: EvaluateSpec) -> EvalResult:
             checkpoint=str(spec.ckpt),
             metrics_file=str(metrics_file),
             reference=described,
+            inputs=[provenance] + ([ref_provenance] if ref_provenance else []),
         )
     except BaseException:
         discard(partial, renders, metrics_file, spec.workspace / "record.json")

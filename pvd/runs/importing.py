@@ -20,7 +20,7 @@ from pvd.data import DATA_TYPES, index_split, scene_normalization
 from pvd.data.cameras import NGP_ROTATION
 from pvd.fields import ARCHS
 from pvd.interop import import_reference, read_reference, unused_entries
-from pvd.model import Model, ModelMeta, save_checkpoint
+from pvd.model import Model, ModelMeta, check_finite, save_checkpoint
 from pvd.presets import DATASET_DEFAULTS, arch_preset, render_config
 from pvd.records import sha256_file
 from pvd.runs.common import OutputOptions, check_scene_dir
@@ -88,6 +88,7 @@ def run_import(spec: ImportSpec) -> Model:
         step=ref.global_step,
     )
     model = import_reference(ref, meta)
+    check_finite(model, f"reference checkpoint {spec.reference_ckpt}")
     source = str(spec.reference_ckpt.resolve())
     claim(
         spec.workspace,

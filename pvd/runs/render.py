@@ -18,9 +18,10 @@ from pvd.data.cameras import Cameras
 from pvd.evaluate.camera_path import DEFAULT_PATH, PATH_KINDS, parse_size, path_cameras
 from pvd.evaluate.evaluate import warm_up
 from pvd.evaluate.video import VIDEO_FORMATS, choose_format, render_frames, write_video
-from pvd.model import ModelMeta, load_model
+from pvd.model import ModelMeta
 from pvd.runs.common import DeviceOptions, OutputOptions
 from pvd.runs.device import prepare_device
+from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
 from pvd.runs.workspace import WorkspaceIdentity, claim, model_key
@@ -35,7 +36,7 @@ def size_problem(text: str) -> str | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RenderSpec(DeviceOptions, OutputOptions):
+class RenderSpec(DeviceOptions, OutputOptions, InputOptions):
     """Everything ``render`` is told."""
 
     scene_dir: Path | None = option(
@@ -90,7 +91,7 @@ def run_render(spec: RenderSpec) -> RenderOutcome:
     t_start = time.perf_counter()
     size = parse_size(spec.size) if spec.size else None
     fmt = choose_format(spec.format)
-    model = load_model(spec.ckpt)
+    model, provenance = read_input("ckpt", spec.ckpt, spec.allow_unfinished)
     data_type = spec.data_type or model.meta.data_type
     if data_type is None:
         raise SpecError("data_type", f"is required: checkpoint {spec.ckpt} does not say its data type")
@@ -128,6 +129,7 @@ def run_render(spec: RenderSpec) -> RenderOutcome:
         height=cams.height,
         video=str(out),
         checkpoint=str(spec.ckpt),
+        inputs=[provenance],
     )
     print(f"{kind} path, {n} frames {cams.width}x{cams.height} in {seconds:.1f} s -> {out}")
     return RenderOutcome(out, n, seconds)

@@ -53,7 +53,8 @@ class TrainOutcome:
 
 def run_train(spec: TrainSpec) -> TrainOutcome:
     """Train ``spec.model_type`` on ``spec.scene_dir``; resume, stop early and record as the spec says."""
-    train = load_split(spec.scene_dir, spec.data_type, "train", spec.downscale or 1)
+    spec = spec.replace(downscale=spec.downscale or 1)
+    train = load_split(spec.scene_dir, spec.data_type, "train", spec.downscale)
     defaults = scene_defaults(spec.data_type, train.meta)
     bound = spec.bound if spec.bound is not None else defaults.bound
     scale = spec.scale if spec.scale is not None else defaults.scale
@@ -62,7 +63,7 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         raise SpecError("bound", f"(and scale) must be > 0 and dt_gamma >= 0, got {bound}, {scale}, {dt_gamma}")
     preset = arch_preset(spec.preset, spec.model_type)
     cfg: TeacherConfig = apply_into(spec, preset.teacher)
-    test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale or 1)
+    test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale)
     norm = scene_normalization(train, spec.data_type, bound, scale)
     if spec.frame == "ngp":
         norm = norm.rotated_by(NGP_ROTATION)
@@ -77,7 +78,7 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         kind="teacher",
         data_type=spec.data_type,
         scene_dir=str(spec.scene_dir),
-        downscale=spec.downscale or 1,
+        downscale=spec.downscale,
         image_width=train.cameras.width,
         image_height=train.cameras.height,
         cameras=train.cameras,

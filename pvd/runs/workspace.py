@@ -34,6 +34,7 @@ from pathlib import Path
 
 from pvd.errors import UserError
 from pvd.model import CheckpointError, first_difference, read_checkpoint
+from pvd.names import ModelName
 from pvd.records import write_json
 from pvd.runs.spec import SpecError
 
@@ -163,14 +164,14 @@ def found_identity(workspace: Path) -> WorkspaceIdentity | None:
         except CheckpointError:
             return WorkspaceIdentity("train", "unknown model")
         if meta.kind == "student":
-            return WorkspaceIdentity("distill", f"{meta.teacher_type}2{meta.model_type}")
+            return WorkspaceIdentity("distill", model_key(meta))
         return WorkspaceIdentity("train", meta.model_type)
     return None
 
 
 def model_key(meta) -> str:
     """``hash`` for a teacher, ``hash2vm`` for a student (the workflow's model names)."""
-    return f"{meta.teacher_type}2{meta.model_type}" if meta.kind == "student" else meta.model_type
+    return str(ModelName.of(meta.model_type, meta.teacher_type if meta.kind == "student" else None))
 
 
 def discard(*paths: Path) -> None:

@@ -32,6 +32,7 @@ from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
 from pvd.errors import SpecError, UserError
 from pvd.model import Model
+from pvd.names import ModelName
 from pvd.render import Renderer, evaluate_field
 from pvd.render.compositing import transmittance
 from pvd.train import loop
@@ -443,5 +444,5 @@ def mean_losses(recent: list[dict]) -> dict[str, float]:
 
 
 def pair_name(teacher_type: str, student_type: str) -> str:
-    """``{teacher}2{student}``, e.g. ``hash2vm``."""
-    return f"{teacher_type}2{student_type}"
+    """``{teacher}2{student}``, e.g. ``hash2vm`` (see :class:`pvd.names.ModelName`)."""
+    return str(ModelName(teacher_type, student_type))

@@ -330,3 +330,62 @@ def test_edit_into_a_distillation_workspace_is_refused(demo_scene, teacher, tmp_
     again = run(*edit, tmp_path / "erased")
     assert again.returncode == 2 and "holds a finished edit run" in again.stderr and "--overwrite" in again.stderr
     assert json.loads((tmp_path / "erased" / "workspace.json").read_text())["command"] == "edit"
+
+
+def test_distill_from_a_teacher_of_another_scene_is_refused(pvd, demo_scene, teacher, tmp_path):
+    other = tmp_path / "other"
+    assert (
+        pvd("data", "demo", other, "--seed", "3", "--size", "32", "--n_train", "16", "--n_val", "2", "--n_test", "4").rc
+        == 0
+    )
+    ws = tmp_path / "s"
+    result = pvd(*_distill(other, teacher / "checkpoint.pt", ws))
+    assert result.rc == 2
+    assert f"checkpoint {teacher / 'checkpoint.pt'}: its training cameras differ from the train split" in result.line
+    assert not ws.exists()
+    assert pvd(*_distill(other, teacher / "checkpoint.pt", ws, "--allow_other_scene")).rc == 0
+    assert json.loads((ws / "record.json").read_text())["other_scene"] is True
+
+
+def test_a_checkpoint_being_trained_is_not_read_as_it_is(pvd, demo_scene, tmp_path):
+    """A real training process writes periodic checkpoints: evaluating one while it runs is refused;
+    asked for, it is read and recorded as unfinished and in progress, with its sha256 and step."""
+    ws = tmp_path / "ws"
+    argv = [
+        sys.executable,
+        "-m",
+        "pvd.cli",
+        *map(str, train_args(demo_scene, ws, "hash")),
+        "--iters",
+        "100000",
+        "--ckpt_every",
+        "3",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ckpt = ws / "checkpoint.pt"
+    try:
+        _wait_for_lock(ws, proc)
+        deadline = time.monotonic() + 120
+        while not ckpt.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        ev = ["evaluate", demo_scene, "--ckpt", ckpt, "--no_lpips", "--no_progress", "--workspace"]
+        result = pvd(*ev, tmp_path / "ev")
+        assert result.rc == 2
+        assert f"--ckpt {ckpt} is being written by a running pvd process" in result.line
+        assert "--allow_unfinished" in result.line and not (tmp_path / "ev").exists()
+        assert pvd(*ev, tmp_path / "ev2", "--allow_unfinished").rc == 0
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (source,) = json.loads((tmp_path / "ev2" / "record.json").read_text())["inputs"]
+    assert source["unfinished"] and source["in_progress"] and source["step"] >= 3 and len(source["sha256"]) == 64
+
+
+def test_an_unfinished_checkpoint_is_refused_unless_asked(pvd, demo_scene, partial, tmp_path):
+    ckpt = partial / "checkpoint.pt"
+    result = pvd("render", "--ckpt", ckpt, "--workspace", tmp_path / "r", "--frames", "2", "--no_progress")
+    assert result.rc == 2 and f"--ckpt {ckpt} is unfinished (step 4)" in result.line
+    result = pvd("distill", demo_scene, "--ckpt_teacher", ckpt, "--model_type", "vm", "--workspace", tmp_path / "d")
+    assert result.rc == 2 and "--ckpt_teacher" in result.line and "is unfinished" in result.line
+    assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()

@@ -8,7 +8,47 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pvd.names import ModelName
+from pvd.record_types import RECORD_FORMAT
+
 ARCHS = ("hash", "vm", "mlp", "tensors")
+
+
+def run_record(model: str, seconds: float, kind: str = "", dataset: str = "synthetic", scene: str = "lego", **fields):
+    """A record.json payload in pvd's layout (format pvd-record/1) of a run of ``model``: a ``train``
+    record for a teacher, ``distill`` for a student, or ``kind`` (``import``, ``evaluate``, ``render``);
+    ``fields`` add or replace fields."""
+    name = ModelName.parse(model)
+    kind = kind or ("train" if name.is_teacher else "distill")
+    own = {
+        "train": dict(model_type=name.teacher, preset="tiny", data_type=dataset, iterations=30),
+        "import": dict(model_type=name.teacher, preset="paper", data_type=dataset, iterations=30000),
+        "distill": dict(
+            model_type=name.student, teacher_type=name.teacher, preset="tiny", data_type=dataset, iterations=30
+        ),
+        "evaluate": dict(
+            model_type=name.arch,
+            model_kind="teacher" if name.is_teacher else "student",
+            teacher_type=None if name.is_teacher else name.teacher,
+            data_type=dataset,
+            split="test",
+            n_images=3,
+        ),
+        "render": dict(model_type=name.arch, model_kind="teacher" if name.is_teacher else "student"),
+    }[kind]
+    return {
+        "format": RECORD_FORMAT,
+        "kind": kind,
+        "created": "2025-01-01T00:00:00+0000",
+        "code_version": {"pvd": "test"},
+        "backend": "torch",
+        "device": "cpu",
+        "seconds": seconds,
+        "config": {"scene_dir": f"data/{dataset}/{scene}"},
+        "metrics": {},
+        **own,
+        **fields,
+    }
 
 
 def expected_psnr(scene_index: int, teacher: str, student: str) -> float:
@@ -47,7 +87,5 @@ def write_cell(
     path.write_text(json.dumps(metrics))
     record = cell / stage / model / "record.json"
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(
-        json.dumps({"format": "pvd-record/1", "kind": stage, "seconds": expected_seconds(teacher, student)})
-    )
+    record.write_text(json.dumps(run_record(model, expected_seconds(teacher, student), dataset=dataset, scene=scene)))
     return path

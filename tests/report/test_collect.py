@@ -9,7 +9,7 @@ import pytest
 from report_cases import expected_psnr, expected_seconds, write_cell
 
 from pvd.errors import UserError
-from pvd.report.collect import COLUMNS, collect, find_metrics, parse_model, read_csv, read_row, write_csv
+from pvd.report.collect import COLUMNS, collect, find_metrics, grid_model, read_csv, read_row, write_csv
 
 
 def test_rows_carry_the_records_values(results_tree):
@@ -76,8 +76,10 @@ def test_bad_metrics_are_named(tmp_path):
 
 
 def test_layout_and_names_are_checked(tmp_path):
-    with pytest.raises(UserError, match="neither an architecture"):
-        parse_model("hash2nerf")
+    with pytest.raises(UserError, match="student 'nerf' is not one of"):
+        grid_model("hash2nerf")
+    with pytest.raises(UserError, match="the grid's teachers are hash, vm, mlp, tensors"):
+        grid_model("edited2vm")
     with pytest.raises(UserError, match="eval/<model>/metrics.json"):
         read_row(tmp_path / "metrics.json")
     with pytest.raises(UserError, match="no <dataset>/<scene>/eval"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from report_cases import ARCHS, expected_seconds
+from report_cases import ARCHS, expected_seconds, run_record
 
 from pvd.errors import UserError
 from pvd.report.cost import cost_tables, find_records, read_costs, write_cost_tables
@@ -13,7 +13,8 @@ from pvd.report.cost import cost_tables, find_records, read_costs, write_cost_ta
 
 def _eval_record(root, dataset, scene, model, seconds, device="cuda:0", peak=None):
     path = root / dataset / scene / "eval" / model / "record.json"
-    path.write_text(json.dumps({"kind": "evaluate", "seconds": seconds, "device": device, "gpu_peak_memory_mb": peak}))
+    record = run_record(model, seconds, "evaluate", dataset, scene, device=device, gpu_peak_memory_mb=peak)
+    path.write_text(json.dumps(record))
 
 
 def test_costs_per_stage_and_architecture(results_tree):
@@ -35,7 +36,7 @@ def test_costs_per_stage_and_architecture(results_tree):
     # extrapolated: mean per run x 1 teacher per scene x 10 scenes
     assert rows[("train", "INGP")][6] == f"{expected_seconds('hash', '') * 10 / 3600:.2f}"
     assert rows[("all", "")][2] == str(len(costs)) and "extrapolation" in table.note
-    assert "CPU" in table.columns[3]  # records without a device count as CPU runs
+    assert "CPU" in table.columns[3]  # the tree's runs ran on the CPU
 
 
 def test_gpu_runs_report_peak_memory(results_tree):
@@ -55,5 +56,8 @@ def test_written_documents_and_errors(results_tree, tmp_path):
         find_records(tmp_path / "tables")
     bad = results_tree / "synthetic" / "lego" / "teacher" / "hash" / "record.json"
     bad.write_text("{not json")
-    with pytest.raises(UserError, match="record.json: not a readable run record"):
+    with pytest.raises(UserError, match="teacher/hash/record.json is not readable JSON"):
+        read_costs(find_records(results_tree))
+    bad.write_text(json.dumps(run_record("hash", "slow")))
+    with pytest.raises(UserError, match="teacher/hash/record.json: field 'seconds' = 'slow' is not a number"):
         read_costs(find_records(results_tree))

@@ -9,12 +9,13 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from report_cases import write_cell
+from report_cases import run_record, write_cell
 
 from pvd.cli import main
 from pvd.errors import UserError
+from pvd.names import ModelName
 from pvd.report.ablation import ablation_table
-from pvd.report.collect import collect, find_metrics, parse_model, read_csv, write_csv
+from pvd.report.collect import collect, find_metrics, grid_model, read_csv, write_csv
 from pvd.report.curves import collect_curves, read_curves, write_curves
 from pvd.report.qualitative import qualitative_figure
 from pvd.report.time_to_quality import first_reach, speed_table, time_to_quality, time_to_quality_figure
@@ -24,14 +25,7 @@ def _record(root: Path, model: str, seconds: float, cpu: float, curve: list[tupl
     stage = "distill" if "2" in model else "teacher"
     path = root / "synthetic" / "lego" / stage / (model + (f"@{variant}" if variant else "")) / "record.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "kind": stage,
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "preset": "tiny",
-        "iterations": 30,
-        "device": "cpu",
-    }
+    record = run_record(model, seconds, cpu_seconds=cpu)
     if curve is not None:
         record["curve"] = [
             {
@@ -128,10 +122,10 @@ def test_report_command_writes_curves_and_time_to_quality(curve_records, tmp_pat
 
 
 def test_variant_models_parse_and_stay_out_of_the_matrices(results_tree, tmp_path):
-    assert parse_model("hash2vm@loss_l1") == ("hash", "vm", "loss_l1")
+    assert grid_model("hash2vm@loss_l1") == ModelName("hash", "vm", "loss_l1")
     for bad in ("hash@l1", "hash2vm@", "hash2vm@a/b"):
-        with pytest.raises(UserError, match="neither an architecture"):
-            parse_model(bad)
+        with pytest.raises(UserError, match=f"model name '{bad}'"):
+            grid_model(bad)
     write_cell(results_tree, "synthetic", "lego", 0, "hash", "vm")
     variant = results_tree / "synthetic" / "lego" / "eval" / "hash2vm@l1" / "metrics.json"
     variant.parent.mkdir(parents=True)
@@ -139,7 +133,7 @@ def test_variant_models_parse_and_stay_out_of_the_matrices(results_tree, tmp_pat
     variant.write_text(json.dumps({**base, "psnr": base["psnr"] - 1.5, "ssim": base["ssim"] - 0.01}))
     record = results_tree / "synthetic" / "lego" / "distill" / "hash2vm@l1" / "record.json"
     record.parent.mkdir(parents=True)
-    record.write_text(json.dumps({"seconds": 3.0}))
+    record.write_text(json.dumps(run_record("hash2vm", 3.0)))
     write_csv(collect(find_metrics(results_tree)), tmp_path / "results.csv")
     frame = read_csv(tmp_path / "results.csv")
     assert list(frame.loc[frame["variant"] == "l1", "model"]) == ["hash2vm@l1"]

@@ -11,6 +11,7 @@ import pytest
 
 from pvd.cli import main
 from pvd.errors import UserError
+from pvd.record_types import RECORD_FORMAT
 from pvd.report.collect import collect, write_csv
 from pvd.report.edits import edit_cell, edits_table
 
@@ -42,11 +43,24 @@ def write_edit_eval(
     return ws / "metrics.json"
 
 
+def edit_record(sources: list[dict]) -> dict:
+    """The record of ``pvd edit`` over ``sources`` (the first: the base checkpoint)."""
+    return {
+        "format": RECORD_FORMAT,
+        "kind": "edit",
+        "seconds": 1.0,
+        "config": {},
+        "metrics": {},
+        "base_type": sources[0]["model_type"] if sources else "hash",
+        "sources": sources,
+    }
+
+
 def write_edit(root: Path, edit: str, teacher: str, students: list[str], truth: bool) -> list[Path]:
     record = root / "edits" / edit / teacher / "edited" / "record.json"
     record.parent.mkdir(parents=True)
     base = f"{root}/synthetic/lego/teacher/{teacher}/checkpoint.pt"
-    record.write_text(json.dumps({"kind": "edit", "sources": [{"model_type": teacher, "checkpoint": base}]}))
+    record.write_text(json.dumps(edit_record([{"model_type": teacher, "checkpoint": base}])))
     paths = [write_edit_eval(root, edit, teacher, "original", 20.0, not truth, 10)]
     if truth:
         paths.append(write_edit_eval(root, edit, teacher, "edited", 29.5, False, 20))
@@ -108,9 +122,13 @@ def test_bad_inputs_are_clear_errors(edits_tree, tmp_path, capsys):
     assert "one edit, got ['crop', 'erase']" in capsys.readouterr().err
     assert main(["report", "edit-figure", *map(str, erase), "--view", "0", "--out", str(tmp_path)]) == 2
     assert "lists no renders of view 0" in capsys.readouterr().err
-    (root / "edits" / "erase" / "tensors" / "edited" / "record.json").write_text(json.dumps({"kind": "edit"}))
+    record = root / "edits" / "erase" / "tensors" / "edited" / "record.json"
+    record.write_text(json.dumps(edit_record([])))
     assert main(["report", "edits", *map(str, erase), "--out", str(tmp_path)]) == 2
     assert "does not name the edited base checkpoint" in capsys.readouterr().err
+    record.write_text(json.dumps({**edit_record([]), "kind": "teacher"}))
+    assert main(["report", "edits", *map(str, erase), "--out", str(tmp_path)]) == 2
+    assert f"{record}: unknown record kind 'teacher'" in capsys.readouterr().err
     assert main(["report", "edits", "--results", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "holds no edits/" in capsys.readouterr().err
 

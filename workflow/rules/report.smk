@@ -156,7 +156,7 @@ rule make_runs_table:
     conda:
         CONDA_ENV
     shell:
-        "pvd report runs {input.records:q} {params.bars} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
+        "pvd report run-table {input.records:q} {params.bars} --out \"$(dirname {output.md:q})\" > {log:q} 2>&1"
 
 
 rule collect_curves:
