@@ -31,7 +31,12 @@ def test_environment_installs_the_package_and_its_dependencies():
 
 
 def test_every_rule_uses_the_root_environment():
+    """Every rule's `conda:` is CONDA_ENV (declared once in common.smk), which is the root environment.yml."""
     rules = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
-    envs = {m for path in rules for m in re.findall(r'conda:\s*\n\s*"([^"]+)"', path.read_text())}
-    assert envs == {"../../environment.yml"}
-    assert all((path.parent / env).resolve() == ROOT / "environment.yml" for path in rules for env in envs)
+    named = [m for path in rules for m in re.findall(r"conda:\s*\n\s*(\S+)", path.read_text())]
+    assert named and set(named) == {"CONDA_ENV"}, named
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    (env,) = re.findall(r'^CONDA_ENV = "([^"]+)"', common, re.M)
+    assert (ROOT / "workflow" / "rules" / env).resolve() == ROOT / "environment.yml"
+    n_rules = sum(len(re.findall(r"^rule \w+:", path.read_text(), re.M)) for path in rules)
+    assert len(named) == n_rules, "a rule without conda: CONDA_ENV"

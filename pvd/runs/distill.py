@@ -31,7 +31,7 @@ from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import curve_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
-from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim
+from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
 from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
 
@@ -219,6 +219,7 @@ def measure(teacher: Model, student: Model, test: SceneSplit, device: torch.devi
     )
 
 
+@releasing
 def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     """Distil ``spec.ckpt_teacher`` into ``spec.model_type``; None when stopped early at ``stop_at``."""
     cfg = spec.engine_config()

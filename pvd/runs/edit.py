@@ -24,7 +24,7 @@ from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
-from pvd.runs.workspace import WorkspaceIdentity, checkpoint_bytes, claim, model_key
+from pvd.runs.workspace import WorkspaceIdentity, checkpoint_bytes, claim, model_key, releasing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +59,7 @@ class EditSpec(DeviceOptions, OutputOptions, InputOptions):
             raise SpecError("program", "or erase: give exactly one of them")
 
 
+@releasing
 def run_edit(spec: EditSpec) -> EditStats:
     """Edit ``spec.ckpt`` into ``spec.workspace`` (see the module doc)."""
     program = read_program(spec.program) if spec.program is not None else erase_program(spec.erase)

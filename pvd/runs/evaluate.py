@@ -31,7 +31,7 @@ from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
-from pvd.runs.workspace import WorkspaceIdentity, claim, discard, model_key
+from pvd.runs.workspace import WorkspaceIdentity, claim, discard, model_key, releasing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +91,7 @@ def load_reference(spec: EvaluateSpec, split) -> tuple[Model | None, dict | None
     return model, described, provenance
 
 
+@releasing
 def run_evaluate(spec: EvaluateSpec) -> EvalResult:
     """Score ``spec.ckpt`` on ``spec.split`` of ``spec.scene_dir`` (see the module doc)."""
     t_start = time.perf_counter()

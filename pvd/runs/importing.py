@@ -26,7 +26,7 @@ from pvd.records import sha256_file
 from pvd.runs.common import OutputOptions, check_scene_dir
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
-from pvd.runs.workspace import WorkspaceIdentity, checkpoint_bytes, claim
+from pvd.runs.workspace import WorkspaceIdentity, checkpoint_bytes, claim, releasing
 
 PRESET = "paper"
 
@@ -48,6 +48,7 @@ class ImportSpec(OutputOptions):
     dt_gamma: float | None = option(None, minimum=0, help="step growth with distance (default: the dataset's)")
 
 
+@releasing
 def run_import(spec: ImportSpec) -> Model:
     """Import ``spec.reference_ckpt`` into ``spec.workspace`` (see the module doc)."""
     t0 = time.perf_counter()

@@ -24,7 +24,7 @@ from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
-from pvd.runs.workspace import WorkspaceIdentity, claim, model_key
+from pvd.runs.workspace import WorkspaceIdentity, claim, model_key, releasing
 
 
 def size_problem(text: str) -> str | None:
@@ -86,6 +86,7 @@ def training_cameras(
     return train.cameras, near, far
 
 
+@releasing
 def run_render(spec: RenderSpec) -> RenderOutcome:
     """Render ``spec.ckpt`` along its camera path into a video (see the module doc)."""
     t_start = time.perf_counter()

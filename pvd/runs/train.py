@@ -19,7 +19,7 @@ from pvd.runs.common import TrainingOptions, density_range_problem
 from pvd.runs.device import prepare_device
 from pvd.runs.record import curve_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
-from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim
+from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
 from pvd.train.teacher import TeacherConfig, train_teacher
 
 FRAMES = ("pvd", "ngp")
@@ -51,6 +51,7 @@ class TrainOutcome:
     seconds: float
 
 
+@releasing
 def run_train(spec: TrainSpec) -> TrainOutcome:
     """Train ``spec.model_type`` on ``spec.scene_dir``; resume, stop early and record as the spec says."""
     spec = spec.replace(downscale=spec.downscale or 1)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -52,7 +53,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "evaluate": ("metrics.json", "record.json", "renders", "renders.partial"),
     "render": ("video.mp4", "video.gif", "record.json"),
 }
-_held: list[int] = []  # lock file descriptors of this process (kept open until exit)
+_held: dict[Path, int] = {}  # workspace -> the lock file descriptor this process holds
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,34 @@ def lock(workspace: Path, command: str) -> None:
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()}: pvd {command} {' '.join(sys.argv[2:])}".encode()[:4000], 0)
-    _held.append(fd)
+    _held[workspace.resolve()] = fd
+
+
+def release(workspace: Path) -> None:
+    """Release this process's lock of ``workspace`` (if it holds one)."""
+    fd = _held.pop(workspace.resolve(), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def release_all() -> None:
     """Release the locks this process holds (tests calling ``main`` in-process use it)."""
-    while _held:
-        os.close(_held.pop())
+    for workspace in list(_held):
+        release(workspace)
+
+
+def releasing(run):
+    """A run's lifecycle function whose workspace lock is released when it returns or fails: a CLI
+    process exits anyway, but library code may run many specs in one process (and read their results)."""
+
+    @functools.wraps(run)
+    def wrapped(spec):
+        try:
+            return run(spec)
+        finally:
+            release(spec.workspace)
+
+    return wrapped
 
 
 def found_identity(workspace: Path) -> WorkspaceIdentity | None:

@@ -84,8 +84,12 @@ def test_every_key_is_described_and_closed():
         seen += 1
     assert seen > 60
     for name, sub in [("config", schema), *defs.items()]:
-        if sub.get("type") == "object" and "properties" in sub:
-            assert sub.get("additionalProperties") is False, f"{name} accepts unknown keys"
+        if sub.get("type") == "object" and ("properties" in sub or "$ref" in sub):
+            closed = sub.get("additionalProperties") is False or sub.get("unevaluatedProperties") is False
+            assert closed, f"{name} accepts unknown keys"
+    options = yaml.safe_load((SCHEMA.parent / "options.schema.yaml").read_text())["$defs"]
+    for section, sub in options.items():  # the settings generated from the run specs: described too
+        assert all(prop.get("description") for prop in sub["properties"].values()), section
 
 
 def test_snakemake_reports_the_misspelt_key(tmp_path):

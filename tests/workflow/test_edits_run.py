@@ -115,7 +115,7 @@ def _edit_and_plan(work, rel):
 
 
 @pytest.mark.parametrize("rel", ["pvd/edit/program.py", "pvd/edit/apply.py", "pvd/fields/edited.py",
-                                 "pvd/commands/edit.py"])
+                                 "pvd/runs/edit.py"])
 def test_edit_code_reruns_only_the_edit_cells(run, rel):
     assert _edit_and_plan(run, rel) == EDITED
 
