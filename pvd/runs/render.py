@@ -28,10 +28,11 @@ from pvd.runs.workspace import WorkspaceIdentity, claim, model_key, releasing
 
 
 def size_problem(text: str) -> str | None:
-    """The spec check of ``size``: WIDTHxHEIGHT."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        return f"{text!r}: expected WIDTHxHEIGHT in pixels, e.g. 400x300"
+    """The spec check of ``size``: WIDTHxHEIGHT (as :func:`parse_size` reads it)."""
+    try:
+        parse_size(text)
+    except SpecError as exc:
+        return exc.problem
     return None
 
 

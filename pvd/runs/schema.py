@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from pvd.runs.distill import DistillSpec
-from pvd.runs.spec import field_type, options
+from pvd.runs.spec import field_type, option_of, options
 from pvd.runs.train import TrainSpec
 
 # section -> (spec, options the config gives in a shape of its own: teacher iters are per architecture)
@@ -35,7 +35,7 @@ JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 def option_schema(spec_cls: type, name: str) -> dict:
     """The JSON schema of one option: its type, range and choices, described by its help."""
     ftype = field_type(spec_cls, name)
-    opt = dict((f.name, o) for f, o in options(spec_cls))[name]
+    opt = option_of(spec_cls, name)
     item: dict = {"type": JSON_TYPES[ftype.base]}
     if opt.choices is not None:
         item["enum"] = list(opt.choices)

@@ -20,6 +20,7 @@ from pvd.fields import ARCHS
 from pvd.metrics import SSIM_MODES
 from pvd.presets import PRESET_NAMES
 from pvd.runs import RUN_KINDS
+from pvd.runs.spec import option_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "workflow" / "schemas"
@@ -69,9 +70,7 @@ def test_generated_options_take_their_enums_from_the_specs():
     generated = yaml.safe_load((SCHEMAS / "options.schema.yaml").read_text())
     enums = _enums(generated)
     assert enums["$defs/distill/properties/loss_type"] == list(
-        dict(
-            (f.name, o) for f, o in __import__("pvd.runs.spec", fromlist=["options"]).options(RUN_KINDS["distill"].spec)
-        )["loss_type"].choices
+        option_of(RUN_KINDS["distill"].spec, "loss_type").choices
     )
     assert set(generated["$defs"]["teacher"]["properties"]) == {"preset", "batch_rays", "precision"}
 
