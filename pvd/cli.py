@@ -4,6 +4,7 @@ The run verbs are derived from their specs (:data:`pvd.runs.RUN_KINDS`, flags by
 :mod:`pvd.commands.args`); the tool verbs (``data``, ``report``, ``build-ext``) are modules of
 :mod:`pvd.commands` exposing ``add_arguments(parser)`` and ``run(args) -> int``. Errors of the user's
 making (:class:`pvd.errors.UserError`) print one clear line and exit 2; a spec error names the flag.
+SIGINT and SIGTERM unwind the run (its unfinished files are removed) and exit 130 and 143.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pvd.commands.args import SpecHelpFormatter, add_spec_arguments, flag, spec_
 from pvd.errors import UserError
 from pvd.records import write_error
 from pvd.runs import RUN_KINDS, SpecError
+from pvd.runs.staging import Terminated, stop_handlers
 from pvd.runs.workspace import release_all
 
 # the verbs that are not runs: name -> (module implementing add_arguments/run, one-line help)
@@ -98,10 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         set_threads(args.threads)
-        return int(args._run(args) or 0)
+        with stop_handlers():
+            return int(args._run(args) or 0)
     except UserError as exc:
         print(error_line(exc, args.command), file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"pvd {args.command}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"pvd {args.command}: interrupted", file=sys.stderr)
         return 130

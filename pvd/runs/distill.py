@@ -31,6 +31,7 @@ from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import curve_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
+from pvd.runs.staging import publish
 from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
 from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
@@ -279,7 +280,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     )
     torch.manual_seed(spec.seed)
     student = build_model(meta, device)
-    claim(
+    out = claim(
         spec.workspace,
         WorkspaceIdentity("distill", pair),
         overwrite=spec.overwrite,
@@ -296,7 +297,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         student,
         sampler,
         cfg,
-        spec.workspace,
+        out,
         device,
         resume=spec.resume,
         progress=not spec.no_progress,
@@ -306,12 +307,13 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         probe=probe,
     )
     if result.steps < cfg.iters:
+        publish(spec.workspace, out)
         print(f"stopped at step {result.steps} of {cfg.iters}; continue with resume ({ckpt_path})")
         return None
     outcome = measure(teacher, student, test, device)
-    save_checkpoint(ckpt_path, student)
+    save_checkpoint(out / ckpt_path.name, student)
     write_run_record(
-        spec.workspace,
+        out,
         "distill",
         spec,
         device,
@@ -343,6 +345,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         inputs=[provenance],
         **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds),
     )
+    publish(spec.workspace, out)
     print(
         f"distilled {pair} ({spec.preset}, init {cfg.init}) for {result.steps} steps in {result.seconds:.1f} s: "
         f"test PSNR {outcome.psnr_test:.2f} dB (teacher {outcome.teacher_psnr_test:.2f}), "

@@ -24,6 +24,7 @@ from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
+from pvd.runs.staging import publish
 from pvd.runs.workspace import WorkspaceIdentity, checkpoint_bytes, claim, model_key, releasing
 
 
@@ -71,7 +72,7 @@ def run_edit(spec: EditSpec) -> EditStats:
     device = prepare_device(spec.device, spec.gpu_slots)
     base = base.to(device)
     inserted = load_inserted(program, device)
-    claim(
+    out = claim(
         spec.workspace,
         WorkspaceIdentity("edit", f"edited {model_key(base.meta)}", str(spec.ckpt.resolve())),
         overwrite=spec.overwrite,
@@ -89,7 +90,7 @@ def run_edit(spec: EditSpec) -> EditStats:
     )
     ckpt_path = spec.workspace / "checkpoint.pt"
     t_save = time.perf_counter()
-    save_checkpoint(ckpt_path, edited)
+    save_checkpoint(out / ckpt_path.name, edited)
     sources = (
         edited.meta.train_config["edit"]["sources"]
         if spec.bake
@@ -99,7 +100,7 @@ def run_edit(spec: EditSpec) -> EditStats:
         ]
     )
     write_run_record(
-        spec.workspace,
+        out,
         "edit",
         spec,
         device,
@@ -112,6 +113,7 @@ def run_edit(spec: EditSpec) -> EditStats:
         inputs=[provenance],
         checkpoint=str(ckpt_path),
     )
+    publish(spec.workspace, out)
     what = "baked into a tensors checkpoint" if spec.bake else f"{len(sources)} sources"
     print(
         f"edited {base.model_type} checkpoint ({len(program.ops)} operations, {what}): "

@@ -3,8 +3,9 @@
 Writes ``WS/metrics.json`` (means, per-image values, render time) and ``WS/record.json``; with
 ``save_renders`` also ``WS/renders/`` (see :mod:`pvd.evaluate.renders`), with ``render_views`` only
 the renders of those views (e.g. for the report's qualitative grid); ``metrics.json["renders"]``
-lists the files written. Renders are written as ``WS/renders.partial/`` and renamed before the
-metrics: renders, metrics and record appear together or not at all. The workspace is claimed first
+lists the files written. Renders, metrics and record are built in ``WS/.pvd-next/`` and swapped in
+together (:mod:`pvd.runs.staging`): they appear together or not at all, and a rerun's interruption
+leaves the previous evaluation as it was. The workspace is claimed first
 (:mod:`pvd.runs.workspace`): never a training one. A checkpoint of another scene is a clear error
 (:mod:`pvd.evaluate.scene_check`); ``data_type`` defaults to the checkpoint's. Any ``downscale`` is
 allowed; by default the checkpoint's own is used, which reproduces the trainer's test PSNR. With
@@ -31,7 +32,8 @@ from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
-from pvd.runs.workspace import WorkspaceIdentity, claim, discard, model_key, releasing
+from pvd.runs.staging import publish
+from pvd.runs.workspace import WorkspaceIdentity, claim, model_key, releasing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,64 +115,57 @@ def run_evaluate(spec: EvaluateSpec) -> EvalResult:
     device = prepare_device(spec.device, spec.gpu_slots)
     model = model.to(device)
     reference = reference.to(device) if reference is not None else None
-    claim(
+    out = claim(
         spec.workspace,
         WorkspaceIdentity("evaluate", model_key(model.meta), str(spec.ckpt.resolve())),
         overwrite=spec.overwrite,
     )
-    renders, partial = spec.workspace / "renders", spec.workspace / "renders.partial"
-    metrics_file = spec.workspace / "metrics.json"
+    renders, metrics_file = out / "renders", spec.workspace / "metrics.json"
     views = set(spec.render_views) if spec.render_views else None
-    try:  # renders, metrics and record are one unit: a failure leaves none of them
-        saver = (
-            RenderSaver(partial, split.files, None if spec.save_renders else views)
-            if spec.save_renders or views
-            else None
-        )
-        result = evaluate_model(
-            model,
-            split,
-            spec.ssim,
-            lpips=not spec.no_lpips,
-            device=device,
-            progress=not spec.no_progress,
-            on_image=saver,
-            reference=reference,
-        )
-        payload = metrics_payload(result, model.meta, spec.ckpt, spec.downscale, described)
-        if saver is not None:
-            partial.rename(renders)
-            moved = {k: f"{renders.name}/" for k in ("render", "gt", "error")}  # paths as after the rename
-            payload["renders"] = [
-                {k: moved[k] + Path(v).name if k in moved else v for k, v in r.items()} for r in saver.saved
-            ]
-        write_json(metrics_file, payload)
-        summary = {
-            k: payload[k]
-            for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg", "render_seconds", "fps")
-        }
-        write_run_record(
-            spec.workspace,
-            "evaluate",
-            spec,
-            device,
-            time.perf_counter() - t_start,
-            summary,
-            model_type=model.model_type,
-            model_kind=model.meta.kind,
-            teacher_type=model.meta.teacher_type,
-            data_type=spec.data_type,
-            split=spec.split,
-            n_images=result.n_images,
-            ssim_mode=spec.ssim,
-            checkpoint=str(spec.ckpt),
-            metrics_file=str(metrics_file),
-            reference=described,
-            inputs=[provenance] + ([ref_provenance] if ref_provenance else []),
-        )
-    except BaseException:
-        discard(partial, renders, metrics_file, spec.workspace / "record.json")
-        raise
+    # renders, metrics and record are built beside the workspace's result and swapped in together
+    saver = (
+        RenderSaver(renders, split.files, None if spec.save_renders else views) if spec.save_renders or views else None
+    )
+    result = evaluate_model(
+        model,
+        split,
+        spec.ssim,
+        lpips=not spec.no_lpips,
+        device=device,
+        progress=not spec.no_progress,
+        on_image=saver,
+        reference=reference,
+    )
+    payload = metrics_payload(result, model.meta, spec.ckpt, spec.downscale, described)
+    if saver is not None:
+        moved = {k: f"{renders.name}/" for k in ("render", "gt", "error")}  # paths relative to the workspace
+        payload["renders"] = [
+            {k: moved[k] + Path(v).name if k in moved else v for k, v in r.items()} for r in saver.saved
+        ]
+    write_json(out / metrics_file.name, payload)
+    summary = {
+        k: payload[k] for k in ("psnr", "psnr_of_mean_mse", "ssim", "lpips_alex", "lpips_vgg", "render_seconds", "fps")
+    }
+    write_run_record(
+        out,
+        "evaluate",
+        spec,
+        device,
+        time.perf_counter() - t_start,
+        summary,
+        model_type=model.model_type,
+        model_kind=model.meta.kind,
+        teacher_type=model.meta.teacher_type,
+        data_type=spec.data_type,
+        split=spec.split,
+        n_images=result.n_images,
+        ssim_mode=spec.ssim,
+        checkpoint=str(spec.ckpt),
+        metrics_file=str(metrics_file),
+        reference=described,
+        inputs=[provenance] + ([ref_provenance] if ref_provenance else []),
+    )
+    publish(spec.workspace, out)
     lp = (
         ", ".join(
             f"LPIPS-{n} {v:.4f}" for n, v in (("alex", result.lpips_alex), ("vgg", result.lpips_vgg)) if v is not None

@@ -26,6 +26,7 @@ from pvd.records import sha256_file
 from pvd.runs.common import OutputOptions, check_scene_dir
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
+from pvd.runs.staging import publish
 from pvd.runs.workspace import WorkspaceIdentity, checkpoint_bytes, claim, releasing
 
 PRESET = "paper"
@@ -91,16 +92,16 @@ def run_import(spec: ImportSpec) -> Model:
     model = import_reference(ref, meta)
     check_finite(model, f"reference checkpoint {spec.reference_ckpt}")
     source = str(spec.reference_ckpt.resolve())
-    claim(
+    out = claim(
         spec.workspace,
         WorkspaceIdentity("import", spec.model_type, source),
         overwrite=spec.overwrite,
         need_bytes=checkpoint_bytes(model),
     )
     ckpt_path = spec.workspace / "checkpoint.pt"
-    save_checkpoint(ckpt_path, model)
+    save_checkpoint(out / ckpt_path.name, model)
     write_run_record(
-        spec.workspace,
+        out,
         "import",
         spec,
         torch.device("cpu"),
@@ -118,6 +119,7 @@ def run_import(spec: ImportSpec) -> Model:
         checkpoint=str(ckpt_path),
         iterations=ref.global_step,
     )
+    publish(spec.workspace, out)
     print(
         f"imported {spec.model_type} from {spec.reference_ckpt} (global step {ref.global_step}, bound {bound:g}, "
         f"scale {scale:g}, {100 * model.grid.occupied_fraction():.1f} % cells occupied) -> {ckpt_path}"

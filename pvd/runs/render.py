@@ -24,6 +24,7 @@ from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import write_run_record
 from pvd.runs.spec import SpecError, option
+from pvd.runs.staging import publish
 from pvd.runs.workspace import WorkspaceIdentity, claim, model_key, releasing
 
 
@@ -103,17 +104,17 @@ def run_render(spec: RenderSpec) -> RenderOutcome:
     out = spec.workspace / f"video.{fmt}"
     device = prepare_device(spec.device, spec.gpu_slots)
     model = model.to(device)
-    claim(
+    staged = claim(
         spec.workspace,
         WorkspaceIdentity("render", model_key(model.meta), str(spec.ckpt.resolve())),
         overwrite=spec.overwrite,
     )
     warm_up(model, cams, device)
     t0 = time.perf_counter()
-    n = write_video(out, render_frames(model, cams, device, progress=not spec.no_progress), spec.fps)
+    n = write_video(staged / out.name, render_frames(model, cams, device, progress=not spec.no_progress), spec.fps)
     seconds = time.perf_counter() - t0
     write_run_record(
-        spec.workspace,
+        staged,
         "render",
         spec,
         device,
@@ -133,5 +134,6 @@ def run_render(spec: RenderSpec) -> RenderOutcome:
         checkpoint=str(spec.ckpt),
         inputs=[provenance],
     )
+    publish(spec.workspace, staged)  # the video and record replace the workspace's together
     print(f"{kind} path, {n} frames {cams.width}x{cams.height} in {seconds:.1f} s -> {out}")
     return RenderOutcome(out, n, seconds)

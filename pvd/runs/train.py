@@ -19,6 +19,7 @@ from pvd.runs.common import TrainingOptions, density_range_problem
 from pvd.runs.device import prepare_device
 from pvd.runs.record import curve_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
+from pvd.runs.staging import publish
 from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
 from pvd.train.teacher import TeacherConfig, train_teacher
 
@@ -94,7 +95,7 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
     probe = CurveProbe(test, probing) if probing.points > 0 else None
     ckpt_path = spec.workspace / "checkpoint.pt"
     model = build_model(meta, device)
-    claim(
+    out = claim(
         spec.workspace,
         WorkspaceIdentity("train", spec.model_type),
         overwrite=spec.overwrite,
@@ -108,7 +109,7 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         model,
         train,
         cfg,
-        spec.workspace,
+        out,
         device,
         resume=spec.resume,
         progress=not spec.no_progress,
@@ -116,13 +117,14 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         probe=probe,
     )
     if result.steps < cfg.iters:
+        publish(spec.workspace, out)
         print(f"stopped at step {result.steps} of {cfg.iters}; continue with resume ({ckpt_path})")
         return TrainOutcome(result.steps, None, result.seconds)
     t0 = time.perf_counter()
     psnr = evaluate_model(model, test, device=device, lpips=False).psnr
-    save_checkpoint(ckpt_path, model)
+    save_checkpoint(out / ckpt_path.name, model)
     write_run_record(
-        spec.workspace,
+        out,
         "train",
         spec,
         device,
@@ -139,6 +141,7 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         checkpoint=str(ckpt_path),
         **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds),
     )
+    publish(spec.workspace, out)
     print(
         f"trained {spec.model_type} ({spec.preset}) for {result.steps} steps in "
         f"{result.seconds:.1f} s: test PSNR {psnr:.2f} dB -> {ckpt_path}"

@@ -17,8 +17,11 @@ any real work:
   train and distill, an unfinished checkpoint without ``resume``) says what it found and asks for
   ``resume`` or ``overwrite``.
 
-``overwrite`` removes the files the command writes (checkpoint, record, metrics, renders, video)
-before the run starts, so a run that then fails leaves no stale result next to a new partial one.
+A finished result stays until its replacement is complete (:mod:`pvd.runs.staging`): evaluate,
+render, edit and import always build their files in ``WS/.pvd-next/`` and swap them in at the end
+(record last); train and distill do so when ``overwrite`` replaces a finished run. Otherwise (a fresh
+workspace, an unfinished training run) ``overwrite`` removes what the workspace held before the run
+starts, so a run that then fails leaves no stale result next to a new partial one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pvd.model import CheckpointError, first_difference, read_checkpoint
 from pvd.names import ModelName
 from pvd.records import write_json
 from pvd.runs.spec import SpecError
+from pvd.runs.staging import abandon, new_stage, recover, stage_of
 
 FORMAT = "pvd-workspace/1"
 LOCK_NAME = ".pvd.lock"
@@ -127,14 +131,23 @@ def lock(workspace: Path, command: str) -> None:
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()}: pvd {command} {' '.join(sys.argv[2:])}".encode()[:4000], 0)
-    _held[workspace.resolve()] = fd
+    _held[_key(workspace)] = fd
 
 
 def release(workspace: Path) -> None:
-    """Release this process's lock of ``workspace`` (if it holds one)."""
-    fd = _held.pop(workspace.resolve(), None)
+    """Release this process's lock of ``workspace`` (if it holds one); the stage of a run that ended
+    without publishing it (failed, interrupted) is removed first (:mod:`pvd.runs.staging`)."""
+    fd = _held.pop(_key(workspace), None)
     if fd is not None:
+        abandon(workspace, stage_of(workspace))
         os.close(fd)
+
+
+def _key(workspace: Path) -> Path:
+    try:
+        return workspace.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: never locked
+        return workspace.absolute()
 
 
 def release_all() -> None:
@@ -217,12 +230,19 @@ def _checkpoint_state(ckpt: Path) -> tuple[bool, int]:
 
 def claim(
     workspace: Path, identity: WorkspaceIdentity, *, overwrite: bool = False, resume: bool = False, need_bytes: int = 0
-) -> None:
-    """Preflight, lock and check ``workspace`` for a run of ``identity`` (see the module doc)."""
+) -> Path:
+    """Preflight, lock and check ``workspace`` for a run of ``identity`` (see the module doc).
+
+    Returns the folder the run writes its files into: ``WS/.pvd-next`` when they are to replace a
+    result only once complete (then :func:`pvd.runs.staging.publish` swaps them in, and
+    :func:`pvd.runs.staging.abandon` drops them after a failure), else ``workspace`` itself.
+    """
     if overwrite and resume:
         raise SpecError("resume", "and `overwrite` contradict each other: give one of them")
-    preflight(workspace, need_bytes)
+    credit = _replaced_bytes(workspace) if resume else 0
+    preflight(workspace, max(0, need_bytes - credit) if need_bytes else 0)
     lock(workspace, identity.command)
+    recover(workspace)
     found = found_identity(workspace)
     if found is not None and found != identity:
         if found.command in PRODUCERS and identity.command not in PRODUCERS:
@@ -239,12 +259,23 @@ def claim(
             )
     if not overwrite:
         _check_finished(workspace, identity, resume)
-    if overwrite or found != identity or identity.command not in TRAINING:
+    staged = identity.command not in TRAINING or (overwrite and (workspace / "record.json").is_file())
+    if not staged and (overwrite or found != identity):
         _clear(workspace, identity.command)  # results are remade whole, never mixed
     try:
-        write_json(workspace / IDENTITY_NAME, identity.to_dict())
+        out = new_stage(workspace) if staged else workspace
+        write_json(out / IDENTITY_NAME, identity.to_dict())
     except OSError as exc:
         raise SpecError("workspace", f"{workspace} is not writable: {exc.strerror or exc}") from None
+    return out
+
+
+def _replaced_bytes(workspace: Path) -> int:
+    """Size of the checkpoint a resumed run replaces (its room counts as free)."""
+    try:
+        return (workspace / "checkpoint.pt").stat().st_size
+    except OSError:
+        return 0
 
 
 def _check_finished(workspace: Path, identity: WorkspaceIdentity, resume: bool) -> None:

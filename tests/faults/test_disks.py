@@ -45,8 +45,8 @@ def test_disk_full_while_saving_renders_leaves_neither_renders_nor_metrics(pvd, 
         "--no_progress",
     )
     assert result.rc == 2
-    assert f"cannot write {ws / 'renders.partial'}/" in result.line and "no space left on the device" in result.line
-    assert sorted(p.name for p in ws.iterdir()) == [".pvd.lock", "workspace.json"]
+    assert f"cannot write {ws / '.pvd-next' / 'renders'}/" in result.line and "no space left on the device" in result.line
+    assert sorted(p.name for p in ws.iterdir()) == [".pvd.lock"]  # the unfinished stage went with the run
 
 
 def test_disk_full_while_saving_a_checkpoint_names_it_and_leaves_no_temporary(teacher, mount):
