@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 import pvd
@@ -88,10 +89,11 @@ def set_threads(threads: int | None) -> None:
 def error_line(exc: UserError, command: str) -> str:
     """The one line a user error prints: a spec error names the option by its flag."""
     kind = RUN_KINDS.get(command)
+    name_of = lambda name: flag(name, kind.spec if kind else None)  # noqa: E731
     if isinstance(exc, SpecError):
-        text = exc.render(lambda name: flag(name, kind.spec if kind else None))
-    else:
-        text = str(exc)
+        text = exc.render(name_of)
+    else:  # other user errors write the options they mention in backticks too
+        text = re.sub(r"`(\w+)`", lambda m: name_of(m.group(1)), str(exc))
     return f"pvd {command}: error: {text}"
 
 
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         error = write_error(exc, exc.filename or "a file")
         if error is None:
             raise
-        print(f"pvd {args.command}: error: {error}", file=sys.stderr)
+        print(error_line(error, args.command), file=sys.stderr)
         return 2
     finally:
         release_all()

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from pvd.data.cameras import Cameras, Normalization
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.fields import CONFIGS, FIELDS
 from pvd.fields.base import Field
 from pvd.records import atomic_path
@@ -232,8 +232,50 @@ class Model:
         self.meta = replace(self.meta, step=int(step))
 
 
+def memory_bytes(device: torch.device) -> int:
+    """The memory of ``device``: a GPU's total, else the machine's physical memory."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def field_bytes(meta: ModelMeta) -> int:
+    """Bytes of the field's parameters and buffers that ``meta`` describes, counted on the ``meta``
+    device (nothing allocated). A field that cannot be built at ``meta.bound`` (sizes past what a
+    tensor or the native kernels can index) is a :class:`SpecError` naming ``bound``."""
+    try:
+        with torch.device("meta"):
+            field = FIELDS[meta.model_type](meta.field_config, meta.bound, meta.density_range)
+    except ValueError as exc:  # a size check of the field's own (e.g. the hash grid's index range)
+        raise SpecError(
+            "bound", f"{meta.bound:g}: a {meta.model_type} field this large cannot be built: {exc}"
+        ) from None
+    except (TypeError, RuntimeError, OverflowError):  # torch: a size past 64-bit element counts
+        raise SpecError(
+            "bound",
+            f"{meta.bound:g}: a {meta.model_type} field this large cannot be built: its grids would "
+            "have more elements than a tensor can hold; use a smaller `bound`",
+        ) from None
+    tensors = list(field.parameters()) + list(field.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def check_fits(meta: ModelMeta, device: torch.device) -> None:
+    """Refuse, before any allocation, a field whose parameters alone exceed ``device``'s memory
+    (e.g. a vm or tensors field at a huge ``bound``: its grids grow with the bound)."""
+    need, have = field_bytes(meta), memory_bytes(device)
+    if need > have:
+        raise SpecError(
+            "bound",
+            f"{meta.bound:g}: a {meta.model_type} field at this bound needs {need / 2**30:.3g} GiB for its "
+            f"parameters alone, more than the {have / 2**30:.3g} GiB of {device}; use a smaller `bound`",
+        )
+
+
 def build_model(meta: ModelMeta, device: str | torch.device = "cpu") -> Model:
-    """Construct an untrained model (field + grid + renderer) from ``meta``."""
+    """Construct an untrained model (field + grid + renderer) from ``meta`` (checked to fit ``device``
+    first, :func:`check_fits`)."""
+    check_fits(meta, torch.device(device))
     field = FIELDS[meta.model_type](meta.field_config, meta.bound, meta.density_range)
     grid = OccupancyGrid(meta.bound, meta.render_config.grid_resolution)
     return Model(field, grid, Renderer(field, grid, meta.render_config), meta).to(device)

@@ -39,18 +39,36 @@ WRITE_ERRNOS = {
 }
 
 
+ROOM_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
 class WriteError(UserError):
-    """A file could not be written (full disk, quota, read-only folder); the message names it."""
+    """A file could not be written (full disk, quota, read-only folder); the message names it.
+
+    Attributes:
+        target: the file; reason: what stopped it (``no space left on the device``, ...);
+        lacks_room: a full disk or quota (else a read-only or forbidden folder).
+    """
+
+    def __init__(self, message: str, target: str | Path = "", reason: str = "", lacks_room: bool = False):
+        super().__init__(message)
+        self.target, self.reason, self.lacks_room = target, reason, lacks_room
 
 
 def write_error(exc: OSError, target: str | Path) -> WriteError | None:
-    """The one-line :class:`WriteError` of ``exc`` when it is a full-disk/read-only fault, else None."""
+    """The one-line :class:`WriteError` of ``exc`` when it is a full-disk/read-only fault, else None.
+    The advice suits a run (``resume`` continues one that kept a checkpoint); a writer without
+    ``resume`` words its own from :attr:`WriteError.reason`."""
     reason = WRITE_ERRNOS.get(exc.errno)
     if reason is None:
         return None
+    lacks_room = exc.errno in ROOM_ERRNOS
+    advice = "free some space and rerun" if lacks_room else "fix the folder (or write elsewhere) and rerun"
     return WriteError(
-        f"cannot write {target}: {reason}; free some space (or fix the folder) and rerun "
-        "(a run with a kept checkpoint continues with --resume)"
+        f"cannot write {target}: {reason}; {advice} (a run that kept a checkpoint continues with `resume`)",
+        target,
+        reason,
+        lacks_room,
     )
 
 

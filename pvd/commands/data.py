@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 from pvd.data.demo import SOLID_NAMES, DemoConfig, SceneEdit, write_demo
@@ -88,9 +89,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _delta(flag: str, values: list[str]) -> tuple[float, float, float]:
     try:
-        return tuple(float(v) for v in values)
+        delta = tuple(float(v) for v in values)
     except ValueError:
         raise UserError(f"{flag}: DX DY DZ must be numbers, got {' '.join(values)}") from None
+    if not all(math.isfinite(v) for v in delta):
+        raise UserError(f"{flag}: DX DY DZ must be finite numbers, got {' '.join(values)}")
+    return delta
 
 
 def scene_edit(args: argparse.Namespace) -> SceneEdit:

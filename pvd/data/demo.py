@@ -40,6 +40,9 @@ from pvd.records import file_mode, write_error
 LIGHT = torch.tensor([0.45, -0.5, 0.74]) / math.sqrt(0.45**2 + 0.5**2 + 0.74**2)
 
 
+MAX_SIDE_RAYS = 4096  # size x spp: sub-pixel rays along an image side (a view's rays are rendered at once)
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """What the demo scene looks like and how it is sampled."""
@@ -377,6 +380,14 @@ def write_demo(
     for name in ("size", "spp", "n_train", "n_val", "n_test"):
         if getattr(config, name) < 1:
             raise SpecError(name, f"must be at least 1, got {getattr(config, name)}")
+    if config.size * config.spp > MAX_SIDE_RAYS:
+        raise SpecError(
+            "size",
+            f"must be at most {MAX_SIDE_RAYS // config.spp} at spp {config.spp} (an image side renders size x spp "
+            f"sub-pixel rays, at most {MAX_SIDE_RAYS}), got {config.size}",
+        )
+    if config.seed < 0:
+        raise SpecError("seed", f"must be >= 0, got {config.seed}")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UserError(f"{out_dir}: already exists and is not an empty folder; remove it or choose another OUT_DIR")
     named = edited_solids(config.seed, edit)

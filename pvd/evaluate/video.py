@@ -93,14 +93,17 @@ def _write_mp4(tmp: Path, frames: Iterable[np.ndarray], fps: float) -> int:
 
 
 def _write_gif(tmp: Path, frames: Iterable[np.ndarray], fps: float) -> int:
-    import imageio.v3 as iio
+    from PIL import Image
 
     frames = list(frames)
     if not frames:
         return 0
-    stack = np.stack(frames)
-    iio.imwrite(tmp, stack, extension=".gif", duration=1000.0 / fps, loop=0)
-    return len(stack)
+    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+    # written through our own file object: a failed write (a full disk) raises once, here, and
+    # leaves no writer behind to retry the flush when it is collected
+    with open(tmp, "wb") as fh:
+        images[0].save(fh, format="GIF", save_all=True, append_images=images[1:], duration=1000.0 / fps, loop=0)
+    return len(images)
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> int:

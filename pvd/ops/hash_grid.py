@@ -67,6 +67,10 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
+# vertices per axis of a level: its dense index (side^3) stays a 64-bit integer in the kernels and the twin
+MAX_SIDE = 2**21 - 1
+
+
 def make_layout(
     n_levels: int,
     n_features: int,
@@ -116,6 +120,11 @@ def make_layout(
             scales.append(float(scale))
             side = math.ceil(base_resolution * growth**level) + extra
             offsets.append(offsets[-1] + _round_up(min(cap, side**3), row_multiple))
+    if resolutions[-1] + 1 > MAX_SIDE:
+        raise ValueError(
+            f"the finest level would have {resolutions[-1] + 1} vertices per axis; the kernels' index "
+            f"allows at most {MAX_SIDE} (finest resolution {finest_resolution:g})"
+        )
     return HashGridLayout(tuple(offsets), tuple(resolutions), tuple(scales), n_features, float(shift))
 
 

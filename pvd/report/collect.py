@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from pvd.data import DATA_TYPES
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.fields import ARCHS
 from pvd.names import ModelName
 from pvd.record_types import Record
@@ -176,10 +176,10 @@ def find_metrics(results_dir: str | Path) -> list[Path]:
     """Every ``<dataset>/<scene>/eval/<model>/metrics.json`` under a results folder."""
     root = Path(results_dir)
     if not root.is_dir():
-        raise UserError(f"--results {root} is not a directory")
+        raise SpecError("results", f"{root} is not a directory")
     found = sorted(root.glob("*/*/eval/*/metrics.json"))
     if not found:
-        raise UserError(f"--results {root} holds no <dataset>/<scene>/eval/<model>/metrics.json")
+        raise SpecError("results", f"{root} holds no <dataset>/<scene>/eval/<model>/metrics.json")
     return found
 
 
@@ -209,7 +209,10 @@ def collect(metrics_paths: list[str | Path]) -> list[ResultRow]:
 
 
 def write_rows(rows: list, columns: tuple[str, ...], path: str | Path) -> None:
-    """Write dataclass ``rows`` as a CSV atomically; missing numbers are written as ``n/a``."""
+    """Write dataclass ``rows`` as a CSV atomically to ``path`` (the ``out`` option; a folder there is
+    a :class:`SpecError`); missing numbers are written as ``n/a``."""
+    if Path(path).is_dir():
+        raise SpecError("out", f"{path} is a folder; expected a .csv file name")
     frame = pd.DataFrame([asdict(r) for r in rows], columns=list(columns))
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, na_rep=NA, float_format="%.10g")
@@ -220,9 +223,9 @@ def write_csv(rows: list[ResultRow], path: str | Path) -> None:
     write_rows(rows, COLUMNS, path)
 
 
-def read_rows(path: str | Path, columns: tuple[str, ...], flag: str, name: str) -> pd.DataFrame:
+def read_rows(path: str | Path, columns: tuple[str, ...], field: str, name: str) -> pd.DataFrame:
     """Read a CSV written by :func:`write_rows` (``n/a`` -> NaN, empty ``student``/``variant`` -> "");
-    errors name ``flag`` and the file, and a missing column names the ``name`` it should have been."""
+    errors name the option ``field`` and the file, and a missing column names the ``name`` it should have been."""
     path = Path(path)
     try:
         frame = pd.read_csv(
@@ -232,12 +235,12 @@ def read_rows(path: str | Path, columns: tuple[str, ...], flag: str, name: str) 
             dtype={k: str for k in ("dataset", "scene", "model", "teacher", "student", "variant") if k in columns},
         )
     except FileNotFoundError:
-        raise UserError(f"{flag} {path} does not exist") from None
+        raise SpecError(field, f"{path} does not exist") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"{flag} {path} is not a readable CSV ({exc})") from None
+        raise SpecError(field, f"{path} is not a readable CSV ({exc})") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise UserError(f"{flag} {path} lacks the columns {missing} (expected those of {name})")
+        raise SpecError(field, f"{path} lacks the columns {missing} (expected those of {name})")
     for column in ("student", "variant"):
         frame[column] = frame[column].fillna("")
     return frame
@@ -245,7 +248,7 @@ def read_rows(path: str | Path, columns: tuple[str, ...], flag: str, name: str) 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
     """Read ``results.csv`` back (``n/a`` -> NaN, ``student`` "" for teacher rows)."""
-    frame = read_rows(path, COLUMNS, "--csv", "results.csv")
+    frame = read_rows(path, COLUMNS, "csv", "results.csv")
     for column in ("psnr", "ssim", "lpips_alex", "lpips_vgg", "train_seconds", "render_fps"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame

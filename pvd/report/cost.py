@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.fields import ARCHS, DISPLAY_NAMES
 from pvd.record_types import Record
 from pvd.report.tables import Table, format_value, write_documents
@@ -48,10 +48,10 @@ def find_records(results_dir: str | Path, stages: tuple[str, ...] = tuple(STAGES
     (folder names: ``teacher``, ``distill``, ``eval``)."""
     root = Path(results_dir)
     if not root.is_dir():
-        raise UserError(f"--results {root} is not a directory")
+        raise SpecError("results", f"{root} is not a directory")
     found = [p for p in sorted(root.glob("*/*/*/*/record.json")) if p.parent.parent.name in stages]
     if not found:
-        raise UserError(f"--results {root} holds no <dataset>/<scene>/({'|'.join(stages)})/<model>/record.json")
+        raise SpecError("results", f"{root} holds no <dataset>/<scene>/({'|'.join(stages)})/<model>/record.json")
     return found
 
 

@@ -114,4 +114,4 @@ def write_curves(rows: list[CurveRow], path: str | Path) -> None:
 
 def read_curves(path: str | Path) -> pd.DataFrame:
     """Read ``curves.csv`` back (see :func:`pvd.report.collect.read_rows`)."""
-    return read_rows(path, CURVE_COLUMNS, "--curves", "curves.csv")
+    return read_rows(path, CURVE_COLUMNS, "curves", "curves.csv")

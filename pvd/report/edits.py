@@ -191,7 +191,7 @@ def _view_images(e: EditEval, view: int) -> dict[str, np.ndarray]:
 
     saved = [r for r in e.metrics.get("renders", []) if r.get("view") == view]
     if not saved:
-        raise UserError(f"{e.path} lists no renders of view {view}: evaluate with --render_views {view}")
+        raise UserError(f"{e.path} lists no renders of view {view}: evaluate with `render_views` {view}")
     return {k: iio.imread(e.path.parent / saved[0][k])[..., :3] for k in ("render", "gt")}
 
 

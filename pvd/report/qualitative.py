@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pvd.errors import UserError
+from pvd.errors import SpecError, UserError
 from pvd.fields import ARCHS, DISPLAY_NAMES
 from pvd.report.collect import DATASET_TITLES, grid_model
 from pvd.report.figures import save_figure
@@ -46,7 +46,7 @@ def read_view(metrics_path: str | Path, view: int) -> ViewRender:
     metrics = json.loads(path.read_text())
     saved = [r for r in metrics.get("renders", []) if r["view"] == view]
     if not saved:
-        raise UserError(f"{path} lists no renders of view {view}: evaluate with --render_views {view}")
+        raise UserError(f"{path} lists no renders of view {view}: evaluate with `render_views` {view}")
     entry = saved[0]
     images = {k: iio.imread(path.parent / entry[k])[..., :3] for k in ("render", "gt", "error")}
     return ViewRender(
@@ -65,7 +65,7 @@ def _crop(img: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarray
         return img
     x, y, w, h = crop
     if x < 0 or y < 0 or w < 1 or h < 1 or x + w > img.shape[1] or y + h > img.shape[0]:
-        raise UserError(f"--crop {x} {y} {w} {h} does not fit a {img.shape[1]}x{img.shape[0]} image")
+        raise SpecError("crop", f"{x} {y} {w} {h} does not fit a {img.shape[1]}x{img.shape[0]} image")
     return img[y : y + h, x : x + w]
 
 

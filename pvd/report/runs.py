@@ -194,7 +194,7 @@ class Runs:
     def why_no_curves(self) -> str:
         return (
             f"no learning curve among the {len(self._of(TRAINING))} training run(s) given: pvd train and "
-            "pvd distill record one unless --curve_points 0"
+            "pvd distill record one unless their curve_points is 0"
         )
 
     def costed(self) -> list[Record]:

@@ -7,6 +7,8 @@ A run kind's spec inherits the ones it has; :mod:`pvd.runs.spec` explains the de
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +33,44 @@ class DeviceOptions(Spec):
     no_progress: bool = option(False, help="no progress bar", aliases=("--no-progress",))
 
 
+def workspace_problem(path: Path) -> str | None:
+    """The spec check of a ``workspace``: a name that JSON records can hold (UTF-8), each part no
+    longer than the file system allows, and no symbolic link loop on the way."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{os.fsencode(path)!r} is not valid UTF-8: give a name of readable characters"
+    probe = path.absolute()
+    for part in probe.parts:
+        name_max = _name_max(probe)
+        if len(os.fsencode(part)) > name_max:
+            return f"{path}: the name {part!r} is longer than the file system allows"
+    for prefix in reversed((probe, *probe.parents)):
+        try:
+            os.stat(prefix)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return f"{path}: {prefix} is a symbolic link loop"
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                break
+    return None
+
+
+def _name_max(path: Path) -> int:
+    """The longest file name (bytes) of the file system holding ``path`` (or its nearest existing parent)."""
+    for parent in (path, *path.parents):
+        try:
+            return os.pathconf(parent, "PC_NAME_MAX")
+        except OSError:
+            continue
+    return 255
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutputOptions(Spec):
     """The workspace a run writes (``checkpoint.pt`` / ``metrics.json`` / ``video.mp4`` and ``record.json``)."""
 
-    workspace: Path = option(help="output folder (the run's files and its record.json)")
+    workspace: Path = option(help="output folder (the run's files and its record.json)", check=workspace_problem)
     overwrite: bool = option(
         False,
         help="replace what the workspace holds (another model's or another run's results; an unfinished "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pvd.interop import export_reference, write_reference
 from pvd.model import load_model
+from pvd.records import WriteError
 from pvd.runs.spec import Spec, SpecError, option
 
 
@@ -52,6 +53,10 @@ def run_export(spec: ExportSpec) -> Path:
             "reference holds only its own sizes (the 'paper' preset)",
         )
     state, extras = export_reference(model, epoch=spec.epoch)
-    write_reference(spec.out, state, extras)
+    try:
+        write_reference(spec.out, state, extras)
+    except WriteError as exc:  # export has no resume: its own advice
+        advice = "free some space" if exc.lacks_room else "fix the folder"
+        raise WriteError(f"cannot write {spec.out}: {exc.reason}; {advice} or choose another `out`") from None
     print(f"exported {model.model_type} ({model.meta.kind}, step {model.meta.step}) -> {spec.out}")
     return spec.out

@@ -130,7 +130,9 @@ def lock(workspace: Path, command: str) -> None:
             "finish (or stop it) or use another `workspace`",
         ) from None
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()}: pvd {command} {' '.join(sys.argv[2:])}".encode()[:4000], 0)
+    os.pwrite(
+        fd, f"pid {os.getpid()}: pvd {command} {' '.join(sys.argv[2:])}".encode(errors="backslashreplace")[:4000], 0
+    )
     _held[_key(workspace)] = fd
 
 

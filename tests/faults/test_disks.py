@@ -45,7 +45,8 @@ def test_disk_full_while_saving_renders_leaves_neither_renders_nor_metrics(pvd, 
         "--no_progress",
     )
     assert result.rc == 2
-    assert f"cannot write {ws / '.pvd-next' / 'renders'}/" in result.line and "no space left on the device" in result.line
+    assert f"cannot write {ws / '.pvd-next' / 'renders'}/" in result.line
+    assert "no space left on the device" in result.line
     assert sorted(p.name for p in ws.iterdir()) == [".pvd.lock"]  # the unfinished stage went with the run
 
 

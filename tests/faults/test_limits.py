@@ -47,9 +47,9 @@ def test_a_bound_whose_hash_grid_would_overflow_the_kernels_index_is_refused(dem
     """A hash grid needs little memory at any bound, but past a finest resolution of 2^21 cells the
     kernels' dense index (``side^3``) overflows 64 bits: refused, never run."""
     ws = tmp_path / "ws"
-    proc = _run(*train_args(demo_scene, ws, "hash", "--bound", "5000"))
+    proc = _run(*train_args(demo_scene, ws, "hash", "--bound", "20000"))  # tiny: 384 cells per unit of bound
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert _line(proc).startswith("pvd train: error: --bound 5000: ") and "resolution" in _line(proc)
+    assert _line(proc).startswith("pvd train: error: --bound 20000: ") and "vertices per axis" in _line(proc)
     assert not ws.exists()
 
 
@@ -69,10 +69,11 @@ def test_a_captures_huge_aabb_scale_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "extra,message",
     [
-        (["--size", "100000"], "--size 100000: "),
-        (["--size", "0"], "--size 0: "),
-        (["--seed", "-5"], "--seed -5: must be >= 0"),
-        (["--n_train", "-1"], "--n_train -1: "),
+        (["--size", "100000"], "--size must be at most 1024 at spp 4 "),
+        (["--size", "600", "--spp", "8"], "--size must be at most 512 at spp 8 "),
+        (["--size", "0"], "--size must be at least 1, got 0"),
+        (["--seed", "-5"], "--seed must be >= 0, got -5"),
+        (["--n_train", "-1"], "--n_train must be at least 1, got -1"),
     ],
 )
 def test_demo_sizes_and_seeds_are_bounded(tmp_path, extra, message):
@@ -133,19 +134,14 @@ def test_a_workspace_that_is_a_symlink_loop(demo_scene, tmp_path):
 @pytest.mark.parametrize("part", ["collect", "curves"])
 def test_report_out_naming_an_existing_folder(teacher, demo_scene, tmp_path, part):
     tree = tmp_path / "results" / "synthetic" / "demo"
+    (tree / "teacher" / "hash").mkdir(parents=True)
+    shutil.copy(teacher / "record.json", tree / "teacher" / "hash" / "record.json")
+    inputs = [tree / "teacher" / "hash" / "record.json"]
     if part == "collect":
         ev = tree / "eval" / "hash"
-        assert (
-            _run(
-                "evaluate", demo_scene, "--ckpt", teacher / "checkpoint.pt", "--workspace", ev, "--no-lpips"
-            ).returncode
-            == 0
-        )
+        argv = ["evaluate", demo_scene, "--ckpt", teacher / "checkpoint.pt", "--workspace", ev, "--no-lpips"]
+        assert _run(*argv).returncode == 0
         inputs = [ev / "metrics.json"]
-    else:
-        (tree / "teacher" / "hash").mkdir(parents=True)
-        shutil.copy(teacher / "record.json", tree / "teacher" / "hash" / "record.json")
-        inputs = [tree / "teacher" / "hash" / "record.json"]
     out = tmp_path / "out"
     out.mkdir()
     proc = _run("report", part, *inputs, "--out", out)
