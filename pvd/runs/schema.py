@@ -30,6 +30,14 @@ HEADER = (
     "# The settings of the workflow config's `teacher` and `distill` sections and of ablation variants.\n"
 )
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+# a finite number: NaN passes every range keyword (its comparisons are all false) but fails one of
+# the two `not` branches; the range keywords reject the infinities
+FINITE = {
+    "description": "A finite number (NaN and infinities are rejected).",
+    "maximum": 1.0e308,
+    "minimum": -1.0e308,
+    "anyOf": [{"not": {"maximum": 0}}, {"not": {"exclusiveMinimum": 0}}],
+}
 
 
 def option_schema(spec_cls: type, name: str) -> dict:
@@ -37,6 +45,8 @@ def option_schema(spec_cls: type, name: str) -> dict:
     ftype = field_type(spec_cls, name)
     opt = option_of(spec_cls, name)
     item: dict = {"type": JSON_TYPES[ftype.base]}
+    if ftype.base is float:
+        item["$ref"] = "#/$defs/finite"
     if opt.choices is not None:
         item["enum"] = list(opt.choices)
     for key, value in (("minimum", opt.minimum), ("maximum", opt.maximum), ("exclusiveMinimum", opt.above)):
@@ -61,7 +71,10 @@ def workflow_schema() -> dict:
     """The generated schema document: one ``$defs`` entry per section."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$defs": {name: section_schema(spec, exclude) for name, (spec, exclude) in SECTIONS.items()},
+        "$defs": {
+            "finite": FINITE,
+            **{name: section_schema(spec, exclude) for name, (spec, exclude) in SECTIONS.items()},
+        },
     }
 
 

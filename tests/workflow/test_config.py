@@ -88,6 +88,7 @@ def test_every_key_is_described_and_closed():
             closed = sub.get("additionalProperties") is False or sub.get("unevaluatedProperties") is False
             assert closed, f"{name} accepts unknown keys"
     options = yaml.safe_load((SCHEMA.parent / "options.schema.yaml").read_text())["$defs"]
+    assert options.pop("finite")["description"]  # the shared check of number settings
     for section, sub in options.items():  # the settings generated from the run specs: described too
         assert all(prop.get("description") for prop in sub["properties"].values()), section
 
