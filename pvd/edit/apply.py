@@ -40,12 +40,23 @@ DEFAULT_PASSES = 8
 
 @dataclass(frozen=True)
 class EditStats:
-    """What an edit changed in the occupancy grid (shares of all cells) and how long it took."""
+    """What an edit changed in the occupancy grid (shares of all cells) and how long it took.
+
+    ``removed`` / ``added`` compare the base's grid with the edited model's rebuilt one; they split
+    into what the edit did (``*_by_edit``: the edited model's grid against the base's grid rebuilt
+    the same way, same probes and threshold) and what the rebuild alone did (``*_by_rebuild``: the
+    base's rebuilt grid against its stored one; e.g. a barely trained base whose grid marks every
+    cell). An edit that erases nothing a probe can find removes 0 cells, whatever the rebuild does.
+    """
 
     occupied_before: float
     occupied_after: float
     removed: float
     added: float
+    removed_by_edit: float
+    added_by_edit: float
+    removed_by_rebuild: float
+    added_by_rebuild: float
     seconds: float
 
     def to_dict(self) -> dict:
@@ -182,17 +193,27 @@ def finish_grid(model: Model, base: Model, grid_passes: int, seed: int, start: f
     the base's seen cells and at the base's threshold; what changed since ``start``
     (``time.perf_counter()``)."""
     device = base.grid.density.device
-    model.grid.load_state_dict(base.grid.state_dict())
+    stored = {k: v.clone() for k, v in base.grid.state_dict().items()}
+    model.grid.load_state_dict(stored)
     before = base.grid.occupancy.clone()
-    generator = torch.Generator(device=device).manual_seed(seed)
     # the base's threshold: erasing lowers the mean density, which would let faint cells in elsewhere
-    rebuild_grid(model, grid_passes, generator, min(float(base.grid.mean_density), base.renderer.config.density_thresh))
+    threshold = min(float(base.grid.mean_density), base.renderer.config.density_thresh)
+    rebuild_grid(model, grid_passes, torch.Generator(device=device).manual_seed(seed), threshold)
     after = model.grid.occupancy
+    # the base rebuilt alike (same probes): what the rebuild does without the edit
+    rebuild_grid(base, grid_passes, torch.Generator(device=device).manual_seed(seed), threshold)
+    rebuilt = base.grid.occupancy.clone()
+    base.grid.load_state_dict(stored)
+    share = lambda cells: cells.float().mean().item()  # noqa: E731
     return EditStats(
-        occupied_before=before.float().mean().item(),
-        occupied_after=after.float().mean().item(),
-        removed=(before & ~after).float().mean().item(),
-        added=(after & ~before).float().mean().item(),
+        occupied_before=share(before),
+        occupied_after=share(after),
+        removed=share(before & ~after),
+        added=share(after & ~before),
+        removed_by_edit=share(rebuilt & ~after),
+        added_by_edit=share(after & ~rebuilt),
+        removed_by_rebuild=share(before & ~rebuilt),
+        added_by_rebuild=share(rebuilt & ~before),
         seconds=time.perf_counter() - start,
     )
 

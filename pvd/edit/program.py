@@ -145,10 +145,10 @@ def _where(i: int, kind: str | None) -> str:
 def _vec3(value, where: str, name: str) -> Vec3:
     if not isinstance(value, (list, tuple)) or len(value) != 3:
         raise EditError(f"{where}: {name} must be a list of 3 numbers [x, y, z], got {value!r}")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):  # "0.1" is no number
+    if not all(isinstance(v, (int, float)) for v in value):  # "0.1" is no number
         raise EditError(f"{where}: {name} must be a list of 3 numbers [x, y, z], got {value!r}")
     out = tuple(float(v) for v in value)
-    if not all(math.isfinite(v) for v in out):
+    if not all(math.isfinite(v) for v in out) or any(isinstance(v, bool) for v in value):
         raise EditError(f"{where}: {name} must be 3 finite numbers, got {value!r}")
     return out
 

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -270,7 +271,9 @@ def _build_locked(spec: BuildSpec, verbose: bool) -> BuildResult:
     """Load ``spec``'s build from the cache, or build it there first, under its file lock.
 
     A build directory is keyed by content only and is written once: the sources are copied into it,
-    compiled, and ``DIR/built.json`` (naming the library) is written last. A directory with that
+    compiled, and ``DIR/built.json`` (naming the library, its size and sha256) is written last,
+    atomically. A library that does not match its marker (truncated, overwritten) is never loaded:
+    one line says so and the directory is built again. A directory with that
     marker is a cache hit: its library is imported without running the compiler or ninja, so two
     checkouts of the same sources share one build, and a library that a process has loaded is never
     rewritten. One line on stderr tells a cache hit from a build.
@@ -284,9 +287,21 @@ def _build_locked(spec: BuildSpec, verbose: bool) -> BuildResult:
         library = None
         if marker.is_file():
             try:
-                library = spec.directory / json.loads(marker.read_text())["library"]
+                built = json.loads(marker.read_text())
+                library = spec.directory / built["library"]
             except (OSError, ValueError, KeyError, TypeError):
                 library = None
+        if library is not None and library.is_file():
+            damage = _damage(library, built)
+            if damage is not None:
+                print(
+                    f"pvd: native kernels ({spec.kind}): {library} is damaged ({damage}); rebuilding",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                library = None
+            elif "sha256" not in built:  # a marker written before verification: record the check now
+                _write_marker(marker, library, spec.digest)
         compiled = library is None or not library.is_file()
         if compiled:
             if spec.directory.exists():  # an interrupted build: start it again from nothing
@@ -299,9 +314,7 @@ def _build_locked(spec: BuildSpec, verbose: bool) -> BuildResult:
             )
             module = _compile(spec, _private_sources(spec), verbose)
             library = Path(module.__file__)
-            tmp = marker.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"library": library.name, "digest": spec.digest}) + "\n")
-            os.replace(tmp, marker)
+            _write_marker(marker, library, spec.digest)
         else:
             module = _import_library(library.name.split(".")[0], library)  # torch may have versioned the name
         os.utime(spec.directory)  # mark as used now (the cache keeps the most recently used builds)
@@ -315,6 +328,56 @@ def _build_locked(spec: BuildSpec, verbose: bool) -> BuildResult:
     if compiled:
         prune_cache(spec.kind)
     return BuildResult(spec.kind, spec.arch_list, spec.directory, seconds, compiled, module)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_marker(marker: Path, library: Path, digest: str) -> None:
+    """Write ``built.json`` (the library's name, size and sha256) under a unique temporary name and
+    rename it into place: a reader on another checkout or account never sees half of it."""
+    payload = {
+        "library": library.name,
+        "digest": digest,
+        "size": library.stat().st_size,
+        "sha256": _file_sha256(library),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=".built.", suffix=".tmp", dir=marker.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(payload) + "\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, marker)
+
+
+def _elf_truncated(library: Path) -> bool:
+    """Whether an ELF file ends before its section header table (64-bit little-endian; other files:
+    False). The check of a marker written before sizes and hashes were recorded."""
+    with open(library, "rb") as fh:
+        head = fh.read(64)
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        return len(head) < 64 and head[:4] == b"\x7fELF"[: len(head)]
+    shoff = int.from_bytes(head[0x28:0x30], "little")
+    shentsize = int.from_bytes(head[0x3A:0x3C], "little")
+    shnum = int.from_bytes(head[0x3C:0x3E], "little")
+    return library.stat().st_size < shoff + shentsize * shnum
+
+
+def _damage(library: Path, built: dict) -> str | None:
+    """What is wrong with a cached ``library`` against its ``built.json`` (size, then sha256), or None.
+    Loading a truncated library would end the process with SIGBUS; it is rebuilt instead."""
+    size = library.stat().st_size
+    if "sha256" not in built:
+        return "it ends before its section headers" if _elf_truncated(library) else None
+    if size != built.get("size"):
+        return f"{size} bytes, {built.get('size')} when built"
+    if _file_sha256(library) != built["sha256"]:
+        return "its sha256 differs from the one recorded when built"
+    return None
 
 
 def _compile(spec: BuildSpec, sources: list[Path], verbose: bool) -> ModuleType:

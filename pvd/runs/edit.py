@@ -3,10 +3,10 @@
 Writes ``WS/checkpoint.pt``, an ``edited`` checkpoint that embeds its source fields and the program
 (:mod:`pvd.edit.apply`), which distill, evaluate and render read like any other, and
 ``WS/record.json`` (the program, the sources with their SHA-256, ``baked``, seconds, the share of
-occupied grid cells removed and added). With ``bake`` (a ``tensors`` base) the checkpoint is instead a
-plain ``tensors`` one with the edit written into its voxel grid (:mod:`pvd.edit.bake`). The workspace
-is claimed like a training one: never another command's or model's, never over a finished edit
-without ``overwrite``.
+occupied grid cells removed and added, by the edit and by the grid rebuild alone). With ``bake`` (a
+``tensors`` base) the checkpoint is instead a plain ``tensors`` one with the edit written into its
+voxel grid (:mod:`pvd.edit.bake`). The workspace is claimed like a training one: never another
+command's or model's, never over a finished edit without ``overwrite``.
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ def run_edit(spec: EditSpec) -> EditStats:
     what = "baked into a tensors checkpoint" if spec.bake else f"{len(sources)} sources"
     print(
         f"edited {base.model_type} checkpoint ({len(program.ops)} operations, {what}): "
-        f"occupied cells {stats.occupied_before:.2%} -> {stats.occupied_after:.2%} (removed "
-        f"{stats.removed:.2%}, added {stats.added:.2%}) in {stats.seconds:.1f} s -> {ckpt_path}"
+        f"occupied cells {100 * stats.occupied_before:.2f} % -> {100 * stats.occupied_after:.2f} % (the edit "
+        f"removed {100 * stats.removed_by_edit:.2f} %, added {100 * stats.added_by_edit:.2f} %; the grid rebuild "
+        f"alone removed {100 * stats.removed_by_rebuild:.2f} %, added {100 * stats.added_by_rebuild:.2f} %) in "
+        f"{stats.seconds:.1f} s -> {ckpt_path}"
     )
     return stats
