@@ -341,12 +341,9 @@ def _file_sha256(path: Path) -> str:
 def _write_marker(marker: Path, library: Path, digest: str) -> None:
     """Write ``built.json`` (the library's name, size and sha256) under a unique temporary name and
     rename it into place: a reader on another checkout or account never sees half of it."""
-    payload = {
-        "library": library.name,
-        "digest": digest,
-        "size": library.stat().st_size,
-        "sha256": _file_sha256(library),
-    }
+    payload = {"library": library.name, "digest": digest}
+    if library.is_file():  # (torch skips the link of a name this process loaded before: nothing to hash)
+        payload.update(size=library.stat().st_size, sha256=_file_sha256(library))
     fd, tmp = tempfile.mkstemp(prefix=".built.", suffix=".tmp", dir=marker.parent)
     with os.fdopen(fd, "w") as fh:
         fh.write(json.dumps(payload) + "\n")

@@ -46,31 +46,59 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (a cancelled job, ``kill``): unwinds like an interrupt, so a run cleans up after itself."""
 
 
+_unwinding: list[bool] = []  # set once a run is seen unwinding (its cleanup must not be interrupted again)
+RERAISE_SECONDS = 1.0
+
+
+def _stop_exception() -> KeyboardInterrupt:
+    return Terminated() if _stopped[-1] == signal.SIGTERM else KeyboardInterrupt()
+
+
 def _on_stop(signum, frame) -> None:
     _stopped.append(signum)
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    # the exception below may be swallowed where Python ignores exceptions (a destructor, a finalizer):
+    # raise it again every RERAISE_SECONDS until the run is seen unwinding
+    signal.setitimer(signal.ITIMER_REAL, RERAISE_SECONDS, RERAISE_SECONDS)
+    raise _stop_exception()
+
+
+def _on_alarm(signum, frame) -> None:
+    if _stopped and not _unwinding:
+        raise _stop_exception()
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def unwinding() -> None:
+    """A run is unwinding (its cleanup follows): no more re-raised stops."""
+    _unwinding.append(True)
+    if threading.current_thread() is threading.main_thread():
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 @contextmanager
 def stop_handlers() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` / :class:`Terminated` and are remembered, so
-    that a stop swallowed where Python ignores exceptions (a destructor) still keeps :func:`publish`
-    from swapping the result in. Main thread only (elsewhere nothing changes)."""
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` / :class:`Terminated` and are remembered: a stop
+    swallowed where Python ignores exceptions (a destructor) is raised again each second (SIGALRM)
+    until the run unwinds (:func:`unwinding`), and keeps :func:`publish` from swapping the result in.
+    Main thread only (elsewhere nothing changes)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.signal(s, _on_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _on_alarm)
     _stopped.clear()
+    _unwinding.clear()
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         for s, handler in previous.items():
             signal.signal(s, handler)
 
 
 def _check_not_stopped() -> None:
     if _stopped:
-        raise Terminated() if _stopped[-1] == signal.SIGTERM else KeyboardInterrupt()
+        raise _stop_exception()
 
 
 def stage_of(workspace: Path) -> Path:

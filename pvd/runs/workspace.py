@@ -41,7 +41,7 @@ from pvd.model import CheckpointError, first_difference, read_checkpoint
 from pvd.names import ModelName
 from pvd.records import write_json
 from pvd.runs.spec import SpecError
-from pvd.runs.staging import abandon, new_stage, recover, stage_of
+from pvd.runs.staging import abandon, new_stage, recover, stage_of, unwinding
 
 FORMAT = "pvd-workspace/1"
 LOCK_NAME = ".pvd.lock"
@@ -166,6 +166,9 @@ def releasing(run):
     def wrapped(spec):
         try:
             return run(spec)
+        except BaseException:
+            unwinding()  # a stop signal is not raised again inside the cleanup
+            raise
         finally:
             release(spec.workspace)
 

@@ -195,3 +195,32 @@ def test_a_commit_cut_short_by_kill_9_is_rolled_back_by_the_next_run(pvd, big_sc
     result = pvd(*_evaluate(big_scene, big_teacher, ws, "--split", "val"))
     assert result.rc == 2 and "holds a finished evaluate run" in result.line
     assert snapshot(ws) == before and not old.exists()
+
+
+def test_a_stop_swallowed_by_a_destructor_is_raised_again():
+    """A SIGTERM whose exception lands in a destructor is ignored by Python ("Exception ignored in"):
+    it is raised again within a second, so the process still stops (and publishes nothing)."""
+    code = """
+import os, signal, sys, time
+from pvd.runs.staging import Terminated, stop_handlers
+
+class Bomb:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs here: its exception is swallowed
+            pass
+
+try:
+    with stop_handlers():
+        Bomb()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            sum(range(1000))
+except Terminated:
+    sys.exit(143)
+sys.exit(0)
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert "Exception ignored" in proc.stderr  # the first raise was indeed swallowed
+    assert proc.returncode == 143, proc.stderr
