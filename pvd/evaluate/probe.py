@@ -75,6 +75,14 @@ def reduced_cameras(cameras: Cameras, factor: int) -> Cameras:
     )
 
 
+def probe_cameras(cameras: Cameras, views: int, size: int) -> tuple[list[int], int, Cameras]:
+    """The probed views of ``cameras``: their indices (:func:`probe_views`), the integer reduction
+    factor that brings the longer side to at most ``size`` pixels, and the reduced cameras [k]."""
+    indices = probe_views(len(cameras), views)
+    factor = max(1, math.ceil(max(cameras.width, cameras.height) / size))
+    return indices, factor, reduced_cameras(cameras[indices], factor)
+
+
 MIN_MSE = 1e-10  # PSNR is capped at 100 dB (a student identical to its teacher would be +inf)
 
 
@@ -97,10 +105,7 @@ class CurveProbe:
             raise UserError("the learning-curve probe needs test views, and the test split is empty")
         self.points = cfg.points
         self.cfg = cfg
-        self.views = probe_views(len(test), cfg.views)
-        cams = test.cameras
-        self.factor = max(1, math.ceil(max(cams.width, cams.height) / cfg.size))
-        self.cameras = reduced_cameras(cams[self.views], self.factor)
+        self.views, self.factor, self.cameras = probe_cameras(test.cameras, cfg.views, cfg.size)
         gt = [area_downscale(test.images[v].numpy(), self.factor) for v in self.views]
         self.gt = ground_truth_rgb(torch.from_numpy(np.stack(gt)))  # [k, h, w, 3]
         self.files = [test.files[v] for v in self.views]

@@ -19,8 +19,9 @@ from pvd.data import index_split, load_split
 from pvd.data.index import scene_hash
 from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
-from pvd.evaluate.evaluate import evaluate_model
-from pvd.evaluate.probe import CurveProbe
+from pvd.evaluate.evaluate import evaluate_model, render_view
+from pvd.evaluate.probe import CurveProbe, probe_cameras
+from pvd.evaluate.render_cache import teacher_renders
 from pvd.evaluate.scene_check import check_scene
 from pvd.fields import ARCHS, MODEL_TYPES
 from pvd.metrics import mse, psnr_from_mse
@@ -32,6 +33,7 @@ from pvd.runs.inputs import InputOptions, read_input
 from pvd.runs.record import curve_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
 from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
+from pvd.train.converge import STOP_RULES, MatchMonitor
 from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
 
@@ -152,6 +154,38 @@ class DistillSpec(TrainingOptions, InputOptions):
         help="PVD-AL: per-sample losses on the top 30% samples by weight of opaque rays",
     )
 
+    stop_rule: str | None = option(
+        None,
+        choices=STOP_RULES,
+        into="stop.rule",
+        workflow=True,
+        help="plateau: stop once the student's PSNR against the teacher's renders gains less than "
+        "`stop_min_gain` dB over `stop_window` of the run (then anneal briefly); off: run all `iters` steps "
+        "(default: the preset's, tiny plateau, paper off)",
+    )
+    stop_window: float | None = option(
+        None,
+        above=0,
+        maximum=1,
+        into="stop.window",
+        workflow=True,
+        help="share of `iters` over which the stopping rule measures the gain",
+    )
+    stop_min_gain: float | None = option(
+        None,
+        minimum=0,
+        into="stop.min_gain",
+        workflow=True,
+        help="dB: a smaller gain over `stop_window` steps means the student has converged",
+    )
+    stop_target: float | None = option(
+        None,
+        minimum=0,
+        into="stop.target",
+        workflow=True,
+        help="dB against the teacher's renders at which the run stops at once (0: none)",
+    )
+
     allow_other_scene: bool = option(
         False,
         help="distil on a scene folder whose cameras differ from the teacher's training cameras (e.g. another "
@@ -196,25 +230,23 @@ def load_teacher(spec: DistillSpec) -> tuple[Model, dict]:
     return teacher, provenance
 
 
-def measure(teacher: Model, student: Model, test: SceneSplit, device: torch.device) -> DistillOutcome:
-    """Test PSNR of both models against the ground truth, and of the student against the teacher's renders."""
+def measure(teacher: Model, provenance: dict, student: Model, test: SceneSplit, device: torch.device) -> DistillOutcome:
+    """Test PSNR of both models against the ground truth, and of the student against the teacher's
+    renders (the teacher's are made once per teacher checkpoint: :mod:`pvd.evaluate.render_cache`)."""
     t0 = time.perf_counter()
-    teacher_renders: list[torch.Tensor] = []
-    teacher_eval = evaluate_model(
-        teacher, test, lpips=False, device=device, on_image=lambda view, pred, gt: teacher_renders.append(pred.cpu())
-    )
+    reference = teacher_renders(teacher, Path(provenance["checkpoint"]), provenance["sha256"], test, device)
     vs_teacher: list[float] = []
     student_eval = evaluate_model(
         student,
         test,
         lpips=False,
         device=device,
-        on_image=lambda view, pred, gt: vs_teacher.append(psnr_from_mse(mse(pred.cpu(), teacher_renders[view]))),
+        on_image=lambda view, pred, gt: vs_teacher.append(psnr_from_mse(mse(pred.cpu(), reference.renders[view]))),
     )
     return DistillOutcome(
         psnr_test=student_eval.psnr,
         psnr_vs_teacher=sum(vs_teacher) / len(vs_teacher),
-        teacher_psnr_test=teacher_eval.psnr,
+        teacher_psnr_test=reference.psnr,
         eval_seconds=time.perf_counter() - t0,
     )
 
@@ -291,6 +323,10 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     copied = init_student(student, teacher, cfg.init)
     probing = spec.probe_config()
     probe = CurveProbe(test, probing, teacher=teacher) if probing.points > 0 else None
+    monitor = None
+    if cfg.stop.enabled:
+        _, _, cams = probe_cameras(test.cameras, cfg.stop.views, cfg.stop.size)
+        monitor = MatchMonitor(teacher, cams, lambda model, cameras, v: render_view(model, cameras, v, device))
     result = distill(
         teacher,
         student,
@@ -304,11 +340,12 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         label=f"distill {pair}",
         stop_at=spec.stop_at,
         probe=probe,
+        monitor=monitor,
     )
-    if result.steps < cfg.iters:
+    if not result.finished:
         print(f"stopped at step {result.steps} of {cfg.iters}; continue with resume ({ckpt_path})")
         return None
-    outcome = measure(teacher, student, test, device)
+    outcome = measure(teacher, provenance, student, test, device)
     save_checkpoint(ckpt_path, student)
     write_run_record(
         spec.workspace,
@@ -330,6 +367,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         preset=spec.preset,
         data_type=spec.data_type,
         iterations=result.steps,
+        stop=result.stop,
         stages=result.stages,
         init=cfg.init,
         init_copied=copied,
@@ -343,8 +381,10 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         inputs=[provenance],
         **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds),
     )
+    stopped = "" if result.stop is None else f" (stop rule: {result.stop['reason']}, cap {cfg.iters})"
     print(
-        f"distilled {pair} ({spec.preset}, init {cfg.init}) for {result.steps} steps in {result.seconds:.1f} s: "
+        f"distilled {pair} ({spec.preset}, init {cfg.init}) for {result.steps} steps{stopped} "
+        f"in {result.seconds:.1f} s: "
         f"test PSNR {outcome.psnr_test:.2f} dB (teacher {outcome.teacher_psnr_test:.2f}), "
         f"{outcome.psnr_vs_teacher:.2f} dB vs teacher renders -> {ckpt_path}"
     )

@@ -12,6 +12,8 @@ rest the same way for both:
   ``ckpt_every`` steps and when a run stops early (``stop_at``); never after the last step, where
   the caller writes the final, state-free checkpoint;
 * a non-finite loss stops the run with :class:`TrainingDiverged` (the task words the message);
+* a task may end the run before ``iters`` (:meth:`Task.finished`, e.g. the distillation's
+  stopping rule, :mod:`pvd.train.converge`); the last step is then probed too;
 * an optional :class:`Probe` measures the model at ``probe.points`` evenly spaced steps (0 and the
   last step included, :func:`probe_steps`) into ``TrainState.curve``: the learning curve. Probing
   runs in eval mode without gradients, saves and restores torch's RNG states around itself and
@@ -251,6 +253,10 @@ class Task(Protocol):
     def diverged(self, step: int, value: float) -> str:
         """The message of a non-finite loss at ``step``."""
 
+    def finished(self, done: int) -> bool:
+        """Whether the run ends after ``done`` steps, before ``iters`` (a stopping rule); the
+        engine then writes no resumable checkpoint and returns ``done``."""
+
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
@@ -354,7 +360,8 @@ def run_steps(
     progress: bool = True,
     probe: Probe | None = None,
 ) -> int:
-    """Run steps ``state.step .. min(stop_at, iters)`` of ``task`` on ``model``; returns the last step.
+    """Run steps ``state.step .. min(stop_at, iters)`` of ``task`` on ``model`` (fewer when the task
+    has :meth:`Task.finished`); returns the number of steps done.
 
     ``model`` is the model being trained (its field's parameters are those of ``state.optimizer``).
     With ``probe``, the learning curve is measured at :func:`probe_steps` ``(iters, probe.points)``
@@ -387,8 +394,12 @@ def run_steps(
         if progress and step % PROGRESS_EVERY == 0:
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
         state.step = step + 1
-        if _probe_due(state, at):
+        done_early = task.finished(state.step) and state.step < iters
+        if _probe_due(state, at) or (done_early and probe is not None and probe.points > 0):
             take_probe(probe, model, state)
+        if done_early:
+            end = state.step
+            break
         if checkpoint_due(state.step, end, iters, ckpt_every):
             state.tick()
             model.at_step(state.step)

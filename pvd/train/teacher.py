@@ -137,6 +137,9 @@ class TeacherTask:
         self.losses.append(mse)
         return {"loss": mse, "psnr": -10 * math.log10(max(mse, 1e-10))}
 
+    def finished(self, done: int) -> bool:
+        return False
+
     def diverged(self, step: int, value: float) -> str:
         return (
             f"training of {self.model.model_type} diverged at step {step}: loss is {value}; "
