@@ -19,6 +19,7 @@ from pvd.errors import UserError
 from pvd.records import write_error
 from pvd.runs import RUN_KINDS, SpecError
 from pvd.runs.workspace import release_all
+from pvd.train.loop import skip_dynamo_import
 
 # the verbs that are not runs: name -> (module implementing add_arguments/run, one-line help)
 TOOLS: dict[str, tuple[str, str]] = {
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         set_threads(args.threads)
+        skip_dynamo_import()  # this process never compiles
         return int(args._run(args) or 0)
     except UserError as exc:
         print(error_line(exc, args.command), file=sys.stderr)

@@ -28,6 +28,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,31 @@ class TrainingDiverged(UserError):
 
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+
+# torch's AdamW.step without its wrapper, which imports torch._dynamo (about 1.5 s of a job's start
+# on this CPU) only to mark graph breaks for torch.compile; pvd's steps run eagerly under no_grad.
+_EAGER_ADAMW_STEP = getattr(torch.optim.AdamW.step, "__wrapped__", torch.optim.AdamW.step)
+
+
+def skip_dynamo_import() -> int:
+    """Let torch's optimisers and schedulers run without importing torch._dynamo in a process that
+    never compiles (the ``pvd`` command): their methods are wrapped to disable dynamo, and the
+    wrapper imports it at the first call (~1.5 s per job). Marks each wrapped function as its own
+    disabled version, as the wrapper would cache it. Returns how many were marked (0 when
+    torch._dynamo is already loaded, or torch's wrappers changed)."""
+    if "torch._dynamo" in sys.modules:
+        return 0
+    optim = torch.optim
+    classes = [optim.Optimizer, optim.lr_scheduler.LRScheduler]
+    classes += [c for c in vars(optim).values() if isinstance(c, type) and issubclass(c, optim.Optimizer)]
+    marked = 0
+    for cls in classes:
+        for attr in vars(cls).values():
+            code, fn = getattr(attr, "__code__", None), getattr(attr, "__wrapped__", None)
+            if fn is not None and code is not None and code.co_name == "inner" and "disable_fn" in code.co_varnames:
+                fn.__dynamo_disable = fn
+                marked += 1
+    return marked
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -103,7 +129,7 @@ class AdamW(torch.optim.AdamW):
         for _, p, _ in sparse:
             p.grad = None  # torch's AdamW refuses sparse gradients
         try:
-            super().step()
+            _EAGER_ADAMW_STEP(self)
         finally:
             for _, p, grad in sparse:
                 p.grad = grad
