@@ -53,14 +53,12 @@ def main() -> None:
         else:
             print(f"{key:<40} {a.get(key, float('nan')):>10.4f} {b.get(key, float('nan')):>10.4f}   (one side only)")
     if diffs:
-        print(
-            f"max |diff| {max(abs(d) for d in diffs):.4f} dB over {len(diffs)} models; mean {sum(diffs) / len(diffs):+.4f}"
-        )
+        worst, mean = max(abs(d) for d in diffs), sum(diffs) / len(diffs)
+        print(f"max |diff| {worst:.4f} dB over {len(diffs)} models; mean {mean:+.4f}")
     ra, rb = runs(args.before), runs(args.after)
     print("\n# training and distillation runs: steps (why they ended) and processor seconds")
-    print(
-        f"{'run':<44} {a_label + ' steps':>14} {b_label + ' steps':>22} {a_label + ' cpu s':>12} {b_label + ' cpu s':>12}"
-    )
+    heads = (f"{a_label} steps", f"{b_label} steps", f"{a_label} cpu s", f"{b_label} cpu s")
+    print(f"{'run':<44} {heads[0]:>14} {heads[1]:>22} {heads[2]:>12} {heads[3]:>12}")
     totals = {a_label: [0.0, 0.0], b_label: [0.0, 0.0]}
     for key in sorted(set(ra) | set(rb)):
         cells = []
