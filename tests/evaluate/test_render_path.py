@@ -16,7 +16,7 @@ from pvd.evaluate.evaluate import render_view
 from pvd.evaluate.video import ffmpeg_available
 from pvd.model import load_model
 
-FRAMES, WIDTH, HEIGHT, FOV, FPS = 6, 40, 30, 45.0, 10
+FRAMES, WIDTH, HEIGHT, FOV, FPS = 6, 40, 30, 30.0, 10
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,8 @@ def teacher(demo_scene, tmp_path_factory):
 
 
 def _poses() -> torch.Tensor:
-    """[FRAMES, 4, 4]: a quarter turn at 30 degrees elevation, 4 world units from the origin."""
-    az = torch.linspace(0, math.pi / 2, FRAMES)
+    """[FRAMES, 4, 4]: 108 degrees of a turn at 30 degrees elevation, 4 world units from the origin."""
+    az = torch.linspace(0, math.pi * 0.6, FRAMES)
     el = math.radians(30)
     eye = 4 * torch.stack([az.cos() * math.cos(el), az.sin() * math.cos(el), torch.full_like(az, math.sin(el))], 1)
     return look_at(eye, torch.zeros(FRAMES, 3), torch.tensor([0.0, 0.0, 1.0]))
@@ -81,7 +81,7 @@ def test_camera_path_file_renders_its_frames(teacher, tmp_path):
     model = load_model(teacher)
     first, last = _render(model, poses[0]), _render(model, poses[-1])
     assert np.array_equal(iio.imread(frames[0]), first) and np.array_equal(iio.imread(frames[-1]), last)
-    assert np.abs(first.astype(int) - last).mean() > 5  # the path moves
+    assert np.abs(first.astype(int) - last).mean() > 3  # the path moves
     for got, want, other in ((video[0], first, last), (video[1], last, first)):
         err = np.abs(got.astype(int) - want).mean()
         assert err < 4 and err < np.abs(got.astype(int) - other).mean() / 3
