@@ -3,7 +3,7 @@
     pvd view --ckpt ws/hash/checkpoint.pt [--ckpt ws/hash2vm/checkpoint.pt ...] [--port 8080] [--scene DIR]
 
 Prints the page's address; Ctrl-C (SIGINT) stops it (exit 0). A busy port is refused in one line. On
-the CPU keep the sizes small (the defaults); on a GPU ``--max_size`` can grow. See docs/viewer.md.
+the CPU keep the sizes small (the defaults); on a GPU ``--max_size`` can grow. See docs/viewer-and-exports.md.
 """
 
 from __future__ import annotations
