@@ -21,7 +21,7 @@ import torch
 
 from pvd.data.cameras import Cameras
 from pvd.data.poses import axes_center, world_up
-from pvd.errors import UserError
+from pvd.errors import SpecError
 from pvd.model import Model
 from pvd.view.frames import RENDER_MODES, frame_size, opencv_camera, opencv_rotation, render_frame
 
@@ -38,15 +38,15 @@ class Shown:
 
 
 def check_port(host: str, port: int) -> None:
-    """A :class:`UserError` naming ``--port`` when ``host:port`` cannot be bound (another program has it)."""
+    """A :class:`SpecError` naming ``port`` when ``host:port`` cannot be bound (another program has it)."""
     if not 0 < port < 65536:
-        raise UserError(f"--port must be in 1..65535, got {port}")
+        raise SpecError("port", f"must be in 1..65535, got {port}")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))
         except OSError as exc:
-            raise UserError(
-                f"--port {port}: {host}:{port} is busy or not available ({exc.strerror}); choose another --port"
+            raise SpecError(
+                "port", f"{port}: {host}:{port} is busy or not available ({exc.strerror}); choose another `port`"
             ) from None
 
 
@@ -79,7 +79,7 @@ class Viewer:
         self.server = viser.ViserServer(host=host, port=port, verbose=False)
         if self.server.get_port() != port:  # another program took the port since the check
             self.server.stop()
-            raise UserError(f"--port {port}: {host}:{port} is busy; choose another --port")
+            raise SpecError("port", f"{port}: {host}:{port} is busy; choose another `port`")
         self.url = f"http://{host}:{port}"
         gui = self.server.gui
         self.ckpt = gui.add_dropdown("checkpoint", tuple(self.shown), initial_value=shown[0].label)
