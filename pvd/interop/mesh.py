@@ -182,6 +182,7 @@ def extract_mesh(
     Raises :class:`SpecError` (``threshold``) when the density never crosses ``threshold``: the
     message gives the range the model's density spans.
     """
+    import trimesh
     from skimage.measure import marching_cubes
 
     if resolution < 2:
@@ -201,8 +202,6 @@ def extract_mesh(
     verts, faces, _, _ = marching_cubes(padded, level=threshold, spacing=(step, step, step))
     box = torch.from_numpy(np.ascontiguousarray(verts)).float() - (bound + step)  # undo the pad's offset
     faces = np.ascontiguousarray(faces[:, ::-1]).astype(np.int64)  # skimage winds clockwise from outside
-    import trimesh
-
     normals = torch.from_numpy(
         np.asarray(trimesh.Trimesh(box.numpy(), faces, process=False).vertex_normals, dtype=np.float32)
     )

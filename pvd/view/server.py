@@ -6,7 +6,7 @@ once it has been still for ``SETTLE_SECONDS`` the same view is rendered again at
 panel switches the checkpoint shown and the render mode (:data:`pvd.view.frames.RENDER_MODES`), and says
 what the frame is (checkpoint, size, seconds). The scene's training and test cameras are drawn as frusta
 (training blue, test orange) in the scene's world frame, with the world's up as the viewer's up; the
-viewer starts at the first training camera.
+viewer starts behind the first training camera, looking at the scene's centre.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from pvd.model import Model
 from pvd.view.frames import RENDER_MODES, frame_size, opencv_camera, opencv_rotation, render_frame
 
 SETTLE_SECONDS = 0.3
+START_BACK = 1.15
+"""The page opens this many times farther from the scene centre than the first training camera."""
 FRUSTUM_COLOURS = {"train": (40, 90, 220), "test": (240, 140, 20)}
 
 
@@ -104,7 +106,8 @@ class Viewer:
         radius = float((c2w[:, :3, 3] - centre).norm(dim=-1).mean())
         first = every[0]
         start = self.server.initial_camera
-        start.position = tuple(float(v) for v in first.c2w[0, :3, 3])
+        behind = centre + START_BACK * (first.c2w[0, :3, 3] - centre)  # its own frustum in sight
+        start.position = tuple(float(v) for v in behind)
         start.look_at = tuple(float(v) for v in centre)
         start.up = tuple(float(v) for v in up)
         start.fov = _fov(first)
