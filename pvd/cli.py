@@ -1,7 +1,7 @@
-"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | import | export | report | data``.
+"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | import | export | report | data | view``.
 
 The run verbs are derived from their specs (:data:`pvd.runs.RUN_KINDS`, flags by
-:mod:`pvd.commands.args`); the tool verbs (``data``, ``report``, ``build-ext``) are modules of
+:mod:`pvd.commands.args`); the tool verbs (``data``, ``report``, ``build-ext``, ``view``) are modules of
 :mod:`pvd.commands` exposing ``add_arguments(parser)`` and ``run(args) -> int``. Errors of the user's
 making (:class:`pvd.errors.UserError`) print one clear line and exit 2; a spec error names the flag.
 """
@@ -26,6 +26,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "report": ("pvd.commands.report", "build tables and figures from run records"),
     "data": ("pvd.commands.data", "dataset tools: demo scene, download, LPIPS weights"),
     "build-ext": ("pvd.commands.build_ext", "build the native kernels ahead of time"),
+    "view": ("pvd.commands.view", "look at checkpoints in a browser (RGB, depth, opacity; cameras)"),
 }
 
 

@@ -45,7 +45,12 @@ RUN_KINDS: dict[str, RunKind] = {
         RunKind("render", RenderSpec, run_render, "render a camera-path video of a checkpoint"),
         RunKind("edit", EditSpec, run_edit, "edit a checkpoint's scene (erase, keep, move, insert)"),
         RunKind("import", ImportSpec, run_import, "convert a checkpoint of the reference code into a pvd checkpoint"),
-        RunKind("export", ExportSpec, run_export, "write a paper-preset checkpoint in the reference code's format"),
+        RunKind(
+            "export",
+            ExportSpec,
+            run_export,
+            "write a checkpoint out: the reference code's .pth, a mesh or a point cloud",
+        ),
     )
 }
 
