@@ -1,7 +1,9 @@
-"""The four radiance fields behind one interface (:class:`pvd.fields.base.Field`), and their registry.
+"""The five radiance fields behind one interface (:class:`pvd.fields.base.Field`), and their registry.
 
 Keys (:data:`ARCHS`, the one list of architectures): ``hash`` (Instant-NGP), ``vm`` (TensoRF VM),
-``mlp`` (NeRF), ``tensors`` (Plenoxels); :data:`DISPLAY_NAMES` are the papers' names. Each has a
+``mlp`` (NeRF), ``tensors`` (Plenoxels), ``gs`` (3D Gaussian splatting: rendered by the rasteriser,
+and defined at points for the volume renderer, :mod:`pvd.fields.gs`); :data:`DISPLAY_NAMES` are the
+papers' names. Each has a
 frozen config dataclass (:data:`CONFIGS`, defaults: the paper's sizes, docs/method.md); the sizes of the
 ``tiny`` and ``paper`` presets live in :mod:`pvd.presets` (``build_field(key, preset, bound)``).
 
@@ -38,12 +40,13 @@ import dataclasses
 from pvd.errors import UserError
 from pvd.fields.base import Field, FieldOutput
 from pvd.fields.edited import EditedConfig, EditedField
+from pvd.fields.gs import GSConfig, GSField
 from pvd.fields.hash import HashConfig, HashField
 from pvd.fields.mlp import MLPConfig, MLPField
 from pvd.fields.tensors import TensorsConfig, TensorsField
 from pvd.fields.vm import VMConfig, VMField
 
-ARCHS: tuple[str, ...] = ("hash", "vm", "mlp", "tensors")
+ARCHS: tuple[str, ...] = ("hash", "vm", "mlp", "tensors", "gs")
 # every field a checkpoint can hold: the four architectures and ``edited`` (compiled scene edits over
 # source fields of those architectures, see pvd.fields.edited and pvd.edit)
 FIELDS: dict[str, type[Field]] = {
@@ -51,6 +54,7 @@ FIELDS: dict[str, type[Field]] = {
     "vm": VMField,
     "mlp": MLPField,
     "tensors": TensorsField,
+    "gs": GSField,
     "edited": EditedField,
 }
 CONFIGS: dict[str, type] = {
@@ -58,10 +62,11 @@ CONFIGS: dict[str, type] = {
     "vm": VMConfig,
     "mlp": MLPConfig,
     "tensors": TensorsConfig,
+    "gs": GSConfig,
     "edited": EditedConfig,
 }
 MODEL_TYPES: tuple[str, ...] = tuple(FIELDS)
-DISPLAY_NAMES: dict[str, str] = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels"}
+DISPLAY_NAMES: dict[str, str] = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels", "gs": "3DGS"}
 
 
 def check_arch(key: str, what: str = "model_type") -> None:
@@ -74,7 +79,7 @@ def make_field(key: str, config, bound: float, density_range=(-2.0, 7.0), **over
     """Construct the field ``key`` from its ``config`` with values replaced by ``overrides``.
 
     Args:
-        key: 'hash', 'vm', 'mlp' or 'tensors'.
+        key: 'hash', 'vm', 'mlp', 'tensors' or 'gs'.
         config: an instance of ``CONFIGS[key]``.
         bound: half-size of the box ``[-bound, bound]^3`` (> 0).
         density_range: (lo, hi) clamp of the log-density ``s`` (lo < hi).
@@ -110,6 +115,8 @@ __all__ = [
     "FIELDS",
     "Field",
     "FieldOutput",
+    "GSConfig",
+    "GSField",
     "HashConfig",
     "HashField",
     "MLPConfig",
