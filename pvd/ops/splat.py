@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from pvd.errors import UserError
+from pvd.ops.backend import native_module
 from pvd.ops.composite import composite
 from pvd.ops.sh import sh_encode
 
@@ -205,8 +206,92 @@ def _alphas(means2d: Tensor, conics: Tensor, opacities: Tensor, gid: Tensor, pix
     return opacities[gid] * torch.exp(power.clamp_max(0.0))
 
 
+def rasterize_pixels_torch(
+    means2d: Tensor,
+    conics: Tensor,
+    opacities: Tensor,
+    colors: Tensor,
+    dists: Tensor,
+    radii: Tensor,
+    order: Tensor,
+    width: int,
+    height: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Pure-PyTorch twin of ``splat_fwd`` / ``splat_bwd``: blend projected Gaussians into pixels.
+
+    Args:
+        means2d [n, 2] (px), conics [n, 3] (A, B, C of the inverse 2D covariance), opacities [n],
+        colors [n, 3], dists [n] (the depth value of each Gaussian), radii [n] float32 (px; a
+        Gaussian's pixel box, 0: skipped), order [v] int64 (the Gaussians to draw, front to back),
+        width, height.
+    Returns:
+        rgb [H * W, 3], depth [H * W], opacity [H * W] (no background), row-major pixels.
+    """
+    with torch.no_grad():
+        gid, pixel = _pairs(means2d.detach(), radii, order, width, height)
+    alpha = _alphas(means2d, conics, opacities, gid, pixel, width)
+    with torch.no_grad():
+        keep = (alpha >= ALPHA_MIN).nonzero().squeeze(1)
+        pixel, sort = torch.sort(pixel[keep], stable=True)  # pixel-major, front to back within a pixel
+        keep = keep[sort]
+    gid, alpha = gid[keep], alpha[keep].clamp_max(ALPHA_MAX)
+    sigma = -torch.log1p(-alpha)
+    _, rgb, depth, opacity = composite(sigma, colors[gid], torch.ones_like(sigma), dists[gid], pixel, width * height)
+    return rgb, depth, opacity
+
+
+class _SplatNative(torch.autograd.Function):
+    """``splat_fwd`` / ``splat_bwd`` of a native build as one differentiable op."""
+
+    @staticmethod
+    def forward(ctx, means2d, conics, opacities, colors, dists, radii, order, width, height, ext):
+        outputs = ext.splat_fwd(means2d, conics, opacities, colors, dists, radii, order, width, height)
+        ctx.save_for_backward(*outputs, means2d, conics, opacities, colors, dists, radii, order)
+        ctx.size, ctx.ext = (width, height), ext
+        return outputs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_rgb, grad_depth, grad_opacity):
+        rgb, depth, opacity, *inputs = ctx.saved_tensors
+        grads = ctx.ext.splat_bwd(
+            rgb,
+            depth,
+            opacity,
+            grad_rgb.contiguous(),
+            grad_depth.contiguous(),
+            grad_opacity.contiguous(),
+            *inputs,
+            *ctx.size,
+        )
+        return (*grads, None, None, None, None, None)
+
+
+def rasterize_pixels(
+    means2d: Tensor,
+    conics: Tensor,
+    opacities: Tensor,
+    colors: Tensor,
+    dists: Tensor,
+    radii: Tensor,
+    order: Tensor,
+    width: int,
+    height: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`rasterize_pixels_torch` through the best available backend: float32 CPU tensors run
+    the native kernel when it builds (:mod:`pvd.ops.backend`), anything else the twin."""
+    args = (means2d, conics, opacities, colors, dists, radii)
+    ext = None
+    if all(t.dtype == torch.float32 and t.device.type == "cpu" for t in args):
+        ext = native_module("cpu")
+    if ext is None:
+        return rasterize_pixels_torch(*args, order, width, height)
+    return _SplatNative.apply(*(t.contiguous() for t in args), order.contiguous(), int(width), int(height), ext)
+
+
 def rasterize_torch(g: Gaussians, cam: SplatCamera, bg: Tensor) -> SplatOutput:
-    """Pure-PyTorch rasteriser (the oracle; see the module doc). ``bg`` [3] or [H, W, 3]."""
+    """Rasterise in PyTorch on any device (the oracle; see the module doc). ``bg`` [3] or [H, W, 3].
+    The blending step runs native on the CPU where the kernel builds (:func:`rasterize_pixels`)."""
     w, h = cam.width, cam.height
     means2d, conics, z, dist, radii = _project(g, cam)
     if means2d.requires_grad:
@@ -215,16 +300,7 @@ def rasterize_torch(g: Gaussians, cam: SplatCamera, bg: Tensor) -> SplatOutput:
     with torch.no_grad():
         visible = (radii > 0).nonzero().squeeze(1)
         order = visible[torch.argsort(z[visible], stable=True)]
-        gid, pixel = _pairs(means2d.detach(), radii, order, w, h)
-    alpha = _alphas(means2d, conics, g.opacities, gid, pixel, w)
-    with torch.no_grad():
-        keep = (alpha >= ALPHA_MIN).nonzero().squeeze(1)
-        pixel, sort = torch.sort(pixel[keep], stable=True)  # pixel-major, front to back within a pixel
-        keep = keep[sort]
-    gid, alpha = gid[keep], alpha[keep].clamp_max(ALPHA_MAX)
-    sigma = -torch.log1p(-alpha)
-    ones = torch.ones_like(sigma)
-    _, rgb, depth, opacity = composite(sigma, colors[gid], ones, dist[gid].float(), pixel, w * h)
+    rgb, depth, opacity = rasterize_pixels(means2d, conics, g.opacities, colors, dist, radii.float(), order, w, h)
     bg = bg.to(rgb).expand(h, w, 3).reshape(-1, 3)
     rgb = rgb + (1 - opacity)[:, None] * bg
     return SplatOutput(rgb.reshape(h, w, 3), opacity.reshape(h, w), depth.reshape(h, w), means2d, radii.ceil().long())
