@@ -80,7 +80,7 @@ _PAPER_FIELDS = {
     "vm": VMConfig(),
     "mlp": MLPConfig(skip_input_first=True, divide_by_bound=False),
     "tensors": TensorsConfig(),
-    "gs": GSConfig(),  # the 3DGS paper's: 100 k random Gaussians, SH degree 3
+    "gs": GSConfig(min_thickness=0.002),  # the 3DGS paper's: 100 k random Gaussians, SH degree 3
 }
 # iterations, lr and regulariser weight of the authors' teachers (synthetic)
 _PAPER_TEACHERS = {
@@ -123,7 +123,7 @@ _TINY_FIELDS = {
     # bound-2 box, where 64^3 left hash2tensors 4.4 dB under its teacher); a row-sparse gradient
     # from 1 M rows (128^3: 2.1 M), where it makes a step 2.3x faster (64^3: dense is faster).
     "tensors": TensorsConfig(resolution=64, per_bound=True, sparse_grad_rows=1_000_000),
-    "gs": GSConfig(n_init=4000, sh_degree=3, index_resolution=48),
+    "gs": GSConfig(n_init=4000, sh_degree=3, index_resolution=64, min_thickness=0.01),
 }
 _TINY_TEACHERS = {
     a: TeacherConfig(iters=1500, batch_rays=1024, lr=lr, reg_weight=reg, ckpt_every=500)
@@ -161,7 +161,7 @@ _TINY_DISTILL = {
         "vm": (1000, 1024),
         "mlp": (2500, 512),
         "tensors": (1000, 1024),
-        "gs": (1000, 1024),
+        "gs": (1500, 1),  # whole views per step: the gs teacher schedule on the teacher's renders
     }.items()
 }
 _TINY_RENDER = RenderConfig(max_steps=192, grid_resolution=48, prune_warmup=64, empty_keep_ratio=0.02)

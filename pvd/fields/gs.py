@@ -11,7 +11,8 @@ Images come from the rasteriser (:mod:`pvd.ops.splat`, :meth:`GSField.gaussians`
 renderer and distillation the field is also defined at points:
 
 * density ``sigma(x) = sum_i k_i exp(-m_i(x)^2 / 2)`` over the Gaussians with Mahalanobis distance
-  ``m_i < 3``, ``k_i = -log(1 - min(o_i, 0.99)) / (sqrt(2 pi) s_min,i)``. A ray crossing a Gaussian
+  ``m_i < 3``, ``k_i = -log(1 - min(o_i, 0.99)) / (sqrt(2 pi) s_min,i)`` (scales raised to at least
+  ``config.min_thickness`` first). A ray crossing a Gaussian
   along its thinnest axis through its centre then accumulates optical depth ``-log(1 - o_i)``, i.e.
   the splat's own alpha ``o_i``; flat Gaussians seen face-on (what 3DGS surfaces are made of) render
   about as the rasteriser draws them, thick ones seen edge-on come out somewhat more opaque;
@@ -53,8 +54,13 @@ class GSConfig:
         init_opacity: opacity of new Gaussians.
         init_extent: new Gaussians fill ``[-init_extent * bound, init_extent * bound]^3``.
         index_resolution: at most this many cells per axis of the point-query index (fewer when
-            the Gaussians are large: a cell is about as wide as a typical Gaussian's 3-sigma box).
+            the Gaussians are large: a cell is half as wide as a typical Gaussian's 3-sigma radius).
         index_max_cells: Gaussians overlapping more cells than this are tested against every point.
+        min_thickness: point queries widen every Gaussian to at least this standard deviation (box
+            units, its optical depth kept): a volume renderer stepping ``dt`` resolves kernels of
+            about ``dt / 2`` and more, while trained splats are often far thinner (tiny: 0.01 for
+            its 0.018 step; with 0 the demo teacher's volume render was 20.7 dB against its splat
+            render, with 0.01 26.9 dB).
     """
 
     n_init: int = 100_000
@@ -63,6 +69,7 @@ class GSConfig:
     init_extent: float = 1.0
     index_resolution: int = 64
     index_max_cells: int = 32768
+    min_thickness: float = 0.0
 
     def __post_init__(self):
         if self.n_init < 1:
@@ -73,6 +80,8 @@ class GSConfig:
             raise UserError(f"gs field config: init_opacity must be in (0, 1), got {self.init_opacity!r}")
         if not self.init_extent > 0:
             raise UserError(f"gs field config: init_extent must be > 0, got {self.init_extent!r}")
+        if not self.min_thickness >= 0:
+            raise UserError(f"gs field config: min_thickness must be >= 0, got {self.min_thickness!r}")
         if self.index_resolution < 1 or self.index_max_cells < 1:
             raise UserError("gs field config: index_resolution and index_max_cells must be >= 1")
 
@@ -101,9 +110,9 @@ class GaussianIndex:
     def __init__(self, means: Tensor, covs: Tensor, bound: float, resolution: int, max_cells: int):
         with torch.no_grad():
             extent = 3.0 * torch.diagonal(covs, dim1=1, dim2=2).clamp_min(0).sqrt()
-            if len(means):  # cells about a typical Gaussian's 3-sigma radius wide, at most ``resolution``
+            if len(means):  # cells half a typical Gaussian's 3-sigma radius wide, at most ``resolution``
                 typical = float(extent.max(dim=1).values.median())
-                resolution = max(1, min(resolution, int(2 * bound / max(typical, 1e-9))))
+                resolution = max(1, min(resolution, int(4 * bound / max(typical, 1e-9))))
             self.bound, self.res = bound, resolution
             to_cell = resolution / (2 * bound)
             lo = torch.floor((means - extent + bound) * to_cell).clamp(0, resolution).long()
@@ -221,16 +230,28 @@ class GSField(Field):
     def raw_density_and_feature(self, x: Tensor) -> tuple[Tensor, None, Tensor]:
         """[n, 3] box positions -> (s_raw [n], None, kernel-weighted SH coefficients [n, K * 3])."""
         g = self.gaussians()
-        k = g.sh.shape[1]
+        n_sh = g.sh.shape[1]
         point, gid = self.index().pairs(x)
-        rot = quat_to_rotmat(g.quats[gid])  # [m, 3, 3]
-        local = torch.einsum("mji,mj->mi", rot, x[point] - g.means[gid]) / g.scales[gid]
-        m2 = (local * local).sum(-1)
+        scales = g.scales.clamp_min(self.config.min_thickness)
+        # per Gaussian once: the precision R S^-2 R^T as its 6 distinct entries, the peak density
+        rot = quat_to_rotmat(g.quats) / scales[:, None, :]
+        prec = rot @ rot.transpose(1, 2)
+        prec6 = prec.reshape(-1, 9)[:, [0, 4, 8, 1, 2, 5]]
+        d = x[point] - g.means[gid]
+        p = prec6[gid]
+        m2 = (
+            p[:, 0] * d[:, 0] ** 2
+            + p[:, 1] * d[:, 1] ** 2
+            + p[:, 2] * d[:, 2] ** 2
+            + 2 * (p[:, 3] * d[:, 0] * d[:, 1] + p[:, 4] * d[:, 0] * d[:, 2] + p[:, 5] * d[:, 1] * d[:, 2])
+        )
         near = m2 < CUTOFF2
         point, gid, m2 = point[near], gid[near], m2[near]
-        w = density_weights(g.opacities, g.scales)[gid] * torch.exp(-0.5 * m2)  # [m]
+        w = density_weights(g.opacities, scales)[gid] * torch.exp(-0.5 * m2)  # [m]
         sigma = x.new_zeros(len(x)).index_add(0, point, w)
-        coeffs = x.new_zeros(len(x), k * 3).index_add(0, point, w[:, None] * g.sh[gid].reshape(-1, k * 3))
+        # weighted SH sums as a sparse [n, N] x dense [N, K * 3] product (no [m, K * 3] gather)
+        weights = torch.sparse_coo_tensor(torch.stack([point, gid]), w, (len(x), len(self)), check_invariants=False)
+        coeffs = torch.sparse.mm(weights, g.sh.reshape(-1, n_sh * 3))
         coeffs = coeffs / sigma.clamp_min(1e-12)[:, None]
         return torch.log(sigma.clamp_min(1e-12)), None, coeffs
 
