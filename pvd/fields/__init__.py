@@ -30,7 +30,9 @@ the machine distort it less than wall time; measured with 2^16 samples, 5 repeat
 Tiny presets trained by ``pvd train --preset tiny`` (1500 steps, 1024 rays/step) on the 80 px demo
 scene, one thread, CPU-seconds of the whole run (test PSNR): hash 22 s (30.95 dB, native hash-grid
 kernel), vm 43 s (31.29 dB), mlp 81 s (29.25 dB, with lr 1e-2; 26.7 dB at width 64 and lr 5e-3),
-tensors 84 s (30.04 dB; about half of it is the unfused AdamW step over 7.3 M parameters).
+tensors 84 s (30.04 dB; about half of it is the unfused AdamW step over 7.3 M parameters). gs
+(whole views, 1500 steps, 4 k random Gaussians densified to 7.7 k): 54 s (33.01 dB, native splat
+kernel; 114 s with the PyTorch twin), benchmarks/results/gs_demo.txt.
 """
 
 from __future__ import annotations

@@ -4,11 +4,13 @@ The ray-batch engine (:mod:`pvd.train.distill`) matches two fields at shared sam
 trained on whole images instead. So a ``gs`` student is distilled by:
 
 1. rendering the teacher (volume renderer, or the rasteriser for a ``gs`` teacher) at the training
-   cameras and one epoch of the pose sampler's data-free views (:class:`pvd.data.poses.PoseSampler`):
+   cameras and the pose sampler's data-free views (:class:`pvd.data.poses.PoseSampler`), at most
+   :data:`MAX_VIEWS` in all:
    straight colour ``rgb / opacity`` and ``opacity`` as RGBA images, and the depth;
 2. initialising the Gaussians where the teacher is opaque: pixels with opacity > 0.5 lifted to
-   their expected depth, ``n_init`` of them drawn at random, coloured by the render, sized to the
-   pixel footprint at that depth (widened by the subsampling), opacity 0.3;
+   their expected depth, ``n_init`` of them drawn at random, coloured by the render, isotropic with
+   the mean distance to their 3 nearest neighbours as scale (as 3DGS sizes its initial points),
+   opacity 0.3;
 3. training them on those images as a ``gs`` teacher is trained on photographs
    (:class:`pvd.train.splat.GSTeacherTask`: random backgrounds, densification, the SH ramp), with
    the student preset's ``gs`` teacher schedule over the distillation's ``iters``.
@@ -19,7 +21,6 @@ yet); the student's occupancy grid is rebuilt from its own point density at the 
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,6 +38,9 @@ from pvd.train.loop import TrainState
 from pvd.train.splat import GSTeacherConfig, GSTeacherTask, gs_optimizer
 
 INIT_OPACITY = 0.3
+# teacher views a gs student learns from: the training cameras, then sampled poses up to this many (a
+# volume-rendered 80 px view costs about 0.4 CPU-s with the tiny hash teacher; 362 views took minutes)
+MAX_VIEWS = 128
 
 
 @torch.no_grad()
@@ -73,31 +77,42 @@ def splat_targets(teacher: Model, sampler: PoseSampler, seed: int, device) -> Sc
     return teacher_renders(teacher, Cameras.cat([sampler.cameras, sampler.sample(generator)]), device)[0]
 
 
+def knn_spacing(points: torch.Tensor, k: int = 3, chunk: int = 2048) -> torch.Tensor:
+    """[n, 3] -> [n] mean distance of each point to its ``k`` nearest others (3DGS's initial scale)."""
+    if len(points) <= k:
+        return torch.full((len(points),), 0.01)
+    out = []
+    for start in range(0, len(points), chunk):
+        dist = torch.cdist(points[start : start + chunk], points)  # [c, n]
+        out.append(dist.topk(k + 1, dim=1, largest=False).values[:, 1:].mean(1))
+    return torch.cat(out)
+
+
 @torch.no_grad()
 def init_from_renders(
     student: Model, cameras: Cameras, images: torch.Tensor, depths: torch.Tensor, generator: torch.Generator
 ) -> int:
     """Place ``student``'s Gaussians on the teacher's opaque pixels (see the module doc); returns their number."""
-    points, colors, sizes = [], [], []
+    points, colors = [], []
     for view in range(len(cameras)):
         opaque = (images[view, ..., 3] > 0.5).reshape(-1)
         rays = image_rays(cameras, view, student.normalization)
         t = depths[view].reshape(-1)[opaque]
         points.append(rays.origins[opaque] + rays.directions[opaque] * t[:, None])
         colors.append(images[view, ..., :3].reshape(-1, 3)[opaque])
-        sizes.append(t / float(cameras.fx[view]))
-    points, colors, sizes = torch.cat(points), torch.cat(colors), torch.cat(sizes)
+    points, colors = torch.cat(points), torch.cat(colors)
     field = student.field
     n = min(field.config.n_init, len(points))
     if n == 0:
         return len(field)  # a teacher without opaque pixels: keep the random initialisation
     pick = torch.randperm(len(points), generator=generator)[:n]
-    widen = math.sqrt(len(points) / n)  # fewer points than pixels: each covers more surface
+    means = points[pick]
+    scale = knn_spacing(means)
     k = (field.config.sh_degree + 1) ** 2
     field.set_from(
         {
-            "means": points[pick],
-            "log_scales": torch.log(sizes[pick] * widen).clamp_min(-12)[:, None].expand(n, 3),
+            "means": means,
+            "log_scales": torch.log(scale.clamp_min(1e-6))[:, None].expand(n, 3),
             "quats": torch.tensor([1.0, 0.0, 0.0, 0.0]).expand(n, 4),
             "opacity_logits": torch.full((n,), logit(INIT_OPACITY)),
             "sh_dc": (colors[pick] - 0.5) / SH_C0,
@@ -133,7 +148,8 @@ def distill_to_splats(
         precision=cfg.precision,
     )
     generator = torch.Generator().manual_seed(cfg.seed)
-    cameras = Cameras.cat([sampler.cameras, sampler.sample(generator)])
+    poses = sampler.sample(generator)
+    cameras = Cameras.cat([sampler.cameras, poses[: max(0, MAX_VIEWS - len(sampler.cameras))]])
     split, depths = teacher_renders(teacher, cameras, device)
     init_from_renders(student, cameras, split.images, depths, generator)
     student.to(device)
