@@ -21,8 +21,13 @@ exactly as in the volume renderer; ``depth = sum w t`` with ``t`` the distance f
 centre to the Gaussian's mean (box units, like the volume renderer's ray distance). Unlike 3DGS
 there is no early stop at ``T < 1e-4`` (it changes a pixel by less than 1e-4).
 
-Backward is autograd through the twin; on CUDA :func:`rasterize` uses gsplat (optional extra
-``pvd[cuda]``, imported lazily), whose kernels follow the same conventions.
+The blending step is :func:`rasterize_pixels`: the native CPU kernel ``splat_fwd`` / ``splat_bwd``
+(8 x 8 pixel tiles walked front to back) where it builds, else its twin
+:func:`rasterize_pixels_torch` (every (Gaussian, pixel) pair of each Gaussian's pixel box, sorted
+by pixel, composited by :func:`pvd.ops.composite.composite`); projection and SH colours are
+PyTorch with autograd either way. On CUDA :func:`rasterize` uses gsplat (optional extra
+``pvd[cuda]``, imported lazily), whose kernels follow the same conventions except that its depth
+is the view-space ``z`` rather than the distance, and that it stops a pixel once ``T < 1e-4``.
 """
 
 from __future__ import annotations
@@ -307,7 +312,8 @@ def rasterize_torch(g: Gaussians, cam: SplatCamera, bg: Tensor) -> SplatOutput:
 
 
 def rasterize_gsplat(g: Gaussians, cam: SplatCamera, bg: Tensor) -> SplatOutput:
-    """The same image through gsplat's CUDA kernels (``pip install pvd[cuda]``)."""
+    """The same image through gsplat's CUDA kernels (``pip install pvd[cuda]``); ``depth`` is
+    ``sum w z`` with ``z`` the view-space depth."""
     try:
         from gsplat import rasterization
     except ImportError as exc:
