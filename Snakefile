@@ -5,7 +5,7 @@
 #   snakemake --report reports/<name>/report.html [--configfile ...]   # self-contained HTML report
 #
 # Results path scheme ({name} = config `name`, {dataset} in synthetic|llff|tank|capture, {arch} in
-# hash|vm|mlp|tensors, {model} = {arch} for a teacher or {teacher}2{student} for a student):
+# hash|vm|mlp|tensors|gs, {model} = {arch} for a teacher or {teacher}2{student} for a student):
 #
 #   results/{name}/{dataset}/{scene}/teacher/{arch}/checkpoint.pt            pvd train
 #   results/{name}/{dataset}/{scene}/teacher/{arch}/record.json

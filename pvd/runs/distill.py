@@ -10,7 +10,7 @@ checkpoint; a ``teacher_type`` or ``data_type`` that is given must agree with it
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -36,6 +36,7 @@ from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes
 from pvd.train.converge import STOP_RULES, MatchMonitor
 from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
+from pvd.train.splat_distill import distill_to_splats, splat_targets
 
 STAGE_MODES = ("progressive", "rgb_only")
 
@@ -279,7 +280,6 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         check_scene(teacher.meta, spec.ckpt_teacher, spec.scene_dir, spec.data_type, test)
     device = prepare_device(spec.device, spec.gpu_slots)
     teacher = teacher.to(device)
-    real = load_split(spec.scene_dir, spec.data_type, "train", spec.downscale) if cfg.real_ray_fraction > 0 else None
     sampler = PoseSampler(
         train_index.cameras,
         spec.data_type,
@@ -288,6 +288,13 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         train_index.far,
         use_real=cfg.use_real_poses,
     )
+    if teacher.model_type == "gs" and spec.model_type != "gs":  # the splat renders are the RGB targets
+        cfg = replace(cfg, real_ray_fraction=cfg.real_ray_fraction or 1.0)
+        real = splat_targets(teacher, sampler, cfg.seed, device)
+    else:
+        real = (
+            load_split(spec.scene_dir, spec.data_type, "train", spec.downscale) if cfg.real_ray_fraction > 0 else None
+        )
     meta = ModelMeta(
         model_type=spec.model_type,
         preset=spec.preset,
@@ -324,24 +331,40 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     probing = spec.probe_config()
     probe = CurveProbe(test, probing, teacher=teacher) if probing.points > 0 else None
     monitor = None
-    if cfg.stop.enabled:
+    if cfg.stop.enabled and spec.model_type != "gs":
         _, _, cams = probe_cameras(test.cameras, cfg.stop.views, cfg.stop.size)
         monitor = MatchMonitor(teacher, cams, lambda model, cameras, v: render_view(model, cameras, v, device))
-    result = distill(
-        teacher,
-        student,
-        sampler,
-        cfg,
-        spec.workspace,
-        device,
-        resume=spec.resume,
-        progress=not spec.no_progress,
-        real=real,
-        label=f"distill {pair}",
-        stop_at=spec.stop_at,
-        probe=probe,
-        monitor=monitor,
-    )
+    if spec.model_type == "gs":  # splats learn from the teacher's images (pvd.train.splat_distill)
+        result = distill_to_splats(
+            teacher,
+            student,
+            sampler,
+            cfg,
+            arch_preset(spec.preset, "gs").teacher,
+            spec.workspace,
+            device,
+            resume=spec.resume,
+            progress=not spec.no_progress,
+            label=f"distill {pair}",
+            stop_at=spec.stop_at,
+            probe=probe,
+        )
+    else:
+        result = distill(
+            teacher,
+            student,
+            sampler,
+            cfg,
+            spec.workspace,
+            device,
+            resume=spec.resume,
+            progress=not spec.no_progress,
+            real=real,
+            label=f"distill {pair}",
+            stop_at=spec.stop_at,
+            probe=probe,
+            monitor=monitor,
+        )
     if not result.finished:
         print(f"stopped at step {result.steps} of {cfg.iters}; continue with resume ({ckpt_path})")
         return None

@@ -10,6 +10,8 @@ The formats (:data:`EXPORT_FORMATS`: name -> writer and file suffixes):
   by the model, without the surfaces no training view sees (:mod:`pvd.interop.mesh`).
 * ``points`` — a coloured point cloud (``.ply``) from the rendered depth of the training views
   (:mod:`pvd.interop.points`).
+* ``ply`` — a ``gs`` model's Gaussians as the standard 3D Gaussian splatting ``.ply``, in the
+  dataset's world frame (:mod:`pvd.interop.ply`).
 
 ``mesh`` and ``points`` take any checkpoint (every architecture and preset, edited and imported ones);
 they need the training cameras, from the checkpoint or, for checkpoints without them, from the train
@@ -35,6 +37,7 @@ from pvd.data.cameras import Cameras
 from pvd.interop import export_reference, write_reference
 from pvd.interop.depth import view_size_scale
 from pvd.interop.mesh import MESH_SUFFIXES, extract_mesh, write_mesh
+from pvd.interop.ply import to_world, write_ply
 from pvd.interop.points import POINTS_SUFFIXES, point_cloud, write_points
 from pvd.model import Model
 from pvd.runs.common import DeviceOptions
@@ -108,6 +111,17 @@ def write_points_file(spec: ExportSpec, model: Model, device: torch.device) -> t
     return metrics, {"views": len(cams), "view_width": cams.width, "view_height": cams.height}
 
 
+def write_splats(spec: ExportSpec, model: Model, device: torch.device) -> tuple[dict, dict]:
+    """A ``gs`` model's 3DGS ``.ply`` in the dataset's world frame; metrics: Gaussians and SH degree."""
+    if model.model_type != "gs":
+        raise SpecError("ckpt", f"{spec.ckpt} is a {model.model_type} model; the ply format holds gs models")
+    field = model.field
+    params = {name: getattr(field, name) for name in ("means", "log_scales", "quats", "opacity_logits", "sh_dc")}
+    params["sh_rest"] = field.sh_rest[:, : (field.degree + 1) ** 2 - 1]
+    write_ply(spec.out, to_world(params, model.normalization))
+    return {"gaussians": int(params["means"].shape[0]), "sh_degree": int(field.degree)}, {}
+
+
 @dataclass(frozen=True)
 class ExportFormat:
     """One export format: the suffixes its files end in, its writer and a line of help.
@@ -124,6 +138,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
     "pth": ExportFormat((".pth",), write_pth, "the reference code's checkpoint (paper preset)"),
     "mesh": ExportFormat(MESH_SUFFIXES, write_mesh_file, "marching-cubes mesh of the density, coloured"),
     "points": ExportFormat(POINTS_SUFFIXES, write_points_file, "coloured point cloud of the training views' depth"),
+    "ply": ExportFormat((".ply",), write_splats, "a gs model's Gaussians as the standard 3DGS .ply"),
 }
 
 
