@@ -5,7 +5,7 @@
 #   snakemake --report reports/<name>/report.html [--configfile ...]   # self-contained HTML report
 #
 # Results path scheme ({name} = config `name`, {dataset} in synthetic|llff|tank|capture, {arch} in
-# hash|vm|mlp|tensors, {model} = {arch} for a teacher or {teacher}2{student} for a student):
+# hash|vm|mlp|tensors|gs, {model} = {arch} for a teacher or {teacher}2{student} for a student):
 #
 #   results/{name}/{dataset}/{scene}/teacher/{arch}/checkpoint.pt            pvd train
 #   results/{name}/{dataset}/{scene}/teacher/{arch}/record.json
@@ -15,6 +15,8 @@
 #   results/{name}/{dataset}/{scene}/eval/{model}/metrics.json               pvd evaluate
 #   results/{name}/{dataset}/{scene}/eval/{model}/record.json            ({model} may be {pair}@{variant})
 #   results/{name}/{dataset}/{scene}/eval/{model}/renders/               the qualitative view's renders
+#   results/{name}/{dataset}/{scene}/export/{model}/{format}.ply(.json)      pvd export (config exports:
+#                                                  format mesh or points, the record beside the file)
 #   (each job's log and benchmark.tsv sit beside its outputs)
 #   results/{name}/edits/{edit}/truth/                               pvd data demo --without/--move/--insert
 #   results/{name}/edits/{edit}/{teacher}/edited/{checkpoint.pt,record.json,program.json}   pvd edit
@@ -65,6 +67,7 @@ wildcard_constraints:
     edit=wildcard_pattern(list(EDITS)),
     evaluated=f"original|edited|{ARCH_PATTERN}",
     model=f"({ARCH_PATTERN})(2({ARCH_PATTERN})(@{VARIANT_PATTERN})?)?",
+    format="mesh|points",
 
 
 include: "workflow/rules/data.smk"
@@ -74,10 +77,12 @@ include: "workflow/rules/distill.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/edit.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:
-    """The whole grid of the config and its report files."""
+    """The whole grid of the config, its report files and its exports."""
     input:
         REPORT_FILES,
+        ALL_EXPORTS,
     default_target: True

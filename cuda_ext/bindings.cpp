@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <tuple>
+#include <utility>
 
 #include "launch.h"
 
@@ -369,6 +370,68 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> march_fwd(const Tensor& origins, cons
   return {ray_indices, t, deltas, t_end};
 }
 
+// Splat blending arguments (CPU tensors; pvd rasterises CUDA tensors with gsplat).
+pvd::Splats check_splat(const char* op, const Tensor& means2d, const Tensor& conics, const Tensor& opacities,
+                        const Tensor& colors, const Tensor& dists, const Tensor& radii, const Tensor& order) {
+  check_arg(means2d, op, "means2d", at::kFloat, 2, means2d);
+  TORCH_CHECK(means2d.is_cpu(), op, ": the native splat kernels run on the CPU (CUDA uses gsplat)");
+  const int64_t n = means2d.size(0);
+  check_rows(means2d, op, "means2d", n, 2);
+  check_arg(conics, op, "conics", at::kFloat, 2, means2d);
+  check_rows(conics, op, "conics", n, 3);
+  check_arg(colors, op, "colors", at::kFloat, 2, means2d);
+  check_rows(colors, op, "colors", n, 3);
+  for (const auto& [t, name] : {std::pair{opacities, "opacities"}, {dists, "dists"}, {radii, "radii"}}) {
+    check_arg(t, op, name, at::kFloat, 1, means2d);
+    check_len(t, op, name, n);
+  }
+  check_arg(order, op, "order", at::kLong, 1, means2d);
+  return {means2d.data_ptr<float>(), conics.data_ptr<float>(), opacities.data_ptr<float>(),
+          colors.data_ptr<float>(), dists.data_ptr<float>()};
+}
+
+std::tuple<Tensor, Tensor, Tensor> splat_fwd(const Tensor& means2d, const Tensor& conics, const Tensor& opacities,
+                                             const Tensor& colors, const Tensor& dists, const Tensor& radii,
+                                             const Tensor& order, int64_t width, int64_t height) {
+  const char* op = "splat_fwd";
+  const pvd::Splats s = check_splat(op, means2d, conics, opacities, colors, dists, radii, order);
+  TORCH_CHECK(width > 0 && height > 0, op, ": width and height must be > 0, got ", width, " x ", height);
+  Tensor rgb = at::zeros({width * height, 3}, means2d.options());
+  Tensor depth = at::zeros({width * height}, means2d.options());
+  Tensor opacity = at::zeros({width * height}, means2d.options());
+  pvd::splat_fwd_cpu(s, radii.data_ptr<float>(), order.data_ptr<int64_t>(), order.size(0), width, height,
+                     rgb.data_ptr<float>(), depth.data_ptr<float>(), opacity.data_ptr<float>());
+  return {rgb, depth, opacity};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> splat_bwd(const Tensor& rgb, const Tensor& depth,
+                                                             const Tensor& opacity, const Tensor& grad_rgb,
+                                                             const Tensor& grad_depth, const Tensor& grad_opacity,
+                                                             const Tensor& means2d,
+                                                             const Tensor& conics, const Tensor& opacities,
+                                                             const Tensor& colors, const Tensor& dists,
+                                                             const Tensor& radii, const Tensor& order, int64_t width,
+                                                             int64_t height) {
+  const char* op = "splat_bwd";
+  const pvd::Splats s = check_splat(op, means2d, conics, opacities, colors, dists, radii, order);
+  for (const auto& [t, name] : {std::pair{rgb, "rgb"}, {grad_rgb, "grad_rgb"}}) {
+    check_arg(t, op, name, at::kFloat, 2, means2d);
+    check_rows(t, op, name, width * height, 3);
+  }
+  for (const auto& [t, name] : {std::pair{depth, "depth"}, {opacity, "opacity"}, {grad_depth, "grad_depth"},
+                                {grad_opacity, "grad_opacity"}}) {
+    check_arg(t, op, name, at::kFloat, 1, means2d);
+    check_len(t, op, name, width * height);
+  }
+  Tensor g_means = at::zeros_like(means2d), g_conics = at::zeros_like(conics), g_op = at::zeros_like(opacities);
+  Tensor g_colors = at::zeros_like(colors), g_dists = at::zeros_like(dists);
+  const pvd::SplatGrads out{g_means.data_ptr<float>(), g_conics.data_ptr<float>(), g_op.data_ptr<float>(),
+                            g_colors.data_ptr<float>(), g_dists.data_ptr<float>()};
+  pvd::splat_bwd_cpu(s, radii.data_ptr<float>(), order.data_ptr<int64_t>(), order.size(0), width, height,
+                     rgb.data_ptr<float>(), depth.data_ptr<float>(), opacity.data_ptr<float>(), grad_rgb.data_ptr<float>(), grad_depth.data_ptr<float>(), grad_opacity.data_ptr<float>(), out);
+  return {g_means, g_conics, g_op, g_colors, g_dists};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -392,5 +455,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         no_gil);
   m.def("composite_fwd", &composite_fwd, "packed compositing -> (weights, rgb, depth, opacity)", no_gil);
   m.def("composite_bwd", &composite_bwd, "packed compositing gradients -> (sigmas, rgbs, deltas, ts)", no_gil);
+  m.def("splat_fwd", &splat_fwd, "splat blending -> (rgb [H*W,3], depth, opacity [H*W])", no_gil);
+  m.def("splat_bwd", &splat_bwd, "splat blending gradients (outputs, their gradients, inputs) -> (means2d, conics, opacities, colors, dists)", no_gil);
   m.def("march_fwd", &march_fwd, "occupancy-grid marching -> (ray_indices, t, deltas, t_end)", no_gil);
 }

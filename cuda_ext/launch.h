@@ -10,6 +10,7 @@
 #include "composite.h"
 #include "hash_grid.h"
 #include "march.h"
+#include "splat.h"
 
 namespace pvd {
 
@@ -50,6 +51,16 @@ void march_write_cpu(const float* origins, const float* directions, const float*
                      const float* offsets, const OccGrid& grid, const StepRule& rule, int64_t width,
                      int64_t max_samples, int64_t n, const int64_t* starts, int64_t* ray_indices, float* t,
                      float* deltas);
+
+// ---- splat blending: projected Gaussians (Splats, radii [n]), order [n_order] front to back -> per pixel
+// rgb [H*W,3], depth, opacity [H*W] (background not blended); gradients accumulate into zeroed SplatGrads.
+// CPU only: on CUDA pvd rasterises with gsplat.
+void splat_fwd_cpu(const Splats& s, const float* radii, const int64_t* order, int64_t n_order, int64_t width,
+                   int64_t height, float* rgb, float* depth, float* opacity);
+// rgb, depth, opacity: splat_fwd_cpu's outputs.
+void splat_bwd_cpu(const Splats& s, const float* radii, const int64_t* order, int64_t n_order, int64_t width,
+                   int64_t height, const float* rgb, const float* depth, const float* opacity, const float* grad_rgb,
+                   const float* grad_depth, const float* grad_opacity, const SplatGrads& out);
 
 #ifdef PVD_WITH_CUDA
 const char* hash_grid_fwd_cuda(const float* x, const float* table, const GridSpec& spec, int64_t n,

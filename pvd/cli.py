@@ -1,7 +1,7 @@
-"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | import | export | report | data``.
+"""The `pvd` command line: ``pvd train | distill | evaluate | render | edit | import | export | report | data | view``.
 
 The run verbs are derived from their specs (:data:`pvd.runs.RUN_KINDS`, flags by
-:mod:`pvd.commands.args`); the tool verbs (``data``, ``report``, ``build-ext``) are modules of
+:mod:`pvd.commands.args`); the tool verbs (``data``, ``report``, ``build-ext``, ``view``) are modules of
 :mod:`pvd.commands` exposing ``add_arguments(parser)`` and ``run(args) -> int``. Errors of the user's
 making (:class:`pvd.errors.UserError`) print one clear line and exit 2; a spec error names the flag.
 SIGINT and SIGTERM unwind the run (its unfinished files are removed) and exit 130 and 143.
@@ -22,12 +22,14 @@ from pvd.records import write_error
 from pvd.runs import RUN_KINDS, SpecError
 from pvd.runs.staging import Terminated, stop_handlers
 from pvd.runs.workspace import release_all
+from pvd.train.loop import skip_dynamo_import
 
 # the verbs that are not runs: name -> (module implementing add_arguments/run, one-line help)
 TOOLS: dict[str, tuple[str, str]] = {
     "report": ("pvd.commands.report", "build tables and figures from run records"),
     "data": ("pvd.commands.data", "dataset tools: demo scene, download, LPIPS weights"),
     "build-ext": ("pvd.commands.build_ext", "build the native kernels ahead of time"),
+    "view": ("pvd.commands.view", "look at checkpoints in a browser (RGB, depth, opacity; cameras)"),
 }
 
 
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         set_threads(args.threads)
+        skip_dynamo_import()  # this process never compiles
         with stop_handlers():
             return int(args._run(args) or 0)
     except UserError as exc:

@@ -33,6 +33,7 @@ from pvd.fields import CONFIGS, FIELDS
 from pvd.fields.base import Field
 from pvd.records import atomic_path
 from pvd.render import OccupancyGrid, RenderConfig, Renderer
+from pvd.render.splat import SplatRenderer
 
 FORMAT = "pvd-checkpoint/1"
 META_VERSION = 1
@@ -63,7 +64,7 @@ class ModelMeta:
     """What a checkpoint holds and how to rebuild it.
 
     Attributes:
-        model_type: architecture key (``hash``, ``vm``, ``mlp``, ``tensors``), or ``edited`` (scene
+        model_type: architecture key (``hash``, ``vm``, ``mlp``, ``tensors``, ``gs``), or ``edited`` (scene
             edits over embedded source fields, written by ``pvd edit``; see :mod:`pvd.fields.edited`).
         preset: the preset the field was sized from (``tiny`` / ``paper``).
         field_config: the field's frozen config dataclass.
@@ -278,7 +279,8 @@ def build_model(meta: ModelMeta, device: str | torch.device = "cpu") -> Model:
     check_fits(meta, torch.device(device))
     field = FIELDS[meta.model_type](meta.field_config, meta.bound, meta.density_range)
     grid = OccupancyGrid(meta.bound, meta.render_config.grid_resolution)
-    return Model(field, grid, Renderer(field, grid, meta.render_config), meta).to(device)
+    renderer = (SplatRenderer if meta.model_type == "gs" else Renderer)(field, grid, meta.render_config)
+    return Model(field, grid, renderer, meta).to(device)
 
 
 @dataclass

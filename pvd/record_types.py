@@ -11,7 +11,7 @@ On disk a record is one flat JSON object (format ``pvd-record/1``, written by
     <anything else>                                        kept in ``extra``
 
 ``kind`` is one of :data:`PARTS` (``train``, ``distill``, ``evaluate``, ``edit``, ``import``,
-``render``); each kind's own fields are typed in its part (the ones every writer gives are required,
+``render``, ``export``); each kind's own fields are typed in its part (the ones every writer gives are required,
 the rest optional); fields no part names are kept as written in ``Record.extra`` (and
 ``CurvePoint.extra``, ``EditSource.extra``). :meth:`Record.from_json` reads a dict or a file and
 raises one :class:`RecordError` naming the file for anything it cannot read: another format
@@ -179,7 +179,19 @@ class RenderPart:
     checkpoint: str | None = None
 
 
-RunPart = TrainPart | DistillPart | EvaluatePart | EditPart | ImportPart | RenderPart
+@dataclass(frozen=True)
+class ExportPart:
+    """``pvd export``: the model of ``checkpoint`` written as ``export_format`` to ``out``."""
+
+    model_type: str
+    model_kind: str
+    export_format: str
+    out: str
+    checkpoint: str | None = None
+    views: int | None = None
+
+
+RunPart = TrainPart | DistillPart | EvaluatePart | EditPart | ImportPart | RenderPart | ExportPart
 PARTS: dict[str, type] = {
     "train": TrainPart,
     "distill": DistillPart,
@@ -187,6 +199,7 @@ PARTS: dict[str, type] = {
     "edit": EditPart,
     "import": ImportPart,
     "render": RenderPart,
+    "export": ExportPart,
 }
 COMMON = ("format", "kind", "created", "code_version", "backend", "seconds", "config", "metrics", "precision")
 

@@ -15,6 +15,7 @@ private ``0o600`` of its temporary name.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -131,6 +132,17 @@ def write_json(target: str | Path, payload: Any) -> None:
     """Atomically write ``payload`` as indented JSON."""
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """sha256 (16 hex digits) of the contents of pvd's own Python sources (names and bytes): what
+    cached results computed by this code are keyed by, so that any edit of the code invalidates them."""
+    root = Path(pvd.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def code_version() -> dict:

@@ -2,7 +2,7 @@
 
 A module may import its own subpackage and any subpackage of a *lower* layer, nothing else --
 module-level imports and imports inside functions alike. ``metrics`` imports nothing from ``pvd``.
-The table is the README's picture: commands -> runs -> presets -> train | evaluate | report -> model ->
+The table is the README's picture: commands -> runs -> presets -> train | evaluate | view | report -> model ->
 names -> render -> data -> fields -> ops -> metrics -> records, devices -> record_types -> errors.
 """
 
@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("commands",),
     ("runs",),
     ("presets",),
-    ("train", "edit", "interop", "evaluate", "report"),
+    ("train", "edit", "interop", "evaluate", "view", "report"),
     ("model",),
     ("names",),
     ("render",),

@@ -97,6 +97,14 @@ KINDS = {
         video="r/video.gif",
         checkpoint="t/checkpoint.pt",
     ),
+    "export": dict(
+        model_type="hash",
+        model_kind="teacher",
+        export_format="mesh",
+        out="x/mesh.ply",
+        checkpoint="t/checkpoint.pt",
+        views=16,
+    ),
 }
 
 

@@ -27,9 +27,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pvd.data import DATA_TYPES as DATASETS
 from pvd.errors import UserError
-from pvd.report.collect import DATASETS, collect, find_metrics, read_csv, write_csv
-from pvd.report.cost import find_records, write_cost_tables
+
+# the report modules (and pandas, ~1 s) are imported by the parts that use them, not with every
+# `pvd` command
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -125,6 +127,8 @@ def _datasets(frame, requested: list[str] | None) -> list[str]:
 
 
 def _collect(args: argparse.Namespace) -> list[Path]:
+    from pvd.report.collect import collect, find_metrics, write_csv
+
     rows = collect(_inputs(args.metrics, args.results, "METRICS", find_metrics))
     write_csv(rows, args.out)
     print(f"{len(rows)} evaluated models -> {args.out}")
@@ -132,6 +136,7 @@ def _collect(args: argparse.Namespace) -> list[Path]:
 
 
 def _tables(csv: Path, datasets: list[str] | None, out: Path) -> list[Path]:
+    from pvd.report.collect import read_csv
     from pvd.report.tables import write_dataset_tables
 
     frame = read_csv(csv)
@@ -139,6 +144,7 @@ def _tables(csv: Path, datasets: list[str] | None, out: Path) -> list[Path]:
 
 
 def _figures(csv: Path, datasets: list[str] | None, out: Path) -> list[Path]:
+    from pvd.report.collect import read_csv
     from pvd.report.figures import write_dataset_figures
 
     frame = read_csv(csv)
@@ -146,6 +152,7 @@ def _figures(csv: Path, datasets: list[str] | None, out: Path) -> list[Path]:
 
 
 def _reference(csv: Path, out: Path) -> list[Path]:
+    from pvd.report.collect import read_csv
     from pvd.report.reference import compare, comparison_table
     from pvd.report.tables import write_documents
 
@@ -154,6 +161,7 @@ def _reference(csv: Path, out: Path) -> list[Path]:
 
 
 def _curves(records: list[Path], results: Path | None, out: Path) -> list[Path]:
+    from pvd.report.cost import find_records
     from pvd.report.curves import collect_curves, write_curves
 
     rows = collect_curves(_inputs(records, results, "RECORDS", lambda r: find_records(r, ("teacher", "distill"))))
@@ -175,12 +183,14 @@ def _time_to_quality(curves: Path, figures: Path, tables: Path, datasets: list[s
 
 def _ablation(csv: Path, out: Path) -> list[Path]:
     from pvd.report.ablation import ablation_tables
+    from pvd.report.collect import read_csv
     from pvd.report.tables import write_documents
 
     return write_documents(ablation_tables(read_csv(csv)), "Ablations", out, "ablation")
 
 
 def _edits(metrics: list[Path], results: Path | None, csv: Path | None, out: Path) -> list[Path]:
+    from pvd.report.collect import read_csv
     from pvd.report.edits import edits_table, find_edit_metrics
     from pvd.report.tables import write_documents
 
@@ -195,6 +205,8 @@ def _edits(metrics: list[Path], results: Path | None, csv: Path | None, out: Pat
 
 
 def _runs(folders: list[Path], out: Path) -> list[Path]:
+    from pvd.report.collect import write_csv
+
     """The workflow's report over hand-made workspaces: every part the runs allow; each one they do not is named
     with the reason in one line (nothing at all to write is an error)."""
     from pvd.report.cost import cost_tables, run_cost
@@ -229,6 +241,8 @@ def _runs(folders: list[Path], out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pvd.report.cost import find_records, write_cost_tables
+
     part = args.report_command
     if part == "collect":
         written = _collect(args)

@@ -28,6 +28,7 @@ from pvd.data.cameras import Cameras, image_rays
 from pvd.data.scene import SceneSplit
 from pvd.metrics import LPIPS_NETS, MIN_SIDE, SSIM_MODES, LpipsSet, load_lpips, mse, psnr_from_mse, ssim, summarize_psnr
 from pvd.model import Model
+from pvd.render.splat import is_splat_renderer
 
 WHITE = (1.0, 1.0, 1.0)
 
@@ -110,7 +111,11 @@ def render_view(
     background: tuple[float, float, float] = WHITE,
     chunk: int | None = None,
 ) -> Tensor:
-    """Render camera ``view`` at the cameras' resolution: [H, W, 3] float in [0, 1] on ``device``."""
+    """Render camera ``view`` at the cameras' resolution: [H, W, 3] float in [0, 1] on ``device``
+    (Gaussian fields by rasterisation, :mod:`pvd.render.splat`; the others by ray marching)."""
+    if is_splat_renderer(model.renderer):
+        bg = torch.tensor(background, device=device)
+        return model.renderer.render_view_image(cameras, view, model.normalization, bg).clamp(0, 1)
     rays = image_rays(cameras, view, model.normalization).to(device)
     bg = torch.tensor(background, device=device)
     kwargs = {} if chunk is None else {"chunk": chunk}
@@ -121,6 +126,9 @@ def render_view(
 
 def warm_up(model: Model, cameras: Cameras, device: torch.device, n_rays: int = 256) -> None:
     """Render a few rays untimed, so one-off costs (lazy kernel builds, CUDA init) stay out of fps."""
+    if is_splat_renderer(model.renderer):
+        model.renderer.render_view_image(cameras, 0, model.normalization, torch.tensor(WHITE, device=device))
+        return
     rays = image_rays(cameras, 0, model.normalization)[:n_rays].to(device)
     with torch.no_grad():
         model.renderer.render_image(rays, torch.tensor(WHITE, device=device))

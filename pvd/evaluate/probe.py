@@ -5,7 +5,8 @@ distill`` (the command layer wires it in; the engine calls :meth:`CurveProbe.mea
 ``points`` evenly spaced steps). The views are chosen once per scene from its test split
 (:func:`probe_views`: evenly spaced, the first and the last included) and recorded with the curve;
 each is area-averaged to at most ``size`` pixels on its longer side (an integer factor, the
-intrinsics divided by it), RGBA composited over white as in :mod:`pvd.evaluate.evaluate`.
+intrinsics divided by it), RGBA composited over white as in :mod:`pvd.evaluate.evaluate`. Gaussian
+splats are rendered at the split's resolution and area-averaged alike (see :meth:`CurveProbe._render_all`).
 
 A point's ``psnr`` is the mean per-view PSNR against the ground truth; for a student,
 ``psnr_vs_teacher`` is the mean PSNR against the teacher's renders of the same views (rendered once,
@@ -28,6 +29,7 @@ from pvd.errors import SpecError, UserError
 from pvd.evaluate.evaluate import ground_truth_rgb, model_device, render_view
 from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model
+from pvd.render.splat import is_splat_renderer
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,14 @@ def reduced_cameras(cameras: Cameras, factor: int) -> Cameras:
     )
 
 
+def probe_cameras(cameras: Cameras, views: int, size: int) -> tuple[list[int], int, Cameras]:
+    """The probed views of ``cameras``: their indices (:func:`probe_views`), the integer reduction
+    factor that brings the longer side to at most ``size`` pixels, and the reduced cameras [k]."""
+    indices = probe_views(len(cameras), views)
+    factor = max(1, math.ceil(max(cameras.width, cameras.height) / size))
+    return indices, factor, reduced_cameras(cameras[indices], factor)
+
+
 MIN_MSE = 1e-10  # PSNR is capped at 100 dB (a student identical to its teacher would be +inf)
 
 
@@ -97,10 +107,8 @@ class CurveProbe:
             raise UserError("the learning-curve probe needs test views, and the test split is empty")
         self.points = cfg.points
         self.cfg = cfg
-        self.views = probe_views(len(test), cfg.views)
-        cams = test.cameras
-        self.factor = max(1, math.ceil(max(cams.width, cams.height) / cfg.size))
-        self.cameras = reduced_cameras(cams[self.views], self.factor)
+        self.views, self.factor, self.cameras = probe_cameras(test.cameras, cfg.views, cfg.size)
+        self.full_cameras = test.cameras[self.views]
         gt = [area_downscale(test.images[v].numpy(), self.factor) for v in self.views]
         self.gt = ground_truth_rgb(torch.from_numpy(np.stack(gt)))  # [k, h, w, 3]
         self.files = [test.files[v] for v in self.views]
@@ -109,6 +117,16 @@ class CurveProbe:
 
     def _render_all(self, model: Model) -> list[Tensor]:
         device = model_device(model)
+        if is_splat_renderer(model.renderer):
+            # splats drawn at a fraction of their resolution are dominated by the rasteriser's
+            # 0.3 px dilation (the demo's gs teacher: 16 dB at 26 px, 33 dB at 80 px): render them
+            # at the split's resolution and area-average them as the ground truth is
+            return [
+                torch.from_numpy(
+                    area_downscale(render_view(model, self.full_cameras, i, device).cpu().numpy(), self.factor)
+                )
+                for i in range(len(self.views))
+            ]
         return [render_view(model, self.cameras, i, device).cpu() for i in range(len(self.views))]
 
     def measure(self, model: Model) -> dict[str, float]:

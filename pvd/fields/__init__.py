@@ -1,7 +1,9 @@
-"""The four radiance fields behind one interface (:class:`pvd.fields.base.Field`), and their registry.
+"""The five radiance fields behind one interface (:class:`pvd.fields.base.Field`), and their registry.
 
 Keys (:data:`ARCHS`, the one list of architectures): ``hash`` (Instant-NGP), ``vm`` (TensoRF VM),
-``mlp`` (NeRF), ``tensors`` (Plenoxels); :data:`DISPLAY_NAMES` are the papers' names. Each has a
+``mlp`` (NeRF), ``tensors`` (Plenoxels), ``gs`` (3D Gaussian splatting: rendered by the rasteriser,
+and defined at points for the volume renderer, :mod:`pvd.fields.gs`); :data:`DISPLAY_NAMES` are the
+papers' names. Each has a
 frozen config dataclass (:data:`CONFIGS`, defaults: the paper's sizes, docs/method.md); the sizes of the
 ``tiny`` and ``paper`` presets live in :mod:`pvd.presets` (``build_field(key, preset, bound)``).
 
@@ -28,7 +30,9 @@ the machine distort it less than wall time; measured with 2^16 samples, 5 repeat
 Tiny presets trained by ``pvd train --preset tiny`` (1500 steps, 1024 rays/step) on the 80 px demo
 scene, one thread, CPU-seconds of the whole run (test PSNR): hash 22 s (30.95 dB, native hash-grid
 kernel), vm 43 s (31.29 dB), mlp 81 s (29.25 dB, with lr 1e-2; 26.7 dB at width 64 and lr 5e-3),
-tensors 84 s (30.04 dB; about half of it is the unfused AdamW step over 7.3 M parameters).
+tensors 84 s (30.04 dB; about half of it is the unfused AdamW step over 7.3 M parameters). gs
+(whole views, 1500 steps, 4 k random Gaussians densified to 7.7 k): 54 s (33.01 dB, native splat
+kernel; 114 s with the PyTorch twin), benchmarks/results/gs_demo.txt.
 """
 
 from __future__ import annotations
@@ -38,12 +42,13 @@ import dataclasses
 from pvd.errors import UserError
 from pvd.fields.base import Field, FieldOutput
 from pvd.fields.edited import EditedConfig, EditedField
+from pvd.fields.gs import GSConfig, GSField
 from pvd.fields.hash import HashConfig, HashField
 from pvd.fields.mlp import MLPConfig, MLPField
 from pvd.fields.tensors import TensorsConfig, TensorsField
 from pvd.fields.vm import VMConfig, VMField
 
-ARCHS: tuple[str, ...] = ("hash", "vm", "mlp", "tensors")
+ARCHS: tuple[str, ...] = ("hash", "vm", "mlp", "tensors", "gs")
 # every field a checkpoint can hold: the four architectures and ``edited`` (compiled scene edits over
 # source fields of those architectures, see pvd.fields.edited and pvd.edit)
 FIELDS: dict[str, type[Field]] = {
@@ -51,6 +56,7 @@ FIELDS: dict[str, type[Field]] = {
     "vm": VMField,
     "mlp": MLPField,
     "tensors": TensorsField,
+    "gs": GSField,
     "edited": EditedField,
 }
 CONFIGS: dict[str, type] = {
@@ -58,10 +64,11 @@ CONFIGS: dict[str, type] = {
     "vm": VMConfig,
     "mlp": MLPConfig,
     "tensors": TensorsConfig,
+    "gs": GSConfig,
     "edited": EditedConfig,
 }
 MODEL_TYPES: tuple[str, ...] = tuple(FIELDS)
-DISPLAY_NAMES: dict[str, str] = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels"}
+DISPLAY_NAMES: dict[str, str] = {"hash": "INGP", "vm": "TensoRF", "mlp": "NeRF", "tensors": "Plenoxels", "gs": "3DGS"}
 
 
 def check_arch(key: str, what: str = "model_type") -> None:
@@ -74,7 +81,7 @@ def make_field(key: str, config, bound: float, density_range=(-2.0, 7.0), **over
     """Construct the field ``key`` from its ``config`` with values replaced by ``overrides``.
 
     Args:
-        key: 'hash', 'vm', 'mlp' or 'tensors'.
+        key: 'hash', 'vm', 'mlp', 'tensors' or 'gs'.
         config: an instance of ``CONFIGS[key]``.
         bound: half-size of the box ``[-bound, bound]^3`` (> 0).
         density_range: (lo, hi) clamp of the log-density ``s`` (lo < hi).
@@ -110,6 +117,8 @@ __all__ = [
     "FIELDS",
     "Field",
     "FieldOutput",
+    "GSConfig",
+    "GSField",
     "HashConfig",
     "HashField",
     "MLPConfig",

@@ -27,7 +27,7 @@ from pvd.report.collect import DATASET_TITLES
 from pvd.report.tables import dataset_rows, matrix_values
 
 COLORMAP = "viridis"
-ARCH_COLORS = {"hash": "#1f77b4", "vm": "#d62728", "mlp": "#2ca02c", "tensors": "#9467bd"}
+ARCH_COLORS = {"hash": "#1f77b4", "vm": "#d62728", "mlp": "#2ca02c", "tensors": "#9467bd", "gs": "#ff7f0e"}
 FORMATS = ("png", "pdf")
 
 

@@ -208,7 +208,7 @@ def speed_tables(frame: pd.DataFrame) -> list[Table]:
     return [speed_table(frame, d) for d in present]
 
 
-TEACHER_STYLES = {"hash": "--", "vm": "-.", "mlp": ":", "tensors": (0, (5, 1, 1, 1))}
+TEACHER_STYLES = {"hash": "--", "vm": "-.", "mlp": ":", "tensors": (0, (5, 1, 1, 1)), "gs": (0, (3, 1, 1, 1, 1, 1))}
 
 
 def time_to_quality_figure(frame: pd.DataFrame, dataset: str, out_dir: str | Path) -> list[Path]:

@@ -44,8 +44,18 @@ RUN_KINDS: dict[str, RunKind] = {
         RunKind("evaluate", EvaluateSpec, run_evaluate, "evaluate a checkpoint on a split (PSNR/SSIM/LPIPS)"),
         RunKind("render", RenderSpec, run_render, "render a camera-path video of a checkpoint"),
         RunKind("edit", EditSpec, run_edit, "edit a checkpoint's scene (erase, keep, move, insert)"),
-        RunKind("import", ImportSpec, run_import, "convert a checkpoint of the reference code into a pvd checkpoint"),
-        RunKind("export", ExportSpec, run_export, "write a paper-preset checkpoint in the reference code's format"),
+        RunKind(
+            "import",
+            ImportSpec,
+            run_import,
+            "convert a checkpoint of the reference code, or a 3DGS .ply, into a pvd checkpoint",
+        ),
+        RunKind(
+            "export",
+            ExportSpec,
+            run_export,
+            "write a checkpoint out: the reference code's .pth, a 3DGS .ply (gs), a mesh or a point cloud",
+        ),
     )
 }
 

@@ -10,7 +10,7 @@ checkpoint; a ``teacher_type`` or ``data_type`` that is given must agree with it
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -19,8 +19,9 @@ from pvd.data import index_split, load_split
 from pvd.data.index import scene_hash
 from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
-from pvd.evaluate.evaluate import evaluate_model
-from pvd.evaluate.probe import CurveProbe
+from pvd.evaluate.evaluate import evaluate_model, render_view
+from pvd.evaluate.probe import CurveProbe, probe_cameras
+from pvd.evaluate.render_cache import teacher_renders
 from pvd.evaluate.scene_check import check_scene
 from pvd.fields import ARCHS, MODEL_TYPES
 from pvd.metrics import mse, psnr_from_mse
@@ -33,8 +34,10 @@ from pvd.runs.record import curve_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
 from pvd.runs.staging import publish
 from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
+from pvd.train.converge import STOP_RULES, MatchMonitor
 from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
+from pvd.train.splat_distill import distill_to_splats, splat_targets
 
 STAGE_MODES = ("progressive", "rgb_only")
 
@@ -153,6 +156,38 @@ class DistillSpec(TrainingOptions, InputOptions):
         help="PVD-AL: per-sample losses on the top 30% samples by weight of opaque rays",
     )
 
+    stop_rule: str | None = option(
+        None,
+        choices=STOP_RULES,
+        into="stop.rule",
+        workflow=True,
+        help="plateau: stop once the student's PSNR against the teacher's renders gains less than "
+        "`stop_min_gain` dB over `stop_window` of the run (then anneal briefly); off: run all `iters` steps "
+        "(default: the preset's, tiny plateau, paper off)",
+    )
+    stop_window: float | None = option(
+        None,
+        above=0,
+        maximum=1,
+        into="stop.window",
+        workflow=True,
+        help="share of `iters` over which the stopping rule measures the gain",
+    )
+    stop_min_gain: float | None = option(
+        None,
+        minimum=0,
+        into="stop.min_gain",
+        workflow=True,
+        help="dB: a smaller gain over `stop_window` steps means the student has converged",
+    )
+    stop_target: float | None = option(
+        None,
+        minimum=0,
+        into="stop.target",
+        workflow=True,
+        help="dB against the teacher's renders at which the run stops at once (0: none)",
+    )
+
     allow_other_scene: bool = option(
         False,
         help="distil on a scene folder whose cameras differ from the teacher's training cameras (e.g. another "
@@ -197,25 +232,23 @@ def load_teacher(spec: DistillSpec) -> tuple[Model, dict]:
     return teacher, provenance
 
 
-def measure(teacher: Model, student: Model, test: SceneSplit, device: torch.device) -> DistillOutcome:
-    """Test PSNR of both models against the ground truth, and of the student against the teacher's renders."""
+def measure(teacher: Model, provenance: dict, student: Model, test: SceneSplit, device: torch.device) -> DistillOutcome:
+    """Test PSNR of both models against the ground truth, and of the student against the teacher's
+    renders (the teacher's are made once per teacher checkpoint: :mod:`pvd.evaluate.render_cache`)."""
     t0 = time.perf_counter()
-    teacher_renders: list[torch.Tensor] = []
-    teacher_eval = evaluate_model(
-        teacher, test, lpips=False, device=device, on_image=lambda view, pred, gt: teacher_renders.append(pred.cpu())
-    )
+    reference = teacher_renders(teacher, Path(provenance["checkpoint"]), provenance["sha256"], test, device)
     vs_teacher: list[float] = []
     student_eval = evaluate_model(
         student,
         test,
         lpips=False,
         device=device,
-        on_image=lambda view, pred, gt: vs_teacher.append(psnr_from_mse(mse(pred.cpu(), teacher_renders[view]))),
+        on_image=lambda view, pred, gt: vs_teacher.append(psnr_from_mse(mse(pred.cpu(), reference.renders[view]))),
     )
     return DistillOutcome(
         psnr_test=student_eval.psnr,
         psnr_vs_teacher=sum(vs_teacher) / len(vs_teacher),
-        teacher_psnr_test=teacher_eval.psnr,
+        teacher_psnr_test=reference.psnr,
         eval_seconds=time.perf_counter() - t0,
     )
 
@@ -248,7 +281,6 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         check_scene(teacher.meta, spec.ckpt_teacher, spec.scene_dir, spec.data_type, test)
     device = prepare_device(spec.device, spec.gpu_slots)
     teacher = teacher.to(device)
-    real = load_split(spec.scene_dir, spec.data_type, "train", spec.downscale) if cfg.real_ray_fraction > 0 else None
     sampler = PoseSampler(
         train_index.cameras,
         spec.data_type,
@@ -257,6 +289,13 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         train_index.far,
         use_real=cfg.use_real_poses,
     )
+    if teacher.model_type == "gs" and spec.model_type != "gs":  # the splat renders are the RGB targets
+        cfg = replace(cfg, real_ray_fraction=cfg.real_ray_fraction or 1.0)
+        real = splat_targets(teacher, sampler, cfg.seed, device)
+    else:
+        real = (
+            load_split(spec.scene_dir, spec.data_type, "train", spec.downscale) if cfg.real_ray_fraction > 0 else None
+        )
     meta = ModelMeta(
         model_type=spec.model_type,
         preset=spec.preset,
@@ -292,25 +331,46 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     copied = init_student(student, teacher, cfg.init)
     probing = spec.probe_config()
     probe = CurveProbe(test, probing, teacher=teacher) if probing.points > 0 else None
-    result = distill(
-        teacher,
-        student,
-        sampler,
-        cfg,
-        out,
-        device,
-        resume=spec.resume,
-        progress=not spec.no_progress,
-        real=real,
-        label=f"distill {pair}",
-        stop_at=spec.stop_at,
-        probe=probe,
-    )
-    if result.steps < cfg.iters:
+    monitor = None
+    if cfg.stop.enabled and spec.model_type != "gs":
+        _, _, cams = probe_cameras(test.cameras, cfg.stop.views, cfg.stop.size)
+        monitor = MatchMonitor(teacher, cams, lambda model, cameras, v: render_view(model, cameras, v, device))
+    if spec.model_type == "gs":  # splats learn from the teacher's images (pvd.train.splat_distill)
+        result = distill_to_splats(
+            teacher,
+            student,
+            sampler,
+            cfg,
+            arch_preset(spec.preset, "gs").teacher,
+            out,
+            device,
+            resume=spec.resume,
+            progress=not spec.no_progress,
+            label=f"distill {pair}",
+            stop_at=spec.stop_at,
+            probe=probe,
+        )
+    else:
+        result = distill(
+            teacher,
+            student,
+            sampler,
+            cfg,
+            out,
+            device,
+            resume=spec.resume,
+            progress=not spec.no_progress,
+            real=real,
+            label=f"distill {pair}",
+            stop_at=spec.stop_at,
+            probe=probe,
+            monitor=monitor,
+        )
+    if not result.finished:
         publish(spec.workspace, out)
         print(f"stopped at step {result.steps} of {cfg.iters}; continue with resume ({ckpt_path})")
         return None
-    outcome = measure(teacher, student, test, device)
+    outcome = measure(teacher, provenance, student, test, device)
     save_checkpoint(out / ckpt_path.name, student)
     write_run_record(
         out,
@@ -332,6 +392,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         preset=spec.preset,
         data_type=spec.data_type,
         iterations=result.steps,
+        stop=result.stop,
         stages=result.stages,
         init=cfg.init,
         init_copied=copied,
@@ -346,8 +407,10 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         **curve_fields(probe, result.curve, result.probe_seconds, result.probe_cpu_seconds),
     )
     publish(spec.workspace, out)
+    stopped = "" if result.stop is None else f" (stop rule: {result.stop['reason']}, cap {cfg.iters})"
     print(
-        f"distilled {pair} ({spec.preset}, init {cfg.init}) for {result.steps} steps in {result.seconds:.1f} s: "
+        f"distilled {pair} ({spec.preset}, init {cfg.init}) for {result.steps} steps{stopped} "
+        f"in {result.seconds:.1f} s: "
         f"test PSNR {outcome.psnr_test:.2f} dB (teacher {outcome.teacher_psnr_test:.2f}), "
         f"{outcome.psnr_vs_teacher:.2f} dB vs teacher renders -> {ckpt_path}"
     )

@@ -44,11 +44,12 @@ def write_run_record(
     seconds: float,
     metrics: dict,
     config: dict | None = None,
+    file: str = "record.json",
     **extra,
 ) -> dict:
-    """Write ``workspace/record.json`` of a ``kind`` run of ``spec``: its options (plus ``config``), code
-    version, the backend of the hot ops on ``device``, the device asked for and the GPU slot held
-    (``device="auto"``), peak GPU memory, seconds, ``metrics`` and ``extra`` fields; for training
+    """Write ``workspace/file`` (default ``record.json``) of a ``kind`` run of ``spec``: its options
+    (plus ``config``), code version, the backend of the hot ops on ``device``, the device asked for and
+    the GPU slot held (``device="auto"``), peak GPU memory, seconds, ``metrics`` and ``extra`` fields; for training
     runs (a ``precision`` option) also ``precision``, the dtype the steps ran in (float32, float16, bfloat16)."""
     if hasattr(spec, "precision"):
         dtype = autocast_dtype(spec.precision or "auto", device)
@@ -66,5 +67,5 @@ def write_run_record(
         gpu_peak_memory_mb=peak_memory_mb(device),
         **extra,
     )
-    write_json(workspace / "record.json", record)
+    write_json(workspace / file, record)
     return record

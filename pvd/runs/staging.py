@@ -37,7 +37,7 @@ MANIFEST = "manifest.json"
 RECORD = "record.json"
 IDENTITY = "workspace.json"
 # every file a run writes into a workspace besides its record and identity
-RESULT_NAMES = ("checkpoint.pt", "metrics.json", "renders", "renders.partial", "video.mp4", "video.gif")
+RESULT_NAMES = ("checkpoint.pt", "metrics.json", "renders", "renders.partial", "video.mp4", "video.gif", "frames")
 HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _stopped: list[int] = []  # the stop signals this process received (see stop_handlers)
 

@@ -55,7 +55,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "edit": ("checkpoint.pt", "record.json"),
     "import": ("checkpoint.pt", "record.json"),
     "evaluate": ("metrics.json", "record.json", "renders", "renders.partial"),
-    "render": ("video.mp4", "video.gif", "record.json"),
+    "render": ("video.mp4", "video.gif", "frames", "record.json"),
 }
 _held: dict[Path, int] = {}  # workspace -> the lock file descriptor this process holds
 

@@ -37,6 +37,7 @@ from pvd.render import Renderer, evaluate_field
 from pvd.render.compositing import transmittance
 from pvd.train import loop
 from pvd.train.active import ActiveConfig, top_weight_mask
+from pvd.train.converge import MatchMonitor, PlateauLR, StopConfig, StopRule, StopState
 from pvd.train.distill_rays import Batch, BatchSource
 from pvd.train.loop import Probe, TrainState, adamw
 from pvd.train.losses import LossTerms, LossWeights, check_loss_type, compute_terms
@@ -66,6 +67,7 @@ class DistillConfig:
         loss_type: ``normL2`` | ``L2`` | ``L1`` | ``smoothL1``.
         stages: stage boundaries and loss weights.
         active: PVD-AL options.
+        stop: the stopping rule (:mod:`pvd.train.converge`; ``off``: always ``iters`` steps).
         init: ``teacher`` (copy every tensor whose name and shape match) or ``scratch``.
         student_grid: the grid saved with the student, one of ``STUDENT_GRIDS``.
         grid_passes: full-grid density passes of a rebuild.
@@ -96,6 +98,7 @@ class DistillConfig:
     loss_type: str = "normL2"
     stages: StageConfig = field(default_factory=StageConfig)
     active: ActiveConfig = field(default_factory=ActiveConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
     init: str = "teacher"
     student_grid: str = "masked"
     grid_passes: int = 8
@@ -113,6 +116,7 @@ class DistillConfig:
     def check(self) -> None:
         """Clear errors for values out of range (names the option)."""
         check_loss_type(self.loss_type)
+        self.stop.check()
         if self.init not in INIT_MODES:
             raise SpecError("init", f"{self.init!r} is unknown; expected one of {list(INIT_MODES)}")
         if self.student_grid not in STUDENT_GRIDS:
@@ -150,7 +154,9 @@ class DistillResult:
         final_losses: mean of each term over the last steps in which it was active.
         stages: the schedule's stages (name, start, end, iterations) with their final losses.
         grid_occupancy: occupied share of the student's grid as saved (or None if the run stopped
-            early).
+            at ``stop_at``).
+        finished: whether the run ended (the cap, or the stopping rule) rather than at ``stop_at``.
+        stop: what the stopping rule did (:meth:`StopRule.describe`), None when it is off.
         curve, probe_seconds, probe_cpu_seconds: the learning curve (measured while the student
             still marches on the teacher's grid, before the rebuild) and the probes' time; empty
             and 0 without a probe.
@@ -162,6 +168,8 @@ class DistillResult:
     final_losses: dict[str, float]
     stages: list[dict]
     grid_occupancy: float | None = None
+    finished: bool = True
+    stop: dict | None = None
     curve: list[dict] = field(default_factory=list)
     probe_seconds: float = 0.0
     probe_cpu_seconds: float = 0.0
@@ -227,8 +235,11 @@ def rebuild_grid(model: Model, passes: int, generator: torch.Generator, region: 
 
 def make_optimizer(student: Model, cfg: DistillConfig):
     """The teachers' AdamW (β 0.9/0.99, eps 1e-15, fused) with a cosine schedule to ``cfg.lr_final``
-    over ``cfg.iters`` steps."""
+    over ``cfg.iters`` steps; with a stopping rule, the same until it fires, then a cosine tail
+    (:class:`PlateauLR`)."""
     opt = adamw(student.field.param_groups(cfg.lr), cfg.weight_decay)
+    if cfg.stop.enabled:
+        return opt, PlateauLR(opt, cfg.iters, cfg.lr_final)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.iters, eta_min=cfg.lr_final)
     return opt, sched
 
@@ -303,8 +314,9 @@ class DistillTask:
         generator: torch.Generator,
         device: torch.device,
         label: str,
+        stop: StopRule | None = None,
     ):
-        self.teacher, self.student, self.source, self.cfg = teacher, student, source, cfg
+        self.teacher, self.student, self.source, self.cfg, self.stop = teacher, student, source, cfg, stop
         self.gen, self.device, self.label = generator, device, label
         self.marcher = march_renderer(teacher, cfg)
         self.schedule = StageSchedule(cfg.stages, cfg.iters, teacher.field.has_feature and student.field.has_feature)
@@ -345,7 +357,13 @@ class DistillTask:
         values = terms.as_floats()
         self.recent.append(values)
         self.stage_losses[self._stage.name] = values
+        if self.stop is not None:
+            self.stop.after_step(step + 1, self.student)
         return values
+
+    def finished(self, done: int) -> bool:
+        end = None if self.stop is None else self.stop.end()
+        return end is not None and done >= end
 
     def diverged(self, step: int, value: float) -> str:
         return (
@@ -358,12 +376,15 @@ class DistillTask:
             "source": self.source.state_dict(),
             "recent": list(self.recent),
             "stage_losses": dict(self.stage_losses),
+            "stop": None if self.stop is None else self.stop.state.to_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.source.load_state_dict(state["source"])
         self.recent.extend(state["recent"])
         self.stage_losses = dict(state["stage_losses"])
+        if self.stop is not None and state.get("stop") is not None:
+            self.stop.state = StopState.from_dict(state["stop"])
 
 
 def distill(
@@ -379,15 +400,19 @@ def distill(
     label: str = "distill",
     stop_at: int | None = None,
     probe: Probe | None = None,
+    monitor: MatchMonitor | None = None,
 ) -> DistillResult:
     """Distill ``teacher`` into ``student`` in place; checkpoints go to ``workspace/checkpoint.pt``.
 
     ``student`` must already be initialised (:func:`init_student`); ``real`` is the training split
     with images, needed only for ``cfg.real_ray_fraction > 0``. With ``stop_at``, the run stops
     after that step with a resumable checkpoint (``DistillResult.steps == stop_at``, no grid rebuild).
-    ``probe`` measures the learning curve (:mod:`pvd.train.loop`).
+    ``probe`` measures the learning curve (:mod:`pvd.train.loop`); ``monitor`` measures the student
+    against the teacher for the stopping rule (needed when ``cfg.stop`` is on).
     """
     cfg.check()
+    if cfg.stop.enabled and monitor is None:
+        raise UserError("the stopping rule needs a monitor of the student against the teacher (views to render)")
     ckpt_path = workspace / "checkpoint.pt"
     freeze(teacher)
     state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed, cfg.precision)
@@ -402,7 +427,11 @@ def distill(
         cfg.random_background,
         cfg.jitter_pixels,
     )
-    task = DistillTask(teacher, student, source, cfg, state.generator, device, label)
+    rule = None
+    if cfg.stop.enabled:
+        start = StageSchedule(cfg.stages, cfg.iters, teacher.field.has_feature and student.field.has_feature).stages[-1]
+        rule = StopRule(cfg.stop, cfg.iters, start.start, monitor, state.scheduler)
+    task = DistillTask(teacher, student, source, cfg, state.generator, device, label, rule)
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, student, state, task)
     end = loop.run_steps(
@@ -417,7 +446,8 @@ def distill(
         probe=probe,
     )
     occupancy = None
-    if end == cfg.iters:
+    finished = end == cfg.iters or task.finished(end)
+    if finished:
         if cfg.student_grid == "teacher":
             occupancy = student.grid.occupied_fraction()
         else:
@@ -431,6 +461,8 @@ def distill(
         mean_losses(list(task.recent)),
         stages,
         occupancy,
+        finished,
+        None if rule is None else rule.describe(end),
         state.curve,
         state.probe_seconds,
         state.probe_cpu_seconds,

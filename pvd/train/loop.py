@@ -12,6 +12,8 @@ rest the same way for both:
   ``ckpt_every`` steps and when a run stops early (``stop_at``); never after the last step, where
   the caller writes the final, state-free checkpoint;
 * a non-finite loss stops the run with :class:`TrainingDiverged` (the task words the message);
+* a task may end the run before ``iters`` (:meth:`Task.finished`, e.g. the distillation's
+  stopping rule, :mod:`pvd.train.converge`); the last step is then probed too;
 * an optional :class:`Probe` measures the model at ``probe.points`` evenly spaced steps (0 and the
   last step included, :func:`probe_steps`) into ``TrainState.curve``: the learning curve. Probing
   runs in eval mode without gradients, saves and restores torch's RNG states around itself and
@@ -26,6 +28,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +49,31 @@ class TrainingDiverged(UserError):
 
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+
+# torch's AdamW.step without its wrapper, which imports torch._dynamo (about 1.5 s of a job's start
+# on this CPU) only to mark graph breaks for torch.compile; pvd's steps run eagerly under no_grad.
+_EAGER_ADAMW_STEP = getattr(torch.optim.AdamW.step, "__wrapped__", torch.optim.AdamW.step)
+
+
+def skip_dynamo_import() -> int:
+    """Let torch's optimisers and schedulers run without importing torch._dynamo in a process that
+    never compiles (the ``pvd`` command): their methods are wrapped to disable dynamo, and the
+    wrapper imports it at the first call (~1.5 s per job). Marks each wrapped function as its own
+    disabled version, as the wrapper would cache it. Returns how many were marked (0 when
+    torch._dynamo is already loaded, or torch's wrappers changed)."""
+    if "torch._dynamo" in sys.modules:
+        return 0
+    optim = torch.optim
+    classes = [optim.Optimizer, optim.lr_scheduler.LRScheduler]
+    classes += [c for c in vars(optim).values() if isinstance(c, type) and issubclass(c, optim.Optimizer)]
+    marked = 0
+    for cls in classes:
+        for attr in vars(cls).values():
+            code, fn = getattr(attr, "__code__", None), getattr(attr, "__wrapped__", None)
+            if fn is not None and code is not None and code.co_name == "inner" and "disable_fn" in code.co_varnames:
+                fn.__dynamo_disable = fn
+                marked += 1
+    return marked
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -101,7 +129,7 @@ class AdamW(torch.optim.AdamW):
         for _, p, _ in sparse:
             p.grad = None  # torch's AdamW refuses sparse gradients
         try:
-            super().step()
+            _EAGER_ADAMW_STEP(self)
         finally:
             for _, p, grad in sparse:
                 p.grad = grad
@@ -251,6 +279,10 @@ class Task(Protocol):
     def diverged(self, step: int, value: float) -> str:
         """The message of a non-finite loss at ``step``."""
 
+    def finished(self, done: int) -> bool:
+        """Whether the run ends after ``done`` steps, before ``iters`` (a stopping rule); the
+        engine then writes no resumable checkpoint and returns ``done``."""
+
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
@@ -354,7 +386,8 @@ def run_steps(
     progress: bool = True,
     probe: Probe | None = None,
 ) -> int:
-    """Run steps ``state.step .. min(stop_at, iters)`` of ``task`` on ``model``; returns the last step.
+    """Run steps ``state.step .. min(stop_at, iters)`` of ``task`` on ``model`` (fewer when the task
+    has :meth:`Task.finished`); returns the number of steps done.
 
     ``model`` is the model being trained (its field's parameters are those of ``state.optimizer``).
     With ``probe``, the learning curve is measured at :func:`probe_steps` ``(iters, probe.points)``
@@ -387,8 +420,12 @@ def run_steps(
         if progress and step % PROGRESS_EVERY == 0:
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
         state.step = step + 1
-        if _probe_due(state, at):
+        done_early = task.finished(state.step) and state.step < iters
+        if _probe_due(state, at) or (done_early and probe is not None and probe.points > 0):
             take_probe(probe, model, state)
+        if done_early:
+            end = state.step
+            break
         if checkpoint_due(state.step, end, iters, ckpt_every):
             state.tick()
             model.at_step(state.step)

@@ -137,6 +137,9 @@ class TeacherTask:
         self.losses.append(mse)
         return {"loss": mse, "psnr": -10 * math.log10(max(mse, 1e-10))}
 
+    def finished(self, done: int) -> bool:
+        return False
+
     def diverged(self, step: int, value: float) -> str:
         return (
             f"training of {self.model.model_type} diverged at step {step}: loss is {value}; "
@@ -167,8 +170,14 @@ def train_teacher(
     (``TrainResult.steps == stop_at``). ``probe`` measures the learning curve (:mod:`pvd.train.loop`).
     """
     ckpt_path = workspace / "checkpoint.pt"
-    state = TrainState.create(*make_optimizer(model, cfg), device, cfg.seed, cfg.precision)
-    task = TeacherTask(model, split, cfg, state.generator, device)
+    if model.model_type == "gs":  # whole images by rasterisation, adaptive density control
+        from pvd.train.splat import GSTeacherTask, gs_optimizer
+
+        state = TrainState.create(*gs_optimizer(model.field, cfg), device, cfg.seed, cfg.precision)
+        task = GSTeacherTask(model, split, cfg, state.generator, device, state.optimizer)
+    else:
+        state = TrainState.create(*make_optimizer(model, cfg), device, cfg.seed, cfg.precision)
+        task = TeacherTask(model, split, cfg, state.generator, device)
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, model, state, task)
     end = loop.run_steps(
@@ -182,6 +191,10 @@ def train_teacher(
         progress=progress,
         probe=probe,
     )
+    if model.model_type == "gs" and end == cfg.iters:  # the volume renderer's grid, from the point density
+        from pvd.train.distill import rebuild_grid
+
+        rebuild_grid(model, 4, state.generator)
     losses = task.losses
     return TrainResult(
         end,

@@ -14,7 +14,7 @@ from pvd.presets import PRESETS, build_field, field_config
 
 
 def test_registry_keys_and_presets():
-    assert ARCHS == ("hash", "vm", "mlp", "tensors") and set(FIELDS) == {*ARCHS, "edited"}
+    assert ARCHS == ("hash", "vm", "mlp", "tensors", "gs") and set(FIELDS) == {*ARCHS, "edited"}
     for key, cls in FIELDS.items():
         assert cls.key == key
     for key in ARCHS:
@@ -27,7 +27,7 @@ def test_registry_keys_and_presets():
 
 
 def test_unknown_key_names_the_valid_ones():
-    with pytest.raises(UserError, match="'ngp'.*hash, vm, mlp, tensors"):
+    with pytest.raises(UserError, match="'ngp'.*hash, vm, mlp, tensors, gs"):
         build_field("ngp", "tiny", 1.0)
 
 

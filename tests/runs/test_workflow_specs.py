@@ -20,6 +20,7 @@ from pvd.fields import ARCHS
 from pvd.metrics import SSIM_MODES
 from pvd.presets import PRESET_NAMES
 from pvd.runs import RUN_KINDS
+from pvd.runs.export import EXPORT_FORMATS
 from pvd.runs.spec import option_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ REGISTRIES = {
     "$defs/edit_op/properties/checkpoint/oneOf/1/properties/dataset": DATA_TYPES,
     "$defs/edit/properties/dataset": DATA_TYPES,
     "properties/select/properties/datasets/items": tuple(MANIFEST["datasets"]),
+    "properties/exports/properties/formats/items": tuple(f for f in EXPORT_FORMATS if f != "pth"),
 }
 # the workflow's own vocabularies (no pvd registry: how the workflow gets a dataset or a teacher)
 WORKFLOW_OWN = {

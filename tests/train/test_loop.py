@@ -39,6 +39,9 @@ class ToyTask:
     def diverged(self, step, value):
         return f"toy diverged at step {step}: {value}"
 
+    def finished(self, done):
+        return False
+
     def state_dict(self):
         return {"seen": list(self.seen)}
 

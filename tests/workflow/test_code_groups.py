@@ -36,8 +36,8 @@ def test_every_pattern_names_a_file():
 
 def test_groups_are_the_ones_the_rules_use():
     groups = set(_table())
-    assert groups == {"none", "train", "distill", "evaluate", "report", "demo", "native", "edit",
-                      "field:hash", "field:vm", "field:mlp", "field:tensors"}
+    assert groups == {"none", "train", "distill", "evaluate", "report", "demo", "native", "edit", "export",
+                      "field:hash", "field:vm", "field:mlp", "field:tensors", "field:gs"}
 
 
 def test_an_unplaced_file_stops_the_workflow(tmp_path):

@@ -7,7 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from workflow_cases import COPIED, copy_checkout, planned_jobs, snakemake
+import yaml
+from workflow_cases import COPIED, copy_checkout, planned_jobs, snakemake, write_config
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +196,24 @@ def test_the_repository_tracks_no_workflow_outputs():
                             capture_output=True, text=True, check=True).stdout.split()
     assert listed == [], f"tracked workflow outputs: {listed[:5]}"
 
+
+
+def test_exports_plan(checkout):
+    """Config `exports`: one `pvd export` job per listed model and format in every cell; a model that is
+    not in the grid is named."""
+    config = yaml.safe_load((checkout / "config" / "demo.yaml").read_text())
+    config["exports"] = {"models": ["hash", "hash2vm"], "formats": ["mesh", "points"], "resolution": 64}
+    write_config(checkout / "exports.yaml", config)
+    proc = snakemake(checkout, "-n", "-p", "--configfile", "exports.yaml")
+    jobs = planned_jobs(checkout, "--configfile", "exports.yaml")
+    exports = {(j.get("model"), j.get("format")) for j in jobs if j.rule == "export_model"}
+    assert exports == {(m, f) for m in ("hash", "hash2vm") for f in ("mesh", "points")}
+    commands = [line.split("Shell command: ")[-1] for line in proc.stdout.splitlines() if "pvd export " in line]
+    mesh = next(c for c in commands if "export/hash2vm/mesh.ply" in c)
+    assert "--format mesh --resolution 64" in mesh and "distill/hash2vm/checkpoint.pt" in mesh
+    assert all("--resolution" not in c for c in commands if "--format points" in c)
+    config["exports"]["models"] = ["hash2mlp"]
+    config["pairs"] = ["hash2vm"]
+    write_config(checkout / "bad_exports.yaml", config)
+    bad = snakemake(checkout, "-n", "--configfile", "bad_exports.yaml", check=False)
+    assert bad.returncode != 0 and "config exports: model 'hash2mlp' is not in the grid" in bad.stdout + bad.stderr

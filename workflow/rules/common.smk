@@ -115,6 +115,14 @@ MODELS = TEACHERS + PAIRS
 CURVES = {"points": 20, "views": 4, "size": 32, **config.get("curves", {})}
 QUALITATIVE = {"view": 0, "crop": None, **config.get("qualitative", {})}
 
+# exports (config `exports`): each format of each listed model in every cell
+EXPORTS = {"models": TEACHERS, "resolution": None, "threshold": None, **config.get("exports", {"formats": []})}
+EXPORT_FORMATS = list(EXPORTS["formats"])
+for _model in EXPORTS["models"]:
+    if _model not in MODELS:
+        raise WorkflowError(f"config exports: model {_model!r} is not in the grid; its models are "
+                            f"{', '.join(MODELS)}")
+
 # ablation variants: `{pair}@{variant}` cells, each distilled with the variant's overrides
 ABLATIONS = config.get("ablations", {"pairs": [], "variants": {}})
 VARIANT_PATTERN = "[A-Za-z0-9_-]+"
@@ -444,6 +452,7 @@ CONDA_ENV = "../../environment.yml"
 
 
 EDIT_RESOURCES = "edit" if "edit" in config["resources"] else "evaluate"   # `pvd edit` jobs
+EXPORT_RESOURCES = "export" if "export" in config["resources"] else "evaluate"   # `pvd export` jobs
 
 
 # ---------------------------------------------------------------- edits (config `edits`)
@@ -467,6 +476,20 @@ def scene_metrics(wildcards):
 def figures_dir(wildcards, output):
     """The folder of the time-to-quality figures (that of the first PDF output)."""
     return os.path.dirname(output.pdfs[0])
+
+
+def export_settings(wildcards):
+    """Everything `pvd export` is told for one model's export in one format (the mesh options for meshes)."""
+    mesh = {"resolution": EXPORTS["resolution"], "threshold": EXPORTS["threshold"]} if wildcards.format == "mesh" else {}
+    return {"format": wildcards.format, **mesh, "device": config["device"]}
+
+
+def export_args(wildcards):
+    return _flags({**export_settings(wildcards), **placement()})
+
+
+def export_stamp(wildcards):
+    return stamp(["export"], export_settings(wildcards))
 
 
 def qualitative_args():
@@ -493,6 +516,8 @@ EDIT_FILES = (([f"{REPORTS}/tables/edits.{ext}" for ext in ("md", "tex", "html")
                + [f"{REPORTS}/figures/edit_{e}.{ext}" for e in EDITS for ext in ("png", "pdf")]) if EDITS else [])
 QUALITATIVE_FIGURES = ([f"{REPORTS}/figures/{d}_{s}_qualitative.{ext}" for d, s in CELLS for ext in ("png", "pdf")]
                        if QUALITATIVE["view"] is not None else [])
+ALL_EXPORTS = [cell_path(d, s, f"export/{m}/{f}.ply") for d, s in CELLS for m in EXPORTS["models"]
+               for f in EXPORT_FORMATS]
 REPORT_FILES = (
     [f"{REPORTS}/results.csv", f"{REPORTS}/curves.csv"]
     + [f"{REPORTS}/tables/{d}.{ext}" for d in DATASETS for ext in ("md", "tex", "html")]
