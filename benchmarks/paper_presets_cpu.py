@@ -203,8 +203,13 @@ def main() -> int:
 
 
 def load_records(results: Path) -> dict[str, dict]:
-    """The kept records by run name."""
-    return {f.stem: json.loads(f.read_text()) for f in sorted((results / "records").glob("*.json"))}
+    """The kept records by run name; ``records/before/`` holds rows replaced after a fix (their name
+    gets ``@before``)."""
+    out = {f.stem: json.loads(f.read_text()) for f in sorted((results / "records").glob("*.json"))}
+    out.update(
+        {f"{f.stem}@before": json.loads(f.read_text()) for f in sorted((results / "records" / "before").glob("*.json"))}
+    )
+    return out
 
 
 def psnr_at(record: dict, step: int) -> float | None:
@@ -248,10 +253,11 @@ def groups(records: dict[str, dict]) -> dict[tuple[str, str], list[tuple[str, di
     """Runs grouped by (scene, teacher architecture or pair), presets side by side."""
     out: dict[tuple[str, str], list[tuple[str, dict]]] = {}
     for name, r in records.items():
-        scene, preset, pair = name.split("_", 2)
-        out.setdefault((scene, pair), []).append((pair, r))
+        scene, preset, pair = name.removesuffix("@before").split("_", 2)
+        label = f"{pair} (before the fix)" if name.endswith("@before") else pair
+        out.setdefault((scene, pair), []).append((label, r))
     for rows in out.values():
-        rows.sort(key=lambda item: PRESETS.index(item[1]["config"]["preset"]))
+        rows.sort(key=lambda item: (PRESETS.index(item[1]["config"]["preset"]), item[0]))
     return out
 
 
@@ -287,10 +293,10 @@ def plot(grouped, path: Path) -> None:
     keys = list(grouped)
     fig, axes = plt.subplots(len(keys), 2, figsize=(10, 2.6 * len(keys)), squeeze=False)
     for (scene, pair), (ax_step, ax_time) in zip(keys, axes):
-        for _label, r in grouped[(scene, pair)]:
+        for label, r in grouped[(scene, pair)]:
             curve = r.get("curve", [])
-            preset = r["config"]["preset"]
-            style = "-" if preset == "paper" else "--"
+            preset = r["config"]["preset"] + (" (before the fix)" if "before" in label else "")
+            style = "-" if preset == "paper" else (":" if preset.startswith("paper") else "--")
             steps = [p["step"] for p in curve]
             psnr = [p["psnr"] for p in curve]
             ax_step.plot(steps, psnr, style, marker=".", label=preset)
