@@ -203,6 +203,9 @@ class GSTeacherTask:
         self.grad_sum = torch.zeros(n, device=self.device)
         self.grad_count = torch.zeros(n, device=self.device)
 
+    def finished(self, done: int) -> bool:
+        return False
+
     def diverged(self, step: int, value: float) -> str:
         return (
             f"training of gs diverged at step {step}: loss is {value}; try a lower learning rate (lr) or another seed"
