@@ -181,7 +181,7 @@ def distill_to_splats(
         final_losses={"rgb": sum(mse) / max(len(mse), 1)},
         stages=[],
         grid_occupancy=occupancy,
-        finished=end == cfg.iters,
+        finished=end == gs_cfg.iters,
         curve=state.curve,
         probe_seconds=state.probe_seconds,
         probe_cpu_seconds=state.probe_cpu_seconds,
