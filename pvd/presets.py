@@ -165,7 +165,7 @@ _TINY_DISTILL = {
         ckpt_every=500,
         visibility_cutoff=1e-2,
         # (gs students train on whole images, pvd.train.splat_distill, without the rule yet)
-        stop=StopConfig(rule="off" if a == "gs" else "plateau", window=0.2, min_gain=0.1, every=0.05),
+        stop=StopConfig(rule="off" if a == "gs" else "plateau", window=0.2, min_gain=0.1),
     )
     for a, (it, rays) in {
         "hash": (1000, 1024),

@@ -19,8 +19,8 @@ from pvd.data import index_split, load_split
 from pvd.data.index import scene_hash
 from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
-from pvd.evaluate.evaluate import evaluate_model, render_view
-from pvd.evaluate.probe import CurveProbe, probe_cameras
+from pvd.evaluate.evaluate import evaluate_model
+from pvd.evaluate.probe import CurveProbe
 from pvd.evaluate.render_cache import teacher_renders
 from pvd.evaluate.scene_check import check_scene
 from pvd.fields import ARCHS, MODEL_TYPES
@@ -34,7 +34,7 @@ from pvd.runs.record import curve_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
 from pvd.runs.staging import publish
 from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
-from pvd.train.converge import STOP_RULES, MatchMonitor
+from pvd.train.converge import STOP_RULES
 from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
 from pvd.train.splat_distill import distill_to_splats, splat_targets
@@ -330,11 +330,9 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         check_resume(ckpt_path, meta)
     copied = init_student(student, teacher, cfg.init)
     probing = spec.probe_config()
+    if spec.model_type != "gs":  # the rule reads the curve (gs students train on whole views, without it yet)
+        probing = replace(probing, points=cfg.stop.curve_points(probing.points))
     probe = CurveProbe(test, probing, teacher=teacher) if probing.points > 0 else None
-    monitor = None
-    if cfg.stop.enabled and spec.model_type != "gs":
-        _, _, cams = probe_cameras(test.cameras, cfg.stop.views, cfg.stop.size)
-        monitor = MatchMonitor(teacher, cams, lambda model, cameras, v: render_view(model, cameras, v, device))
     if spec.model_type == "gs":  # splats learn from the teacher's images (pvd.train.splat_distill)
         result = distill_to_splats(
             teacher,
@@ -364,7 +362,6 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
             label=f"distill {pair}",
             stop_at=spec.stop_at,
             probe=probe,
-            monitor=monitor,
         )
     if not result.finished:
         publish(spec.workspace, out)

@@ -22,6 +22,7 @@ current epoch's poses, PVD-AL state); ``resume=True`` continues from ``WS/checkp
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +38,7 @@ from pvd.render import Renderer, evaluate_field
 from pvd.render.compositing import transmittance
 from pvd.train import loop
 from pvd.train.active import ActiveConfig, top_weight_mask
-from pvd.train.converge import MatchMonitor, PlateauLR, StopConfig, StopRule, StopState
+from pvd.train.converge import PlateauLR, StopConfig, StopRule
 from pvd.train.distill_rays import Batch, BatchSource
 from pvd.train.loop import Probe, TrainState, adamw
 from pvd.train.losses import LossTerms, LossWeights, check_loss_type, compute_terms
@@ -357,13 +358,10 @@ class DistillTask:
         values = terms.as_floats()
         self.recent.append(values)
         self.stage_losses[self._stage.name] = values
-        if self.stop is not None:
-            self.stop.after_step(step + 1, self.student)
         return values
 
-    def finished(self, done: int) -> bool:
-        end = None if self.stop is None else self.stop.end()
-        return end is not None and done >= end
+    def finished(self, done: int, curve: list[dict]) -> bool:
+        return self.stop is not None and self.stop.finished(done, curve)
 
     def diverged(self, step: int, value: float) -> str:
         return (
@@ -376,15 +374,12 @@ class DistillTask:
             "source": self.source.state_dict(),
             "recent": list(self.recent),
             "stage_losses": dict(self.stage_losses),
-            "stop": None if self.stop is None else self.stop.state.to_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.source.load_state_dict(state["source"])
         self.recent.extend(state["recent"])
         self.stage_losses = dict(state["stage_losses"])
-        if self.stop is not None and state.get("stop") is not None:
-            self.stop.state = StopState.from_dict(state["stop"])
 
 
 def distill(
@@ -400,19 +395,22 @@ def distill(
     label: str = "distill",
     stop_at: int | None = None,
     probe: Probe | None = None,
-    monitor: MatchMonitor | None = None,
 ) -> DistillResult:
     """Distill ``teacher`` into ``student`` in place; checkpoints go to ``workspace/checkpoint.pt``.
 
     ``student`` must already be initialised (:func:`init_student`); ``real`` is the training split
     with images, needed only for ``cfg.real_ray_fraction > 0``. With ``stop_at``, the run stops
     after that step with a resumable checkpoint (``DistillResult.steps == stop_at``, no grid rebuild).
-    ``probe`` measures the learning curve (:mod:`pvd.train.loop`); ``monitor`` measures the student
-    against the teacher for the stopping rule (needed when ``cfg.stop`` is on).
+    ``probe`` measures the learning curve (:mod:`pvd.train.loop`); the stopping rule (``cfg.stop``)
+    reads it, so it needs a probe that scores the student against the teacher (``psnr_vs_teacher``).
     """
     cfg.check()
-    if cfg.stop.enabled and monitor is None:
-        raise UserError("the stopping rule needs a monitor of the student against the teacher (views to render)")
+    if cfg.stop.enabled and (probe is None or probe.points < cfg.stop.curve_points(0)):
+        raise SpecError(
+            "curve_points",
+            f"the stopping rule reads the learning curve: it needs a probe of at least "
+            f"{cfg.stop.curve_points(0)} points",
+        )
     ckpt_path = workspace / "checkpoint.pt"
     freeze(teacher)
     state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed, cfg.precision)
@@ -430,7 +428,8 @@ def distill(
     rule = None
     if cfg.stop.enabled:
         start = StageSchedule(cfg.stages, cfg.iters, teacher.field.has_feature and student.field.has_feature).stages[-1]
-        rule = StopRule(cfg.stop, cfg.iters, start.start, monitor, state.scheduler)
+        interval = math.ceil(cfg.iters / (probe.points - 1))
+        rule = StopRule(cfg.stop, cfg.iters, start.start + interval, state.scheduler)
     task = DistillTask(teacher, student, source, cfg, state.generator, device, label, rule)
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, student, state, task)
@@ -446,7 +445,7 @@ def distill(
         probe=probe,
     )
     occupancy = None
-    finished = end == cfg.iters or task.finished(end)
+    finished = end == cfg.iters or task.finished(end, state.curve)
     if finished:
         if cfg.student_grid == "teacher":
             occupancy = student.grid.occupied_fraction()
@@ -462,7 +461,7 @@ def distill(
         stages,
         occupancy,
         finished,
-        None if rule is None else rule.describe(end),
+        None if rule is None else rule.describe(end, state.curve),
         state.curve,
         state.probe_seconds,
         state.probe_cpu_seconds,

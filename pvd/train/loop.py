@@ -279,8 +279,9 @@ class Task(Protocol):
     def diverged(self, step: int, value: float) -> str:
         """The message of a non-finite loss at ``step``."""
 
-    def finished(self, done: int) -> bool:
-        """Whether the run ends after ``done`` steps, before ``iters`` (a stopping rule); the
+    def finished(self, done: int, curve: list[dict]) -> bool:
+        """Whether the run ends after ``done`` steps, before ``iters`` (a stopping rule reading the
+        learning curve so far, its point after ``done`` steps included when one was due); the
         engine then writes no resumable checkpoint and returns ``done``."""
 
     def state_dict(self) -> dict: ...
@@ -420,8 +421,10 @@ def run_steps(
         if progress and step % PROGRESS_EVERY == 0:
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
         state.step = step + 1
-        done_early = task.finished(state.step) and state.step < iters
-        if _probe_due(state, at) or (done_early and probe is not None and probe.points > 0):
+        if _probe_due(state, at):
+            take_probe(probe, model, state)
+        done_early = task.finished(state.step, state.curve) and state.step < iters
+        if done_early and probe is not None and probe.points > 0 and state.curve[-1]["step"] != state.step:
             take_probe(probe, model, state)
         if done_early:
             end = state.step

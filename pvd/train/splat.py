@@ -203,7 +203,7 @@ class GSTeacherTask:
         self.grad_sum = torch.zeros(n, device=self.device)
         self.grad_count = torch.zeros(n, device=self.device)
 
-    def finished(self, done: int) -> bool:
+    def finished(self, done: int, curve: list[dict]) -> bool:
         return False
 
     def diverged(self, step: int, value: float) -> str:

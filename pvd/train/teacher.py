@@ -137,7 +137,7 @@ class TeacherTask:
         self.losses.append(mse)
         return {"loss": mse, "psnr": -10 * math.log10(max(mse, 1e-10))}
 
-    def finished(self, done: int) -> bool:
+    def finished(self, done: int, curve: list[dict]) -> bool:
         return False
 
     def diverged(self, step: int, value: float) -> str:

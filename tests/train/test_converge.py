@@ -38,61 +38,64 @@ def test_plateau_lr_is_the_cosine_until_it_fires_then_anneals_to_the_final_rate(
     assert all(a >= b for a, b in zip(fired[39:50], fired[40:50])), "the tail only decreases"
 
 
-class _Curve:
-    """A monitor replaying a fixed curve (the rule's logic, apart from rendering)."""
-
-    def __init__(self, values):
-        self.values, self.calls = list(values), 0
-
-    def measure(self, student):
-        self.calls += 1
-        return self.values.pop(0)
-
-
-def _rule(values, cap=100, start=0, **cfg):
+def _rule(cap=100, start=0, **cfg):
     p = torch.nn.Parameter(torch.zeros(1))
     sched = PlateauLR(torch.optim.SGD([p], lr=0.1), cap, 0.0)
-    return StopRule(StopConfig(rule="plateau", every=0.1, **cfg), cap, start, _Curve(values), sched)
+    return StopRule(StopConfig(rule="plateau", **cfg), cap, start, sched)
+
+
+def _replay(rule, values, every=10, cap=100):
+    """Feed ``values`` as curve points every ``every`` steps (the curve probe's), step by step as
+    the engine does; returns the step the run ends at (``cap`` when it never ends early)."""
+    curve = [{"step": 0, "psnr_vs_teacher": 0.0}]
+    values = list(values)
+    for done in range(1, cap + 1):
+        if done % every == 0 and values:
+            curve.append({"step": done, "psnr_vs_teacher": values.pop(0)})
+        if rule.finished(done, curve):
+            return done, curve
+    return cap, curve
 
 
 def test_rule_fires_on_a_plateau_of_the_best_value_not_on_noise():
-    # measured at 10, 20, ...; window 0.2 of 100 = 20 steps
-    rule = _rule([20, 25, 24, 26, 26.05, 25.0, 26.08, 30], window=0.2, min_gain=0.1)
-    for done in range(1, 101):
-        rule.after_step(done, None)
-        if rule.state.fired_at is not None:
-            break
+    # points at 10, 20, ...; window 0.2 of 100 = 20 steps
+    rule = _rule(window=0.2, min_gain=0.1)
+    end, curve = _replay(rule, [20, 25, 24, 26, 26.05, 25.0, 26.08, 30])
     # best 26 at 40; at 60 the best (26.05) gained 0.05 over the best up to 40 -> plateau
-    assert rule.state.reason == "plateau" and rule.state.fired_at == 60
-    assert rule.end() == 60 + max(10, round(0.25 * 60))
-    assert [s for s, _ in rule.state.history] == [10, 20, 30, 40, 50, 60]
+    assert rule.scheduler.fired_at == 60 and end == 60 + round(0.25 * 60)
+    stop = rule.describe(end, curve)
+    assert stop["reason"] == "plateau" and stop["fired_at"] == 60 and stop["steps"] == end
+    assert [h["step"] for h in stop["history"]][:6] == [10, 20, 30, 40, 50, 60]
 
 
 def test_rule_target_and_a_rising_curve():
-    rule = _rule([30, 36, 41], target=40.0)
-    for done in range(1, 101):
-        rule.after_step(done, None)
-    assert rule.state.reason == "target" and rule.state.fired_at == 30
-    rising = _rule([float(v) for v in range(10, 30)], window=0.2, min_gain=0.1)
-    for done in range(1, 101):
-        rising.after_step(done, None)
-    assert rising.state.fired_at is None and rising.end() is None, "a curve that still rises runs to the cap"
+    rule = _rule(target=40.0)
+    end, curve = _replay(rule, [30, 36, 41])
+    assert rule.describe(end, curve)["reason"] == "target" and rule.scheduler.fired_at == 30
+    rising = _rule(window=0.2, min_gain=0.1)
+    end, curve = _replay(rising, [float(v) for v in range(10, 30)])
+    assert end == 100 and rising.scheduler.fired_at is None, "a curve that still rises runs to the cap"
+    assert rising.describe(end, curve)["reason"] == "cap"
 
 
 def test_rule_watches_only_the_last_stage():
-    rule = _rule([99.0] * 10, start=50, target=40.0)
-    for done in range(1, 51):
-        rule.after_step(done, None)
-    assert rule.monitor.calls == 0 and rule.state.fired_at is None
-    rule.after_step(60, None)
-    assert rule.state.reason == "target" and rule.state.fired_at == 60
+    rule = _rule(start=50, target=40.0)
+    end, curve = _replay(rule, [99.0] * 10)
+    assert rule.scheduler.fired_at == 60, "points up to the start are not read"
+    assert [h["step"] for h in rule.describe(end, curve)["history"]][0] == 60
+
+
+def test_the_rule_raises_the_curve_to_two_points_per_window():
+    assert StopConfig(rule="plateau", window=0.2).curve_points(0) == 11
+    assert StopConfig(rule="plateau", window=0.2).curve_points(20) == 20
+    assert StopConfig(rule="off").curve_points(0) == 0
 
 
 @pytest.mark.parametrize(
     "cfg,field",
     [
         ({"rule": "sometimes"}, "stop_rule"),
-        ({"window": 0.01, "every": 0.05}, "stop_window"),
+        ({"window": 0.0}, "stop_window"),
         ({"window": 1.5}, "stop_window"),
         ({"min_gain": math.nan}, "stop_min_gain"),
         ({"target": -1.0}, "stop_target"),
@@ -117,7 +120,7 @@ def _distill(scene, teacher, ws, *extra):
     return main([*args, "--iters", "60", "--batch_rays", "256", "--stage_iters", "4,8", "--no_progress", *extra])
 
 
-STOPPING = ["--stop_rule", "plateau", "--stop_target", "15", "--curve_points", "4"]
+STOPPING = ["--stop_rule", "plateau", "--stop_target", "15", "--curve_points", "0"]
 
 
 def test_a_run_that_matched_its_teacher_stops_and_says_why(demo_scene, hash_teacher, tmp_path, capsys):

@@ -39,7 +39,7 @@ class ToyTask:
     def diverged(self, step, value):
         return f"toy diverged at step {step}: {value}"
 
-    def finished(self, done):
+    def finished(self, done, curve):
         return False
 
     def state_dict(self):
