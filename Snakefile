@@ -70,6 +70,18 @@ wildcard_constraints:
     format="mesh|points",
 
 
+onstart:
+    start_job_server()
+
+
+onsuccess:
+    stop_job_server()
+
+
+onerror:
+    stop_job_server()
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/build.smk"
 include: "workflow/rules/teacher.smk"

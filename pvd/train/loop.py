@@ -27,9 +27,11 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,22 +58,29 @@ _EAGER_ADAMW_STEP = getattr(torch.optim.AdamW.step, "__wrapped__", torch.optim.A
 
 
 def skip_dynamo_import() -> int:
-    """Let torch's optimisers and schedulers run without importing torch._dynamo in a process that
-    never compiles (the ``pvd`` command): their methods are wrapped to disable dynamo, and the
-    wrapper imports it at the first call (~1.5 s per job). Marks each wrapped function as its own
-    disabled version, as the wrapper would cache it. Returns how many were marked (0 when
-    torch._dynamo is already loaded, or torch's wrappers changed)."""
+    """Let torch run without importing torch._dynamo in a process that never compiles (the ``pvd``
+    command). Torch wraps some of its Python functions (optimiser steps, schedulers, the Python
+    kernels of ops on the ``meta`` device that :func:`pvd.model.field_bytes` sizes fields with) to
+    disable dynamo, and the wrapper imports it at the first call: about 1.5 s of each job's start
+    on this CPU. Marks each wrapped function as its own disabled version, as the wrapper would cache
+    it. Returns how many were marked (0 when torch._dynamo is already loaded, or torch's wrappers
+    changed: then nothing changes but the time)."""
     if "torch._dynamo" in sys.modules:
         return 0
-    optim = torch.optim
-    classes = [optim.Optimizer, optim.lr_scheduler.LRScheduler]
-    classes += [c for c in vars(optim).values() if isinstance(c, type) and issubclass(c, optim.Optimizer)]
+    wrapper = torch._compile._disable_dynamo(lambda: None)  # one of torch's wrappers, to recognise them
+    code = wrapper.__code__
+    if "fn" not in code.co_freevars:
+        return 0
+    cell = code.co_freevars.index("fn")
     marked = 0
-    for cls in classes:
-        for attr in vars(cls).values():
-            code, fn = getattr(attr, "__code__", None), getattr(attr, "__wrapped__", None)
-            if fn is not None and code is not None and code.co_name == "inner" and "disable_fn" in code.co_varnames:
-                fn.__dynamo_disable = fn
+    for obj in gc.get_objects():
+        if type(obj) is types.FunctionType and obj.__code__ is code:
+            fn = obj.__closure__[cell].cell_contents
+            if getattr(fn, "__dynamo_disable", None) is None:
+                try:
+                    fn.__dynamo_disable = fn
+                except (AttributeError, TypeError):  # a built-in: its wrapper imports dynamo if ever called
+                    continue
                 marked += 1
     return marked
 

@@ -34,6 +34,7 @@ from pvd.data.scene import SceneSplit
 from pvd.fields.gs import PARAMS, GSField, logit
 from pvd.model import Model
 from pvd.ops.splat import quat_to_rotmat
+from pvd.train.loop import AdamW
 from pvd.train.teacher import TeacherConfig
 
 RESET_OPACITY = 0.01
@@ -69,7 +70,8 @@ def scene_extent(split: SceneSplit, model: Model) -> float:
 
 
 def gs_optimizer(field: GSField, cfg: GSTeacherConfig):
-    """Adam (eps 1e-15) with one group per parameter and the means' exponential decay."""
+    """Adam (eps 1e-15; the engine's AdamW without weight decay, which is Adam and runs without
+    torch's dynamo wrapper) with one group per parameter and the means' exponential decay."""
     rates = {
         "means": cfg.lr,
         "log_scales": cfg.lr_scale,
@@ -79,7 +81,7 @@ def gs_optimizer(field: GSField, cfg: GSTeacherConfig):
         "sh_rest": cfg.lr_sh / 20,
     }
     groups = [{"params": [getattr(field, k)], "lr": rates[k], "name": k} for k in PARAMS]
-    opt = torch.optim.Adam(groups, eps=1e-15, fused=True)
+    opt = AdamW(groups, eps=1e-15, weight_decay=0.0)
     decay = [
         (lambda step: cfg.lr_final_ratio ** min(step / max(cfg.iters, 1), 1.0)) if k == "means" else (lambda step: 1.0)
         for k in PARAMS

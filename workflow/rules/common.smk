@@ -40,6 +40,49 @@ _pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if 
 if _pythonpath[:1] != [str(REPO)]:
     os.environ.update(PYTHONPATH=os.pathsep.join([str(REPO)] + _pythonpath))
 
+# ---------------------------------------------------------------- the job server
+
+
+_JOB_SERVER = []  # the server's process, once started
+
+
+def start_job_server():
+    """Start `python -m pvd.jobserver` for this Snakemake run (config `job_server`) and point the jobs'
+    `pvd` at it (PVD_JOB_SERVER). Jobs that start before it listens, or that it refuses, run as
+    usual; it stops with this run (stop_job_server, or by itself when this process is gone)."""
+    if not config.get("job_server", True):
+        return
+    import subprocess
+    import sys
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"pvd-jobs-{os.getuid()}-{os.getpid()}.sock"
+    log = Path(".snakemake") / "log" / f"pvd-jobserver-{os.getpid()}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as err:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pvd.jobserver", "--socket", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the jobs through their clients
+        )
+    os.environ["PVD_JOB_SERVER"] = str(path)
+    _JOB_SERVER.append(server)
+
+
+def stop_job_server():
+    """Let the job server finish and stop (it takes no new jobs once told)."""
+    for server in _JOB_SERVER:
+        if server.poll() is not None:
+            continue
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except Exception:
+            server.kill()
+
+
 # the architecture keys, as the config schema lists them (tests/workflow/test_names.py checks them
 # against pvd.fields.ARCHS, which the workflow cannot import)
 ARCHS = tuple(yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())["$defs"]["arch"]["enum"])
