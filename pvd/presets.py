@@ -150,7 +150,10 @@ _TINY_TEACHERS["gs"] = GSTeacherConfig(
 # decay is scaled so that each step decays parameters as much as in the paper preset (lr * wd
 # unchanged) -- at 0.01 it erodes even a perfect same-type copy. The mlp student gains more from
 # more steps at half the rays (vm->mlp: 2000 x 512 +0.4 dB over 1000 x 1024 in the same time; 2500
-# steps for margin).
+# steps for margin). The tensors student is the opposite: its step costs mostly the dense update of
+# its grid, so half the steps at twice the rays is cheaper and no worse (demo, 1 thread: hash2tensors
+# 30.38 -> 30.53 dB, 31.3 -> 21.9 processor s; mlp2tensors 28.75 -> 28.87, 42.5 -> 31.4;
+# tensors2tensors 29.70 -> 29.78, 41.8 -> 27.9).
 _TINY_DISTILL_LR = {"hash": 1e-2, "vm": 3e-2, "mlp": 1e-2, "tensors": 1e-1, "gs": 1e-2}
 # The stopping rule (pvd.train.converge) watches the last fifth of the cap for a gain of 0.1 dB
 # against the teacher's renders, measured every 1/20 of the cap: on the demo no student stops early
@@ -171,7 +174,7 @@ _TINY_DISTILL = {
         "hash": (1000, 1024),
         "vm": (1000, 1024),
         "mlp": (2500, 512),
-        "tensors": (1000, 1024),
+        "tensors": (500, 2048),
         "gs": (1500, 1),  # whole views per step: the gs teacher schedule on the teacher's renders
     }.items()
 }
