@@ -19,8 +19,8 @@ from pvd.data import index_split, load_split
 from pvd.data.index import scene_hash
 from pvd.data.poses import PoseSampler
 from pvd.data.scene import SceneSplit
-from pvd.evaluate.evaluate import evaluate_model, render_view
-from pvd.evaluate.probe import CurveProbe, probe_cameras
+from pvd.evaluate.evaluate import evaluate_model
+from pvd.evaluate.probe import CurveProbe, probe_cameras, reduced_render
 from pvd.evaluate.render_cache import teacher_renders
 from pvd.evaluate.scene_check import check_scene
 from pvd.fields import ARCHS, MODEL_TYPES
@@ -37,7 +37,7 @@ from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes
 from pvd.train.converge import STOP_RULES, MatchMonitor
 from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
-from pvd.train.splat_distill import distill_to_splats, splat_targets
+from pvd.train.splat_distill import GRID_DILATION, dilate_grid, distill_to_splats, splat_targets
 
 STAGE_MODES = ("progressive", "rgb_only")
 
@@ -292,6 +292,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     if teacher.model_type == "gs" and spec.model_type != "gs":  # the splat renders are the RGB targets
         cfg = replace(cfg, real_ray_fraction=cfg.real_ray_fraction or 1.0)
         real = splat_targets(teacher, sampler, cfg.seed, device)
+        dilate_grid(teacher.grid, GRID_DILATION)  # the student marches (and keeps its grid) on it
     else:
         real = (
             load_split(spec.scene_dir, spec.data_type, "train", spec.downscale) if cfg.real_ray_fraction > 0 else None
@@ -333,8 +334,11 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     probe = CurveProbe(test, probing, teacher=teacher) if probing.points > 0 else None
     monitor = None
     if cfg.stop.enabled and spec.model_type != "gs":
-        _, _, cams = probe_cameras(test.cameras, cfg.stop.views, cfg.stop.size)
-        monitor = MatchMonitor(teacher, cams, lambda model, cameras, v: render_view(model, cameras, v, device))
+        views, factor, cams = probe_cameras(test.cameras, cfg.stop.views, cfg.stop.size)
+        full = test.cameras[views]  # a gs teacher is drawn at full size and reduced (reduced_render)
+        monitor = MatchMonitor(
+            teacher, cams, lambda model, cameras, v: reduced_render(model, cameras, full, factor, v, device)
+        )
     if spec.model_type == "gs":  # splats learn from the teacher's images (pvd.train.splat_distill)
         result = distill_to_splats(
             teacher,
