@@ -85,6 +85,17 @@ def probe_cameras(cameras: Cameras, views: int, size: int) -> tuple[list[int], i
     return indices, factor, reduced_cameras(cameras[indices], factor)
 
 
+def reduced_render(model: Model, cameras: Cameras, full: Cameras, factor: int, view: int, device) -> Tensor:
+    """``model``'s render [h, w, 3] (on the CPU) of view ``view`` of the reduced ``cameras``, whose
+    full-resolution views are ``full`` (``factor`` times larger). Splats drawn at a fraction of their
+    resolution are dominated by the rasteriser's 0.3 px dilation (the demo's gs teacher: 16 dB at
+    26 px, 33 dB at 80 px), so a splat model is rendered at ``full`` and area-averaged as the ground
+    truth is; any other model is rendered at ``cameras`` directly."""
+    if is_splat_renderer(model.renderer):
+        return torch.from_numpy(area_downscale(render_view(model, full, view, device).cpu().numpy(), factor))
+    return render_view(model, cameras, view, device).cpu()
+
+
 MIN_MSE = 1e-10  # PSNR is capped at 100 dB (a student identical to its teacher would be +inf)
 
 
@@ -117,17 +128,10 @@ class CurveProbe:
 
     def _render_all(self, model: Model) -> list[Tensor]:
         device = model_device(model)
-        if is_splat_renderer(model.renderer):
-            # splats drawn at a fraction of their resolution are dominated by the rasteriser's
-            # 0.3 px dilation (the demo's gs teacher: 16 dB at 26 px, 33 dB at 80 px): render them
-            # at the split's resolution and area-average them as the ground truth is
-            return [
-                torch.from_numpy(
-                    area_downscale(render_view(model, self.full_cameras, i, device).cpu().numpy(), self.factor)
-                )
-                for i in range(len(self.views))
-            ]
-        return [render_view(model, self.cameras, i, device).cpu() for i in range(len(self.views))]
+        return [
+            reduced_render(model, self.cameras, self.full_cameras, self.factor, i, device)
+            for i in range(len(self.views))
+        ]
 
     def measure(self, model: Model) -> dict[str, float]:
         renders = self._render_all(model)

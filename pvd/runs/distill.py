@@ -37,7 +37,7 @@ from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes
 from pvd.train.converge import STOP_RULES
 from pvd.train.distill import INIT_MODES, STUDENT_GRIDS, DistillConfig, distill, init_student, pair_name
 from pvd.train.losses import LOSS_TYPES
-from pvd.train.splat_distill import distill_to_splats, splat_targets
+from pvd.train.splat_distill import GRID_DILATION, dilate_grid, distill_to_splats, splat_targets
 
 STAGE_MODES = ("progressive", "rgb_only")
 
@@ -292,6 +292,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     if teacher.model_type == "gs" and spec.model_type != "gs":  # the splat renders are the RGB targets
         cfg = replace(cfg, real_ray_fraction=cfg.real_ray_fraction or 1.0)
         real = splat_targets(teacher, sampler, cfg.seed, device)
+        dilate_grid(teacher.grid, GRID_DILATION)  # the student marches (and keeps its grid) on it
     else:
         real = (
             load_split(spec.scene_dir, spec.data_type, "train", spec.downscale) if cfg.real_ray_fraction > 0 else None

@@ -38,7 +38,8 @@ def teachers(demo_scene, tmp_path_factory):
     return root
 
 
-def distilled(teachers, demo_scene, teacher: str, student: str, iters: int) -> dict:
+def distilled(teachers, demo_scene, teacher: str, student: str, iters: int) -> tuple[dict, dict]:
+    """The metrics and the whole record of ``teacher``2``student`` distilled for ``iters`` steps."""
     ws = teachers / f"{teacher}2{student}"
     ckpt = teachers / teacher / "checkpoint.pt"
     assert (
@@ -47,16 +48,20 @@ def distilled(teachers, demo_scene, teacher: str, student: str, iters: int) -> d
     )
     record = json.loads((ws / "record.json").read_text())
     assert record["pair"] == f"{teacher}2{student}" and load_model(ws / "checkpoint.pt").model_type == student
-    return record["metrics"]
+    return record["metrics"], record
 
 
 def test_gs_teacher_distils_into_hash(teachers, demo_scene):
-    metrics = distilled(teachers, demo_scene, "gs", "hash", 200)
+    metrics, record = distilled(teachers, demo_scene, "gs", "hash", 200)
     assert metrics["teacher_psnr_test"] > 20.0
     assert metrics["psnr_vs_teacher"] > 18.0  # the student follows the splats' volume rendering
+    # the student marched on the teacher's grid grown by a cell (GRID_DILATION) and keeps its own
+    # grid within that region: it occupies cells outside the teacher's grid as saved
+    teacher_grid = load_model(teachers / "gs" / "checkpoint.pt").grid.occupied_fraction()
+    assert record["grid_occupancy"] > teacher_grid
 
 
 def test_hash_teacher_distils_into_gs(teachers, demo_scene):
-    metrics = distilled(teachers, demo_scene, "hash", "gs", 200)
+    metrics, _ = distilled(teachers, demo_scene, "hash", "gs", 200)
     assert metrics["psnr_vs_teacher"] > 20.0
     assert metrics["final_losses"]["rgb"] < 0.01
