@@ -75,3 +75,15 @@ def test_gsplat_depth_becomes_the_distance_along_the_ray():
     distance = out.depth.cpu()[hit] / out.opacity.cpu()[hit]
     expected = twin.depth[hit] / twin.opacity[hit]
     assert float(((distance - expected).abs() / expected).median()) < 0.02
+
+
+def test_the_viewer_rasterises_gaussian_fields():
+    from pvd.view.frames import render_frame
+
+    cams = tilted_camera()
+    gs = model_of("gs")
+    frame = render_frame(gs, cams, "rgb", torch.device("cpu"))
+    with torch.no_grad():
+        ref = gs.renderer.render_camera(cams, 0, NORM, torch.ones(3)).rgb
+    assert frame.shape == (cams.height, cams.width, 3)
+    assert (frame == (ref.clamp(0, 1).numpy() * 255 + 0.5).astype("uint8")).all()
