@@ -7,7 +7,7 @@ students after it, each labelled with the view's PSNR; middle block: the same gr
 (mean absolute error, ``inferno``, as :mod:`pvd.evaluate.renders` draws them); right block: the same
 grid of depth images (the rendered distance to the surface, ``turbo`` from the near to the far end of
 the scale metrics.json records), when the evaluations saved them. Evaluations from before depth
-images were saved have none: their cells stay empty, and without any the block is left out. An
+images were saved have none: their cells say so, and without any the block is left out. An
 optional crop ``(x, y, width, height)`` in pixels zooms every image into the same region.
 """
 
@@ -148,6 +148,8 @@ def qualitative_figure(
                 r = renders.get((teacher, student))
                 image = None if r is None else getattr(r, kind)
                 if image is None:
+                    if r is not None:  # an evaluation from before depth images were saved
+                        axes[i, j].text(0.5, 0.5, "no depth saved", ha="center", va="center", fontsize=7, color="grey")
                     continue
                 axes[i, j].imshow(_crop(image, crop))
                 if kind == "depth":
