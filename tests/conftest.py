@@ -6,15 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
-import pvd  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+import pvd  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads: torch is imported below, in functions)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PVD_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 def pytest_collection_modifyitems(config, items):
+    import torch  # not at the top: pvd must set OMP_WAIT_POLICY first (idle OpenMP threads that spin
+    # made a gs training run take 499 s instead of 92 s on the shared 2-core machine)
+
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="no CUDA GPU on this machine")

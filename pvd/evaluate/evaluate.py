@@ -28,7 +28,7 @@ from pvd.data.cameras import Cameras, image_rays
 from pvd.data.scene import SceneSplit
 from pvd.metrics import LPIPS_NETS, MIN_SIDE, SSIM_MODES, LpipsSet, load_lpips, mse, psnr_from_mse, ssim, summarize_psnr
 from pvd.model import Model
-from pvd.render.splat import is_splat_renderer
+from pvd.render.splat import is_splat_renderer, render_view_output
 
 WHITE = (1.0, 1.0, 1.0)
 
@@ -103,6 +103,27 @@ def model_device(model: Model) -> torch.device:
     return next(model.grid.buffers()).device
 
 
+def render_view_full(
+    model: Model,
+    cameras: Cameras,
+    view: int,
+    device: torch.device,
+    background: tuple[float, float, float] = WHITE,
+    chunk: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Render camera ``view`` at the cameras' resolution (Gaussian fields by rasterisation,
+    :mod:`pvd.render.splat`; the others by ray marching): rgb [H, W, 3] in [0, 1], opacity [H, W] and
+    distance [H, W] to the surface each pixel sees (world units, ``depth / opacity``; inf where the
+    opacity is 0), all on ``device``."""
+    bg = torch.tensor(background, device=device)
+    out = render_view_output(model.renderer, cameras, view, model.normalization, bg, chunk)
+    h, w = cameras.height, cameras.width
+    opacity = out.opacity.float().reshape(h, w)
+    depth = out.depth.float().reshape(h, w) / model.normalization.scale
+    distance = torch.where(opacity > 0, depth / opacity.clamp_min(1e-12), torch.inf)
+    return out.rgb.reshape(h, w, 3).clamp(0, 1), opacity, distance
+
+
 def render_view(
     model: Model,
     cameras: Cameras,
@@ -113,15 +134,7 @@ def render_view(
 ) -> Tensor:
     """Render camera ``view`` at the cameras' resolution: [H, W, 3] float in [0, 1] on ``device``
     (Gaussian fields by rasterisation, :mod:`pvd.render.splat`; the others by ray marching)."""
-    if is_splat_renderer(model.renderer):
-        bg = torch.tensor(background, device=device)
-        return model.renderer.render_view_image(cameras, view, model.normalization, bg).clamp(0, 1)
-    rays = image_rays(cameras, view, model.normalization).to(device)
-    bg = torch.tensor(background, device=device)
-    kwargs = {} if chunk is None else {"chunk": chunk}
-    with torch.no_grad():
-        out = model.renderer.render_image(rays, bg, **kwargs)
-    return out.rgb.reshape(cameras.height, cameras.width, 3).clamp(0, 1)
+    return render_view_full(model, cameras, view, device, background, chunk)[0]
 
 
 def warm_up(model: Model, cameras: Cameras, device: torch.device, n_rays: int = 256) -> None:
@@ -210,6 +223,7 @@ def evaluate_model(
     chunk: int | None = None,
     on_image: Callable[[int, Tensor, Tensor], None] | None = None,
     reference: Model | None = None,
+    on_depth: Callable[[int, Tensor, Tensor], None] | None = None,
 ) -> EvalResult:
     """Render every view of ``split`` with a white background and score it.
 
@@ -246,11 +260,13 @@ def evaluate_model(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
-        pred = render_view(model, cams, view, device, chunk=chunk)
+        pred, opacity, distance = render_view_full(model, cams, view, device, chunk=chunk)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         render_seconds += time.perf_counter() - t0
         scores.append(score_image(pred, gt, split.files[view], ssim_mode, nets))
+        if on_depth is not None:
+            on_depth(view, distance, opacity)
         if on_image is not None:
             on_image(view, pred, gt)
     return summarize(scores, split.name, cams.width, cams.height, ssim_mode, render_seconds, reason)

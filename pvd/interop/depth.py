@@ -1,9 +1,11 @@
 """Rendered depth of a model's views: the surface each pixel sees, for point clouds and visibility.
 
-A view is rendered over a black background, so its colour is premultiplied by its opacity; the
-surface a pixel sees lies at ``origin + (depth / opacity) * direction`` (box units: ``depth`` is the
-expected distance ``sum w t`` along the unit box direction, see :mod:`pvd.render.compositing`) with the
-straight colour ``rgb / opacity``. Pixels whose opacity is below a cut see no surface.
+A view is rendered as the model renders images (:func:`pvd.render.splat.render_view_output`:
+Gaussian fields through the splat rasteriser, the others by ray marching) over a black background,
+so its colour is premultiplied by its opacity; the surface a pixel sees lies at ``origin + (depth /
+opacity) * direction`` (box units: ``depth`` is the expected distance ``sum w t`` along the unit box
+direction, see :mod:`pvd.render.compositing`) with the straight colour ``rgb / opacity``. Pixels
+whose opacity is below a cut see no surface.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from torch import Tensor
 
 from pvd.data.cameras import Cameras, image_rays
 from pvd.model import Model
+from pvd.render.splat import render_view_output
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ def view_size_scale(cameras: Cameras, max_side: int | None) -> Cameras:
 @torch.no_grad()
 def render_depth(model: Model, cameras: Cameras, view: int, device: torch.device, chunk: int = 4096) -> ViewDepth:
     """Render camera ``view`` of ``cameras`` with ``model`` (module doc)."""
-    rays = image_rays(cameras, view, model.normalization).to(device)
-    out = model.renderer.render_image(rays, torch.zeros(3, device=device), chunk=chunk)
+    rays = image_rays(cameras, view, model.normalization)
+    out = render_view_output(model.renderer, cameras, view, model.normalization, torch.zeros(3, device=device), chunk)
     opacity = out.opacity.float()
     seen = opacity > 0
     distance = torch.where(seen, out.depth.float() / opacity.clamp_min(1e-12), math.inf)

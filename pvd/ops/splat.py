@@ -106,6 +106,7 @@ class SplatOutput:
         means2d: [n, 2] projected means in pixels (its ``.grad`` after backward is the view-space
             gradient 3DGS densifies on); None where the backend does not expose it.
         radii: [n] long pixel radius of each Gaussian's box (0: culled).
+        depth_is_z: ``depth`` is ``sum w z`` with ``z`` the view-space depth (gsplat) instead.
     """
 
     rgb: Tensor
@@ -113,6 +114,7 @@ class SplatOutput:
     depth: Tensor
     means2d: Tensor | None
     radii: Tensor
+    depth_is_z: bool = False
 
 
 def quat_to_rotmat(q: Tensor) -> Tensor:
@@ -347,7 +349,8 @@ def rasterize_gsplat(g: Gaussians, cam: SplatCamera, bg: Tensor) -> SplatOutput:
         means2d.retain_grad()
     radii = meta["radii"][0]
     radii = radii.max(-1).values if radii.dim() == 2 else radii
-    return SplatOutput(rgb, opacity, depth * opacity, means2d[0] if means2d is not None else None, radii.long())
+    means2d = means2d[0] if means2d is not None else None
+    return SplatOutput(rgb, opacity, depth * opacity, means2d, radii.long(), depth_is_z=True)
 
 
 def check_camera(cam: SplatCamera) -> None:

@@ -3,9 +3,12 @@
 Read from the evaluations (``<dataset>/<scene>/eval/<model>/metrics.json`` and the renders that
 ``pvd evaluate --render_views`` wrote and listed in it), never re-rendered. Left block: the ground
 truth above a grid with the teachers in rows, the teacher itself in the first column and its
-students after it, each labelled with the view's PSNR; right block: the same grid of error maps
-(mean absolute error, ``inferno``, as :mod:`pvd.evaluate.renders` draws them). An optional crop
-``(x, y, width, height)`` in pixels zooms every image into the same region.
+students after it, each labelled with the view's PSNR; middle block: the same grid of error maps
+(mean absolute error, ``inferno``, as :mod:`pvd.evaluate.renders` draws them); right block: the same
+grid of depth images (the rendered distance to the surface, ``turbo`` from the near to the far end of
+the scale metrics.json records), when the evaluations saved them. Evaluations from before depth
+images were saved have none: their cells say so, and without any the block is left out. An
+optional crop ``(x, y, width, height)`` in pixels zooms every image into the same region.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pvd.report.figures import save_figure
 
 @dataclass(frozen=True)
 class ViewRender:
-    """One model's render of the chosen view: images [H, W, 3] uint8 and the view's PSNR."""
+    """One model's render of the chosen view: images [H, W, 3] uint8 and the view's PSNR; the depth
+    image and its scale (near, far; world units) or None for evaluations that saved none."""
 
     teacher: str
     student: str
@@ -33,6 +37,8 @@ class ViewRender:
     gt: np.ndarray
     psnr: float
     file: str
+    depth: np.ndarray | None = None
+    depth_range: tuple[float, float] | None = None
 
 
 def read_view(metrics_path: str | Path, view: int) -> ViewRender:
@@ -48,7 +54,7 @@ def read_view(metrics_path: str | Path, view: int) -> ViewRender:
     if not saved:
         raise UserError(f"{path} lists no renders of view {view}: evaluate with `render_views` {view}")
     entry = saved[0]
-    images = {k: iio.imread(path.parent / entry[k])[..., :3] for k in ("render", "gt", "error")}
+    images = {k: iio.imread(path.parent / entry[k])[..., :3] for k in ("render", "gt", "error", "depth") if k in entry}
     return ViewRender(
         name.teacher,
         name.student,
@@ -57,6 +63,8 @@ def read_view(metrics_path: str | Path, view: int) -> ViewRender:
         images["gt"],
         float(metrics["per_image"][view]["psnr"]),
         entry["file"],
+        images.get("depth"),
+        (float(entry["depth_near"]), float(entry["depth_far"])) if "depth_near" in entry else None,
     )
 
 
@@ -67,6 +75,17 @@ def _crop(img: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarray
     if x < 0 or y < 0 or w < 1 or h < 1 or x + w > img.shape[1] or y + h > img.shape[0]:
         raise SpecError("crop", f"{x} {y} {w} {h} does not fit a {img.shape[1]}x{img.shape[0]} image")
     return img[y : y + h, x : x + w]
+
+
+def _depth_legend(renders: list[ViewRender]) -> str:
+    """The depth block's legend: its colours and scale (world units)."""
+    ranges = {r.depth_range for r in renders if r.depth_range is not None}
+    scale = (
+        "near {:.3g} to far {:.3g}".format(*ranges.pop())
+        if len(ranges) == 1
+        else "each model's near to far (metrics.json)"
+    )
+    return f"distance to surface\nturbo: {scale}\n(world units; white: empty)"
 
 
 def qualitative_figure(
@@ -89,11 +108,17 @@ def qualitative_figure(
     students = [a for a in ARCHS if any(s == a for _, s in renders)]
     columns = [""] + students
     n_rows, n_cols = 1 + len(teachers), len(columns)
+    kinds = ("render", "error") + (("depth",) if any(r.depth is not None for r in renders.values()) else ())
     size = 1.6
-    fig = plt.figure(figsize=(2 * n_cols * size + 0.6, n_rows * size + 0.9))
-    blocks = fig.subfigures(1, 2, wspace=0.02)
+    fig = plt.figure(figsize=(len(kinds) * n_cols * size + 0.6, n_rows * size + 0.9))
+    blocks = fig.subfigures(1, len(kinds), wspace=0.02)
     first = next(iter(renders.values()))
-    for block, kind in zip(blocks, ("render", "error")):
+    legends = {
+        "error": "|render - truth|\nmean over RGB\n0 to 0.25 (inferno)",
+        "depth": _depth_legend(list(renders.values())),
+    }
+    titles = {"render": "renders (column 1: the teacher itself)", "error": "error maps", "depth": "depth"}
+    for block, kind in zip(blocks, kinds):
         axes = block.subplots(n_rows, n_cols, squeeze=False)
         for ax in axes.flat:
             ax.set_xticks([])
@@ -108,7 +133,7 @@ def qualitative_figure(
             gt_ax.text(
                 0.5,
                 0.5,
-                "|render - truth|\nmean over RGB\n0 to 0.25 (inferno)",
+                legends[kind],
                 ha="center",
                 va="center",
                 fontsize=7,
@@ -121,9 +146,14 @@ def qualitative_figure(
             axes[i, 0].set_ylabel(DISPLAY_NAMES[teacher], fontsize=8)
             for j, student in enumerate(columns):
                 r = renders.get((teacher, student))
-                if r is None:
+                image = None if r is None else getattr(r, kind)
+                if image is None:
+                    if r is not None:  # an evaluation from before depth images were saved
+                        axes[i, j].text(0.5, 0.5, "no depth saved", ha="center", va="center", fontsize=7, color="grey")
                     continue
-                axes[i, j].imshow(_crop(r.render if kind == "render" else r.error, crop))
+                axes[i, j].imshow(_crop(image, crop))
+                if kind == "depth":
+                    continue
                 axes[i, j].text(
                     0.03,
                     0.04,
@@ -133,7 +163,7 @@ def qualitative_figure(
                     color="white",
                     bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0},
                 )
-        block.suptitle("renders (column 1: the teacher itself)" if kind == "render" else "error maps", fontsize=9)
+        block.suptitle(titles[kind], fontsize=9)
     title = f"{DATASET_TITLES[dataset]} / {scene}: test view {view} ({Path(first.file).name})"
     fig.suptitle(title + (f"\n{caption}" if caption else ""), fontsize=10, y=1.02)
     return save_figure(fig, Path(out_dir), f"{dataset}_{scene}_qualitative")

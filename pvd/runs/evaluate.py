@@ -1,11 +1,12 @@
 """``evaluate``: score a teacher or student checkpoint on a split of its scene.
 
 Writes ``WS/metrics.json`` (means, per-image values, render time) and ``WS/record.json``; with
-``save_renders`` also ``WS/renders/`` (see :mod:`pvd.evaluate.renders`), with ``render_views`` only
-the renders of those views (e.g. for the report's qualitative grid); ``metrics.json["renders"]``
-lists the files written. Renders, metrics and record are built in ``WS/.pvd-next/`` and swapped in
-together (:mod:`pvd.runs.staging`): they appear together or not at all, and a rerun's interruption
-leaves the previous evaluation as it was. The workspace is claimed first
+``save_renders`` also ``WS/renders/`` (render, ground truth, error map and depth image of each view,
+see :mod:`pvd.evaluate.renders`), with ``render_views`` only the renders of those views (e.g. for the
+report's qualitative grid); ``metrics.json["renders"]`` lists the files written and each depth
+image's scale (``depth_near``, ``depth_far``: world units). Renders, metrics and record are built in
+``WS/.pvd-next/`` and swapped in together (:mod:`pvd.runs.staging`): they appear together or not at
+all, and a rerun's interruption leaves the previous evaluation as it was. The workspace is claimed first
 (:mod:`pvd.runs.workspace`): never a training one. A checkpoint of another scene is a clear error
 (:mod:`pvd.evaluate.scene_check`); ``data_type`` defaults to the checkpoint's. Any ``downscale`` is
 allowed; by default the checkpoint's own is used, which reproduces the trainer's test PSNR. With
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from pvd.data import DATA_TYPES, SPLITS, load_split
 from pvd.evaluate.evaluate import EvalResult, evaluate_model
-from pvd.evaluate.renders import RenderSaver
+from pvd.evaluate.renders import RenderSaver, box_depth_range
 from pvd.evaluate.scene_check import check_data_type, check_scene
 from pvd.metrics import SSIM_MODES
 from pvd.model import Model, ModelMeta
@@ -123,9 +125,10 @@ def run_evaluate(spec: EvaluateSpec) -> EvalResult:
     renders, metrics_file = out / "renders", spec.workspace / "metrics.json"
     views = set(spec.render_views) if spec.render_views else None
     # renders, metrics and record are built beside the workspace's result and swapped in together
-    saver = (
-        RenderSaver(renders, split.files, None if spec.save_renders else views) if spec.save_renders or views else None
-    )
+    saver = None
+    if spec.save_renders or views:
+        depth_range = partial(box_depth_range, split.cameras, norm=model.normalization, bound=model.meta.bound)
+        saver = RenderSaver(renders, split.files, None if spec.save_renders else views, depth_range)
     result = evaluate_model(
         model,
         split,
@@ -135,10 +138,11 @@ def run_evaluate(spec: EvaluateSpec) -> EvalResult:
         progress=not spec.no_progress,
         on_image=saver,
         reference=reference,
+        on_depth=saver.depth if saver is not None else None,
     )
     payload = metrics_payload(result, model.meta, spec.ckpt, spec.downscale, described)
     if saver is not None:
-        moved = {k: f"{renders.name}/" for k in ("render", "gt", "error")}  # paths relative to the workspace
+        moved = {k: f"{renders.name}/" for k in ("render", "gt", "error", "depth")}  # paths relative to the workspace
         payload["renders"] = [
             {k: moved[k] + Path(v).name if k in moved else v for k, v in r.items()} for r in saver.saved
         ]

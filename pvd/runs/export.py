@@ -6,10 +6,11 @@ The formats (:data:`EXPORT_FORMATS`: name -> writer and file suffixes):
   architecture can be written: ``paper``-preset fields in torch-ngp's frame (imported teachers and the
   students distilled from them) with the density clamp [-2, 7]; anything else (``tiny`` sizes above
   all) is a clear error naming what differs.
-* ``mesh`` — a triangle mesh (``.ply`` or ``.obj``) by marching cubes on the model's density, coloured
-  by the model, without the surfaces no training view sees (:mod:`pvd.interop.mesh`).
+* ``mesh`` — a triangle mesh (``.ply`` or ``.obj``) by marching cubes on the model's density (for
+  ``gs``: its Gaussians' point-query density), coloured by the model, without the surfaces no
+  training view sees (:mod:`pvd.interop.mesh`).
 * ``points`` — a coloured point cloud (``.ply``) from the rendered depth of the training views
-  (:mod:`pvd.interop.points`).
+  (:mod:`pvd.interop.points`; ``gs`` models' views through the splat rasteriser).
 * ``ply`` — a ``gs`` model's Gaussians as the standard 3D Gaussian splatting ``.ply``, in the
   dataset's world frame (:mod:`pvd.interop.ply`).
 

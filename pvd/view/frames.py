@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pvd.data.cameras import Cameras, image_rays
+from pvd.data.cameras import Cameras
 from pvd.model import Model
 from pvd.render import RenderOutput
+from pvd.render.splat import render_view_output
 
 OPENCV_TO_OPENGL = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
 SEEN = 0.5
@@ -84,8 +85,8 @@ RENDER_MODES: dict[str, Callable[[RenderOutput, int, int, float], np.ndarray]] =
 
 @torch.no_grad()
 def render_frame(model: Model, camera: Cameras, mode: str, device: torch.device) -> np.ndarray:
-    """[H, W, 3] uint8 image of ``model`` seen by the one camera ``camera`` in ``mode``."""
-    rays = image_rays(camera, 0, model.normalization).to(device)
-    out = model.renderer.render_image(rays, torch.ones(3, device=device))
+    """[H, W, 3] uint8 image of ``model`` seen by the one camera ``camera`` in ``mode`` (Gaussian
+    fields through the splat rasteriser, the others by ray marching, as evaluation renders them)."""
+    out = render_view_output(model.renderer, camera, 0, model.normalization, torch.ones(3, device=device))
     out = RenderOutput(out.rgb.float().cpu(), out.opacity.float().cpu(), out.depth.float().cpu())
     return RENDER_MODES[mode](out, camera.height, camera.width, model.normalization.scale)

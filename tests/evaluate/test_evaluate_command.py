@@ -83,7 +83,8 @@ def test_metrics_match_the_trainer_and_a_recomputation(teacher, demo_scene, tmp_
     assert record["kind"] == "evaluate" and record["metrics"]["psnr"] == metrics["psnr"]
     assert record["model_type"] == "hash" and record["model_kind"] == "teacher"
     renders = sorted(p.name for p in (ws / "renders").iterdir())
-    assert len(renders) == 9 and "000_r_0.png" in renders and "000_r_0_error.png" in renders
+    assert len(renders) == 12 and "000_r_0.png" in renders and "000_r_0_error.png" in renders
+    assert "000_r_0_depth.png" in renders
     assert iio.imread(ws / "renders" / "002_r_2_gt.png").shape == (32, 32, 3)
 
 
@@ -221,10 +222,37 @@ def test_render_views_saves_only_those_views_and_lists_them(teacher, demo_scene,
     metrics = json.loads((tmp_path / "ws" / "metrics.json").read_text())
     assert [r["view"] for r in metrics["renders"]] == [1]
     written = sorted(p.name for p in (tmp_path / "ws" / "renders").iterdir())
-    assert written == sorted(Path(metrics["renders"][0][k]).name for k in ("render", "gt", "error"))
-    assert all((tmp_path / "ws" / metrics["renders"][0][k]).is_file() for k in ("render", "gt", "error"))
+    kinds = ("render", "gt", "error", "depth")
+    assert written == sorted(Path(metrics["renders"][0][k]).name for k in kinds)
+    assert all((tmp_path / "ws" / metrics["renders"][0][k]).is_file() for k in kinds)
     assert _evaluate(demo_scene, teacher / "checkpoint.pt", tmp_path / "bad", "--no-lpips", "--render_views", "7") == 2
     assert "--render_views [7]" in capsys.readouterr().err
+
+
+def test_depth_image_is_the_rendered_distance_on_the_cameras_scale(teacher, demo_scene, tmp_path):
+    """The saved depth PNG: the model's rendered distance, coloured on the scale metrics.json records
+    (the camera's distances to the sphere around the box), white where nothing is seen."""
+    from matplotlib import colormaps
+
+    from pvd.evaluate.evaluate import render_view_full
+
+    assert _evaluate(demo_scene, teacher / "checkpoint.pt", tmp_path / "ws", "--no-lpips", "--render_views", "1") == 0
+    entry = json.loads((tmp_path / "ws" / "metrics.json").read_text())["renders"][0]
+    image = iio.imread(tmp_path / "ws" / entry["depth"])
+    model = load_model(teacher / "checkpoint.pt")
+    cams = load_split(demo_scene, "synthetic", "test").cameras
+    centre = cams.c2w[1, :3, 3].double().norm().item()  # demo world: the box is centred on the origin
+    radius = model.meta.bound * 3**0.5 / model.normalization.scale
+    assert entry["depth_near"] == pytest.approx(centre - radius, rel=1e-4)
+    assert entry["depth_far"] == pytest.approx(centre + radius, rel=1e-4)
+    _, opacity, distance = render_view_full(model, cams, 1, torch.device("cpu"))
+    seen = (opacity >= 0.5).numpy()
+    assert image.shape == (32, 32, 3) and 0 < seen.mean() < 1
+    assert (image[~seen] == 255).all()
+    t = ((distance[opacity >= 0.5] - entry["depth_near"]) / (entry["depth_far"] - entry["depth_near"])).numpy()
+    expected = (colormaps["turbo"](t)[:, :3] * 255 + 0.5).astype("uint8")
+    assert abs(image[seen].astype(int) - expected).max() <= 1
+    assert len({tuple(p) for p in image[seen]}) > 5  # a range of depths, not one flat colour
 
 
 def test_reference_scores_against_another_models_renders(teacher, demo_scene, tmp_path, capsys):

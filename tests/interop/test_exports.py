@@ -24,8 +24,12 @@ from pvd.data.demo import demo_solids
 from pvd.model import load_model
 
 RESOLUTION = 32
-# per architecture: steps, rays per step, learning rate of a short training run
-TEACHERS = {"hash": (800, 512, None), "tensors": (300, 1024, 0.1)}
+# per architecture: the flags of a short training run (gs trains on whole images, with its own schedule)
+TEACHERS = {
+    "hash": ("--iters", "800", "--batch_rays", "512"),
+    "tensors": ("--iters", "300", "--batch_rays", "1024", "--lr", "0.1"),
+    "gs": ("--iters", "1500"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +48,8 @@ def teacher(scene, tmp_path_factory):
     def get(arch):
         if arch not in cache:
             ws = tmp_path_factory.mktemp(f"export_{arch}")
-            iters, rays, lr = TEACHERS[arch]
             args = ["train", str(scene), "--data_type", "synthetic", "--model_type", arch, "--workspace", str(ws)]
-            args += ["--iters", str(iters), "--batch_rays", str(rays), "--no_progress", "--curve_points", "0"]
-            assert main(args + (["--lr", str(lr)] if lr else [])) == 0
+            assert main([*args, *TEACHERS[arch], "--no_progress", "--curve_points", "0"]) == 0
             cache[arch] = ws / "checkpoint.pt"
         return cache[arch]
 
@@ -84,7 +86,7 @@ def distance_to_solids(points: np.ndarray, seed: int = 0) -> np.ndarray:
     return best
 
 
-@pytest.mark.parametrize("arch,suffix", [("hash", ".obj"), ("tensors", ".ply")])
+@pytest.mark.parametrize("arch,suffix", [("hash", ".obj"), ("tensors", ".ply"), ("gs", ".ply")])
 def test_mesh_bounds_match_the_solids(arch, suffix, teacher, scene, tmp_path):
     out = tmp_path / f"mesh{suffix}"
     assert _export(teacher(arch), out, "mesh", "--resolution", str(RESOLUTION)) == 0
@@ -121,29 +123,40 @@ def test_unseen_surfaces_are_kept_on_request(teacher, scene, tmp_path):
     assert everything.bounds[0][2] <= seen.bounds[0][2]
 
 
-def test_points_lie_on_the_rendered_surface(teacher, scene, tmp_path):
-    ckpt = teacher("hash")
+def rendered_surface(model, view: int) -> np.ndarray:
+    """[n, 3] world points the pixels of training view ``view`` see with opacity >= 0.5, computed here
+    from the model's own image renderer: ray marching, or for gs the splat rasteriser (on the CPU:
+    its depth is the distance along the ray)."""
+    cams, norm = model.meta.cameras, model.normalization
+    rays = image_rays(cams, view, norm)
+    with torch.no_grad():
+        if model.model_type == "gs":
+            out = model.renderer.render_camera(cams, view, norm, torch.zeros(3))
+            assert not out.depth_is_z
+        else:
+            out = model.renderer.render_image(rays, torch.zeros(3))
+    opacity, depth = out.opacity.reshape(-1), out.depth.reshape(-1)
+    hit = opacity >= 0.5
+    box = rays.origins[hit] + (depth[hit] / opacity[hit])[:, None] * rays.directions[hit]
+    return ((box - torch.tensor(norm.offset)) / norm.scale).numpy()
+
+
+@pytest.mark.parametrize("arch", ["hash", "gs"])
+def test_points_lie_on_the_rendered_surface(arch, teacher, scene, tmp_path):
+    ckpt = teacher(arch)
     out = tmp_path / "points.ply"
-    assert _export(ckpt, out, "points") == 0
+    assert _export(ckpt, out, "points", "--device", "cpu") == 0
     record = json.loads((tmp_path / "points.ply.json").read_text())
     cloud = trimesh.load(out)
     points = np.asarray(cloud.vertices)
     assert isinstance(cloud, trimesh.PointCloud) and len(points) == record["metrics"]["points"] > 1000
     # the surface each training pixel sees, computed here from the renderer: the same points
     model = load_model(ckpt)
-    cams, norm = model.meta.cameras, model.normalization
-    expected = []
-    with torch.no_grad():
-        for view in range(len(cams)):
-            rays = image_rays(cams, view, norm)
-            rendered = model.renderer.render_image(rays, torch.zeros(3))
-            hit = rendered.opacity >= 0.5
-            box = rays.origins[hit] + (rendered.depth[hit] / rendered.opacity[hit])[:, None] * rays.directions[hit]
-            expected.append(((box - torch.tensor(norm.offset)) / norm.scale).numpy())
-    expected = np.concatenate(expected)
+    expected = np.concatenate([rendered_surface(model, view) for view in range(len(model.meta.cameras))])
     assert len(expected) == len(points)
     assert cKDTree(expected).query(points)[0].max() < 1e-4
     assert cKDTree(points).query(expected)[0].max() < 1e-4
+    norm = model.normalization
     # and that surface is the scene's: most points within one voxel of a solid
     voxel = 2 * model.meta.bound / (RESOLUTION - 1) / norm.scale
     d = distance_to_solids(points)

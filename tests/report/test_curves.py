@@ -146,17 +146,28 @@ def test_variant_models_parse_and_stay_out_of_the_matrices(results_tree, tmp_pat
     assert "hash2vm@l1" not in (tmp_path / "t" / "ablation.tex").read_text()
 
 
-def _evaluation(root: Path, model: str, psnr: float, shade: int) -> Path:
+DEPTH_GREEN = (0, 255, 0)  # the depth images' colour below: no other panel or label is pure green
+
+
+def _evaluation(root: Path, model: str, psnr: float, shade: int, depth: bool = False) -> Path:
+    """An evaluation folder as ``pvd evaluate --render_views 2`` writes it; without ``depth`` as
+    evaluations from before depth images were saved."""
     folder = root / "synthetic" / "demo" / "eval" / model
     (folder / "renders").mkdir(parents=True)
-    names = {k: f"renders/002_r_2{suffix}.png" for k, suffix in (("render", ""), ("gt", "_gt"), ("error", "_error"))}
+    kinds = (("render", ""), ("gt", "_gt"), ("error", "_error")) + ((("depth", "_depth"),) if depth else ())
+    names = {k: f"renders/002_r_2{suffix}.png" for k, suffix in kinds}
     for key, name in names.items():
-        iio.imwrite(folder / name, np.full((16, 20, 3), shade if key == "render" else 200, np.uint8))
+        colour = {"render": shade, "depth": DEPTH_GREEN}.get(key, 200)
+        iio.imwrite(folder / name, np.full((16, 20, 3), colour, np.uint8))
     per_image = [{"psnr": 0.0}, {"psnr": 0.0}, {"psnr": psnr}]
-    (folder / "metrics.json").write_text(
-        json.dumps({"psnr": psnr, "per_image": per_image, "renders": [{"view": 2, "file": "test/r_2.png", **names}]})
-    )
+    entry = {"view": 2, "file": "test/r_2.png", **names, **({"depth_near": 1.5, "depth_far": 6.0} if depth else {})}
+    (folder / "metrics.json").write_text(json.dumps({"psnr": psnr, "per_image": per_image, "renders": [entry]}))
     return folder / "metrics.json"
+
+
+def _green_pixels(png: Path) -> int:
+    img = iio.imread(png)[..., :3].astype(int)
+    return int((np.abs(img - DEPTH_GREEN).max(-1) < 8).sum())
 
 
 def test_qualitative_grid_from_saved_renders(tmp_path):
@@ -168,6 +179,24 @@ def test_qualitative_grid_from_saved_renders(tmp_path):
         qualitative_figure(paths, 0, tmp_path / "fig")
     with pytest.raises(UserError, match="does not fit"):
         qualitative_figure(paths, 2, tmp_path / "fig", crop=(15, 0, 10, 8))
+
+
+def test_qualitative_grid_gains_a_depth_block_when_the_evaluations_saved_depth(tmp_path):
+    models = ("hash", "vm", "hash2vm", "vm2hash")
+    old = [_evaluation(tmp_path / "old", m, 20 + i, 40 * i) for i, m in enumerate(models)]
+    new = [_evaluation(tmp_path / "new", m, 20 + i, 40 * i, depth=True) for i, m in enumerate(models)]
+    mixed = [_evaluation(tmp_path / "mixed", m, 20 + i, 40 * i, depth=m != "vm2hash") for i, m in enumerate(models)]
+    sizes, green = {}, {}
+    for name, paths in (("old", old), ("new", new), ("mixed", mixed)):
+        png = qualitative_figure(paths, 2, tmp_path / name / "fig")[0]
+        sizes[name], green[name] = iio.imread(png).shape[:2], _green_pixels(png)
+    # a third block of the same size as the other two: the figure is about half as wide again
+    assert sizes["new"][0] == sizes["old"][0]
+    assert 1.35 < sizes["new"][1] / sizes["old"][1] < 1.6, sizes
+    assert sizes["mixed"] == sizes["new"]
+    # the depth images are shown (4 cells), one cell fewer where an old evaluation saved none
+    assert green["old"] == 0 and green["new"] > 0
+    assert green["mixed"] == pytest.approx(green["new"] * 3 / 4, rel=0.1)
 
 
 def test_time_to_quality_without_curves_still_draws_the_requested_figure(tmp_path):

@@ -63,6 +63,8 @@ def test_end_to_end_outputs(run):
                      "eval/hash2vm/metrics.json", "eval/vm/record.json", "teacher/hash/benchmark.tsv",
                      "eval/hash/evaluate.log"):
             assert (results / d / "demo" / part).is_file(), part
+        saved = json.loads((results / d / "demo" / "eval" / "hash2vm" / "metrics.json").read_text())["renders"]
+        assert saved and all((results / d / "demo" / "eval" / "hash2vm" / r["depth"]).is_file() for r in saved)
         for name in (f"tables/{d}.md", f"tables/{d}.tex", f"tables/{d}.html", f"figures/{d}_heatmap.png",
                      f"figures/{d}_heatmap.pdf", f"figures/{d}_bars.png", f"figures/{d}_scatter.pdf"):
             assert (reports / name).is_file(), name
