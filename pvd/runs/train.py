@@ -41,6 +41,14 @@ class TrainSpec(TrainingOptions):
     density_range: tuple[float, ...] = option(
         (-2.0, 7.0), nargs=2, metavar=("LO", "HI"), check=density_range_problem, help="clamp of the log-density s"
     )
+    distortion: float | None = option(
+        None,
+        minimum=0,
+        into="distortion_weight",
+        workflow=True,
+        help="weight of the distortion loss, which makes the field decisive (each ray's weight in one short "
+        "stretch, so fewer samples stay visible to a student); volume fields only (default: the preset's)",
+    )
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
     if bound <= 0 or scale <= 0 or dt_gamma < 0:
         raise SpecError("bound", f"(and scale) must be > 0 and dt_gamma >= 0, got {bound}, {scale}, {dt_gamma}")
     preset = arch_preset(spec.preset, spec.model_type)
+    if spec.model_type == "gs" and spec.distortion:
+        raise SpecError("distortion", "applies to volume fields (hash, vm, mlp, tensors), not to gs splats")
     cfg: TeacherConfig = apply_into(spec, preset.teacher)
     test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale)
     norm = scene_normalization(train, spec.data_type, bound, scale)

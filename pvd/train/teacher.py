@@ -23,6 +23,7 @@ from pvd.data.scene import SceneSplit
 from pvd.model import Model
 from pvd.train import loop
 from pvd.train.loop import Probe, TrainState, adamw
+from pvd.train.losses import distortion
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class TeacherConfig:
         lr_final_ratio: the lr decays exponentially to ``lr * lr_final_ratio`` at ``iters``.
         weight_decay: AdamW weight decay.
         reg_weight: weight of the field's regulariser (TensoRF L1: 1e-4; 0 for the others).
+        distortion_weight: weight of the distortion loss (:func:`pvd.train.losses.distortion`, the
+            mean over the batch's rays): it makes the field decisive -- each ray's weight in one
+            short stretch -- so fewer samples stay visible along a ray; 0: off.
         rays_from_one_image: draw each batch from one random training image (the reference) or
             from all images at once.
         jitter_pixels: sample ray positions uniformly inside pixels instead of at centres.
@@ -51,6 +55,7 @@ class TeacherConfig:
     lr_final_ratio: float = 0.1
     weight_decay: float = 0.01
     reg_weight: float = 0.0
+    distortion_weight: float = 0.0
     rays_from_one_image: bool = False
     jitter_pixels: bool = True
     ckpt_every: int = 1000
@@ -129,6 +134,12 @@ class TeacherTask:
         loss = torch.mean((out.rgb.float() - composite_gt(target, bg)) ** 2)
         if cfg.reg_weight > 0:
             loss = loss + cfg.reg_weight * model.field.regularizer()
+        if cfg.distortion_weight > 0:
+            smp = out.samples
+            loss = (
+                loss
+                + cfg.distortion_weight * distortion(out.weights, smp.t, smp.deltas, smp.ray_indices, len(rays)).mean()
+            )
         self._loss = loss
         return loss
 

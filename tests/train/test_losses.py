@@ -7,7 +7,15 @@ import torch
 
 from pvd.errors import SpecError
 from pvd.fields.base import FieldOutput
-from pvd.train.losses import LOSS_TYPES, LossWeights, check_loss_type, clamp_feature, compute_terms, distance
+from pvd.train.losses import (
+    LOSS_TYPES,
+    LossWeights,
+    check_loss_type,
+    clamp_feature,
+    compute_terms,
+    distance,
+    distortion,
+)
 
 PRED = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
 TARGET = torch.tensor([[1.0, 0.0], [0.0, 4.0]])  # differences 0, 2, 3, 0
@@ -89,3 +97,29 @@ def test_compute_terms_feature_skipped_without_h_and_mask_and_render():
         compute_terms(LossWeights(rgb=1.0), "L1", (-2.0, 7.0), t, s)
     assert LossWeights(density=1.0).needs_render is False
     assert LossWeights(depth=0.1).active() == ("depth",)
+
+
+def test_distortion_matches_its_pairwise_definition_per_ray():
+    gen = torch.Generator().manual_seed(0)
+    counts = [3, 0, 5, 1, 0]  # rays without samples too, the last one among them
+    ray_indices = torch.cat([torch.full((c,), i) for i, c in enumerate(counts)])
+    t = torch.cat([torch.sort(torch.rand(c, generator=gen))[0] for c in counts])
+    deltas = torch.rand(len(t), generator=gen) * 0.1
+    w = torch.rand(len(t), generator=gen, dtype=torch.float64).float().requires_grad_()
+    got = distortion(w, t, deltas, ray_indices, len(counts))
+    for r in range(len(counts)):
+        m = ray_indices == r
+        ww, tt, dd = w[m], t[m], deltas[m]
+        pairs = (ww[:, None] * ww[None, :] * (tt[:, None] - tt[None, :]).abs()).sum()
+        torch.testing.assert_close(got[r], pairs + (ww.square() * dd).sum() / 3)
+    got.sum().backward()
+    assert w.grad is not None and torch.isfinite(w.grad).all()
+
+
+def test_distortion_is_lower_for_a_decisive_ray():
+    t = torch.linspace(0.05, 0.95, 10)
+    deltas, rays = torch.full((10,), 0.1), torch.zeros(10, dtype=torch.long)
+    spread = torch.full((10,), 0.09)  # a haze: the same total weight along the whole ray
+    peak = torch.zeros(10)
+    peak[4] = 0.9  # one surface
+    assert distortion(peak, t, deltas, rays, 1) < 0.1 * distortion(spread, t, deltas, rays, 1)

@@ -134,6 +134,7 @@ def test_truncated_checkpoint_is_a_clear_error(trained, tmp_path):
         (["--iters", "0"], "--iters"),
         (["--density_range", "3", "1"], "--density_range"),
         (["--precision", "fp8"], "--precision"),
+        (["--distortion", "-1"], "--distortion"),
         (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
     ],
 )
@@ -172,3 +173,15 @@ def test_tiny_render_step_is_relative_to_the_box():
     assert dt_two == pytest.approx(2 * dt_one, rel=1e-2)
     assert render_config("tiny", 0.0) == one and one.max_steps == 192
     assert render_config("paper", 0.003, 2.0).max_steps == 1024
+
+
+def test_distortion_loss_is_an_option_of_volume_teachers(demo_scene, tmp_path, trained, capsys):
+    ws = tmp_path / "decisive"
+    assert _train(demo_scene, ws, "--distortion", "0.01") == 0
+    record = json.loads((ws / "record.json").read_text())
+    assert record["config"]["distortion"] == 0.01 and record["config"]["teacher"]["distortion_weight"] == 0.01
+    default = json.loads((trained / "record.json").read_text())
+    assert record["metrics"]["final_loss"] != default["metrics"]["final_loss"], "the term changed the training"
+    gs = ["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "gs", "--distortion", "0.01"]
+    assert main([*gs, "--workspace", str(tmp_path / "gs")]) == 2
+    assert "distortion" in capsys.readouterr().err and not (tmp_path / "gs").exists()
