@@ -22,7 +22,7 @@ Then the same ``tiny`` hash teacher is trained on the capture with
 
 and scored on the capture's test views (``psnr_test`` of each run's record), mean over ``--seeds``.
 
-    python benchmarks/capture_box.py --out benchmarks/out/capture_box     # ~20 min on 2 CPU cores
+    python benchmarks/capture_box.py --out benchmarks/out/capture_box --seeds 0,1   # ~25 min, 2 CPU cores
 
 Steps whose outputs exist in ``--out`` (the world teacher, the capture, finished runs) are reused.
 """
