@@ -135,7 +135,9 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         resume=spec.resume,
         need_bytes=checkpoint_bytes(model),
     )
-    if warms_box(spec, box) and not (spec.resume and ckpt_path.exists()):
+    if warms_box(spec, box) and not (spec.resume and ckpt_path.exists()) and cfg.iters - 1 <= prune_warmup:
+        print(f"no box warm-up: the run's {cfg.iters} steps are too few for one (the automatic box as it is)")
+    elif warms_box(spec, box) and not (spec.resume and ckpt_path.exists()):
         warm = warm_box(meta_for, norm, train, cfg, spec.box_warmup, spec.seed, device, out)
         norm, box = warm.norm, {**box, "warmup": warm.to_dict()}
         print(f"box warm-up ({warm.steps} steps): the box shrank to {warm.share:.2f} of the seen region's")

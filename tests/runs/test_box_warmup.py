@@ -69,3 +69,10 @@ def test_a_box_set_by_hand_has_no_warm_up(capture, tmp_path, capsys):
     centre = norm.to_box(torch.tensor([[0.1, -0.2, 0.3]], dtype=torch.float64))
     assert float(centre.abs().max()) < 1e-6
     assert "warmup" not in json.loads((ws / "record.json").read_text())["scene_box"]
+
+
+def test_a_run_too_short_for_a_warm_up_says_so(capture, tmp_path, capsys):
+    ws = tmp_path / "short_run"
+    run_train(_spec(capture, ws, iters=4))
+    assert "no box warm-up: the run's 4 steps are too few" in capsys.readouterr().out
+    assert "warmup" not in json.loads((ws / "record.json").read_text())["scene_box"]
