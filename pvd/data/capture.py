@@ -16,18 +16,28 @@ Read from ``SCENE_DIR/transforms.json`` (what instant-ngp's ``colmap2nerf.py`` a
   its ``train_filenames`` / ``val_filenames`` / ``test_filenames`` split lists; without them every 8th
   frame (json order) is held out for val and test.
 
-**Scene box** (:func:`auto_box`, from *all* frames, so every split gets the same one): the centre is
-the point closest to all optical axes; the box is turned so that the cameras' up direction (their
-horizontal right axes, :func:`~pvd.data.poses.world_up`) is box +z, as in the datasets (COLMAP frames
-are oriented arbitrarily); the scale puts the cameras' median distance from the centre at 3.2
-box units (Synthetic-NeRF's ratio: cameras at radius 4 with scale 0.8 and bound 1). ``object``
-boxes have bound 1; with ``aabb_scale > 1`` the box is ``unbounded``: bound ``aabb_scale`` and
-steps that grow with distance (``dt_gamma``). ``--bound``/``--scale``/``--dt_gamma`` still override.
+**Scene box** (:func:`auto_box`, from *all* frames, so every split gets the same one): the box is
+turned so that the cameras' up direction (their horizontal right axes, :func:`~pvd.data.poses.world_up`)
+is box +z, as in the datasets (COLMAP frames are oriented arbitrarily), and it is the cube, in those
+axes, around the region the cameras *see*: the points that :data:`SEEN_FRACTION` of the frames hold
+in their image (pinhole projection; the lens is ignored), in front of the camera and no deeper
+than :data:`SEEN_FAR` times its distance to the point closest to all optical axes (two passes of a
+:data:`SEEN_GRID`^3 grid, the second over the first's box). A capture keeps its subject in frame,
+so the subject lies in that region wherever the cameras aim; camera distances alone (the box
+centred where the optical axes meet, sized from the median camera distance) cut off a subject
+beside that point, and cost several dB on an off-centre capture (``benchmarks/capture_box.py``).
+The region is all that most frames see, so it is larger than the subject when the subject fills
+only part of the frames; ``pvd train`` then shrinks it by the occupancy of a short warm-up
+(:mod:`pvd.runs.warm_box`). When no region is seen by that many frames, :func:`distance_box` is used
+and one line says so. ``object`` boxes have bound 1; with ``aabb_scale > 1`` the box is
+``unbounded``: bound ``aabb_scale`` (the seen region is its central unit cube) and steps that grow
+with distance (``dt_gamma``). ``--box_centre``/``--bound``/``--scale``/``--dt_gamma`` set it by hand.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,7 +52,11 @@ from pvd.data.poses import axes_center, world_up
 from pvd.data.scene import DataError
 from pvd.errors import UserError
 
-CAMERA_DISTANCE = 3.2  # box units from the scene centre to the median camera
+CAMERA_DISTANCE = 3.2  # box units from the scene centre to the median camera (distance_box)
+SEEN_FRACTION = 0.9  # a point is in the scene when this share of the cameras sees it
+SEEN_FAR = 1.5  # ... no deeper than this many times the camera's distance to the axes' meeting point
+SEEN_GRID = 32  # grid points per axis of each of the two passes
+SEEN_MAX_CAMERAS = 64  # evenly spaced frames the count uses at most
 UNBOUNDED_DT_GAMMA = 1.0 / 256
 LENS_KEYS = ("camera_model", "is_fisheye")
 
@@ -56,7 +70,8 @@ class CaptureBox:
         centre: world point mapped to the box centre.
         rotation: rows of the rotation taking the cameras' up direction to box +z.
         scale, bound, dt_gamma: the renderer's box and step growth.
-        camera_distance: median world distance from the centre to the cameras.
+        camera_distance: median world distance from the axes' meeting point to the cameras.
+        rule: ``seen`` (the region the cameras see) or ``distance`` (the fallback: camera distances).
     """
 
     mode: str
@@ -66,13 +81,46 @@ class CaptureBox:
     bound: float
     dt_gamma: float
     camera_distance: float
+    rule: str = "seen"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def auto_box(c2w: torch.Tensor, aabb_scale: float | None, where: str) -> CaptureBox:
-    """The box of a capture from all its [n, 4, 4] camera poses (see module doc)."""
+def distance_box(c2w: torch.Tensor, aabb_scale: float | None, where: str) -> CaptureBox:
+    """The box sized from camera distances alone, from [n, 4, 4] poses: centred where the optical axes
+    meet, the median camera at :data:`CAMERA_DISTANCE` box units (the fallback of :func:`auto_box`)."""
+    origins, centre = _check_rig(c2w, where)
+    distance = float((origins - centre).norm(dim=-1).median())
+    return _box(c2w, centre, CAMERA_DISTANCE / distance, distance, aabb_scale, "distance")
+
+
+def auto_box(c2w: torch.Tensor, intrinsics: torch.Tensor, aabb_scale: float | None, where: str) -> CaptureBox:
+    """The box of a capture from what its cameras see (see module doc).
+
+    Args:
+        c2w: [n, 4, 4] camera-to-world of every frame (OpenGL axes, world units).
+        intrinsics: [n, 6] ``fx fy cx cy width height`` in pixels (pinhole; the lens is ignored).
+        aabb_scale: instant-ngp's ``aabb_scale`` (``> 1``: an unbounded scene), or None.
+        where: the file named in messages.
+    """
+    origins, axes_centre = _check_rig(c2w, where)
+    distance = float((origins - axes_centre).norm(dim=-1).median())
+    rotation = up_to_z(world_up(c2w.float()).double())
+    seen = seen_region(c2w.double(), intrinsics.double(), axes_centre, rotation)
+    if seen is None:
+        say_once(
+            f"{where}: no region is seen by {SEEN_FRACTION:.0%} of the cameras; "
+            "the box is sized from the camera distances instead (set --box_centre/--scale by hand if it is wrong)"
+        )
+        return distance_box(c2w, aabb_scale, where)
+    centre, half = seen
+    return _box(c2w, centre, 1.0 / half, distance, aabb_scale, "seen")
+
+
+def _check_rig(c2w: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """([n, 3] camera centres, [3] point closest to the optical axes), float64; errors for rigs
+    that have no box: fewer than 2 frames, one camera position, cameras looking away from each other."""
     if len(c2w) < 2:
         raise DataError(f"{where}: a capture needs at least 2 frames, got {len(c2w)}")
     origins = c2w[:, :3, 3].double()
@@ -86,14 +134,85 @@ def auto_box(c2w: torch.Tensor, aabb_scale: float | None, where: str) -> Capture
             f"{where}: the cameras do not look at a common centre (forward-facing capture?); "
             "give its bound, scale and dt_gamma by hand"
         )
-    distance = float((origins - centre).norm(dim=-1).median())
-    scale = CAMERA_DISTANCE / distance
+    return origins, centre
+
+
+def _box(
+    c2w: torch.Tensor, centre: torch.Tensor, scale: float, distance: float, aabb_scale: float | None, rule: str
+) -> CaptureBox:
     rotation = tuple(tuple(row) for row in up_to_z(world_up(c2w.float()).double()).tolist())
     if aabb_scale is not None and aabb_scale > 1:
         return CaptureBox(
-            "unbounded", tuple(centre.tolist()), rotation, scale, float(aabb_scale), UNBOUNDED_DT_GAMMA, distance
+            "unbounded",
+            tuple(centre.tolist()),
+            rotation,
+            scale,
+            float(aabb_scale),
+            UNBOUNDED_DT_GAMMA,
+            distance,
+            rule,
         )
-    return CaptureBox("object", tuple(centre.tolist()), rotation, scale, 1.0, 0.0, distance)
+    return CaptureBox("object", tuple(centre.tolist()), rotation, scale, 1.0, 0.0, distance, rule)
+
+
+def seen_counts(points: torch.Tensor, c2w: torch.Tensor, intrinsics: torch.Tensor, far: torch.Tensor) -> torch.Tensor:
+    """[m] how many of the cameras see each of the [m, 3] world points: in front of the camera, no
+    deeper than its ``far`` [n], and projecting (pinhole) inside its image. ``c2w`` [n, 4, 4] and
+    ``intrinsics`` [n, 6] (``fx fy cx cy width height``) as in :func:`auto_box`. Float32, cameras in
+    chunks of 16."""
+    points = points.float()
+    counts = torch.zeros(len(points), dtype=torch.int32)
+    for s in range(0, len(c2w), 16):
+        pose, k, limit = c2w[s : s + 16].float(), intrinsics[s : s + 16].float(), far[s : s + 16].float()
+        q = (
+            torch.einsum("mi,cij->cmj", points, pose[:, :3, :3])
+            - torch.einsum("ci,cij->cj", pose[:, :3, 3], pose[:, :3, :3])[:, None]
+        )  # camera axes: x right, y up, looking along -z
+        depth = -q[..., 2]
+        z = depth.clamp_min(1e-12)
+        u = k[:, 2:3] + k[:, 0:1] * q[..., 0] / z
+        v = k[:, 3:4] - k[:, 1:2] * q[..., 1] / z
+        inside = (depth > 0) & (depth <= limit[:, None]) & (u >= 0) & (u <= k[:, 4:5]) & (v >= 0) & (v <= k[:, 5:6])
+        counts += inside.sum(0, dtype=torch.int32)
+    return counts
+
+
+def seen_region(
+    c2w: torch.Tensor, intrinsics: torch.Tensor, around: torch.Tensor, rotation: torch.Tensor
+) -> tuple[torch.Tensor, float] | None:
+    """(world centre [3], half-size) of the box (axes ``rotation`` [3, 3] rows) around the points that
+    :data:`SEEN_FRACTION` of the cameras see, or None when there are none (module doc).
+
+    Two passes of a :data:`SEEN_GRID`^3 grid: over a cube centred on ``around`` [3] reaching as far
+    as the farthest camera, then over the first pass's box grown by one of its cells."""
+    if len(c2w) > SEEN_MAX_CAMERAS:
+        c2w = c2w[torch.linspace(0, len(c2w) - 1, SEEN_MAX_CAMERAS).round().long()]
+        intrinsics = intrinsics[torch.linspace(0, len(intrinsics) - 1, SEEN_MAX_CAMERAS).round().long()]
+    far = SEEN_FAR * (c2w[:, :3, 3] - around).norm(dim=-1)
+    need = max(2, math.ceil(SEEN_FRACTION * len(c2w)))
+    lo = torch.full((3,), -float((c2w[:, :3, 3] - around).norm(dim=-1).max()), dtype=torch.float64)
+    hi = -lo
+    for _ in range(2):
+        axes = [torch.linspace(float(a), float(b), SEEN_GRID, dtype=torch.float64) for a, b in zip(lo, hi)]
+        cell = (hi - lo) / (SEEN_GRID - 1)
+        grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)  # box axes, from ``around``
+        world = around + grid @ rotation
+        chosen = grid[seen_counts(world, c2w, intrinsics, far) >= need]
+        if len(chosen) == 0:
+            return None
+        lo, hi = chosen.min(0).values - cell, chosen.max(0).values + cell
+    mid = 0.5 * (lo + hi)
+    return around + mid @ rotation, float((0.5 * (hi - lo)).max())
+
+
+def say_once(message: str) -> None:
+    """Print ``message`` to stderr the first time it comes (each split's index asks for the box)."""
+    if message not in _SAID:
+        _SAID.add(message)
+        print(message, file=sys.stderr)
+
+
+_SAID: set[str] = set()
 
 
 def up_to_z(up: torch.Tensor) -> torch.Tensor:
@@ -152,6 +271,24 @@ def _split_frames(doc: dict, frames: list[dict], split: str, path: Path) -> tupl
     return [i for i in range(len(frames)) if i % HOLDOUT_EVERY], f"all but every {HOLDOUT_EVERY}th frame"
 
 
+def _all_intrinsics(doc: dict, frames: list[dict], root: Path, path: Path) -> torch.Tensor:
+    """[n, 6] float64 ``fx fy cx cy width height`` of every frame (image size: the frame's ``w h``,
+    else the first frame's image header)."""
+    first = str(_image_file(root, frames[0], f"{path} frame 0"))
+    header = image_size(first)
+    rows = []
+    for i, frame in enumerate(frames):
+        merged = {
+            **{k: doc[k] for k in INTRINSIC_KEYS if k in doc},
+            **{k: frame[k] for k in INTRINSIC_KEYS if k in frame},
+        }
+        p = {k: v for k, v in merged.items() if k not in COEFFS}
+        number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        size = tuple(int(p[k]) if number(p.get(k)) else header[j] for j, k in enumerate(("w", "h")))
+        rows.append(_intrinsics(p, size, first, f"{path} frame {i}"))
+    return torch.tensor(rows, dtype=torch.float64)
+
+
 def index_capture(root: str | Path, split: str, downscale: int = 1) -> SplitIndex:
     """Index one split of a capture (cheap: image headers only); ``meta["box"]`` is its :class:`CaptureBox`."""
     root = Path(root)
@@ -174,7 +311,7 @@ def index_capture(root: str | Path, split: str, downscale: int = 1) -> SplitInde
         if m.shape not in ((3, 4), (4, 4)) or not np.isfinite(np.asarray(applied, dtype=np.float64)).all():
             raise DataError(f"{path}: 'applied_transform' must be a finite 3x4 or 4x4 matrix")
     all_c2w = torch.from_numpy(np.stack([_pose(f, f"{path} frame {i}") for i, f in enumerate(frames)]))
-    box = auto_box(all_c2w, aabb, str(path))
+    box = auto_box(all_c2w, _all_intrinsics(doc, frames, root, path), aabb, str(path))
     chosen, rule = _split_frames(doc, frames, split, path)
     if not chosen:
         raise DataError(f"{path}: the {split!r} split has no frames ({rule})")

@@ -7,6 +7,7 @@ its parser. Every parser returns a :class:`~pvd.data.index.SplitIndex` (cameras 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,27 +62,39 @@ def load_split(root: str | Path, data_type: str, split: str, downscale: int = 1)
     return index_split(root, data_type, split, downscale).load()
 
 
-def scene_normalization(split: SceneSplit | SplitIndex, data_type: str, bound: float, scale: float) -> Normalization:
+def scene_normalization(
+    split: SceneSplit | SplitIndex,
+    data_type: str,
+    bound: float,
+    scale: float,
+    centre: tuple[float, float, float] | None = None,
+) -> Normalization:
     """World -> box map for a scene: ``box = scale * world + offset``.
 
     ``synthetic`` and ``llff`` scenes are centred on the origin already (offset 0); ``tank`` scenes
     are centred on their ``bbox.txt`` box: ``offset = -scale * bbox_centre``; ``capture`` scenes on
-    the centre of their automatic box (``meta["box"]``, :mod:`pvd.data.capture`).
+    the centre of their automatic box (``meta["box"]``, :mod:`pvd.data.capture`). A given
+    ``centre`` (world point) replaces the scene's own (a hand-set box; a capture's box keeps its axes).
     """
     if data_type not in FORMATS:
         raise DataError(f"unknown data_type {data_type!r}; expected one of {', '.join(DATA_TYPES)}")
     for name, value in (("bound", bound), ("scale", scale)):
         if not (isinstance(value, (int, float)) and value > 0):
             raise DataError(f"{name} must be a positive number, got {value!r}")
+    if centre is not None and (len(centre) != 3 or not all(math.isfinite(float(c)) for c in centre)):
+        raise DataError(f"box centre must be 3 finite numbers (world x y z), got {centre!r}")
     offset = (0.0, 0.0, 0.0)
-    if data_type == "tank":
+    if centre is not None and data_type != "capture":
+        offset = tuple(-float(scale) * float(c) for c in centre)
+    elif data_type == "tank":
         if split.bbox is None:
             raise DataError(f"split {split.name!r} has no scene box; a tank scene needs bbox.txt")
         lo, hi = split.bbox
         offset = tuple(-float(scale) * 0.5 * (a + b) for a, b in zip(lo, hi))
     if data_type == "capture":
         box = split.meta["box"]
-        turned = torch.tensor(box["rotation"], dtype=torch.float64) @ torch.tensor(box["centre"], dtype=torch.float64)
+        middle = box["centre"] if centre is None else centre
+        turned = torch.tensor(box["rotation"], dtype=torch.float64) @ torch.tensor(middle, dtype=torch.float64)
         return Normalization(
             float(bound),
             float(scale),

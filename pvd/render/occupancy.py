@@ -86,6 +86,18 @@ class OccupancyGrid(nn.Module):
         """Share of occupied cells over all cascades."""
         return self.occupancy.float().mean().item()
 
+    def occupied_bounds(self, trim: float) -> tuple[Tensor, Tensor] | None:
+        """Corners ``([3] lo, [3] hi)`` (box units) of the occupied cells of cascade 0, each axis
+        trimmed by the share ``trim`` of those cells at either end (stray cells); None when none is
+        occupied."""
+        ijk = self.occupancy[0].nonzero().float().cpu()
+        if len(ijk) == 0:
+            return None
+        lo = torch.quantile(ijk, trim, dim=0)
+        hi = torch.quantile(ijk, 1 - trim, dim=0) + 1
+        s = self.cascade_extent(0)
+        return (lo / self.resolution * 2 - 1) * s, (hi / self.resolution * 2 - 1) * s
+
     def cell_positions(self, flat: Tensor, jitter: Tensor | None = None) -> Tensor:
         """[n] flat cell indices -> [n, 3] box points, cell centres or ``jitter`` ([n, 3] in [0, 1))."""
         r = self.resolution

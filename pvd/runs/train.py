@@ -8,18 +8,19 @@ from dataclasses import asdict, dataclass
 import torch
 
 from pvd.data import DATA_TYPES, load_split, scene_normalization
-from pvd.data.cameras import NGP_ROTATION
+from pvd.data.cameras import NGP_ROTATION, Normalization
 from pvd.data.index import scene_hash
 from pvd.evaluate.evaluate import evaluate_model
 from pvd.evaluate.probe import CurveProbe
 from pvd.fields import ARCHS
-from pvd.model import ModelMeta, build_model, save_checkpoint
+from pvd.model import ModelMeta, build_model, read_checkpoint, save_checkpoint
 from pvd.presets import arch_preset, render_config, scene_defaults
 from pvd.runs.common import TrainingOptions, density_range_problem
 from pvd.runs.device import prepare_device
 from pvd.runs.record import curve_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
 from pvd.runs.staging import publish
+from pvd.runs.warm_box import box_fields, warm_box
 from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
 from pvd.train.teacher import TeacherConfig, train_teacher
 
@@ -35,6 +36,17 @@ class TrainSpec(TrainingOptions):
     bound: float | None = option(None, above=0, help="box half-size (default: the dataset's)")
     scale: float | None = option(None, above=0, help="world -> box scale (default: the dataset's)")
     dt_gamma: float | None = option(None, minimum=0, help="step growth with distance (default: the dataset's)")
+    box_warmup: int = option(
+        300,
+        minimum=0,
+        help="capture: steps of a warm-up whose occupancy shrinks the automatic box (0: none; docs/data.md)",
+    )
+    box_centre: tuple[float, ...] | None = option(
+        None,
+        nargs=3,
+        metavar=("X", "Y", "Z"),
+        help="world point at the box centre (default: the dataset's; a capture's automatic box, docs/data.md)",
+    )
     frame: str = option(
         "pvd", choices=FRAMES, help="box axes: the dataset's (pvd) or torch-ngp's (y, z, x), which export needs"
     )
@@ -60,6 +72,13 @@ class TrainOutcome:
     seconds: float
 
 
+def warms_box(spec: TrainSpec, box: dict | None) -> bool:
+    """Whether the run shrinks a capture's automatic box by a warm-up (:mod:`pvd.runs.warm_box`):
+    an ``object`` box, not set by hand, with ``box_warmup`` steps, for a ray-marched field."""
+    hand = spec.box_centre is not None or spec.scale is not None or spec.bound is not None
+    return box is not None and box["mode"] == "object" and not hand and spec.box_warmup > 0 and spec.model_type != "gs"
+
+
 @releasing
 def run_train(spec: TrainSpec) -> TrainOutcome:
     """Train ``spec.model_type`` on ``spec.scene_dir``; resume, stop early and record as the spec says."""
@@ -76,35 +95,49 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         raise SpecError("distortion", "applies to volume fields (hash, vm, mlp, tensors), not to gs splats")
     cfg: TeacherConfig = apply_into(spec, preset.teacher)
     test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale)
-    norm = scene_normalization(train, spec.data_type, bound, scale)
+    norm = scene_normalization(train, spec.data_type, bound, scale, spec.box_centre)
     if spec.frame == "ngp":
         norm = norm.rotated_by(NGP_ROTATION)
-    meta = ModelMeta(
-        model_type=spec.model_type,
-        preset=spec.preset,
-        field_config=preset.field,
-        render_config=render_config(spec.preset, dt_gamma, bound),
-        bound=bound,
-        density_range=tuple(spec.density_range),
-        normalization=norm,
-        kind="teacher",
-        data_type=spec.data_type,
-        scene_dir=str(spec.scene_dir),
-        downscale=spec.downscale,
-        image_width=train.cameras.width,
-        image_height=train.cameras.height,
-        cameras=train.cameras,
-        near=train.near,
-        far=train.far,
-        scene_hash=scene_hash(train.cameras, train.files),
-        train_config=asdict(cfg),
-    )
+
+    def meta_for(norm: Normalization) -> ModelMeta:
+        return ModelMeta(
+            model_type=spec.model_type,
+            preset=spec.preset,
+            field_config=preset.field,
+            render_config=render_config(spec.preset, dt_gamma, bound),
+            bound=bound,
+            density_range=tuple(spec.density_range),
+            normalization=norm,
+            kind="teacher",
+            data_type=spec.data_type,
+            scene_dir=str(spec.scene_dir),
+            downscale=spec.downscale,
+            image_width=train.cameras.width,
+            image_height=train.cameras.height,
+            cameras=train.cameras,
+            near=train.near,
+            far=train.far,
+            scene_hash=scene_hash(train.cameras, train.files),
+            train_config=asdict(cfg),
+        )
+
+    box = train.meta.get("box")
+    prune_warmup = meta_for(norm).render_config.prune_warmup
+    if warms_box(spec, box) and spec.box_warmup <= prune_warmup:
+        raise SpecError(
+            "box_warmup",
+            f"must exceed the preset's {prune_warmup} steps before the occupancy grid prunes, got {spec.box_warmup}"
+            " (0 turns the warm-up off)",
+        )
     device = prepare_device(spec.device, spec.gpu_slots)
-    torch.manual_seed(spec.seed)
+    ckpt_path = spec.workspace / "checkpoint.pt"
+    if warms_box(spec, box) and spec.resume and ckpt_path.exists():
+        norm = read_checkpoint(ckpt_path).meta.normalization  # the box its warm-up chose
+        box = {**box, "warmup": {**box_fields(norm), "resumed": True}}
     probing = spec.probe_config()
     probe = CurveProbe(test, probing) if probing.points > 0 else None
-    ckpt_path = spec.workspace / "checkpoint.pt"
-    model = build_model(meta, device)
+    torch.manual_seed(spec.seed)
+    model = build_model(meta_for(norm), device)
     out = claim(
         spec.workspace,
         WorkspaceIdentity("train", spec.model_type),
@@ -112,6 +145,15 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         resume=spec.resume,
         need_bytes=checkpoint_bytes(model),
     )
+    if warms_box(spec, box) and not (spec.resume and ckpt_path.exists()) and cfg.iters - 1 <= prune_warmup:
+        print(f"no box warm-up: the run's {cfg.iters} steps are too few for one (the automatic box as it is)")
+    elif warms_box(spec, box) and not (spec.resume and ckpt_path.exists()):
+        warm = warm_box(meta_for, norm, train, cfg, spec.box_warmup, spec.seed, device, out)
+        norm, box = warm.norm, {**box, "warmup": warm.to_dict()}
+        print(f"box warm-up ({warm.steps} steps): the box shrank to {warm.share:.2f} of the seen region's")
+        torch.manual_seed(spec.seed)
+        model = build_model(meta_for(norm), device)
+    meta, scale = model.meta, norm.scale
     if spec.resume and ckpt_path.exists():
         check_resume(ckpt_path, meta)
     model.grid.mark_untrained(train.cameras, norm)
@@ -140,8 +182,13 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         device,
         result.seconds,
         metrics={"psnr_test": psnr, "initial_loss": result.initial_loss, "final_loss": result.final_loss},
-        config={"teacher": asdict(cfg), "bound": bound, "scale": scale, "dt_gamma": dt_gamma},
-        scene_box=train.meta.get("box"),
+        config={
+            "teacher": asdict(cfg),
+            "bound": bound,
+            "scale": scale,
+            "dt_gamma": dt_gamma,
+        },
+        scene_box=box,
         cpu_seconds=round(result.cpu_seconds, 3),
         model_type=spec.model_type,
         preset=spec.preset,
