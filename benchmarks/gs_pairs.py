@@ -15,6 +15,15 @@ records only:
 A variant of the distillation (an extra ``pvd distill`` option) runs under its own tag:
 ``--tag NAME --extra "--stages rgb_only"`` keeps its records as ``records/NAME/*.json`` and adds
 rows ``pair [NAME]`` to the table, so a fix can be compared with the defaults on the same teachers.
+
+``--scene lego`` / ``--scene fern`` run the issue's real-scene rows instead, read in place from the
+shared data folder at downscale 8 with the box of config/real-cpu.yaml: the gs, hash and mlp teachers
+(the last two are also the students' from-scratch scores), then hash -> gs, gs -> hash and gs -> mlp.
+Their records go to ``benchmarks/results/gs_real/SCENE/`` and the tables of every scene recorded there
+to ``benchmarks/results/gs_real.md`` (+ ``.json``):
+
+    nice -n 10 python benchmarks/gs_pairs.py --scene lego
+    nice -n 10 python benchmarks/gs_pairs.py --scene fern
 """
 
 from __future__ import annotations
@@ -35,6 +44,33 @@ TEACHERS = ("gs", *NERFS)
 
 
 @dataclass(frozen=True)
+class Scene:
+    """Where a benchmark scene comes from and the `pvd train` options that read it."""
+
+    name: str
+    path: str | None  # None: the demo scene, written by `pvd data demo`
+    train_options: tuple[str, ...]
+    teachers: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]  # (teacher, student)
+
+
+DATA = Path(os.environ.get("PVD_SHARED_DATA", REPO.parent / "shared" / "data"))
+SCENES = {
+    "demo": Scene("demo", None, ("--data_type", "synthetic"), TEACHERS,
+                  tuple(("gs", a) for a in (*NERFS, "gs")) + tuple((t, "gs") for t in NERFS)),
+    # the box of config/real-cpu.yaml's datasets (synthetic / llff defaults), downscale 8
+    "lego": Scene("lego", "nerf_synthetic/lego",
+                  ("--data_type", "synthetic", "--downscale", "8", "--bound", "1.0", "--scale", "0.8",
+                   "--dt_gamma", "0.0"),
+                  ("gs", "hash", "mlp"), (("hash", "gs"), ("gs", "hash"), ("gs", "mlp"))),
+    "fern": Scene("fern", "nerf_llff_data/fern",
+                  ("--data_type", "llff", "--downscale", "8", "--bound", "2.0", "--scale", "0.33",
+                   "--dt_gamma", "0.003"),
+                  ("gs", "hash", "mlp"), (("hash", "gs"), ("gs", "hash"), ("gs", "mlp"))),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Run:
     """One `pvd` run: a teacher from the images (``teacher is None``) or a distilled student."""
 
@@ -46,16 +82,20 @@ class Run:
         return f"{self.teacher}2{self.arch}" if self.teacher else self.arch
 
 
-def grid() -> list[Run]:
-    """The teachers (gs first), then gs -> every architecture, then every NeRF -> gs."""
-    runs = [Run(a) for a in TEACHERS]
-    runs += [Run(a, "gs") for a in (*NERFS, "gs")]
-    runs += [Run("gs", t) for t in NERFS]
-    return runs
+def grid(scene: Scene = SCENES["demo"]) -> list[Run]:
+    """The scene's teachers (gs first), then its pairs (demo: gs -> every architecture, then every
+    NeRF -> gs)."""
+    return [Run(a) for a in scene.teachers] + [Run(s, t) for t, s in scene.pairs]
 
 
-def scene_dir(work: Path, log) -> Path:
-    """The demo scene under ``work`` (written once by `pvd data demo`)."""
+def scene_dir(work: Path, log, scene: Scene = SCENES["demo"]) -> Path:
+    """The scene's folder: a real scene in place under the shared data, or the demo scene under
+    ``work`` (written once by `pvd data demo`)."""
+    if scene.path is not None:
+        out = DATA / scene.path
+        if not out.is_dir():
+            raise SystemExit(f"--scene {scene.name}: {out} is not a folder (set PVD_SHARED_DATA)")
+        return out
     out = work / "scene"
     if not (out / "transforms_test.json").exists():
         log(f"writing the demo scene to {out}")
@@ -78,7 +118,7 @@ def command(run: Run, args, scene: Path) -> list[str]:
     common = [str(scene), "--workspace", str(ws), "--overwrite", "--device", "cpu", "--no_progress",
               "--preset", "tiny", "--model_type", run.arch, "--threads", "1", "--ckpt_every", "0"]  # fmt: skip
     if run.teacher is None:
-        return ["pvd", "train", *common, "--data_type", "synthetic"]
+        return ["pvd", "train", *common, *args.scene.train_options]
     teacher = workspace(Run(run.teacher), args.work, "") / "checkpoint.pt"
     return ["pvd", "distill", *common, "--ckpt_teacher", str(teacher), *shlex.split(args.extra)]
 
@@ -125,17 +165,17 @@ def fmt(value, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def rows(results: Path) -> list[dict]:
+def rows(results: Path, scene: Scene = SCENES["demo"]) -> list[dict]:
     """One row per kept record: teachers first, then the pairs (default, then each tag)."""
     teachers = {f.stem: json.loads(f.read_text()) for f in sorted((results / "records").glob("*.json"))}
     out = []
-    for name in TEACHERS:
+    for name in scene.teachers:
         if name in teachers:
             r = teachers[name]
             out.append(row(name, "", r, None, r))
     for folder in [results / "records", *sorted(p for p in (results / "records").iterdir() if p.is_dir())]:
         tag = "" if folder == results / "records" else folder.name
-        for run in grid():
+        for run in grid(scene):
             f = folder / f"{run.name}.json"
             if run.teacher is None or not f.exists():
                 continue
@@ -180,25 +220,25 @@ def verdict(psnr: float, teacher: float | None, scratch: float | None) -> str:
     return "open"
 
 
-def write_report(results: Path) -> None:
-    """``gs_pairs.md`` and ``gs_pairs.json`` beside ``results`` (written atomically)."""
-    table = rows(results)
-    if not table:
-        return
-    lines = [
-        "# gs pairs on the demo scene, tiny preset, CPU, one thread (generated by benchmarks/gs_pairs.py)",
-        "",
-        "gap: teacher PSNR - student PSNR (the bar: <= 1 dB); scratch: the student architecture trained from",
-        "the images (its teacher row); processor s: the run's optimisation steps (record cpu_seconds);",
-        "process s: the whole `pvd` process (loading, teacher renders, probes, final test), processor / wall;",
-        "load: the machine's 1-minute load average at the run's end (a shared 2-core box); bar: within 1 dB of",
-        "the teacher, or 'architecture' where the student's architecture trained from the images is itself",
-        "more than 1 dB under the teacher (the measured cause), with the student's PSNR against that score.",
-        "",
-        "| run | test PSNR | teacher PSNR | gap | scratch PSNR | vs teacher renders | steps | processor s "
-        "| process s (cpu / wall) | load | bar |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+HEADER = [
+    "gap: teacher PSNR - student PSNR (the bar: <= 1 dB); scratch: the student architecture trained from",
+    "the images (its teacher row); processor s: the run's optimisation steps (record cpu_seconds);",
+    "process s: the whole `pvd` process (loading, teacher renders, probes, final test), processor / wall;",
+    "load: the machine's 1-minute load average at the run's end (a shared 2-core box, so processor",
+    "seconds are the fair time); bar: within 1 dB of the teacher, or 'architecture' where the student's",
+    "architecture trained from the images is itself more than 1 dB under the teacher (the measured",
+    "cause), with the student's PSNR against that score.",
+]
+COLUMNS = [
+    "| run | test PSNR | teacher PSNR | gap | scratch PSNR | vs teacher renders | steps | processor s "
+    "| process s (cpu / wall) | load | bar |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+]
+
+
+def table_lines(table: list[dict]) -> list[str]:
+    """The Markdown table of ``rows``."""
+    lines = list(COLUMNS)
     for t in table:
         label = f"{t['run']} [{t['tag']}]" if t["tag"] else t["run"]
         lines.append(
@@ -207,26 +247,58 @@ def write_report(results: Path) -> None:
             f"| {fmt(t['cpu_seconds'], '.0f')} | {fmt(t['process_cpu_seconds'], '.0f')} / "
             f"{fmt(t['process_wall_seconds'], '.0f')} | {fmt(t['load_average'], '.1f')} | {t['verdict'] or '-'} |"
         )
-    out = results.parent / f"{results.name}.md"
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def write_text(out: Path, text: str) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
     tmp.replace(out)
-    js = results.parent / f"{results.name}.json"
-    tmp = js.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(table, indent=1) + "\n")
-    tmp.replace(js)
+
+
+def write_report(results: Path, scene: Scene = SCENES["demo"]) -> None:
+    """The demo: ``RESULTS.md`` and ``RESULTS.json`` beside ``results``; a real scene: one section per
+    real scene recorded beside ``results`` (``gs_real/lego``, ``gs_real/fern``) in ``gs_real.md`` and
+    ``gs_real.json`` (written atomically)."""
+    if scene.path is None:
+        table = rows(results, scene)
+        if not table:
+            return
+        title = "# gs pairs on the demo scene, tiny preset, CPU, one thread (generated by benchmarks/gs_pairs.py)"
+        text = "\n".join([title, "", *HEADER, "", *table_lines(table)]) + "\n"
+        write_text(results.parent / f"{results.name}.md", text)
+        write_text(results.parent / f"{results.name}.json", json.dumps(table, indent=1) + "\n")
+        return
+    root = results.parent
+    title = "# gs pairs on real scenes, tiny preset, CPU, one thread (generated by benchmarks/gs_pairs.py --scene)"
+    lines, tables = [title, "", *HEADER], {}
+    for s in SCENES.values():
+        if s.path is None or not (root / s.name / "records").is_dir():
+            continue
+        tables[s.name] = rows(root / s.name, s)
+        lines += ["", f"## {s.name} (`{s.path}`, `{' '.join(s.train_options)}`)", "", *table_lines(tables[s.name])]
+    write_text(root.parent / f"{root.name}.md", "\n".join(lines) + "\n")
+    write_text(root.parent / f"{root.name}.json", json.dumps(tables, indent=1) + "\n")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scene", default="demo", choices=sorted(SCENES), help="the demo scene or a real one")
     p.add_argument("--only", default="", help="comma-separated run names (gs, hash, gs2hash, hash2gs, ...)")
     p.add_argument("--tag", default="", help="keep the distillations' records under records/TAG (a variant)")
     p.add_argument("--extra", default="", help="extra `pvd distill` options of this variant (with --tag)")
     p.add_argument("--work", type=Path, default=Path("/tmp/pvd-gs-pairs"), help="scene and workspaces")
-    p.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "gs_pairs",
-                   help="records/ and log.txt; the tables go beside it (RESULTS.md, RESULTS.json)")  # fmt: skip
+    p.add_argument("--results", type=Path, default=None,
+                   help="records/ and log.txt; the tables go beside it (default: benchmarks/results/gs_pairs "
+                        "for the demo, gs_real/SCENE for a real scene)")  # fmt: skip
     p.add_argument("--report_only", action="store_true", help="only rebuild the tables")
     args = p.parse_args()
+    args.scene = SCENES[args.scene]
+    if args.results is None:
+        base = REPO / "benchmarks" / "results"
+        args.results = base / "gs_pairs" if args.scene.path is None else base / "gs_real" / args.scene.name
+    if args.scene.path is not None:
+        args.work = args.work / args.scene.name
     if args.extra and not args.tag:
         raise SystemExit("--extra: a variant needs --tag NAME (its records must not replace the defaults')")
     args.results.mkdir(parents=True, exist_ok=True)
@@ -239,21 +311,21 @@ def main() -> int:
             out.write(line + "\n")
 
     if not args.report_only:
-        names = {r.name for r in grid()}
+        names = {r.name for r in grid(args.scene)}
         only = [o for o in args.only.split(",") if o]
         for o in only:
             if o not in names:
                 raise SystemExit(f"--only: {o!r} is not one of {sorted(names)}")
-        scene = scene_dir(args.work, log)
-        for run in grid():
+        scene = scene_dir(args.work, log, args.scene)
+        for run in grid(args.scene):
             if only and run.name not in only:
                 continue
             if args.tag and run.teacher is None and not record_path(run, args.results, "").exists():
                 log(f"skip {run.name}: a variant reuses the teachers; run them without --tag first")
                 continue
             execute(run, args, scene, log)
-            write_report(args.results)
-    write_report(args.results)
+            write_report(args.results, args.scene)
+    write_report(args.results, args.scene)
     return 0
 
 

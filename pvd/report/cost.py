@@ -11,8 +11,9 @@ or any records given: the stage is the record's kind (``train`` and ``import``: 
 
 Device-seconds are a run's ``seconds`` on its device (GPU-seconds for CUDA runs: one job per GPU
 slot; wall seconds for CPU runs). The extrapolation multiplies each (stage, architecture) mean by the
-number of such jobs in a grid of ``grid_scenes`` scenes (4 teachers, 16 pairs, 20 evaluations per
-scene) -- an estimate for the same presets and devices, not a measurement.
+number of such jobs in a grid of ``grid_scenes`` scenes (every architecture of ``ARCHS`` as a teacher
+and every pair: 5 teachers, 25 pairs, 30 evaluations per scene) -- an estimate for the same presets
+and devices, not a measurement.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def cost_tables(costs: list[RunCost], grid_scenes: int = PAPER_SCENES) -> list[T
     note = (
         f"Measured on {', '.join(devices)} from the runs' record.json files. The last column is an "
         f"extrapolation, not a measurement: each row's mean seconds per run times its jobs in a grid of "
-        f"{grid_scenes} scenes (4 teachers, 16 distillations, 20 evaluations per scene), same presets "
-        "and devices."
+        f"{grid_scenes} scenes ({JOBS_PER_SCENE['train']} teachers, {JOBS_PER_SCENE['distill']} distillations, "
+        f"{JOBS_PER_SCENE['evaluate']} evaluations per scene), same presets and devices."
     )
     return [Table("Cost per stage and architecture", columns, tuple(rows), note, align="llrrrrr")]
 

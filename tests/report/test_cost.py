@@ -36,6 +36,7 @@ def test_costs_per_stage_and_architecture(results_tree):
     # extrapolated: mean per run x 1 teacher per scene x 10 scenes
     assert rows[("train", "INGP")][6] == f"{expected_seconds('hash', '') * 10 / 3600:.2f}"
     assert rows[("all", "")][2] == str(len(costs)) and "extrapolation" in table.note
+    assert "10 scenes (5 teachers, 25 distillations, 30 evaluations per scene)" in table.note  # gs included
     assert "CPU" in table.columns[3]  # the tree's runs ran on the CPU
 
 

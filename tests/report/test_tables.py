@@ -6,7 +6,7 @@ from __future__ import annotations
 import html.parser
 
 import pytest
-from report_cases import ARCHS, expected_psnr
+from report_cases import ARCHS, GRID5, expected_psnr, write_cell
 
 from pvd.report.collect import collect, find_metrics, read_csv, write_csv
 from pvd.report.tables import METRICS, matrix_table, matrix_values, scene_table, write_dataset_tables
@@ -41,6 +41,24 @@ def test_matrix_table_rows_columns_and_mean_row(frame):
     column_mean = sum(mean_psnr(t, "hash") for t in ARCHS) / 4
     assert table.rows[-1][0] == "mean" and table.rows[-1][2] == f"{column_mean:.2f}"
     assert "mean over 2 scene(s)" in table.title
+
+
+def test_the_5x5_grid_has_the_splat_row_and_column(tmp_path):
+    """With gs teachers and students (issue 26) the matrix gains a 3DGS row and column, in ARCHS order."""
+    root = tmp_path / "results"
+    for t in GRID5:
+        write_cell(root, "synthetic", "demo", 0, t, "")
+        for s in GRID5:
+            write_cell(root, "synthetic", "demo", 0, t, s)
+    path = tmp_path / "results.csv"
+    write_csv(collect(find_metrics(root)), path)
+    table = matrix_table(read_csv(path), "synthetic", METRICS[0])
+    assert table.columns[2:] == ("INGP (hash)", "TensoRF (vm)", "NeRF (mlp)", "Plenoxels (tensors)", "3DGS (gs)")
+    rows = {row[0]: row for row in table.rows}
+    assert rows["3DGS (gs)"][1] == f"{expected_psnr(0, 'gs', ''):.2f}"
+    assert rows["3DGS (gs)"][3] == f"{expected_psnr(0, 'gs', 'vm'):.2f}"
+    assert rows["INGP (hash)"][6] == f"{expected_psnr(0, 'hash', 'gs'):.2f}"
+    assert len(table.rows) == 5 + 1  # the mean row
 
 
 def test_unavailable_and_not_run_are_distinct(frame):

@@ -36,6 +36,12 @@ def test_paper_config_holds_the_method_values():
     assert cfg["pairs"] == "all" and cfg["architectures"] == ["hash", "vm", "mlp", "tensors"]
 
 
+def test_demo_config_runs_the_5x5_grid():
+    """The demo: the four NeRF architectures and Gaussian splats, every pair (issue 26)."""
+    cfg = load("demo.yaml")
+    assert cfg["pairs"] == "all" and cfg["architectures"] == ["hash", "vm", "mlp", "tensors", "gs"]
+
+
 @pytest.mark.parametrize("parent, bad", [
     ((), "datsets"),
     (("datasets", "synthetic", "scenes", "ficus"), "scael"),

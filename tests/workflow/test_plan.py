@@ -49,12 +49,16 @@ def test_demo_plan(checkout):
     jobs = planned_jobs(checkout, "--configfile", "config/demo.yaml")
     counts = Counter(j.rule for j in jobs)
     assert counts["make_demo_scene"] == 1 and "download_dataset" not in counts
-    assert counts["train_teacher"] == 4 and counts["distill_student"] == 16
+    # the 5x5 grid: the four NeRF architectures and Gaussian splats, every pair
+    assert counts["train_teacher"] == 5 and counts["distill_student"] == 25
+    arches = ("hash", "vm", "mlp", "tensors", "gs")
+    pairs = {(j.get("teacher"), j.get("student")) for j in jobs if j.rule == "distill_student"}
+    assert pairs == {(t, s) for t in arches for s in arches}
     # the small ablation: hash2mlp and tensors2hash x 3 variants, each distilled and evaluated
     variants = {(j.get("teacher"), j.get("student"), j.get("variant")) for j in jobs if j.rule == "distill_variant"}
     assert variants == {(t, s, v) for t, s in (("hash", "mlp"), ("tensors", "hash"))
                         for v in ("stages_off", "loss_l1", "init_scratch")}
-    assert counts["evaluate_model"] == 20 + 6 and counts["make_ablation_table"] == 1
+    assert counts["evaluate_model"] == 30 + 6 and counts["make_ablation_table"] == 1
     assert counts["make_qualitative"] == 1 and counts["make_time_to_quality"] == 1
     # two edits of the tensors teacher, each with its ground truth, into all four students: per edit one
     # truth scene, one `pvd edit`, 4 distillations, 6 evaluations (unedited, edited, 4 students), a figure
@@ -62,7 +66,7 @@ def test_demo_plan(checkout):
     assert counts["evaluate_edit"] == 12 and counts["make_edit_figure"] == 2 and counts["make_edits_table"] == 1
     edited = {(j.get("edit"), j.get("teacher"), j.get("student")) for j in jobs if j.rule == "distill_edited"}
     assert edited == {(e, "tensors", s) for e in ("erase_sphere", "move_ball") for s in ("hash", "vm", "mlp", "tensors")}
-    assert counts["make_runs_table"] == 1 and len(jobs) == 91
+    assert counts["make_runs_table"] == 1 and len(jobs) == 111
 
 
 def test_demo_plan_without_edits_is_the_grid_and_ablation_alone(checkout):
@@ -78,7 +82,7 @@ def test_demo_plan_without_edits_is_the_grid_and_ablation_alone(checkout):
     counts = Counter(j.rule for j in jobs)
     assert not {"make_edit_truth", "edit_teacher", "distill_edited", "evaluate_edit", "make_edits_table",
                 "make_edit_figure"} & set(counts)
-    assert counts["distill_student"] == 16 and counts["evaluate_model"] == 26 and len(jobs) == 91 - 27
+    assert counts["distill_student"] == 25 and counts["evaluate_model"] == 36 and len(jobs) == 111 - 27
 
 
 def _plan_counts(checkout, name: str, tmp_path: Path | None = None) -> Counter:
