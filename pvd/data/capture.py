@@ -111,7 +111,7 @@ def auto_box(c2w: torch.Tensor, intrinsics: torch.Tensor, aabb_scale: float | No
     if seen is None:
         say_once(
             f"{where}: no region is seen by {SEEN_FRACTION:.0%} of the cameras; "
-            "the box is sized from the camera distances instead (set --box_centre/--scale by hand if it is wrong)"
+            "the box is sized from the camera distances instead (set box_centre and scale by hand if it is wrong)"
         )
         return distance_box(c2w, aabb_scale, where)
     centre, half = seen

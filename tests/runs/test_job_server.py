@@ -1,4 +1,4 @@
-"""The job server (pvd/jobserver.py) and its client (pvd/launch.py, the `pvd` command), with real
+"""The job server (pvd/jobs/server.py) and its client (pvd/jobs/client.py, the `pvd` command), with real
 processes: a job runs in a child of the server, its output, exit status and signals are the
 client's; a killed client stops its job; a server of other code is refused and the job runs in
 the client; an idle server goes away."""
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-PVD = [sys.executable, "-m", "pvd.launch"]
+PVD = [sys.executable, "-m", "pvd.jobs.client"]
 
 
 @pytest.fixture
 def server(tmp_path):
     path = tmp_path / "jobs.sock"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pvd.jobserver", "--socket", str(path), "--idle", "60"],
+        [sys.executable, "-m", "pvd.jobs.server", "--socket", str(path), "--idle", "60"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -125,6 +125,6 @@ def test_a_server_of_other_code_is_refused_and_the_job_runs_in_the_client(server
 
 def test_an_idle_server_stops_and_removes_its_socket(tmp_path):
     path = tmp_path / "idle.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "pvd.jobserver", "--socket", str(path), "--idle", "1"])
+    proc = subprocess.Popen([sys.executable, "-m", "pvd.jobs.server", "--socket", str(path), "--idle", "1"])
     assert proc.wait(timeout=120) == 0
     assert not path.exists()

@@ -2,7 +2,7 @@
 
 A library caller (``StageSchedule(..., iters=0)``) reads ``iters must be >= 1, got 0``; the CLI shows
 the same error as ``--iters must be >= 1, got 0``. The last test keeps CLI flags (``--iters``) out of
-the messages of library code: only the command layer (pvd/commands, pvd/cli.py) spells flags.
+the messages of library code: only the command layer (pvd/commands, pvd/cli.py, pvd/jobs) spells flags.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pvd.train.stages import StageConfig, StageSchedule
 PVD = Path(__file__).resolve().parents[2] / "pvd"
 
 # the command layer turns fields into flags: it may spell them
-COMMAND_LAYER = ("commands/", "cli.py")
+COMMAND_LAYER = ("commands/", "cli.py", "jobs/")
 
 FLAG = re.compile(r"(?<![\w-])--[A-Za-z]")
 BARE_TOKEN = re.compile(r"--[\w-]+(=\S*)?")

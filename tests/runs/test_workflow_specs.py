@@ -74,7 +74,7 @@ def test_generated_options_take_their_enums_from_the_specs():
     assert enums["$defs/distill/properties/loss_type"] == list(
         option_of(RUN_KINDS["distill"].spec, "loss_type").choices
     )
-    assert set(generated["$defs"]["teacher"]["properties"]) == {"preset", "batch_rays", "precision"}
+    assert set(generated["$defs"]["teacher"]["properties"]) == {"preset", "batch_rays", "precision", "distortion"}
 
 
 def _planned_commands(configfile: str) -> list[list[str]]:

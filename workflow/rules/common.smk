@@ -47,7 +47,7 @@ _JOB_SERVER = []  # the server's process, once started
 
 
 def start_job_server():
-    """Start `python -m pvd.jobserver` for this Snakemake run (config `job_server`) and point the jobs'
+    """Start `python -m pvd.jobs.server` for this Snakemake run (config `job_server`) and point the jobs'
     `pvd` at it (PVD_JOB_SERVER). Jobs that start before it listens, or that it refuses, run as
     usual; it stops with this run (stop_job_server, or by itself when this process is gone)."""
     if not config.get("job_server", True):
@@ -61,7 +61,7 @@ def start_job_server():
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as err:
         server = subprocess.Popen(
-            [sys.executable, "-m", "pvd.jobserver", "--socket", str(path)],
+            [sys.executable, "-m", "pvd.jobs.server", "--socket", str(path)],
             stdin=subprocess.DEVNULL,
             stdout=err,
             stderr=err,

@@ -1,7 +1,7 @@
 """A job server: runs ``pvd`` commands in children forked from a process that has torch and pvd
-imported, so a workflow's jobs skip the ~2 s start each (:mod:`pvd.launch` is the client).
+imported, so a workflow's jobs skip the ~2 s start each (:mod:`pvd.jobs.client` is the client).
 
-    python -m pvd.jobserver --socket PATH [--idle 600]
+    python -m pvd.jobs.server --socket PATH [--idle 600]
 
 The workflow starts one per Snakemake run (``Snakefile``: ``onstart``) and stops it at the end;
 jobs find it through ``PVD_JOB_SERVER``. For each connection the server checks that the client's
@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from pvd.launch import MAX_MESSAGE, identity, read_message, send_message
+from pvd.jobs.client import MAX_MESSAGE, identity, read_message, send_message
 
 
 def source_stamp() -> tuple:
@@ -205,7 +205,7 @@ class JobServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pvd.jobserver", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pvd.jobs.server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", required=True, type=Path, help="path of the Unix socket to listen on")
     parser.add_argument("--idle", type=float, default=600.0, help="seconds without jobs after which it stops")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 Starting a ``pvd`` process costs about 2 s of processor time before it does anything (importing
 torch); a workflow of a hundred short jobs pays that a hundred times. When ``PVD_JOB_SERVER`` names
-the socket of a job server (:mod:`pvd.jobserver`, started by the workflow for one Snakemake run),
+the socket of a job server (:mod:`pvd.jobs.server`, started by the workflow for one Snakemake run),
 this process -- which imports nothing heavy -- sends the server its arguments, working directory,
 environment and standard streams; the server forks a child that already has torch and pvd
 imported, and the child runs the command exactly as this process would have. This process waits,
