@@ -83,12 +83,10 @@ def delegate(path: str, argv: list[str]) -> int | None:
 
     for s in FORWARDED:
         signal.signal(s, forward)
-    while True:
-        try:
-            result = read_message(sock, buffer)
-            break
-        except InterruptedError:
-            continue
+    try:
+        result = read_message(sock, buffer)  # (signals interrupt nothing here: the handler returns)
+    except OSError:  # the connection reset: as if the server closed it
+        result = None
     sock.close()
     if result is None:  # the server went away: the child is gone with it
         print(f"pvd: the job server at {path} stopped before the job ended", file=sys.stderr)

@@ -57,16 +57,21 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 _EAGER_ADAMW_STEP = getattr(torch.optim.AdamW.step, "__wrapped__", torch.optim.AdamW.step)
 
 
+_DYNAMO_SKIPPED = False  # skip_dynamo_import has marked torch's wrappers in this process
+
+
 def skip_dynamo_import() -> int:
     """Let torch run without importing torch._dynamo in a process that never compiles (the ``pvd``
     command). Torch wraps some of its Python functions (optimiser steps, schedulers, the Python
     kernels of ops on the ``meta`` device that :func:`pvd.model.field_bytes` sizes fields with) to
     disable dynamo, and the wrapper imports it at the first call: about 1.5 s of each job's start
     on this CPU. Marks each wrapped function as its own disabled version, as the wrapper would cache
-    it. Returns how many were marked (0 when torch._dynamo is already loaded, or torch's wrappers
-    changed: then nothing changes but the time)."""
-    if "torch._dynamo" in sys.modules:
+    it. Returns how many were marked (0 when torch._dynamo is already loaded, when this process marked
+    them already, or when torch's wrappers changed: then nothing changes but the time)."""
+    global _DYNAMO_SKIPPED
+    if "torch._dynamo" in sys.modules or _DYNAMO_SKIPPED:  # (a job server's children inherit the marks)
         return 0
+    _DYNAMO_SKIPPED = True
     wrapper = torch._compile._disable_dynamo(lambda: None)  # one of torch's wrappers, to recognise them
     code = wrapper.__code__
     if "fn" not in code.co_freevars:
