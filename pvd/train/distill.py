@@ -335,9 +335,10 @@ class DistillTask:
                 f"{self.label}: step {step}: stage '{stage.name}' (steps {stage.start}-{stage.end}, "
                 f"terms {', '.join(self.schedule.weights_at(step).active())})"
             )
-        if step % self.steps_per_epoch == 0 or self.source.views is None:
-            self.source.new_epoch()
-        batch = self.source.draw(self.device)
+        with loop.full_precision(self.device):
+            if step % self.steps_per_epoch == 0 or self.source.views is None:
+                self.source.new_epoch()
+            batch = self.source.draw(self.device)
         terms, errors = distill_step(
             self.marcher,
             self.teacher,

@@ -96,9 +96,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     ``auto``: float16 with loss scaling on CUDA, float32 on the CPU; ``fp32``: float32 everywhere;
     ``bf16``: bfloat16 autocast on any device (its float32 range needs no loss scaling). Autocast
     only lowers matrix products (the MLPs, SH bases); compositing, losses and optimiser stay in
-    float32. On CPUs with native bfloat16 (AVX512-BF16 or AMX) the tiny mlp's forward and backward
-    on 25.8 k samples took 36 ms instead of 98 (one core), and fern's ``hash2mlp`` 29 % fewer
-    processor seconds; without it bfloat16 is emulated (slower).
+    float32; rays and poses are computed outside it (:func:`full_precision`). On CPUs with native
+    bfloat16 (AVX512-BF16 or AMX) the tiny mlp's forward and backward on 25.8 k samples took 36 ms
+    instead of 98 (one core), the demo's mlp teacher 77 processor s instead of 108 (-0.18 dB); the
+    MLPs pad their rows so that oneDNN compiles few kernel shapes
+    (:func:`pvd.fields.heads.bucket_rows`). Without native bfloat16 it is emulated (slower).
     """
     if precision not in PRECISIONS:
         raise SpecError("precision", f"{precision!r} is unknown; expected one of {list(PRECISIONS)}")
@@ -107,6 +109,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto" and device.type == "cuda":
         return torch.float16
     return None
+
+
+def full_precision(device: torch.device):
+    """A context with autocast off on ``device``'s type, for the steps' geometry (pixel rays, sampled
+    poses): autocast lowers every matrix product, and a ray direction from a bfloat16 product is off
+    by up to 0.4 % (float16: 0.05 %), a shift of whole grid cells at the far end of a ray."""
+    return torch.autocast(device.type, enabled=False)
 
 
 class AdamW(torch.optim.AdamW):

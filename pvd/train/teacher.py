@@ -123,7 +123,8 @@ class TeacherTask:
             jitter=cfg.jitter_pixels,
             single_view=cfg.rays_from_one_image,
         )
-        rays = pixel_rays(cams, px.view, px.u, px.v, model.normalization).to(device)
+        with loop.full_precision(device):
+            rays = pixel_rays(cams, px.view, px.u, px.v, model.normalization).to(device)
         target = self.images[px.view, px.row * cams.width + px.col].to(device)
         bg = (
             torch.rand(cfg.batch_rays, 3, generator=gen).to(device)
