@@ -449,6 +449,8 @@ pvd::VMShape check_vm_products(const char* op, const Tensor& planes, const Tenso
   TORCH_CHECK(lines.size(0) == 3 && lines.size(1) == rank && lines.size(2) >= 2 && lines.size(3) == 1, op,
               ": lines must have shape [3, ", rank, ", L, 1] with L >= 2, got ", lines.sizes());
   TORCH_CHECK(unit.size(1) == 3, op, ": unit must have shape [n, 3], got ", unit.sizes());
+  TORCH_CHECK(height * width < (int64_t(1) << 31) && lines.size(2) < (int64_t(1) << 31), op,
+              ": a plane must have fewer than 2^31 texels, got ", height, " x ", width);
   return {rank, height, width, lines.size(2)};
 }
 

@@ -27,10 +27,11 @@ struct VMShape {
 // [-1, 1] and mapped like grid_sample(align_corners=True): -1 -> texel 0, 1 -> texel size - 1. A point
 // on the upper edge takes the last cell with fraction 1 (same value and gradient as grid_sample's
 // zero-padded corner beyond the edge, whose weight is 0).
+// 32-bit offsets keep the cell small (20 bytes in float32); bindings.cpp checks that they fit.
 template <typename T>
 struct VMCell {
-  int64_t plane;  // row * width + col of the lower texel
-  int64_t line;   // lower texel index
+  int32_t plane;  // row * width + col of the lower texel
+  int32_t line;   // lower texel index
   T fu, fv, fw;
 };
 
@@ -53,8 +54,8 @@ PVD_HD VMCell<T> vm_cell(const T* p, int set, const VMShape& s) {
   vm_axis(p[vm_plane_u(set)], s.width, &col, &c.fu);
   vm_axis(p[vm_plane_v(set)], s.height, &row, &c.fv);
   vm_axis(p[vm_line_w(set)], s.length, &w, &c.fw);
-  c.plane = row * s.width + col;
-  c.line = w;
+  c.plane = (int32_t)(row * s.width + col);
+  c.line = (int32_t)w;
   return c;
 }
 
