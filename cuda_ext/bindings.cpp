@@ -535,7 +535,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("composite_bwd", &composite_bwd, "packed compositing gradients -> (sigmas, rgbs, deltas, ts)", no_gil);
   m.def("splat_fwd", &splat_fwd, "splat blending -> (rgb [H*W,3], depth, opacity [H*W])", no_gil);
   m.def("splat_bwd", &splat_bwd, "splat blending gradients (outputs, their gradients, inputs) -> (means2d, conics, opacities, colors, dists)", no_gil);
-  m.def("vm_products_fwd", &vm_products_fwd, "VM plane x line products: planes [3,R,H,W], lines [3,R,L,1], unit [n,3] -> [3,R,n]", no_gil);
+  m.def("vm_products_fwd", &vm_products_fwd,
+        "VM plane x line products: planes [3,R,H,W], lines [3,R,L,1], unit [n,3] -> [3,R,n]", no_gil);
   m.def("vm_products_bwd", &vm_products_bwd, "VM products gradients: grad [3,R,n] -> (planes, lines)", no_gil);
   m.def("march_fwd", &march_fwd, "occupancy-grid marching -> (ray_indices, t, deltas, t_end)", no_gil);
 }
