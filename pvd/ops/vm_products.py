@@ -53,7 +53,9 @@ def vm_products_torch(planes: Tensor, lines: Tensor, unit: Tensor) -> Tensor:
     unit = unit.clamp(-1.0, 1.0)
     plane_axes = torch.tensor(PLANE_AXES, device=unit.device)  # [3, 2]
     line_axes = torch.tensor(LINE_AXES, device=unit.device)  # [3]
-    plane_grid = unit[:, plane_axes].transpose(0, 1)[:, :, None, :]  # [3, n, 1, 2] = (u, v)
+    # contiguous, as the vm field made it before this op existed: grid_sample's backward then sums the
+    # plane gradients in the same order (bit-identical training with PVD_BACKEND=torch)
+    plane_grid = unit[:, plane_axes].transpose(0, 1)[:, :, None, :].contiguous()  # [3, n, 1, 2] = (u, v)
     along = unit[:, line_axes].t()  # [3, n]
     line_grid = torch.stack((torch.zeros_like(along), along), dim=2)[:, :, None, :]  # [3, n, 1, 2] = (0, w)
     p = F.grid_sample(planes, plane_grid, align_corners=True).view(3, -1, n)
