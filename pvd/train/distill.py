@@ -414,7 +414,7 @@ def distill(
         )
     ckpt_path = workspace / "checkpoint.pt"
     freeze(teacher)
-    state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed, cfg.precision)
+    state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed, cfg.precision, student.model_type)
     source = BatchSource(
         sampler,
         teacher.normalization,

@@ -7,6 +7,8 @@ so the steps' rays and poses are computed with autocast off (:func:`pvd.train.lo
 
 from __future__ import annotations
 
+import json
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -15,7 +17,7 @@ from pvd.data import load_split
 from pvd.data.cameras import Normalization, pixel_rays
 from pvd.fields.heads import BiasFreeMLP, bucket_rows
 from pvd.fields.mlp import MLPConfig, MLPField
-from pvd.train.loop import full_precision
+from pvd.train.loop import autocast_dtype, full_precision, native_bf16_cpu
 
 BF16 = torch.bfloat16
 
@@ -121,3 +123,28 @@ def test_bf16_teacher_and_distillation_steps_keep_geometry_float32(demo_scene, t
         )
     assert code == 0 and rec.calls
     assert _no_bf16_geometry(rec) == []
+
+
+def test_auto_precision_is_bf16_for_mlp_steps_on_cpus_with_native_bf16():
+    cpu = torch.device("cpu")
+    native = native_bf16_cpu()
+    caps = torch.cpu.get_capabilities()
+    assert native == bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+    assert autocast_dtype("auto", cpu, "mlp") == (BF16 if native else None)
+    for arch in ("hash", "vm", "tensors", "gs", None):
+        assert autocast_dtype("auto", cpu, arch) is None
+    assert autocast_dtype("fp32", cpu, "mlp") is None and autocast_dtype("bf16", cpu, "hash") == BF16
+    assert autocast_dtype("auto", torch.device("cuda"), "mlp") == torch.float16
+
+
+def test_auto_precision_of_an_mlp_run_is_recorded(demo_scene, tmp_path):
+    """The record says what the steps ran in, the same rule as the steps themselves."""
+
+    args = ["--iters", "3", "--batch_rays", "64", "--no_progress", "--curve_points", "0"]
+    for arch in ("mlp", "hash"):
+        ws = tmp_path / arch
+        cmd = ["train", str(demo_scene), "--data_type", "synthetic", "--model_type", arch, "--workspace", str(ws)]
+        assert main([*cmd, *args]) == 0
+        record = json.loads((ws / "record.json").read_text())
+        expected = "bfloat16" if arch == "mlp" and native_bf16_cpu() else "float32"
+        assert record["precision"] == expected and record["config"]["precision"] is None
