@@ -229,6 +229,17 @@ HEADER = [
     "architecture trained from the images is itself more than 1 dB under the teacher (the measured",
     "cause), with the student's PSNR against that score.",
 ]
+# what the tagged rows of the real-scene tables are (their exact options: each record's `command`)
+VARIANTS = {
+    "before": "the tiny hash student's defaults before its gs-teacher schedule (per-sample terms against the "
+    "teacher's point field, visibility cut-off 1e-2, 1000 steps with the stopping rule)",
+    "stop_off": "the `before` defaults without the stopping rule (all 1000 steps)",
+    "cutoff0": "`before` with `--visibility_cutoff 0`",
+    "rgb_only": "`before` with `--stages rgb_only`",
+    "rgb_only_cutoff0": "`before` with `--stages rgb_only --visibility_cutoff 0` (the preset's cap and stopping "
+    "rule: for hash today's gs-teacher terms with the old 1000-step cap)",
+    "rgb_only_cutoff0_3000": "`rgb_only_cutoff0` for 3000 steps without the stopping rule",
+}
 COLUMNS = [
     "| run | test PSNR | teacher PSNR | gap | scratch PSNR | vs teacher renders | steps | processor s "
     "| process s (cpu / wall) | load | bar |",
@@ -277,6 +288,10 @@ def write_report(results: Path, scene: Scene = SCENES["demo"]) -> None:
             continue
         tables[s.name] = rows(root / s.name, s)
         lines += ["", f"## {s.name} (`{s.path}`, `{' '.join(s.train_options)}`)", "", *table_lines(tables[s.name])]
+    tags = sorted({t["tag"] for table in tables.values() for t in table if t["tag"]})
+    if tags:
+        lines += ["", "Tagged rows:", ""]
+        lines += [f"- `{tag}`: {VARIANTS.get(tag, 'see its records (`command`)')}" for tag in tags]
     write_text(root.parent / f"{root.name}.md", "\n".join(lines) + "\n")
     write_text(root.parent / f"{root.name}.json", json.dumps(tables, indent=1) + "\n")
 
