@@ -115,7 +115,7 @@ class TrainingOptions(DeviceOptions, OutputOptions):
         choices=PRECISIONS,
         into="precision",
         workflow=True,
-        help="arithmetic of the steps: auto (fp16 autocast with loss scaling on CUDA; on the CPU bf16 for mlp models "
+        help="arithmetic of the steps: auto (fp16 autocast with loss scaling on CUDA; on the CPU bf16 for mlp students "
         "when the CPU has AVX512-BF16 or AMX, else float32), fp32, or bf16 (bfloat16 autocast) (default: auto)",
     )
     resume: bool = option(False, help="continue from WS/checkpoint.pt")

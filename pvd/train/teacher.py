@@ -188,7 +188,7 @@ def train_teacher(
         state = TrainState.create(*gs_optimizer(model.field, cfg), device, cfg.seed, cfg.precision)
         task = GSTeacherTask(model, split, cfg, state.generator, device, state.optimizer)
     else:
-        state = TrainState.create(*make_optimizer(model, cfg), device, cfg.seed, cfg.precision, model.model_type)
+        state = TrainState.create(*make_optimizer(model, cfg), device, cfg.seed, cfg.precision)
         task = TeacherTask(model, split, cfg, state.generator, device)
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, model, state, task)

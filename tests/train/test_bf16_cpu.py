@@ -125,26 +125,30 @@ def test_bf16_teacher_and_distillation_steps_keep_geometry_float32(demo_scene, t
     assert _no_bf16_geometry(rec) == []
 
 
-def test_auto_precision_is_bf16_for_mlp_steps_on_cpus_with_native_bf16():
+def test_auto_precision_is_bf16_for_mlp_students_on_cpus_with_native_bf16():
     cpu = torch.device("cpu")
     native = native_bf16_cpu()
     caps = torch.cpu.get_capabilities()
     assert native == bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
     assert autocast_dtype("auto", cpu, "mlp") == (BF16 if native else None)
-    for arch in ("hash", "vm", "tensors", "gs", None):
-        assert autocast_dtype("auto", cpu, arch) is None
+    for student in ("hash", "vm", "tensors", "gs", None):  # None: a teacher's steps
+        assert autocast_dtype("auto", cpu, student) is None
     assert autocast_dtype("fp32", cpu, "mlp") is None and autocast_dtype("bf16", cpu, "hash") == BF16
     assert autocast_dtype("auto", torch.device("cuda"), "mlp") == torch.float16
 
 
-def test_auto_precision_of_an_mlp_run_is_recorded(demo_scene, tmp_path):
-    """The record says what the steps ran in, the same rule as the steps themselves."""
-
+def test_auto_precision_of_runs_is_recorded(demo_scene, tmp_path):
+    """The record says what the steps ran in, by the same rule as the steps: an mlp teacher in
+    float32, an mlp student in bfloat16 where the CPU has it, a hash student in float32."""
     args = ["--iters", "3", "--batch_rays", "64", "--no_progress", "--curve_points", "0"]
-    for arch in ("mlp", "hash"):
-        ws = tmp_path / arch
-        cmd = ["train", str(demo_scene), "--data_type", "synthetic", "--model_type", arch, "--workspace", str(ws)]
-        assert main([*cmd, *args]) == 0
+    teacher = tmp_path / "mlp"
+    cmd = ["train", str(demo_scene), "--data_type", "synthetic", "--model_type", "mlp", "--workspace", str(teacher)]
+    assert main([*cmd, *args]) == 0
+    assert json.loads((teacher / "record.json").read_text())["precision"] == "float32"
+    for student in ("mlp", "hash"):
+        ws = tmp_path / f"mlp2{student}"
+        cmd = ["distill", str(demo_scene), "--ckpt_teacher", str(teacher / "checkpoint.pt"), "--model_type", student]
+        assert main([*cmd, "--workspace", str(ws), *args]) == 0
         record = json.loads((ws / "record.json").read_text())
-        expected = "bfloat16" if arch == "mlp" and native_bf16_cpu() else "float32"
+        expected = "bfloat16" if student == "mlp" and native_bf16_cpu() else "float32"
         assert record["precision"] == expected and record["config"]["precision"] is None
