@@ -18,8 +18,9 @@ frame of ``poses_bounds.npy``, so they take the poses' scaling and recentring
 (:func:`pvd.data.llff.source_to_world`); ``capture``: ``transforms.json``'s ``ply_file_path``
 (nerfstudio writes the cloud in the json's frame: as is), else ``sparse/0`` or ``colmap/sparse/0``
 when the json has nerfstudio's ``applied_transform`` (COLMAP's world -> the json's: applied);
-``synthetic``: ``transforms_train.json``'s ``ply_file_path`` (as is). A file given by hand takes the
-same map as the scene's own file of that kind. The scene's normalisation then maps world -> box.
+``synthetic``: the ``ply_file_path`` of ``transforms_train.json`` (or of a single
+``transforms.json``; as is). A file given by hand takes the same map as the scene's own file of
+that kind. The scene's normalisation then maps world -> box.
 """
 
 from __future__ import annotations
@@ -178,8 +179,10 @@ def _json_doc(path: Path) -> dict:
 
 
 def _json_of(root: Path, data_type: str) -> Path | None:
-    name = {"capture": "transforms.json", "synthetic": "transforms_train.json"}.get(data_type)
-    return root / name if name is not None and (root / name).is_file() else None
+    """The json that may name the scene's ply: a capture's, a synthetic scene's train split file (or
+    its single ``transforms.json``)."""
+    names = {"capture": ("transforms.json",), "synthetic": ("transforms_train.json", "transforms.json")}
+    return next((root / n for n in names.get(data_type, ()) if (root / n).is_file()), None)
 
 
 def scene_points_file(root: str | Path, data_type: str) -> Path | None:

@@ -232,3 +232,7 @@ def test_scenes_without_a_cloud_have_none(tmp_path, lego_dir):
     (tmp_path / "transforms.json").write_text(json.dumps({"frames": []}))
     write_colmap_txt(tmp_path / "sparse" / "0" / "points3D.txt", *cloud(3))
     assert scene_points_file(tmp_path, "capture") is None  # a COLMAP frame the json does not relate to its own
+    write_ply(tmp_path / "cloud.ply", *cloud(3))
+    (tmp_path / "transforms.json").write_text(json.dumps({"frames": [], "ply_file_path": "cloud.ply"}))
+    assert scene_points_file(tmp_path, "synthetic") == tmp_path / "cloud.ply"  # instant-ngp's single json
+    assert scene_points_file(tmp_path, "tank") is None
