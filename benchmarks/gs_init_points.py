@@ -1,18 +1,25 @@
-"""gs teachers from random Gaussians vs from a point cloud, on real lego (tiny preset, CPU, 1 thread).
+"""gs teachers from random Gaussians vs from a point cloud, on real scenes (tiny preset, CPU, 1 thread).
 
-Lego (``nerf_synthetic/lego``, downscale 8) ships no point cloud, so this builds one the way
-structure from motion would give it: a tiny ``hash`` teacher is trained from the images, ``pvd export
---format points`` gives its surface (the depth of the training views, in the world frame) thinned
-to ``--points`` points, and Gaussian noise of ``--noise`` world units is added to every coordinate.
-The cloud is written as nerfstudio's ``sparse_pc.ply`` into a scene folder outside the repository
-that holds copies of lego's ``transforms_*.json`` (their ``file_path`` pointing at the shared
-images, which are never copied) with ``ply_file_path`` set, so ``pvd train`` finds it itself
-(``--init_points auto``); the same scene with ``--init_points random`` is the baseline. Each run's
-record is copied to ``RESULTS/records/``; a kept record is not run again, so the script resumes. The
-table (test PSNR, processor seconds of the optimisation steps, final Gaussians) comes from the records:
+Lego (``nerf_synthetic/lego``) and fern (``nerf_llff_data/fern``), both at downscale 8, ship no point
+cloud, so this builds one the way structure from motion would give it: a tiny ``hash`` teacher is
+trained from the images, ``pvd export --format points`` gives its surface (the depth of the training
+views, in the scene's world frame) thinned to ``--points`` points, and Gaussian noise of ``--noise``
+world units is added to every coordinate. It is written where the scene's format keeps its cloud,
+in a scene folder outside the repository (the images are read in place, never copied):
 
-    nice -n 10 python benchmarks/gs_init_points.py --work /tmp/pvd-gs-init
-    python benchmarks/gs_init_points.py --work /tmp/pvd-gs-init --report_only
+* lego: nerfstudio's ``sparse_pc.ply`` beside copies of ``transforms_*.json`` whose ``file_path``
+  points at the shared images and whose train file names it (``ply_file_path``);
+* fern: COLMAP's ``sparse/0/points3D.bin`` (COLMAP's frame: the world's points taken back through
+  the inverse of the poses' scaling and recentring) beside a copy of ``poses_bounds.npy`` and a link
+  to the shared ``images_8/``.
+
+``pvd train`` finds the cloud itself (``--init_points auto``); the same scene with ``--init_points
+random`` is the baseline. Each run's record is copied to ``RESULTS/records/``; a kept record is not
+run again, so the script resumes. The table comes from the records:
+
+    nice -n 10 python benchmarks/gs_init_points.py --work /tmp/pvd-gs-init --seeds 0 1
+    nice -n 10 python benchmarks/gs_init_points.py --work /tmp/pvd-gs-init --scene fern
+    python benchmarks/gs_init_points.py --report_only
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import argparse
 import json
 import os
 import shlex
+import struct
 import subprocess
 import sys
 import time
@@ -33,8 +41,13 @@ from pvd.model import read_checkpoint
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PVD_SHARED_DATA", REPO.parent / "shared" / "data"))
 LEGO = DATA / "nerf_synthetic" / "lego"
+FERN = DATA / "nerf_llff_data" / "fern"
 RESULTS = REPO / "benchmarks" / "results" / "gs_init_points"
-BOX = ("--data_type", "synthetic", "--downscale", "8", "--bound", "1.0", "--scale", "0.8", "--dt_gamma", "0.0")
+BOXES = {  # the boxes of config/real-cpu.yaml
+    "lego": ("--data_type", "synthetic", "--downscale", "8", "--bound", "1.0", "--scale", "0.8", "--dt_gamma", "0.0"),
+    "fern": ("--data_type", "llff", "--downscale", "8", "--bound", "2.0", "--scale", "0.33", "--dt_gamma", "0.003"),
+}
+SOURCES = {"lego": LEGO, "fern": FERN}
 COMMON = ("--preset", "tiny", "--threads", "1", "--ckpt_every", "0", "--no_progress")
 INITS = ("random", "auto")
 DEFAULT_POINTS, DEFAULT_NOISE = 10000, 0.01
@@ -58,39 +71,44 @@ def cloud_tag(n_points: int, noise: float) -> str:
     return "" if (n_points, noise) == (DEFAULT_POINTS, DEFAULT_NOISE) else f"_pts{n_points}_noise{noise:g}"
 
 
-def build_scene(work: Path, n_points: int, noise: float, log: Path) -> Path:
-    """The lego scene folder with a noisy surface cloud as ``sparse_pc.ply`` (module doc)."""
-    from plyfile import PlyData, PlyElement
+def scene_tag(scene: str) -> str:
+    """The name prefix of a scene's records (none for lego, the first one recorded)."""
+    return "" if scene == "lego" else f"{scene}_"
 
-    scene = work / f"lego_pc{cloud_tag(n_points, noise)}"
-    if (scene / "sparse_pc.ply").is_file():
+
+def build_scene(name: str, work: Path, n_points: int, noise: float, log: Path) -> Path:
+    """The scene folder of ``name`` with a noisy surface cloud where its format keeps one (module doc)."""
+    scene = work / f"{name}_pc{cloud_tag(n_points, noise)}"
+    if (scene / "done").is_file():
         return scene
-    teacher = work / "hash"
+    teacher = work / f"{scene_tag(name)}hash"
     if not (teacher / "record.json").is_file():
-        pvd(
-            "train",
-            str(LEGO),
-            *BOX,
-            *COMMON,
-            "--model_type",
-            "hash",
-            "--workspace",
-            str(teacher),
-            "--overwrite",
-            log=log,
-        )
-    surface = work / f"surface{n_points}.ply"
+        pvd("train", str(SOURCES[name]), *BOXES[name], *COMMON, "--model_type", "hash", "--workspace", str(teacher),
+            "--overwrite", log=log)  # fmt: skip
+    surface = work / f"{scene_tag(name)}surface{n_points}.ply"
     pvd("export", "--ckpt", str(teacher / "checkpoint.pt"), "--format", "points", "--out", str(surface), "--overwrite",
         "--max_points", str(n_points), "--seed", "0", log=log)  # fmt: skip
+    from plyfile import PlyData
+
     vertex = PlyData.read(str(surface))["vertex"].data
     xyz = np.stack([np.asarray(vertex[k], dtype=np.float64) for k in "xyz"], 1)
     xyz += np.random.default_rng(0).normal(0.0, noise, xyz.shape)
+    rgb = np.stack([np.asarray(vertex[k]) for k in ("red", "green", "blue")], 1).astype(np.uint8)
+    scene.mkdir(parents=True, exist_ok=True)
+    (write_lego if name == "lego" else write_fern)(scene, xyz, rgb)
+    (scene / "done").write_text("")
+    return scene
+
+
+def write_lego(scene: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
+    """nerfstudio's sparse_pc.ply and the json copies naming it."""
+    from plyfile import PlyData, PlyElement
+
     out = np.empty(len(xyz), dtype=[(k, "f4") for k in "xyz"] + [(k, "u1") for k in ("red", "green", "blue")])
     for j, k in enumerate("xyz"):
         out[k] = xyz[:, j]
-    for k in ("red", "green", "blue"):
-        out[k] = vertex[k]
-    scene.mkdir(parents=True, exist_ok=True)
+    for j, k in enumerate(("red", "green", "blue")):
+        out[k] = rgb[:, j]
     for split in ("train", "test"):  # the shared lego has no val split
         doc = json.loads((LEGO / f"transforms_{split}.json").read_text())
         for frame in doc["frames"]:
@@ -99,26 +117,46 @@ def build_scene(work: Path, n_points: int, noise: float, log: Path) -> Path:
             doc["ply_file_path"] = "sparse_pc.ply"
         (scene / f"transforms_{split}.json").write_text(json.dumps(doc, indent=1))
     PlyData([PlyElement.describe(out, "vertex")]).write(str(scene / "sparse_pc.ply"))
-    return scene
 
 
-def run(work: Path, scene: Path, init: str, seed: int, cloud: dict, log: Path) -> dict:
+def write_fern(scene: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
+    """COLMAP's points3D.bin in COLMAP's frame, a copy of poses_bounds.npy, a link to images_8/."""
+    from pvd.data.llff import source_to_world
+
+    (scene / "poses_bounds.npy").write_bytes((FERN / "poses_bounds.npy").read_bytes())
+    if not (scene / "images_8").exists():
+        (scene / "images_8").symlink_to((FERN / "images_8").resolve())
+    world_to_colmap = np.linalg.inv(source_to_world(FERN))
+    colmap = xyz @ world_to_colmap[:3, :3].T + world_to_colmap[:3, 3]
+    head = struct.Struct("<Q3d3BdQ")  # id, x y z, r g b, error, track length (no track entries)
+    data = [struct.pack("<Q", len(colmap))]
+    data += [head.pack(i, *map(float, p), *map(int, c), 1.0, 0) for i, (p, c) in enumerate(zip(colmap, rgb))]
+    (scene / "sparse" / "0").mkdir(parents=True, exist_ok=True)
+    (scene / "sparse" / "0" / "points3D.bin").write_bytes(b"".join(data))
+
+
+def run(name: str, work: Path, scene: Path, init: str, seed: int, cloud: dict, log: Path) -> dict:
     """One gs teacher (``init``: random or auto, the scene's cloud); its record, kept or new."""
     tag = cloud_tag(cloud["points"], cloud["noise"]) if init == "auto" else ""
-    kept = RESULTS / "records" / f"gs_{init}_seed{seed}{tag}.json"
+    kept = RESULTS / "records" / f"{scene_tag(name)}gs_{init}_seed{seed}{tag}.json"
     if kept.is_file():
         return json.loads(kept.read_text())
-    ws = work / f"gs_{init}_seed{seed}{tag}"
-    wall = pvd("train", str(scene), *BOX, *COMMON, "--model_type", "gs", "--init_points", init, "--seed", str(seed),
-               "--workspace", str(ws), "--overwrite", log=log)  # fmt: skip
+    ws = work / f"{scene_tag(name)}gs_{init}_seed{seed}{tag}"
+    wall = pvd("train", str(scene), *BOXES[name], *COMMON, "--model_type", "gs", "--init_points", init,
+               "--seed", str(seed), "--workspace", str(ws), "--overwrite", log=log)  # fmt: skip
     record = json.loads((ws / "record.json").read_text())
     record["cloud"] = cloud if init == "auto" else None
+    record["scene"] = name
     record["final_gaussians"] = int(read_checkpoint(ws / "checkpoint.pt").field["means"].shape[0])
     record["process_wall_seconds"] = round(wall, 1)
     record["load_average"] = round(os.getloadavg()[0], 1)
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_text(json.dumps(record, indent=1))
     return record
+
+
+def scene_of(record: dict) -> str:
+    return record.get("scene", "lego")
 
 
 def cloud_text(record: dict) -> str:
@@ -129,8 +167,12 @@ def cloud_text(record: dict) -> str:
 def to_random(record: dict, records: list[dict]) -> str:
     """Processor seconds until ``record``'s learning curve first reaches the final probe PSNR of the
     random-init run of the same seed (the curve's step in brackets), or ``-``."""
-    seed = record["config"]["seed"]
-    base = [r for r in records if r["config"]["init_points"] == "random" and r["config"]["seed"] == seed]
+    seed, scene = record["config"]["seed"], scene_of(record)
+    base = [
+        r
+        for r in records
+        if r["config"]["init_points"] == "random" and r["config"]["seed"] == seed and scene_of(r) == scene
+    ]
     if not base or not base[0].get("curve") or not record.get("curve"):
         return "-"
     goal = base[0]["curve"][-1]["psnr"]
@@ -140,38 +182,46 @@ def to_random(record: dict, records: list[dict]) -> str:
 
 def report(records: list[dict]) -> str:
     rows = [
-        "# gs teachers: random init vs a point cloud, lego, tiny preset, CPU, one thread "
+        "# gs teachers: random init vs a point cloud, tiny preset, CPU, one thread "
         "(generated by benchmarks/gs_init_points.py)",
         "",
-        "Cloud: the surface of a tiny hash teacher (`pvd export --format points`, 27.84 dB), thinned to that many "
-        "points, Gaussian noise of that sigma (world units) on every coordinate, as nerfstudio's `sparse_pc.ply`; "
+        "Cloud: the surface of a tiny hash teacher of the scene (`pvd export --format points`), thinned to that "
+        "many points, Gaussian noise of that sigma (world units) on every coordinate, where the format keeps a "
+        "cloud (lego: nerfstudio's `sparse_pc.ply`; fern: COLMAP's `sparse/0/points3D.bin`, in COLMAP's frame); "
         "the tiny preset starts 4000 Gaussians (a random subset of a larger cloud; random ones top up a smaller). "
-        "test PSNR: the run's end-of-run score on lego's 200 test views (100x100); probe PSNR: its learning "
+        "test PSNR: the run's end-of-run score on the test views; probe PSNR: its learning "
         "curve's score on a few test views at reduced size (higher than the full test score), which also gives "
         "the processor s until the run first reaches the final probe PSNR of the random-init run of its seed; "
         "processor s: the run's optimisation steps (record cpu_seconds); process s: the whole `pvd` process "
         "(wall); load: 1-minute load average at the run's end (a shared 2-core box).",
-        "",
-        "| init | cloud | seed | Gaussians at points / random | test PSNR | probe PSNR at step ~300 | processor s "
-        "| processor s to the random run's final probe PSNR | process s | final Gaussians | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(records, key=lambda r: (cloud_text(r), r["config"]["seed"])):
-        init, curve = r["init"], r.get("curve") or []
-        early = min(curve, key=lambda c: abs(c["step"] - 300), default=None)
-        early_text = f"{early['psnr']:.2f} (step {early['step']})" if early else "-"
-        rows.append(
-            f"| {init['source']} | {cloud_text(r)} | {r['config']['seed']} | {init['points']} / {init['random']} | "
-            f"{r['metrics']['psnr_test']:.2f} | {early_text} | {r['cpu_seconds']:.0f} | {to_random(r, records)} | "
-            f"{r['process_wall_seconds']:.0f} | {r['final_gaussians']} | {r['load_average']} |"
-        )
-    rows.append("")
-    for which in sorted({cloud_text(r) for r in records}):
-        mine = [r for r in records if cloud_text(r) == which]
-        psnr = np.mean([r["metrics"]["psnr_test"] for r in mine])
-        cpu = np.mean([r["cpu_seconds"] for r in mine])
-        name = "random init" if which == "-" else f"cloud {which}"
-        rows.append(f"- {name}: mean test PSNR {psnr:.2f} dB, mean processor s {cpu:.0f} over {len(mine)} seed(s)")
+    for scene in sorted({scene_of(r) for r in records}, key=list(BOXES).index):
+        mine = [r for r in records if scene_of(r) == scene]
+        rows += [
+            "",
+            f"## {scene} (`{SOURCES[scene].relative_to(DATA)}`, `{' '.join(BOXES[scene])}`)",
+            "",
+            "| init | cloud | seed | Gaussians at points / random | test PSNR | probe PSNR at step ~300 "
+            "| processor s | processor s to the random run's final probe PSNR | process s | final Gaussians | load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in sorted(mine, key=lambda r: (cloud_text(r), r["config"]["seed"])):
+            init, curve = r["init"], r.get("curve") or []
+            early = min(curve, key=lambda c: abs(c["step"] - 300), default=None)
+            early_text = f"{early['psnr']:.2f} (step {early['step']})" if early else "-"
+            rows.append(
+                f"| {init['source']} | {cloud_text(r)} | {r['config']['seed']} | {init['points']} / "
+                f"{init['random']} | {r['metrics']['psnr_test']:.2f} | {early_text} | {r['cpu_seconds']:.0f} | "
+                f"{to_random(r, records)} | {r['process_wall_seconds']:.0f} | {r['final_gaussians']} | "
+                f"{r['load_average']} |"
+            )
+        rows.append("")
+        for which in sorted({cloud_text(r) for r in mine}):
+            same = [r for r in mine if cloud_text(r) == which]
+            psnr = np.mean([r["metrics"]["psnr_test"] for r in same])
+            cpu = np.mean([r["cpu_seconds"] for r in same])
+            name = "random init" if which == "-" else f"cloud {which}"
+            rows.append(f"- {name}: mean test PSNR {psnr:.2f} dB, mean processor s {cpu:.0f} over {len(same)} seed(s)")
     return "\n".join(rows) + "\n"
 
 
@@ -180,17 +230,18 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/pvd-gs-init"), help="workspaces and the scene copy")
     ap.add_argument("--points", type=int, default=DEFAULT_POINTS, help="points of the cloud")
     ap.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="noise sigma in world units")
+    ap.add_argument("--scene", choices=tuple(BOXES), default="lego")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--report_only", action="store_true")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     log = args.work / "log.txt"
     if not args.report_only:
-        scene = build_scene(args.work, args.points, args.noise, log)
+        scene = build_scene(args.scene, args.work, args.points, args.noise, log)
         cloud = {"points": args.points, "noise": args.noise}
         for seed in args.seeds:
             for init in INITS:
-                run(args.work, scene, init, seed, cloud, log)
+                run(args.scene, args.work, scene, init, seed, cloud, log)
     records = [json.loads(p.read_text()) for p in sorted((RESULTS / "records").glob("*.json"))]
     text = report(records)
     (RESULTS.parent / "gs_init_points.md").write_text(text)
