@@ -105,6 +105,12 @@ def test_cli_trains_from_a_point_cloud(demo_scene, tmp_path):
     assert main([*base, str(scene), "--workspace", str(ws), "--iters", "5", "--init_points", "random"]) == 0
     assert json.loads((ws / "record.json").read_text())["init"] == {"source": "random", "points": 0, "random": 4000}
 
+    write_ply(scene / "sparse_pc.ply", np.full((5, 3), 9.0), rgb[:5])  # the scene's cloud, all outside the box
+    ws = tmp_path / "outside"
+    assert main([*base, str(scene), "--workspace", str(ws), "--iters", "5"]) == 0
+    init = json.loads((ws / "record.json").read_text())["init"]
+    assert init == {"source": "random", "points": 0, "random": 4000, "unused_file": str(scene / "sparse_pc.ply")}
+
 
 def test_bad_init_points_are_one_line_errors(demo_scene, tmp_path, capsys):
     base = ["train", str(demo_scene), "--data_type", "synthetic", "--iters", "5", "--no_progress"]
