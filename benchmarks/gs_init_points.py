@@ -189,6 +189,7 @@ def report(records: list[dict]) -> str:
         "many points, Gaussian noise of that sigma (world units) on every coordinate, where the format keeps a "
         "cloud (lego: nerfstudio's `sparse_pc.ply`; fern: COLMAP's `sparse/0/points3D.bin`, in COLMAP's frame); "
         "the tiny preset starts 4000 Gaussians (a random subset of a larger cloud; random ones top up a smaller). "
+        "Such a cloud covers the surfaces more evenly than SfM's keypoints, so a real COLMAP cloud may gain less. "
         "test PSNR: the run's end-of-run score on the test views; probe PSNR: its learning "
         "curve's score on a few test views at reduced size (higher than the full test score), which also gives "
         "the processor s until the run first reaches the final probe PSNR of the random-init run of its seed; "
