@@ -19,6 +19,7 @@ run again, so the script resumes. The table comes from the records:
 
     nice -n 10 python benchmarks/gs_init_points.py --work /tmp/pvd-gs-init --seeds 0 1
     nice -n 10 python benchmarks/gs_init_points.py --work /tmp/pvd-gs-init --scene fern
+    nice -n 10 python benchmarks/gs_init_points.py --work /tmp/pvd-gs-init --scene fern --max_gaussians 10000
     python benchmarks/gs_init_points.py --report_only
 """
 
@@ -136,14 +137,17 @@ def write_fern(scene: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
 
 
 def run(name: str, work: Path, scene: Path, init: str, seed: int, cloud: dict, log: Path) -> dict:
-    """One gs teacher (``init``: random or auto, the scene's cloud); its record, kept or new."""
-    tag = cloud_tag(cloud["points"], cloud["noise"]) if init == "auto" else ""
+    """One gs teacher (``init``: random or auto, the scene's cloud; ``cloud["max_gaussians"]``: a cap
+    on densification, or None); its record, kept or new."""
+    cap = cloud.get("max_gaussians")
+    tag = (cloud_tag(cloud["points"], cloud["noise"]) + (f"_cap{cap}" if cap else "")) if init == "auto" else ""
     kept = RESULTS / "records" / f"{scene_tag(name)}gs_{init}_seed{seed}{tag}.json"
     if kept.is_file():
         return json.loads(kept.read_text())
     ws = work / f"{scene_tag(name)}gs_{init}_seed{seed}{tag}"
+    capping = ("--max_gaussians", str(cap)) if cap else ()
     wall = pvd("train", str(scene), *BOXES[name], *COMMON, "--model_type", "gs", "--init_points", init,
-               "--seed", str(seed), "--workspace", str(ws), "--overwrite", log=log)  # fmt: skip
+               "--seed", str(seed), "--workspace", str(ws), "--overwrite", *capping, log=log)  # fmt: skip
     record = json.loads((ws / "record.json").read_text())
     record["cloud"] = cloud if init == "auto" else None
     record["scene"] = name
@@ -161,7 +165,10 @@ def scene_of(record: dict) -> str:
 
 def cloud_text(record: dict) -> str:
     cloud = record.get("cloud")
-    return f"{cloud['points']} pts, noise {cloud['noise']:g}" if cloud else "-"
+    if not cloud:
+        return "-"
+    cap = f", at most {cloud['max_gaussians']} Gaussians" if cloud.get("max_gaussians") else ""
+    return f"{cloud['points']} pts, noise {cloud['noise']:g}{cap}"
 
 
 def to_random(record: dict, records: list[dict]) -> str:
@@ -233,15 +240,16 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="noise sigma in world units")
     ap.add_argument("--scene", choices=tuple(BOXES), default="lego")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--max_gaussians", type=int, help="cap the point-init runs' densification (random runs: skipped)")
     ap.add_argument("--report_only", action="store_true")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     log = args.work / "log.txt"
     if not args.report_only:
         scene = build_scene(args.scene, args.work, args.points, args.noise, log)
-        cloud = {"points": args.points, "noise": args.noise}
+        cloud = {"points": args.points, "noise": args.noise, "max_gaussians": args.max_gaussians}
         for seed in args.seeds:
-            for init in INITS:
+            for init in INITS if args.max_gaussians is None else ("auto",):
                 run(args.scene, args.work, scene, init, seed, cloud, log)
     records = [json.loads(p.read_text()) for p in sorted((RESULTS / "records").glob("*.json"))]
     text = report(records)

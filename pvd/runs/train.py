@@ -71,6 +71,12 @@ class TrainSpec(TrainingOptions):
         help="gs: where the Gaussians start: auto (the dataset's point cloud where it ships one, else random), "
         "random (in the box), or a points3D.bin, points3D.txt or .ply file in the dataset's frame (docs/data.md)",
     )
+    max_gaussians: int | None = option(
+        None,
+        minimum=1,
+        into="max_gaussians",
+        help="gs: at most this many Gaussians after densification (default: the preset's)",
+    )
     distortion: float | None = option(
         None,
         minimum=0,
@@ -113,6 +119,8 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         raise SpecError("distortion", "applies to volume fields (hash, vm, mlp, tensors), not to gs splats")
     if spec.model_type != "gs" and spec.init_points != "auto":
         raise SpecError("init_points", f"applies to gs teachers only, not to {spec.model_type}")
+    if spec.model_type != "gs" and spec.max_gaussians is not None:
+        raise SpecError("max_gaussians", f"applies to gs teachers only, not to {spec.model_type}")
     cfg: TeacherConfig = apply_into(spec, preset.teacher)
     test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale)
     norm = scene_normalization(train, spec.data_type, bound, scale, spec.box_centre)

@@ -15,6 +15,7 @@ from pvd.cli import main
 from pvd.data.points import PointCloud
 from pvd.fields.gs import SH_C0, GSConfig, GSField
 from pvd.model import load_model, read_checkpoint
+from pvd.presets import arch_preset
 from pvd.train.splat_init import init_from_points, knn_spacing, knn_spacing_grid
 
 
@@ -128,3 +129,18 @@ def test_bad_init_points_are_one_line_errors(demo_scene, tmp_path, capsys):
     assert "--init_points expects auto, random or a points3D.bin" in capsys.readouterr().err
     assert main([*base, "--model_type", "hash", "--workspace", str(tmp_path / "d"), "--init_points", "random"]) != 0
     assert "--init_points applies to gs teachers only" in capsys.readouterr().err
+
+
+def test_max_gaussians_caps_densification(demo_scene, tmp_path, capsys):
+    base = ["train", str(demo_scene), "--data_type", "synthetic", "--no_progress", "--curve_points", "0"]
+    base += ["--iters", "101", "--model_type", "gs"]  # one densification, at step 100
+    counts = {}
+    for cap in (None, 4000):
+        ws = tmp_path / f"cap{cap}"
+        assert main([*base, "--workspace", str(ws), *(["--max_gaussians", str(cap)] if cap else [])]) == 0
+        counts[cap] = len(load_model(ws / "checkpoint.pt").field)
+        recorded = json.loads((ws / "record.json").read_text())["config"]["teacher"]["max_gaussians"]
+        assert recorded == (cap or arch_preset("tiny", "gs").teacher.max_gaussians)
+    assert counts[4000] <= 4000 < counts[None]
+    assert main([*base, "--workspace", str(tmp_path / "h"), "--model_type", "hash", "--max_gaussians", "9"]) != 0
+    assert "--max_gaussians applies to gs teachers only" in capsys.readouterr().err
