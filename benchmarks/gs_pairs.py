@@ -205,7 +205,14 @@ def row(name: str, tag: str, r: dict, teacher: dict | None, scratch: dict | None
         "process_wall_seconds": r.get("benchmark", {}).get("process_wall_seconds"),
         "load_average": r.get("benchmark", {}).get("load_average"),
         "command": r.get("benchmark", {}).get("command"),
+        "commit": commit_label(r.get("code_version", {})),
     }
+
+
+def commit_label(version: dict) -> str | None:
+    """The record's git commit, 7 digits, with ``+`` when the checkout had uncommitted changes."""
+    commit = version.get("git_commit")
+    return None if commit is None else commit[:7] + ("+" if version.get("git_dirty") else "")
 
 
 def verdict(psnr: float, teacher: float | None, scratch: float | None) -> str:
@@ -227,12 +234,28 @@ HEADER = [
     "load: the machine's 1-minute load average at the run's end (a shared 2-core box, so processor",
     "seconds are the fair time); bar: within 1 dB of the teacher, or 'architecture' where the student's",
     "architecture trained from the images is itself more than 1 dB under the teacher (the measured",
-    "cause), with the student's PSNR against that score.",
+    "cause), with the student's PSNR against that score; commit: the checkout's commit when the record",
+    "was written (+: with uncommitted changes; in the runs of 7 Dec from 17:30 on the benchmark's result",
+    "files and the code committed next: the skipped teacher evaluation of 79866bc in the",
+    "`rgb_only_cutoff0_3000` rows, the splat kernel of 7e66822 in fern hash2gs).",
 ]
+# what the tagged rows of the real-scene tables are (their exact options: each record's `command`)
+VARIANTS = {
+    "before": "the defaults before this round: gs2hash with per-sample terms against the teacher's point "
+    "field, visibility cut-off 1e-2, 1000 steps with the stopping rule; hash2gs with splat blending that "
+    "does not end a pixel at transmittance 1e-4",
+    "stop_off": "the `before` defaults without the stopping rule (all 1000 steps)",
+    "cutoff0": "`before` with `--visibility_cutoff 0`",
+    "rgb_only": "`before` with `--stages rgb_only`",
+    "rgb_only_cutoff0": "`before` with `--stages rgb_only --visibility_cutoff 0` (the preset's cap and stopping "
+    "rule: for hash today's gs-teacher terms with the old 1000-step cap)",
+    "rgb_only_cutoff0_3000": "`rgb_only_cutoff0` for 3000 steps without the stopping rule",
+    "repeat": "the defaults again, a second timing on the shared machine",
+}
 COLUMNS = [
     "| run | test PSNR | teacher PSNR | gap | scratch PSNR | vs teacher renders | steps | processor s "
-    "| process s (cpu / wall) | load | bar |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| process s (cpu / wall) | load | commit | bar |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 
 
@@ -245,7 +268,8 @@ def table_lines(table: list[dict]) -> list[str]:
             f"| {label} | {fmt(t['psnr_test'])} | {fmt(t['psnr_teacher'])} | {fmt(t['gap'])} "
             f"| {fmt(t['psnr_scratch'])} | {fmt(t['psnr_vs_teacher_renders'])} | {fmt(t['steps'], 'd')} "
             f"| {fmt(t['cpu_seconds'], '.0f')} | {fmt(t['process_cpu_seconds'], '.0f')} / "
-            f"{fmt(t['process_wall_seconds'], '.0f')} | {fmt(t['load_average'], '.1f')} | {t['verdict'] or '-'} |"
+            f"{fmt(t['process_wall_seconds'], '.0f')} | {fmt(t['load_average'], '.1f')} | {t['commit'] or '-'} "
+            f"| {t['verdict'] or '-'} |"
         )
     return lines
 
@@ -277,6 +301,10 @@ def write_report(results: Path, scene: Scene = SCENES["demo"]) -> None:
             continue
         tables[s.name] = rows(root / s.name, s)
         lines += ["", f"## {s.name} (`{s.path}`, `{' '.join(s.train_options)}`)", "", *table_lines(tables[s.name])]
+    tags = sorted({t["tag"] for table in tables.values() for t in table if t["tag"]})
+    if tags:
+        lines += ["", "Tagged rows:", ""]
+        lines += [f"- `{tag}`: {VARIANTS.get(tag, 'see its records (`command`)')}" for tag in tags]
     write_text(root.parent / f"{root.name}.md", "\n".join(lines) + "\n")
     write_text(root.parent / f"{root.name}.json", json.dumps(tables, indent=1) + "\n")
 

@@ -4,6 +4,7 @@
     python benchmarks/ops.py --device cuda        # the GPU section
     python benchmarks/ops.py --ops hash_grid --repeats 5 --json benchmarks/out/ops.json
     python benchmarks/ops.py --threads 1,2         # CPU rows at 1 and at 2 threads
+    python benchmarks/ops.py --ops vm_products --threads 1   # the vm field's plane x line products
 
 Each case times the whole op (forward, plus backward where the op is differentiable) ``--repeats``
 times per backend and keeps the best run: the CPU is shared, so the best run is the least disturbed
@@ -33,6 +34,7 @@ from pvd.ops.hash_grid import hash_grid, hash_grid_torch, make_layout  # noqa: E
 from pvd.ops.march import march, march_torch  # noqa: E402
 from pvd.ops.ray_aabb import ray_aabb, ray_aabb_torch  # noqa: E402
 from pvd.ops.sh import sh_encode, sh_encode_torch  # noqa: E402
+from pvd.ops.vm_products import vm_products, vm_products_torch  # noqa: E402
 from pvd.records import write_json  # noqa: E402
 
 
@@ -70,6 +72,31 @@ def hash_grid_case(n: int) -> Case:
         return run
 
     return Case("hash_grid fwd+bwd (paper preset)", "points", n, setup, hash_grid_torch, hash_grid, twin_repeats=2)
+
+
+def vm_products_case(n: int, resolution: int = 96, ranks: tuple[int, ...] = (8, 24)) -> Case:
+    """Tiny vm preset: density (rank 8) and appearance (rank 24) factor sets at 96 texels per axis,
+    both sampled at the same ``n`` points; fwd + bwd (gradients to planes and lines)."""
+
+    def setup(device: str):
+        g = torch.Generator().manual_seed(5)
+        unit = (torch.rand(n, 3, generator=g) * 2 - 1).to(device)
+        sets = []
+        for rank in ranks:
+            planes = (0.1 * torch.randn(3, rank, resolution, resolution, generator=g)).to(device)
+            lines = (0.1 * torch.randn(3, rank, resolution, 1, generator=g)).to(device)
+            grad = torch.randn(3, rank, n, generator=g).to(device)
+            sets.append((planes.requires_grad_(True), lines.requires_grad_(True), grad))
+
+        def run(op):
+            for planes, lines, grad in sets:
+                planes.grad = lines.grad = None
+                op(planes, lines, unit).backward(grad)
+
+        return run
+
+    name = f"vm_products fwd+bwd (R {'+'.join(map(str, ranks))}, {resolution})"
+    return Case(name, "points", n, setup, vm_products_torch, vm_products)
 
 
 def sh_case(n: int) -> Case:
@@ -161,6 +188,7 @@ CASES: dict[str, Callable[[argparse.Namespace], Case]] = {
     "ray_aabb": lambda a: ray_aabb_case(a.points),
     "march": lambda a: march_case(a.rays),
     "composite": lambda a: composite_case(a.rays),
+    "vm_products": lambda a: vm_products_case(a.vm_points),
 }
 
 
@@ -227,6 +255,9 @@ def main() -> int:
         type=int,
         default=1 << 18,
         help="points / directions / rays per call for the encodings and ray_aabb (default 2^18)",
+    )
+    p.add_argument(
+        "--vm_points", type=int, default=30000, help="points per call for vm_products (default 30000: a tiny step)"
     )
     p.add_argument("--rays", type=int, default=4096, help="rays per batch for march and composite (default 4096)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per backend; the best counts")

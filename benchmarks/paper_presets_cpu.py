@@ -8,7 +8,7 @@ its normal workspace and `record.json` (with its learning curve); the record is 
 script resumes where it stopped (an unfinished workspace is started over). The tables and the
 figure are built from those records only:
 
-    nice -n 19 python benchmarks/paper_presets_cpu.py >> benchmarks/results/paper_presets_cpu/log.txt 2>&1
+    nice -n 19 python benchmarks/paper_presets_cpu.py    # progress lines also go to RESULTS/log.txt
     python benchmarks/paper_presets_cpu.py --report_only     # summary.md and curves.png again
 
 The scenes are read in place from the shared data folder. The lego test split is thinned to every

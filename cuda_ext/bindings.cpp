@@ -432,6 +432,84 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> splat_bwd(const Tensor& rgb, 
   return {g_means, g_conics, g_op, g_colors, g_dists};
 }
 
+// ---- VM (TensoRF) plane x line products ----
+
+// planes [3, R, H, W], lines [3, R, L, 1], unit [n, 3]: one dtype (float; double on the CPU), one device.
+pvd::VMShape check_vm_products(const char* op, const Tensor& planes, const Tensor& lines, const Tensor& unit) {
+  TORCH_CHECK(planes.defined(), op, ": planes is undefined");
+  const at::ScalarType dtype = planes.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || (dtype == at::kDouble && planes.is_cpu()), op,
+              ": planes must be float32 (or float64 on the CPU), got ", dtype, " on ", planes.device());
+  check_arg(planes, op, "planes", dtype, 4, planes);
+  check_arg(lines, op, "lines", dtype, 4, planes);
+  check_arg(unit, op, "unit", dtype, 2, planes);
+  const int64_t rank = planes.size(1), height = planes.size(2), width = planes.size(3);
+  TORCH_CHECK(planes.size(0) == 3 && rank >= 1 && height >= 2 && width >= 2, op,
+              ": planes must have shape [3, R, H, W] with R >= 1 and H, W >= 2, got ", planes.sizes());
+  TORCH_CHECK(lines.size(0) == 3 && lines.size(1) == rank && lines.size(2) >= 2 && lines.size(3) == 1, op,
+              ": lines must have shape [3, ", rank, ", L, 1] with L >= 2, got ", lines.sizes());
+  TORCH_CHECK(unit.size(1) == 3, op, ": unit must have shape [n, 3], got ", unit.sizes());
+  TORCH_CHECK(height * width < (int64_t(1) << 31) && lines.size(2) < (int64_t(1) << 31), op,
+              ": a plane must have fewer than 2^31 texels, got ", height, " x ", width);
+  return {rank, height, width, lines.size(2)};
+}
+
+// Calls fn(T{}) with T the scalar type of `like` (float or double; check_vm_products has checked it).
+template <typename F>
+void vm_float_or_double(const Tensor& like, const F& fn) {
+  if (like.scalar_type() == at::kDouble) {
+    fn(double{});
+  } else {
+    fn(float{});
+  }
+}
+
+// Returns the products [3, R, n].
+Tensor vm_products_fwd(const Tensor& planes, const Tensor& lines, const Tensor& unit) {
+  const char* op = "vm_products_fwd";
+  const pvd::VMShape s = check_vm_products(op, planes, lines, unit);
+  const int64_t n = unit.size(0);
+  Tensor out = at::empty({3, s.rank, n}, planes.options());
+  if (n == 0) return out;
+  if (planes.is_cuda()) {
+    PVD_CUDA_CALL(planes, op, pvd::vm_products_fwd_cuda(planes.data_ptr<float>(), lines.data_ptr<float>(),
+                                                        unit.data_ptr<float>(), s, n, out.data_ptr<float>(), stream));
+  } else {
+    vm_float_or_double(planes, [&](auto zero) {
+      using T = decltype(zero);
+      pvd::vm_products_fwd_cpu(planes.data_ptr<T>(), lines.data_ptr<T>(), unit.data_ptr<T>(), s, n, out.data_ptr<T>());
+    });
+  }
+  return out;
+}
+
+// Returns the gradients of (planes [3, R, H, W], lines [3, R, L, 1]); grad: [3, R, n].
+std::tuple<Tensor, Tensor> vm_products_bwd(const Tensor& grad, const Tensor& planes, const Tensor& lines,
+                                           const Tensor& unit) {
+  const char* op = "vm_products_bwd";
+  const pvd::VMShape s = check_vm_products(op, planes, lines, unit);
+  const int64_t n = unit.size(0);
+  check_arg(grad, op, "grad", planes.scalar_type(), 3, planes);
+  TORCH_CHECK(grad.size(0) == 3 && grad.size(1) == s.rank && grad.size(2) == n, op, ": grad must have shape [3, ",
+              s.rank, ", ", n, "], got ", grad.sizes());
+  if (n == 0) return {at::zeros_like(planes), at::zeros_like(lines)};
+  if (planes.is_cuda()) {
+    Tensor grad_planes = at::zeros_like(planes), grad_lines = at::zeros_like(lines);
+    PVD_CUDA_CALL(planes, op, pvd::vm_products_bwd_cuda(grad.data_ptr<float>(), planes.data_ptr<float>(),
+                                                        lines.data_ptr<float>(), unit.data_ptr<float>(), s, n,
+                                                        grad_planes.data_ptr<float>(), grad_lines.data_ptr<float>(),
+                                                        stream));
+    return {grad_planes, grad_lines};
+  }
+  Tensor grad_planes = at::empty_like(planes), grad_lines = at::empty_like(lines);
+  vm_float_or_double(planes, [&](auto zero) {
+    using T = decltype(zero);
+    pvd::vm_products_bwd_cpu(grad.data_ptr<T>(), planes.data_ptr<T>(), lines.data_ptr<T>(), unit.data_ptr<T>(), s, n,
+                             grad_planes.data_ptr<T>(), grad_lines.data_ptr<T>());
+  });
+  return {grad_planes, grad_lines};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -457,5 +535,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("composite_bwd", &composite_bwd, "packed compositing gradients -> (sigmas, rgbs, deltas, ts)", no_gil);
   m.def("splat_fwd", &splat_fwd, "splat blending -> (rgb [H*W,3], depth, opacity [H*W])", no_gil);
   m.def("splat_bwd", &splat_bwd, "splat blending gradients (outputs, their gradients, inputs) -> (means2d, conics, opacities, colors, dists)", no_gil);
+  m.def("vm_products_fwd", &vm_products_fwd,
+        "VM plane x line products: planes [3,R,H,W], lines [3,R,L,1], unit [n,3] -> [3,R,n]", no_gil);
+  m.def("vm_products_bwd", &vm_products_bwd, "VM products gradients: grad [3,R,n] -> (planes, lines)", no_gil);
   m.def("march_fwd", &march_fwd, "occupancy-grid marching -> (ray_indices, t, deltas, t_end)", no_gil);
 }

@@ -25,8 +25,10 @@ namespace pvd {
 PVD_HD float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
 // Adds v to *p. On the device this is an atomicAdd; the CPU launchers partition their writes so that
-// no two threads touch the same address, and the host branch is a plain add.
-PVD_HD void scatter_add(float* p, float v) {
+// no two threads touch the same address, and the host branch is a plain add. (T: float, or double for
+// the CPU launchers that support it.)
+template <typename T>
+PVD_HD void scatter_add(T* p, T v) {
 #if defined(__CUDA_ARCH__)
   atomicAdd(p, v);
 #else

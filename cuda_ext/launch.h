@@ -11,6 +11,7 @@
 #include "hash_grid.h"
 #include "march.h"
 #include "splat.h"
+#include "vm_products.h"
 
 namespace pvd {
 
@@ -62,6 +63,14 @@ void splat_bwd_cpu(const Splats& s, const float* radii, const int64_t* order, in
                    int64_t height, const float* rgb, const float* depth, const float* opacity, const float* grad_rgb,
                    const float* grad_depth, const float* grad_opacity, const SplatGrads& out);
 
+// ---- VM products: planes [3,R,H,W], lines [3,R,L,1], unit [n,3] -> out/grad [3,R,n] (T: float, double) ----
+template <typename T>
+void vm_products_fwd_cpu(const T* planes, const T* lines, const T* unit, const VMShape& s, int64_t n, T* out);
+// grad_planes and grad_lines are written in full.
+template <typename T>
+void vm_products_bwd_cpu(const T* grad, const T* planes, const T* lines, const T* unit, const VMShape& s, int64_t n,
+                         T* grad_planes, T* grad_lines);
+
 #ifdef PVD_WITH_CUDA
 const char* hash_grid_fwd_cuda(const float* x, const float* table, const GridSpec& spec, int64_t n,
                                int n_levels, int n_features, float* out, void* stream);
@@ -93,6 +102,12 @@ const char* march_write_cuda(const float* origins, const float* directions, cons
                              const float* far, const float* offsets, const OccGrid& grid, const StepRule& rule,
                              int64_t width, int64_t max_samples, int64_t n, const int64_t* starts,
                              int64_t* ray_indices, float* t, float* deltas, void* stream);
+const char* vm_products_fwd_cuda(const float* planes, const float* lines, const float* unit, const VMShape& s,
+                                 int64_t n, float* out, void* stream);
+// grad_planes and grad_lines must be zeroed by the caller (the kernel accumulates with atomics).
+const char* vm_products_bwd_cuda(const float* grad, const float* planes, const float* lines, const float* unit,
+                                 const VMShape& s, int64_t n, float* grad_planes, float* grad_lines,
+                                 void* stream);
 #endif
 
 }  // namespace pvd

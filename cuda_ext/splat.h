@@ -1,7 +1,8 @@
 // Per-pixel math of Gaussian-splat blending (contract: pvd/ops/splat.py, rasterize_pixels).
 // Gaussian g covers the pixel box [x0, x1] x [y0, y1] (from its radius, rounded as the twin does);
 // at pixel centre (col + 0.5, row + 0.5) its alpha is min(0.99, o exp(min(power, 0))) with
-// power = -(A dx^2 + C dy^2) / 2 - B dx dy, skipped below 1/255; blending is front to back.
+// power = -(A dx^2 + C dy^2) / 2 - B dx dy, skipped below 1/255; blending is front to back and a
+// pixel ends at the Gaussian that would take its transmittance below kSplatTMin (not blended).
 #pragma once
 
 #include "common.h"
@@ -10,6 +11,7 @@ namespace pvd {
 
 constexpr float kSplatAlphaMin = 1.0f / 255.0f;
 constexpr float kSplatAlphaMax = 0.99f;
+constexpr float kSplatTMin = 1e-4f;  // a pixel stops at the Gaussian that would take T below this
 
 // Projected Gaussians: means2d [n,2] (px), conics [n,3] (A, B, C), opacities [n], colors [n,3], dists [n].
 struct Splats {

@@ -57,6 +57,7 @@ void splat_fwd_cpu(const Splats& s, const float* radii, const int64_t* order, in
           float alpha = splat_alpha(s, i, col, row, &dx, &dy, &power);
           if (alpha < kSplatAlphaMin) continue;
           alpha = alpha < kSplatAlphaMax ? alpha : kSplatAlphaMax;
+          if (T * (1.0f - alpha) < kSplatTMin) break;
           const float w = alpha * T;
           r += w * s.colors[3 * i];
           g += w * s.colors[3 * i + 1];
@@ -106,6 +107,7 @@ void splat_bwd_cpu(const Splats& s, const float* radii, const int64_t* order, in
           if (raw < kSplatAlphaMin) continue;
           const bool capped = raw >= kSplatAlphaMax;
           const float alpha = capped ? kSplatAlphaMax : raw;
+          if (T * (1.0f - alpha) < kSplatTMin) break;
           const float w = alpha * T;
           const float q = weight_grad(i);
           done += (double)w * q;

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from pvd.errors import UserError
 from pvd.fields.base import Field
 from pvd.fields.encodings import FrequencyEncoding
-from pvd.fields.heads import ColorHead, SigmaNet
+from pvd.fields.heads import ColorHead, SigmaNet, pad_rows
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,8 @@ class MLPField(Field):
 
     def raw_density_and_feature(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """[n, 3] box positions -> (s_raw [n], h [n, 16], f [n, 15])."""
-        enc = self.encoding(x * (1.0 / self.bound) if self.config.divide_by_bound else x)
+        n = x.shape[0]
+        enc = pad_rows(self.encoding(x * (1.0 / self.bound) if self.config.divide_by_bound else x))
         y = enc
         last = len(self.trunk) - 1
         for i, layer in enumerate(self.trunk):
@@ -97,7 +98,7 @@ class MLPField(Field):
                 y = F.relu(y, inplace=True)
             if i == self.config.skip:
                 y = torch.cat((enc, y) if self.config.skip_input_first else (y, enc), dim=1)
-        h = self.sigma_net(y)
+        h = self.sigma_net(y)[:n]
         return h[:, 0], h, h[:, 1:]
 
     def color(self, geo: Tensor, d: Tensor) -> Tensor:

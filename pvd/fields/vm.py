@@ -1,8 +1,9 @@
 """``vm``: TensoRF's vector-matrix decomposition followed by the shared colour head.
 
 Three plane+line pairs, pair ``p`` = (plane over axes ``PLANE_AXES[p]``, line along
-``LINE_AXES[p]``): (xy, z), (xz, y), (yz, x). Box positions are mapped to ``[-1, 1]^3`` (grid points
-at both ends, like ``grid_sample(align_corners=True)``; points outside are clamped to the box).
+``LINE_AXES[p]``, both in :mod:`pvd.ops.vm_products`): (xy, z), (xz, y), (yz, x). Box positions are
+mapped to ``[-1, 1]^3`` (grid points at both ends, like ``grid_sample(align_corners=True)``; points
+outside are clamped to the box).
 Each pair stores ``density_rank + appearance_rank`` channels; per sample and pair the bilinear plane
 value times the linear line value gives one product per channel. Then
 
@@ -15,10 +16,12 @@ Resolution: ``resolution`` grid points per axis over the whole box, whatever ``b
 reference keeps 300 for every scene), so a cell spans ``2 * bound / (resolution - 1)`` box units.
 Pass a larger ``resolution`` override for large-bound scenes to keep the same cell size.
 
-Storage follows the reference (channel-first, sampled with ``F.grid_sample(align_corners=True)``,
+Storage follows the reference (channel-first, sampled like ``F.grid_sample(align_corners=True)``,
 which on 2 CPU cores was 2.5x faster than a channel-last gather at the tiny preset and as fast at
-the paper one): ``density_planes`` [3, density_rank, R, R], ``density_lines`` [3, density_rank, R, 1],
-``appearance_planes`` [3, appearance_rank, R, R], ``appearance_lines`` [3, appearance_rank, R, 1];
+the paper one; :func:`pvd.ops.vm_products.vm_products` runs the native plane x line kernel where it
+builds and those two ``grid_sample`` calls, its twin, elsewhere): ``density_planes``
+[3, density_rank, R, R], ``density_lines`` [3, density_rank, R, 1], ``appearance_planes``
+[3, appearance_rank, R, R], ``appearance_lines`` [3, appearance_rank, R, 1];
 plane ``p`` is indexed [v, u] for its axes (u, v) = ``PLANE_AXES[p]``.
 Learning rates (docs/method.md, "Teacher training": heads at 0.1x; the reference trains ``basis`` and the colour head at
 1e-3 beside the factors' 1e-2): :meth:`VMField.param_groups` puts ``basis`` and ``color_net`` at
@@ -31,14 +34,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from pvd.errors import UserError
 from pvd.fields.base import Field, points_over_box
 from pvd.fields.heads import FEATURE_DIM, ColorHead
-
-PLANE_AXES = ((0, 1), (0, 2), (1, 2))
-LINE_AXES = (2, 1, 0)
+from pvd.ops.vm_products import vm_products
 
 
 @dataclass(frozen=True)
@@ -94,35 +94,22 @@ class VMField(Field):
         self.appearance_lines = nn.Parameter(scale * torch.randn(3, config.appearance_rank, res, 1))
         self.basis = nn.Linear(3 * config.appearance_rank, FEATURE_DIM, bias=False)
         self.color_net = ColorHead(config.color_hidden)
-        self.register_buffer("plane_axes", torch.tensor(PLANE_AXES), persistent=False)  # [3, 2]
-        self.register_buffer("line_axes", torch.tensor(LINE_AXES), persistent=False)  # [3]
 
-    def sample_coords(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """[n, 3] box positions -> grid_sample grids for the planes and the lines, [3, n, 1, 2] each."""
-        unit = (x * (1.0 / self.bound)).clamp(-1.0, 1.0)  # [n, 3]
-        plane = unit[:, self.plane_axes].transpose(0, 1)  # [3, n, 2] = (u, v)
-        along = unit[:, self.line_axes].t()  # [3, n]
-        line = torch.stack((torch.zeros_like(along), along), dim=2)  # [3, n, 2] = (0, w)
-        return plane[:, :, None, :].contiguous(), line[:, :, None, :]
+    def unit(self, x: Tensor) -> Tensor:
+        """[n, 3] box positions -> [n, 3] positions in [-1, 1]^3 (points outside clamped to the box)."""
+        return (x * (1.0 / self.bound)).clamp(-1.0, 1.0)
 
-    @staticmethod
-    def products(planes: Tensor, lines: Tensor, plane_grid: Tensor, line_grid: Tensor) -> Tensor:
-        """Plane x line values [3, rank, n] of one factor set at the sample grids."""
-        n = plane_grid.shape[1]
-        p = F.grid_sample(planes, plane_grid, align_corners=True).view(3, -1, n)
-        q = F.grid_sample(lines, line_grid, align_corners=True).view(3, -1, n)
-        return p * q
-
-    def raw_density(self, x: Tensor, grids=None) -> Tensor:
-        """[n, 3] box positions -> s_raw [n], the sum of the 3 x density_rank products."""
-        plane_grid, line_grid = grids if grids is not None else self.sample_coords(x)
-        return self.products(self.density_planes, self.density_lines, plane_grid, line_grid).sum(dim=(0, 1))
+    def raw_density(self, x: Tensor, unit: Tensor | None = None) -> Tensor:
+        """[n, 3] box positions (or their ``unit`` coordinates) -> s_raw [n], the sum of the 3 x
+        density_rank products."""
+        unit = self.unit(x) if unit is None else unit
+        return vm_products(self.density_planes, self.density_lines, unit).sum(dim=(0, 1))
 
     def raw_density_and_feature(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """[n, 3] box positions -> (s_raw [n], h [n, 16], f [n, 15])."""
-        grids = self.sample_coords(x)
-        s_raw = self.raw_density(x, grids)
-        app = self.products(self.appearance_planes, self.appearance_lines, *grids)  # [3, Ra, n]
+        unit = self.unit(x)
+        s_raw = self.raw_density(x, unit)
+        app = vm_products(self.appearance_planes, self.appearance_lines, unit)  # [3, Ra, n]
         f = self.basis(app.reshape(-1, x.shape[0]).t())  # [n, 15]
         return s_raw, torch.cat((s_raw[:, None], f), dim=1), f
 

@@ -18,8 +18,11 @@ Compositing is pvd's (:func:`pvd.ops.composite.composite`): the (pixel, Gaussian
 in front-to-back order of the Gaussians' view depths are samples with ``sigma = -log(1 - alpha)``
 and ``delta = 1``, so ``w_i = alpha_i T_i``, ``rgb = sum w c + (1 - sum w) bg``, ``opacity = sum w``
 exactly as in the volume renderer; ``depth = sum w t`` with ``t`` the distance from the camera
-centre to the Gaussian's mean (box units, like the volume renderer's ray distance). Unlike 3DGS
-there is no early stop at ``T < 1e-4`` (it changes a pixel by less than 1e-4).
+centre to the Gaussian's mean (box units, like the volume renderer's ray distance). As in 3DGS
+and gsplat a pixel ends at the Gaussian that would take its transmittance below ``T_MIN`` = 1e-4:
+that one and every Gaussian behind it are not blended and get no gradient (it changes a pixel by
+less than 1e-4; the tiny fern ``hash2gs`` student's steps took 116 processor seconds with it, 142
+without).
 
 The blending step is :func:`rasterize_pixels`: the native CPU kernel ``splat_fwd`` / ``splat_bwd``
 (8 x 8 pixel tiles walked front to back) where it builds, else its twin
@@ -27,7 +30,7 @@ The blending step is :func:`rasterize_pixels`: the native CPU kernel ``splat_fwd
 by pixel, composited by :func:`pvd.ops.composite.composite`); projection and SH colours are
 PyTorch with autograd either way. On CUDA :func:`rasterize` uses gsplat (optional extra
 ``pvd[cuda]``, imported lazily), whose kernels follow the same conventions except that its depth
-is the view-space ``z`` rather than the distance, and that it stops a pixel once ``T < 1e-4``.
+is the view-space ``z`` rather than the distance.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from pvd.ops.sh import sh_encode
 
 ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.99
+T_MIN = 1e-4  # a pixel stops at the Gaussian that would take its transmittance below this (as 3DGS)
 DILATION = 0.3
 NEAR = 0.01
 
@@ -241,6 +245,12 @@ def rasterize_pixels_torch(
         keep = (alpha >= ALPHA_MIN).nonzero().squeeze(1)
         pixel, sort = torch.sort(pixel[keep], stable=True)  # pixel-major, front to back within a pixel
         keep = keep[sort]
+        # transmittance behind each pair within its pixel; a pixel ends before it falls below T_MIN
+        log_t = torch.log1p(-alpha[keep].clamp_max(ALPHA_MAX).double())
+        after = torch.cumsum(log_t, 0)
+        first = torch.searchsorted(pixel, pixel)
+        lit = (after - (after[first] - log_t[first])) >= math.log(T_MIN)
+        pixel, keep = pixel[lit], keep[lit]
     gid, alpha = gid[keep], alpha[keep].clamp_max(ALPHA_MAX)
     sigma = -torch.log1p(-alpha)
     _, rgb, depth, opacity = composite(sigma, colors[gid], torch.ones_like(sigma), dists[gid], pixel, width * height)

@@ -115,8 +115,8 @@ class TrainingOptions(DeviceOptions, OutputOptions):
         choices=PRECISIONS,
         into="precision",
         workflow=True,
-        help="arithmetic of the steps: auto (fp16 autocast with loss scaling on CUDA, float32 on the CPU), fp32, or "
-        "bf16 (bfloat16 autocast: cheaper mlp steps on CPUs with AVX512-BF16 or AMX) (default: auto)",
+        help="arithmetic of the steps: auto (fp16 autocast with loss scaling on CUDA; on the CPU bf16 for mlp models "
+        "when the CPU has AVX512-BF16 or AMX, else float32), fp32, or bf16 (bfloat16 autocast) (default: auto)",
     )
     resume: bool = option(False, help="continue from WS/checkpoint.pt")
     ckpt_every: int | None = option(

@@ -26,7 +26,7 @@ from pvd.evaluate.scene_check import check_scene
 from pvd.fields import ARCHS, MODEL_TYPES
 from pvd.metrics import mse, psnr_from_mse
 from pvd.model import Model, ModelMeta, build_model, save_checkpoint
-from pvd.presets import arch_preset
+from pvd.presets import arch_preset, distill_config
 from pvd.runs.common import TrainingOptions, density_range_problem
 from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
@@ -68,13 +68,14 @@ class DistillSpec(TrainingOptions, InputOptions):
         check=stage_iters_problem,
         help="first step of the density+colour and of the RGB stage (default: 2k,5k of 30k scaled to iters)",
     )
-    stages: str = option(
-        "progressive",
+    stages: str | None = option(
+        None,
         choices=STAGE_MODES,
         into="stages.progressive",
         convert=lambda mode: mode == "progressive",
         workflow=True,
-        help="rgb_only: the ablation without progressive stages",
+        help="rgb_only: the ablation without progressive stages (default: progressive; rgb_only from a gs "
+        "teacher, whose rasterised views are the targets)",
     )
     loss_type: str = option(
         "normL2", choices=LOSS_TYPES, into="loss_type", workflow=True, help="distance of every loss term"
@@ -114,7 +115,7 @@ class DistillSpec(TrainingOptions, InputOptions):
         into="visibility_cutoff",
         workflow=True,
         help="drop samples the teacher hides (transmittance in front below this; 0 keeps all; "
-        "default: the preset's, tiny 1e-2, paper 1e-3)",
+        "default: the preset's, tiny 1e-2, paper 1e-3; 0 from a gs teacher)",
     )
     empty_sample_ratio: float | None = option(
         None,
@@ -194,9 +195,11 @@ class DistillSpec(TrainingOptions, InputOptions):
         "camera set of the same scene); refused by default, since the scores would be of another scene",
     )
 
-    def engine_config(self) -> DistillConfig:
-        """The :class:`DistillConfig` of this spec: the student's preset, then every set option."""
-        cfg = apply_into(self, arch_preset(self.preset, self.model_type).distill)
+    def engine_config(self, teacher_type: str | None = None) -> DistillConfig:
+        """The :class:`DistillConfig` of this spec: the student's preset for its teacher's
+        architecture (``teacher_type``, else the spec's; :func:`pvd.presets.distill_config`), then
+        every set option."""
+        cfg = apply_into(self, distill_config(self.preset, self.model_type, teacher_type or self.teacher_type))
         cfg.check()
         return cfg
 
@@ -256,8 +259,9 @@ def measure(teacher: Model, provenance: dict, student: Model, test: SceneSplit, 
 @releasing
 def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     """Distil ``spec.ckpt_teacher`` into ``spec.model_type``; None when stopped early at ``stop_at``."""
-    cfg = spec.engine_config()
+    spec.engine_config()  # option errors before the teacher is read
     teacher, provenance = load_teacher(spec)
+    cfg = spec.engine_config(teacher.model_type)
     spec = spec.replace(
         teacher_type=teacher.model_type,
         data_type=spec.data_type or teacher.meta.data_type,

@@ -52,7 +52,7 @@ def write_run_record(
     the GPU slot held (``device="auto"``), peak GPU memory, seconds, ``metrics`` and ``extra`` fields; for training
     runs (a ``precision`` option) also ``precision``, the dtype the steps ran in (float32, float16, bfloat16)."""
     if hasattr(spec, "precision"):
-        dtype = autocast_dtype(spec.precision or "auto", device)
+        dtype = autocast_dtype(spec.precision or "auto", device, getattr(spec, "model_type", None))
         extra = {"precision": str(dtype or torch.float32).removeprefix("torch."), **extra}
     slot = run_device.HELD_SLOT
     record = make_record(

@@ -253,6 +253,20 @@ def march_renderer(teacher: Model, cfg: DistillConfig) -> Renderer:
     return Renderer(teacher.field, teacher.grid, config)
 
 
+def needs_teacher_samples(weights: LossWeights, cfg: DistillConfig, batch: Batch) -> bool:
+    """Whether a step evaluates the teacher's field at the samples: for a per-sample term, the
+    visibility cut-off, a rendered target of a data-free ray (not a real pixel), the depth term or
+    PVD-AL's point selection. A step on real (or pre-rendered) pixels with the rendered colour term
+    alone skips it (a ``gs`` teacher's targets are its rasterised views: :mod:`pvd.train.splat_distill`)."""
+    return (
+        weights.needs_samples
+        or weights.depth > 0
+        or cfg.visibility_cutoff > 0
+        or cfg.active.point_top
+        or not bool(batch.real.all())
+    )
+
+
 def distill_step(
     marcher: Renderer,
     teacher: Model,
@@ -265,24 +279,30 @@ def distill_step(
 ) -> tuple[LossTerms, torch.Tensor | None]:
     """March once (``marcher``, on the teacher's grid), drop the samples the teacher hides, evaluate
     both fields on the same remaining samples and compute the loss terms. Returns the terms and,
-    when ``want_errors``, the per-ray squared colour error [n_rays].
+    when ``want_errors``, the per-ray squared colour error [n_rays]. The teacher's field is
+    evaluated only when the step needs it (:func:`needs_teacher_samples`).
     """
     samples = marcher.march(batch.rays, train=True, generator=generator)
-    with torch.no_grad():
-        t_out = evaluate_field(teacher.field, samples)
-        if cfg.visibility_cutoff > 0:
-            keep = transmittance(t_out.sigma, samples) >= cfg.visibility_cutoff
-            samples, t_out = samples.select(keep), t_out.select(keep)
+    t_out = None
+    if needs_teacher_samples(weights, cfg, batch):
+        with torch.no_grad():
+            t_out = evaluate_field(teacher.field, samples)
+            if cfg.visibility_cutoff > 0:
+                keep = transmittance(t_out.sigma, samples) >= cfg.visibility_cutoff
+                samples, t_out = samples.select(keep), t_out.select(keep)
     s_out = evaluate_field(student.field, samples)
     act = cfg.active
     render = weights.needs_render or want_errors or act.point_top
     rgb = depth = mask = errors = None
     if render:
-        with torch.no_grad():
-            t_img = marcher.composite(samples, t_out, batch.bg)
         s_img = marcher.composite(samples, s_out, batch.bg)
-        target = torch.where(batch.real[:, None], batch.gt, t_img.rgb)
-        rgb, depth = (s_img.rgb, target), (s_img.depth, t_img.depth)
+        target = batch.gt
+        if t_out is not None:
+            with torch.no_grad():
+                t_img = marcher.composite(samples, t_out, batch.bg)
+            target = torch.where(batch.real[:, None], batch.gt, t_img.rgb)
+            depth = (s_img.depth, t_img.depth)
+        rgb = (s_img.rgb, target)
         if want_errors:
             errors = (s_img.rgb.detach() - target).square().sum(-1)
         if act.point_top:
@@ -335,9 +355,10 @@ class DistillTask:
                 f"{self.label}: step {step}: stage '{stage.name}' (steps {stage.start}-{stage.end}, "
                 f"terms {', '.join(self.schedule.weights_at(step).active())})"
             )
-        if step % self.steps_per_epoch == 0 or self.source.views is None:
-            self.source.new_epoch()
-        batch = self.source.draw(self.device)
+        with loop.full_precision(self.device):
+            if step % self.steps_per_epoch == 0 or self.source.views is None:
+                self.source.new_epoch()
+            batch = self.source.draw(self.device)
         terms, errors = distill_step(
             self.marcher,
             self.teacher,
@@ -413,7 +434,7 @@ def distill(
         )
     ckpt_path = workspace / "checkpoint.pt"
     freeze(teacher)
-    state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed, cfg.precision)
+    state = TrainState.create(*make_optimizer(student, cfg), device, cfg.seed, cfg.precision, student.model_type)
     source = BatchSource(
         sampler,
         teacher.normalization,

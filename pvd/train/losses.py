@@ -114,12 +114,17 @@ class LossWeights:
         """Whether the step needs composited ray colours/depths (not only per-sample values)."""
         return self.rgb > 0 or self.depth > 0
 
+    @property
+    def needs_samples(self) -> bool:
+        """Whether the step compares the two fields per sample (feature, density or colour)."""
+        return self.feature > 0 or self.density > 0 or self.color > 0
+
 
 def compute_terms(
     weights: LossWeights,
     loss_type: str,
     density_range: tuple[float, float],
-    teacher: FieldOutput,
+    teacher: FieldOutput | None,
     student: FieldOutput,
     rgb: tuple[Tensor, Tensor] | None = None,
     depth: tuple[Tensor, Tensor] | None = None,
@@ -131,7 +136,8 @@ def compute_terms(
         weights: the schedule's weights at this step.
         loss_type: one of :data:`LOSS_TYPES`.
         density_range: ``(lo, hi)`` clamp applied to both sides' density channel of ``h``.
-        teacher, student: field outputs on the same ``n`` samples (teacher's without grad).
+        teacher, student: field outputs on the same ``n`` samples (teacher's without grad); the
+            teacher's may be None when no per-sample term is active (``weights.needs_samples``).
         rgb: ``(student [n_rays, 3], target [n_rays, 3])`` rendered colours, when ``weights.rgb > 0``.
         depth: ``(student [n_rays], target [n_rays])`` rendered depths, when ``weights.depth > 0``.
         sample_mask: optional [n] bool, restricts the per-sample terms (feature, density, colour)
@@ -143,6 +149,8 @@ def compute_terms(
     def pick(x: Tensor) -> Tensor:
         return x if sample_mask is None else x[sample_mask]
 
+    if weights.needs_samples and teacher is None:
+        raise ValueError("compute_terms: a per-sample term is active but the teacher's samples were not given")
     values: dict[str, Tensor] = {}
     if weights.feature > 0 and teacher.h is not None and student.h is not None:
         values["feature"] = distance(

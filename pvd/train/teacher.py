@@ -123,7 +123,8 @@ class TeacherTask:
             jitter=cfg.jitter_pixels,
             single_view=cfg.rays_from_one_image,
         )
-        rays = pixel_rays(cams, px.view, px.u, px.v, model.normalization).to(device)
+        with loop.full_precision(device):
+            rays = pixel_rays(cams, px.view, px.u, px.v, model.normalization).to(device)
         target = self.images[px.view, px.row * cams.width + px.col].to(device)
         bg = (
             torch.rand(cfg.batch_rays, 3, generator=gen).to(device)
@@ -187,7 +188,7 @@ def train_teacher(
         state = TrainState.create(*gs_optimizer(model.field, cfg), device, cfg.seed, cfg.precision)
         task = GSTeacherTask(model, split, cfg, state.generator, device, state.optimizer)
     else:
-        state = TrainState.create(*make_optimizer(model, cfg), device, cfg.seed, cfg.precision)
+        state = TrainState.create(*make_optimizer(model, cfg), device, cfg.seed, cfg.precision, model.model_type)
         task = TeacherTask(model, split, cfg, state.generator, device)
     if resume and ckpt_path.exists():
         loop.resume(ckpt_path, model, state, task)

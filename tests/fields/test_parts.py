@@ -8,9 +8,9 @@ import torch
 from pvd.fields.encodings import FrequencyEncoding
 from pvd.fields.hash import HashField
 from pvd.fields.tensors import WeightedGather
-from pvd.fields.vm import LINE_AXES, PLANE_AXES
 from pvd.ops.hash_grid import hash_grid
 from pvd.ops.sh import sh_encode
+from pvd.ops.vm_products import LINE_AXES, PLANE_AXES
 from pvd.presets import build_field
 
 
