@@ -83,6 +83,7 @@ class TrainPart:
     eval_seconds: float | None = None
     checkpoint: str | None = None
     scene_box: Any = None
+    init: dict | None = None
     curve: tuple[CurvePoint, ...] | None = None
     curve_probe: dict | None = None
 

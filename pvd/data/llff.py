@@ -136,12 +136,27 @@ def _image_folder(root: Path, factor: int) -> tuple[Path, int]:
 
 def convert_poses(poses: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """LLFF poses [n, 3, 4] + bounds [n, 2] -> OpenGL c2w [n, 4, 4] (scaled, recentred), bounds."""
+    c2w, bounds, _ = _converted(poses, bounds)
+    return c2w, bounds
+
+
+def source_to_world(root: str | Path) -> np.ndarray:
+    """[4, 4] map from the frame of ``root/poses_bounds.npy`` (COLMAP's world: LLFF's ``imgs2poses``
+    only reorders the camera axes) to the scene's world (steps 2-3 of the module doc): ``inv(average
+    pose) @ diag(s, s, s, 1)``. The scene's COLMAP points go through it to line up with its cameras."""
+    poses, bounds, _ = _read_poses_bounds(Path(root) / "poses_bounds.npy")
+    return _converted(poses, bounds)[2]
+
+
+def _converted(poses: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(c2w [n, 4, 4], bounds [n, 2], source -> world [4, 4]) of :func:`convert_poses`."""
     gl = np.concatenate([poses[:, :, 1:2], -poses[:, :, 0:1], poses[:, :, 2:4]], axis=2)
     scale = 1.0 / (bounds.min() * BD_FACTOR)
     gl[:, :, 3] *= scale
     c2w = np.tile(np.eye(4), (len(gl), 1, 1))
     c2w[:, :3] = gl
-    return np.linalg.inv(average_pose(c2w)) @ c2w, bounds * scale
+    recentre = np.linalg.inv(average_pose(c2w))
+    return recentre @ c2w, bounds * scale, recentre @ np.diag([scale, scale, scale, 1.0])
 
 
 def average_pose(c2w: np.ndarray) -> np.ndarray:

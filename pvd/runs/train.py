@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
 from pvd.data import DATA_TYPES, load_split, scene_normalization
 from pvd.data.cameras import NGP_ROTATION, Normalization
 from pvd.data.index import scene_hash
+from pvd.data.points import PointCloud, in_box, scene_points
 from pvd.evaluate.evaluate import evaluate_model
 from pvd.evaluate.probe import CurveProbe
 from pvd.fields import ARCHS
@@ -22,9 +24,18 @@ from pvd.runs.spec import SpecError, apply_into, option
 from pvd.runs.staging import publish
 from pvd.runs.warm_box import box_fields, warm_box
 from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
+from pvd.train.splat_init import init_from_points
 from pvd.train.teacher import TeacherConfig, train_teacher
 
 FRAMES = ("pvd", "ngp")
+INIT_CHOICES = ("auto", "random")
+
+
+def init_points_problem(value: str) -> str | None:
+    """What is wrong with an ``init_points`` value, or None."""
+    if value in INIT_CHOICES or Path(value).suffix.lower() in (".bin", ".txt", ".ply"):
+        return None
+    return f"expects auto, random or a points3D.bin, points3D.txt or .ply file, got {value!r}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +63,19 @@ class TrainSpec(TrainingOptions):
     )
     density_range: tuple[float, ...] = option(
         (-2.0, 7.0), nargs=2, metavar=("LO", "HI"), check=density_range_problem, help="clamp of the log-density s"
+    )
+    init_points: str = option(
+        "auto",
+        check=init_points_problem,
+        metavar="auto|random|FILE",
+        help="gs: where the Gaussians start: auto (the dataset's point cloud where it ships one, else random), "
+        "random (in the box), or a points3D.bin, points3D.txt or .ply file in the dataset's frame (docs/data.md)",
+    )
+    max_gaussians: int | None = option(
+        None,
+        minimum=1,
+        into="max_gaussians",
+        help="gs: at most this many Gaussians after densification (default: the preset's)",
     )
     distortion: float | None = option(
         None,
@@ -93,6 +117,10 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
     preset = arch_preset(spec.preset, spec.model_type)
     if spec.model_type == "gs" and spec.distortion:
         raise SpecError("distortion", "applies to volume fields (hash, vm, mlp, tensors), not to gs splats")
+    if spec.model_type != "gs" and spec.init_points != "auto":
+        raise SpecError("init_points", f"applies to gs teachers only, not to {spec.model_type}")
+    if spec.model_type != "gs" and spec.max_gaussians is not None:
+        raise SpecError("max_gaussians", f"applies to gs teachers only, not to {spec.model_type}")
     cfg: TeacherConfig = apply_into(spec, preset.teacher)
     test = load_split(spec.scene_dir, spec.data_type, "test", spec.downscale)
     norm = scene_normalization(train, spec.data_type, bound, scale, spec.box_centre)
@@ -129,6 +157,7 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
             f"must exceed the preset's {prune_warmup} steps before the occupancy grid prunes, got {spec.box_warmup}"
             " (0 turns the warm-up off)",
         )
+    points = initial_points(spec, norm, bound) if spec.model_type == "gs" else (None, None)
     device = prepare_device(spec.device, spec.gpu_slots)
     ckpt_path = spec.workspace / "checkpoint.pt"
     if warms_box(spec, box) and spec.resume and ckpt_path.exists():
@@ -153,6 +182,7 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         print(f"box warm-up ({warm.steps} steps): the box shrank to {warm.share:.2f} of the seen region's")
         torch.manual_seed(spec.seed)
         model = build_model(meta_for(norm), device)
+    init = initial_gaussians(model, *points, spec.seed) if spec.model_type == "gs" else None
     meta, scale = model.meta, norm.scale
     if spec.resume and ckpt_path.exists():
         check_resume(ckpt_path, meta)
@@ -189,6 +219,7 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
             "dt_gamma": dt_gamma,
         },
         scene_box=box,
+        **({"init": init} if init is not None else {}),
         cpu_seconds=round(result.cpu_seconds, 3),
         model_type=spec.model_type,
         preset=spec.preset,
@@ -204,3 +235,32 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         f"{result.seconds:.1f} s: test PSNR {psnr:.2f} dB -> {ckpt_path}"
     )
     return TrainOutcome(result.steps, psnr, result.seconds)
+
+
+def initial_points(spec: TrainSpec, norm: Normalization, bound: float) -> tuple[PointCloud | None, str | None]:
+    """The points a gs teacher starts from as ``spec.init_points`` says, in box units, those in the
+    box only (None: random Gaussians), and the file they came from (None: no file)."""
+    if spec.init_points == "random":
+        return None, None
+    given = None if spec.init_points == "auto" else Path(spec.init_points)
+    cloud = scene_points(spec.scene_dir, spec.data_type, given)
+    if cloud is None:
+        return None, None
+    inside = in_box(cloud, norm.to_box, bound)
+    print(f"gs init: {len(cloud)} points read from {cloud.source}, {len(inside)} in the box")
+    if len(inside) == 0 and given is not None:
+        raise SpecError(
+            "init_points", f"no point of {cloud.source} lies in the scene's box (is it in the dataset's frame?)"
+        )
+    return (inside if len(inside) else None), cloud.source
+
+
+def initial_gaussians(model, cloud: PointCloud | None, source: str | None, seed: int) -> dict:
+    """Place a gs teacher's Gaussians at ``cloud`` (:mod:`pvd.train.splat_init`; None: keep the random
+    ones); returns the record's ``init``: ``source`` (a file name or ``random``), ``points``, ``random``."""
+    if cloud is None:
+        unused = {"unused_file": source} if source is not None else {}
+        return {"source": "random", "points": 0, "random": model.field.config.n_init, **unused}
+    init = init_from_points(model.field, cloud, torch.Generator().manual_seed(seed))
+    print(f"gs init: {init['points']} Gaussians at points, {init['random']} random ones")
+    return init
