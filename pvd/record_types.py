@@ -84,6 +84,7 @@ class TrainPart:
     checkpoint: str | None = None
     scene_box: Any = None
     init: dict | None = None
+    gaussians: int | None = None
     curve: tuple[CurvePoint, ...] | None = None
     curve_probe: dict | None = None
 
@@ -108,6 +109,7 @@ class DistillPart:
     stages: list | None = None
     grid_occupancy: Any = None
     pose_region: dict | None = None
+    gaussians: int | None = None
     curve: tuple[CurvePoint, ...] | None = None
     curve_probe: dict | None = None
 

@@ -30,7 +30,7 @@ from pvd.presets import arch_preset, distill_config
 from pvd.runs.common import TrainingOptions, density_range_problem
 from pvd.runs.device import prepare_device
 from pvd.runs.inputs import InputOptions, read_input
-from pvd.runs.record import curve_fields, write_run_record
+from pvd.runs.record import curve_fields, size_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
 from pvd.runs.staging import publish
 from pvd.runs.workspace import WorkspaceIdentity, check_resume, checkpoint_bytes, claim, releasing
@@ -398,6 +398,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
         stages=result.stages,
         init=cfg.init,
         init_copied=copied,
+        **size_fields(student),
         student_grid=cfg.student_grid,
         grid_occupancy=result.grid_occupancy,
         pose_region=sampler.region.to_dict(),

@@ -36,6 +36,12 @@ def curve_fields(probe, curve: list[dict], seconds: float, cpu_seconds: float) -
     }
 
 
+def size_fields(model) -> dict:
+    """What a record says of a trained model's size: ``gaussians`` (the count at the end of the run)
+    for a gs model (densification and pruning change it), nothing for the fixed-size fields."""
+    return {"gaussians": len(model.field)} if model.model_type == "gs" else {}
+
+
 def write_run_record(
     workspace: Path,
     kind: str,

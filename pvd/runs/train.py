@@ -19,7 +19,7 @@ from pvd.model import ModelMeta, build_model, read_checkpoint, save_checkpoint
 from pvd.presets import arch_preset, render_config, scene_defaults
 from pvd.runs.common import TrainingOptions, density_range_problem
 from pvd.runs.device import prepare_device
-from pvd.runs.record import curve_fields, write_run_record
+from pvd.runs.record import curve_fields, size_fields, write_run_record
 from pvd.runs.spec import SpecError, apply_into, option
 from pvd.runs.staging import publish
 from pvd.runs.warm_box import box_fields, warm_box
@@ -220,6 +220,7 @@ def run_train(spec: TrainSpec) -> TrainOutcome:
         },
         scene_box=box,
         **({"init": init} if init is not None else {}),
+        **size_fields(model),
         cpu_seconds=round(result.cpu_seconds, 3),
         model_type=spec.model_type,
         preset=spec.preset,

@@ -5,6 +5,7 @@ teacher's renders)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -59,9 +60,11 @@ def test_gs_teacher_distils_into_hash(teachers, demo_scene):
     # grid within that region: it occupies cells outside the teacher's grid as saved
     teacher_grid = load_model(teachers / "gs" / "checkpoint.pt").grid.occupied_fraction()
     assert record["grid_occupancy"] > teacher_grid
+    assert "gaussians" not in record  # a fixed-size student
 
 
 def test_hash_teacher_distils_into_gs(teachers, demo_scene):
-    metrics, _ = distilled(teachers, demo_scene, "hash", "gs", 200)
+    metrics, record = distilled(teachers, demo_scene, "hash", "gs", 200)
     assert metrics["psnr_vs_teacher"] > 20.0
+    assert record["gaussians"] == len(load_model(Path(record["checkpoint"])).field)
     assert metrics["final_losses"]["rgb"] < 0.01

@@ -91,3 +91,4 @@ def test_cli_trains_a_gs_teacher_and_evaluates_it_by_rasterisation(demo_scene, t
     assert record["model_type"] == "gs" and record["metrics"]["psnr_test"] > 15.0
     model = load_model(ws / "checkpoint.pt")
     assert model.model_type == "gs" and len(model.field) > 0
+    assert record["gaussians"] == len(model.field)  # the count after densification and pruning
