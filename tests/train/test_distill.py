@@ -78,11 +78,11 @@ def test_teacher_frozen_and_both_fields_see_identical_samples(scene, tmp_path, m
     for (tx, td, t_grad), (sx, sd, s_grad) in zip(seen["teacher"], seen["student"]):
         assert tx.shape[0] > 0 and torch.equal(tx, sx) and torch.equal(td, sd)
         assert not t_grad and s_grad
-    # the RGB stage (steps 4, 5) composites teacher then student on the same samples and backgrounds
+    # the RGB stage (steps 4, 5) composites student then teacher on the same samples and backgrounds
     assert len(composites) == 4
-    for (s_t, out_t, bg_t), (s_s, out_s, bg_s) in zip(composites[::2], composites[1::2]):
+    for (s_s, out_s, bg_s), (s_t, out_t, bg_t) in zip(composites[::2], composites[1::2]):
         assert s_t is s_s and torch.equal(bg_t, bg_s)
-        assert not out_t.rgb.requires_grad and out_s.rgb.requires_grad  # teacher's, then student's
+        assert out_s.rgb.requires_grad and not out_t.rgb.requires_grad  # student's, then teacher's
         assert bg_t.shape == (96, 3) and bg_t.std() > 0.1  # random per-ray backgrounds
     for name, value in teacher.field.state_dict().items():
         assert torch.equal(value, before[name]), name
