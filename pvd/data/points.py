@@ -25,7 +25,6 @@ that kind. The scene's normalisation then maps world -> box.
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pvd.data.blender import _read_json
 from pvd.data.scene import DataError
 
 COLMAP_NAMES = ("points3D.bin", "points3D.txt")
@@ -168,34 +168,24 @@ def _read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return xyz, rgb
 
 
-def _json_doc(path: Path) -> dict:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not readable JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise DataError(f"{path}: expected a JSON object")
-    return doc
-
-
-def _json_of(root: Path, data_type: str) -> Path | None:
-    """The json that may name the scene's ply: a capture's, a synthetic scene's train split file (or
-    its single ``transforms.json``)."""
+def _json_of(root: Path, data_type: str) -> tuple[Path | None, dict]:
+    """The json that may name the scene's ply (a capture's; a synthetic scene's train split file or
+    its single ``transforms.json``) and its contents, or ``(None, {})``."""
     names = {"capture": ("transforms.json",), "synthetic": ("transforms_train.json", "transforms.json")}
-    return next((root / n for n in names.get(data_type, ()) if (root / n).is_file()), None)
+    path = next((root / n for n in names.get(data_type, ()) if (root / n).is_file()), None)
+    return (path, _read_json(path)) if path is not None else (None, {})
 
 
 def scene_points_file(root: str | Path, data_type: str) -> Path | None:
     """The point cloud file scene ``root`` of ``data_type`` ships (module doc), or None."""
     root = Path(root)
-    doc_path = _json_of(root, data_type)
-    if doc_path is not None:
-        ply = _json_doc(doc_path).get("ply_file_path")
-        if ply is not None:
-            if not isinstance(ply, str) or not (root / ply).is_file():
-                raise DataError(f"{doc_path}: 'ply_file_path' names no file: {ply!r}")
-            return root / ply
-    if data_type == "llff" or (data_type == "capture" and doc_path and "applied_transform" in _json_doc(doc_path)):
+    doc_path, doc = _json_of(root, data_type)
+    ply = doc.get("ply_file_path")
+    if ply is not None:
+        if not isinstance(ply, str) or not (root / ply).is_file():
+            raise DataError(f"{doc_path}: 'ply_file_path' names no file: {ply!r}")
+        return root / ply
+    if data_type == "llff" or (data_type == "capture" and "applied_transform" in doc):
         for folder in COLMAP_DIRS:
             for name in COLMAP_NAMES:
                 if (root / folder / name).is_file():
@@ -210,9 +200,8 @@ def source_to_world(root: str | Path, data_type: str, path: str | Path) -> np.nd
         from pvd.data.llff import source_to_world as llff_source_to_world
 
         return llff_source_to_world(root)
-    doc_path = _json_of(root, data_type)
-    if data_type == "capture" and colmap and doc_path is not None:
-        applied = _json_doc(doc_path).get("applied_transform")
+    if data_type == "capture" and colmap:
+        applied = _json_of(root, data_type)[1].get("applied_transform")
         if applied is not None:
             m = np.eye(4)
             m[:3] = np.asarray(applied, dtype=np.float64)[:3]

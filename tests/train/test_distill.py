@@ -1,41 +1,15 @@
 """Distillation loop: frozen teacher, one march for both fields, student init, own grid, PVD-AL parts."""
 
-from dataclasses import replace
-
 import pytest
 import torch
+from tiny_models import tiny_model
 
-from pvd.data import index_split, scene_normalization
 from pvd.data.cameras import Rays
 from pvd.data.poses import PoseSampler
-from pvd.model import ModelMeta, build_model
-from pvd.presets import field_config
-from pvd.render import RenderConfig, Renderer
+from pvd.render import Renderer
 from pvd.train.active import ActiveConfig, HardPoseTracker, HardRayPool, top_weight_mask
 from pvd.train.distill import DistillConfig, distill, init_student, rebuild_grid
 from pvd.train.stages import StageConfig
-
-RENDER = RenderConfig(max_steps=64, grid_resolution=16)
-
-
-def _model(key, norm, kind="teacher", render=RENDER, **field_overrides):
-    cfg = replace(field_config(key, "tiny"), **field_overrides)
-    meta = ModelMeta(
-        model_type=key,
-        preset="tiny",
-        field_config=cfg,
-        render_config=render,
-        bound=norm.bound,
-        normalization=norm,
-        kind=kind,
-    )
-    return build_model(meta)
-
-
-@pytest.fixture(scope="module")
-def scene(demo_scene):
-    index = index_split(demo_scene, "synthetic", "train")
-    return index, scene_normalization(index, "synthetic", 1.0, 0.8)
 
 
 def test_teacher_frozen_and_both_fields_see_identical_samples(scene, tmp_path, monkeypatch):
@@ -43,7 +17,7 @@ def test_teacher_frozen_and_both_fields_see_identical_samples(scene, tmp_path, m
     without grad; its parameters never change and never receive a gradient."""
     index, norm = scene
     torch.manual_seed(0)
-    teacher, student = _model("hash", norm), _model("vm", norm, kind="student")
+    teacher, student = tiny_model("hash", norm), tiny_model("vm", norm, kind="student")
     init_student(student, teacher, "teacher")
     before = {k: v.clone() for k, v in teacher.field.state_dict().items()}
     student_before = {k: v.clone() for k, v in student.field.state_dict().items()}
@@ -94,18 +68,18 @@ def test_teacher_frozen_and_both_fields_see_identical_samples(scene, tmp_path, m
 def test_init_student_copies_matching_tensors(scene):
     _, norm = scene
     torch.manual_seed(1)
-    teacher = _model("hash", norm)
+    teacher = tiny_model("hash", norm)
     teacher.grid.occupancy[0, :4] = False
-    same = _model("hash", norm, kind="student")
+    same = tiny_model("hash", norm, kind="student")
     copied = init_student(same, teacher, "teacher")
     assert copied == list(teacher.field.state_dict())
     for k, v in teacher.field.state_dict().items():
         assert torch.equal(v, same.field.state_dict()[k])
-    cross = _model("mlp", norm, kind="student")
+    cross = tiny_model("mlp", norm, kind="student")
     copied = init_student(cross, teacher, "teacher")
     assert copied and all(k.startswith(("sigma_net.", "color_net.")) for k in copied)
     assert not any(k.startswith("trunk.") for k in copied)
-    scratch = _model("hash", norm, kind="student")
+    scratch = tiny_model("hash", norm, kind="student")
     assert init_student(scratch, teacher, "scratch") == []
     assert not torch.equal(scratch.field.table, teacher.field.table)
     for student in (same, cross, scratch):  # the teacher's grid is always shared for marching
@@ -115,7 +89,7 @@ def test_init_student_copies_matching_tensors(scene):
 def test_rebuild_grid_follows_the_students_own_density(scene):
     _, norm = scene
     res = 8
-    student = _model("tensors", norm, kind="student", resolution=res)
+    student = tiny_model("tensors", norm, kind="student", resolution=res)
     x_index = torch.arange(res**3) % res
     with torch.no_grad():
         student.field.grid[:, 0] = torch.where(x_index >= res // 2, 7.0, -2.0)  # dense where x > 0
@@ -163,7 +137,7 @@ def test_top_weight_mask_and_hard_example_pools():
 def test_pvd_al_options_run(scene, tmp_path):
     index, norm = scene
     torch.manual_seed(2)
-    teacher, student = _model("hash", norm), _model("hash", norm, kind="student")
+    teacher, student = tiny_model("hash", norm), tiny_model("hash", norm, kind="student")
     init_student(student, teacher, "scratch")
     active = ActiveConfig(hard_poses=True, hard_rays=True, hard_ray_pool=500, point_top=True)
     cfg = DistillConfig(

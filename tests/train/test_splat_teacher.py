@@ -4,41 +4,15 @@ schedule for that case comes from pvd.presets.distill_config."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
+from tiny_models import tiny_model
 
-from pvd.data import index_split, scene_normalization
 from pvd.data.poses import PoseSampler
-from pvd.model import ModelMeta, build_model
-from pvd.presets import arch_preset, distill_config, field_config
-from pvd.render import RenderConfig
+from pvd.presets import arch_preset, distill_config
 from pvd.runs.distill import DistillSpec
 from pvd.train.distill import DistillConfig, distill
 from pvd.train.splat_distill import from_splats, splat_targets
-
-RENDER = RenderConfig(max_steps=64, grid_resolution=16)
-
-
-def _model(key, norm, kind="teacher", **field_overrides):
-    cfg = replace(field_config(key, "tiny"), **field_overrides)
-    meta = ModelMeta(
-        model_type=key,
-        preset="tiny",
-        field_config=cfg,
-        render_config=RENDER,
-        bound=norm.bound,
-        normalization=norm,
-        kind=kind,
-    )
-    return build_model(meta)
-
-
-@pytest.fixture(scope="module")
-def scene(demo_scene):
-    index = index_split(demo_scene, "synthetic", "train")
-    return index, scene_normalization(index, "synthetic", 1.0, 0.8)
 
 
 def test_gs_teacher_schedule_is_the_colour_term_alone_without_cutoff():
@@ -82,7 +56,7 @@ def test_gs_teacher_field_is_not_evaluated_on_its_rasterised_targets(scene, tmp_
     plain schedule (per-sample terms, visibility cut-off) queries it at every step."""
     index, norm = scene
     torch.manual_seed(0)
-    teacher, student = _model("gs", norm, n_init=300), _model("hash", norm, kind="student")
+    teacher, student = tiny_model("gs", norm, n_init=300), tiny_model("hash", norm, kind="student")
     sampler = PoseSampler(index.cameras, "synthetic", n_poses=4)
     real = splat_targets(teacher, sampler, 0, torch.device("cpu"))
     cfg = DistillConfig(iters=4, batch_rays=64, ckpt_every=0, student_grid="teacher", real_ray_fraction=1.0)
