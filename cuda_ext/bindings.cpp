@@ -432,6 +432,54 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> splat_bwd(const Tensor& rgb, 
   return {g_means, g_conics, g_op, g_colors, g_dists};
 }
 
+// ---- Gaussian point queries (CPU only) ----
+
+// Returns (sigma [n], weighted [n, C]); see pvd/ops/gs_points.py for the layout.
+std::tuple<Tensor, Tensor> gs_points_fwd(const Tensor& x, const Tensor& means, const Tensor& prec6,
+                                         const Tensor& peak, const Tensor& coeffs, const Tensor& starts,
+                                         const Tensor& ids, const Tensor& big, double bound, int64_t res,
+                                         double cutoff2) {
+  const char* op = "gs_points_fwd";
+  check_arg(x, op, "x", at::kFloat, 2, x);
+  TORCH_CHECK(x.is_cpu(), op, ": the native Gaussian point queries run on the CPU (CUDA uses the PyTorch twin)");
+  const int64_t n = x.size(0), n_gauss = means.size(0);
+  check_rows(x, op, "x", n, 3);
+  check_arg(means, op, "means", at::kFloat, 2, x);
+  check_rows(means, op, "means", n_gauss, 3);
+  check_arg(prec6, op, "prec6", at::kFloat, 2, x);
+  check_rows(prec6, op, "prec6", n_gauss, 6);
+  check_arg(peak, op, "peak", at::kFloat, 1, x);
+  check_len(peak, op, "peak", n_gauss);
+  check_arg(coeffs, op, "coeffs", at::kFloat, 2, x);
+  check_len(coeffs, op, "coeffs", n_gauss);
+  TORCH_CHECK(bound > 0.0 && res >= 1, op, ": bound must be > 0 and res >= 1, got ", bound, ", ", res);
+  check_arg(starts, op, "starts", at::kLong, 1, x);
+  check_len(starts, op, "starts", res * res * res + 1);
+  check_arg(ids, op, "ids", at::kLong, 1, x);
+  check_arg(big, op, "big", at::kLong, 1, x);
+  const int64_t* st = starts.data_ptr<int64_t>();
+  const int64_t cells = res * res * res;
+  TORCH_CHECK(st[0] == 0 && st[cells] == ids.size(0), op, ": starts must run from 0 to len(ids) = ", ids.size(0),
+              ", got ", st[0], "..", st[cells]);
+  for (int64_t c = 0; c < cells; ++c) TORCH_CHECK(st[c + 1] >= st[c], op, ": starts must not decrease (cell ", c, ")");
+  for (const auto& [t, name] : {std::pair{ids, "ids"}, {big, "big"}}) {
+    const int64_t* v = t.data_ptr<int64_t>();
+    for (int64_t j = 0; j < t.size(0); ++j) {
+      TORCH_CHECK(v[j] >= 0 && v[j] < n_gauss, op, ": ", name, "[", j, "] = ", v[j], " is not a Gaussian id in [0, ",
+                  n_gauss, ")");
+    }
+  }
+  Tensor sigma = at::empty({n}, x.options()), weighted = at::empty({n, coeffs.size(1)}, x.options());
+  if (n == 0) return {sigma, weighted};
+  const pvd::GaussianSet g{means.data_ptr<float>(), prec6.data_ptr<float>(), peak.data_ptr<float>(),
+                           coeffs.data_ptr<float>(), coeffs.size(1), st, ids.data_ptr<int64_t>(),
+                           big.data_ptr<int64_t>(), big.size(0), (float)bound,
+                           (float)((double)res / (2.0 * bound)), res};
+  pvd::gs_points_fwd_cpu(x.data_ptr<float>(), g, (float)cutoff2, n, sigma.data_ptr<float>(),
+                         weighted.data_ptr<float>());
+  return {sigma, weighted};
+}
+
 // ---- VM (TensoRF) plane x line products ----
 
 // planes [3, R, H, W], lines [3, R, L, 1], unit [n, 3]: one dtype (float; double on the CPU), one device.
@@ -538,5 +586,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("vm_products_fwd", &vm_products_fwd,
         "VM plane x line products: planes [3,R,H,W], lines [3,R,L,1], unit [n,3] -> [3,R,n]", no_gil);
   m.def("vm_products_bwd", &vm_products_bwd, "VM products gradients: grad [3,R,n] -> (planes, lines)", no_gil);
+  m.def("gs_points_fwd", &gs_points_fwd,
+        "Gaussian point queries: x [n,3] -> (sigma [n], weighted [n,C]) (CPU; no gradients)", no_gil);
   m.def("march_fwd", &march_fwd, "occupancy-grid marching -> (ray_indices, t, deltas, t_end)", no_gil);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "composite.h"
+#include "gs_points.h"
 #include "hash_grid.h"
 #include "march.h"
 #include "splat.h"
@@ -52,6 +53,11 @@ void march_write_cpu(const float* origins, const float* directions, const float*
                      const float* offsets, const OccGrid& grid, const StepRule& rule, int64_t width,
                      int64_t max_samples, int64_t n, const int64_t* starts, int64_t* ray_indices, float* t,
                      float* deltas);
+
+// ---- Gaussian point queries: x [n,3] box points -> sigma [n] (sum of kernel weights within sqrt(cutoff2)
+// Mahalanobis units) and weighted [n,C] (those weights times each Gaussian's C values). CPU only.
+void gs_points_fwd_cpu(const float* x, const GaussianSet& g, float cutoff2, int64_t n, float* sigma,
+                       float* weighted);
 
 // ---- splat blending: projected Gaussians (Splats, radii [n]), order [n_order] front to back -> per pixel
 // rgb [H*W,3], depth, opacity [H*W] (background not blended); gradients accumulate into zeroed SplatGrads.

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from pvd.errors import UserError
 from pvd.fields.base import Field
+from pvd.ops.gs_points import GaussianIndex, gs_points
 from pvd.ops.sh import sh_encode
 from pvd.ops.splat import ALPHA_MAX, Gaussians, quat_to_rotmat
 
@@ -94,60 +95,6 @@ def density_weights(opacities: Tensor, scales: Tensor) -> Tensor:
     """[n] peak density ``k_i`` of each Gaussian's kernel (see the module doc)."""
     tau = -torch.log1p(-opacities.clamp_max(ALPHA_MAX))
     return tau / (math.sqrt(2 * math.pi) * scales.min(dim=-1).values.clamp_min(1e-8))
-
-
-class GaussianIndex:
-    """Uniform grid over ``[-bound, bound]^3``: per cell, the Gaussians whose 3-sigma box overlaps it.
-
-    Args:
-        means: [n, 3]; covs: [n, 3, 3] covariances; bound, resolution, max_cells: see :class:`GSConfig`.
-    Attributes:
-        starts: [R^3 + 1] CSR offsets into ``ids`` per cell (row ``(k R + j) R + i``).
-        ids: [m] Gaussian ids, grouped by cell.
-        big: [b] ids of the Gaussians tested against every point.
-    """
-
-    def __init__(self, means: Tensor, covs: Tensor, bound: float, resolution: int, max_cells: int):
-        with torch.no_grad():
-            extent = 3.0 * torch.diagonal(covs, dim1=1, dim2=2).clamp_min(0).sqrt()
-            if len(means):  # cells half a typical Gaussian's 3-sigma radius wide, at most ``resolution``
-                typical = float(extent.max(dim=1).values.median())
-                resolution = max(1, min(resolution, int(4 * bound / max(typical, 1e-9))))
-            self.bound, self.res = bound, resolution
-            to_cell = resolution / (2 * bound)
-            lo = torch.floor((means - extent + bound) * to_cell).clamp(0, resolution).long()
-            hi = torch.floor((means + extent + bound) * to_cell).clamp(-1, resolution - 1).long()
-            size = (hi - lo + 1).clamp_min(0)
-            counts = size.prod(dim=1)
-            big = counts > max_cells
-            self.big = big.nonzero().squeeze(1)
-            counts = counts * ~big
-            gid = torch.repeat_interleave(torch.arange(len(means), device=means.device), counts)
-            local = torch.arange(gid.numel(), device=means.device) - (torch.cumsum(counts, 0) - counts)[gid]
-            sx, sy = size[gid, 0].clamp_min(1), size[gid, 1].clamp_min(1)
-            i = lo[gid, 0] + local % sx
-            j = lo[gid, 1] + (local // sx) % sy
-            k = lo[gid, 2] + local // (sx * sy)
-            cell = (k * resolution + j) * resolution + i
-            cell, order = torch.sort(cell, stable=True)
-            self.ids = gid[order]
-            per_cell = torch.bincount(cell, minlength=resolution**3)
-            self.starts = torch.cat([per_cell.new_zeros(1), torch.cumsum(per_cell, 0)])
-
-    def pairs(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """[n, 3] points -> (point index [m], Gaussian id [m]) of every candidate pair."""
-        res = self.res
-        c = ((x.detach() + self.bound) * (res / (2 * self.bound))).floor().long().clamp(0, res - 1)
-        cell = (c[:, 2] * res + c[:, 1]) * res + c[:, 0]
-        start, count = self.starts[cell], self.starts[cell + 1] - self.starts[cell]
-        point = torch.repeat_interleave(torch.arange(len(x), device=x.device), count)
-        offset = torch.arange(point.numel(), device=x.device) - (torch.cumsum(count, 0) - count)[point]
-        gid = self.ids[start[point] + offset]
-        if self.big.numel():
-            n, b = len(x), self.big.numel()
-            point = torch.cat([point, torch.arange(n, device=x.device).repeat_interleave(b)])
-            gid = torch.cat([gid, self.big.repeat(n)])
-        return point, gid
 
 
 class GSField(Field):
@@ -217,8 +164,11 @@ class GSField(Field):
         """The point-query index of the current parameters (rebuilt when they changed)."""
         key = tuple((p.data_ptr(), p._version, tuple(p.shape)) for p in (self.means, self.log_scales, self.quats))
         if self._index is None or self._index[0] != key:
-            with torch.no_grad():
-                rot = quat_to_rotmat(nn.functional.normalize(self.quats, dim=-1)) * torch.exp(self.log_scales)[:, None]
+            with torch.no_grad(), torch.autocast(self.means.device.type, enabled=False):
+                # the covariances the queries use (scales raised to min_thickness): a widened thin
+                # Gaussian reaches cells beyond its own 3-sigma box
+                scales = torch.exp(self.log_scales).clamp_min(self.config.min_thickness)
+                rot = quat_to_rotmat(nn.functional.normalize(self.quats, dim=-1)) * scales[:, None]
                 covs = rot @ rot.transpose(1, 2)
             c = self.config
             self._index = (
@@ -228,32 +178,23 @@ class GSField(Field):
         return self._index[1]
 
     def raw_density_and_feature(self, x: Tensor) -> tuple[Tensor, None, Tensor]:
-        """[n, 3] box positions -> (s_raw [n], None, kernel-weighted SH coefficients [n, K * 3])."""
-        g = self.gaussians()
-        n_sh = g.sh.shape[1]
-        point, gid = self.index().pairs(x)
-        scales = g.scales.clamp_min(self.config.min_thickness)
-        # per Gaussian once: the precision R S^-2 R^T as its 6 distinct entries, the peak density
-        rot = quat_to_rotmat(g.quats) / scales[:, None, :]
-        prec = rot @ rot.transpose(1, 2)
-        prec6 = prec.reshape(-1, 9)[:, [0, 4, 8, 1, 2, 5]]
-        d = x[point] - g.means[gid]
-        p = prec6[gid]
-        m2 = (
-            p[:, 0] * d[:, 0] ** 2
-            + p[:, 1] * d[:, 1] ** 2
-            + p[:, 2] * d[:, 2] ** 2
-            + 2 * (p[:, 3] * d[:, 0] * d[:, 1] + p[:, 4] * d[:, 0] * d[:, 2] + p[:, 5] * d[:, 1] * d[:, 2])
-        )
-        near = m2 < CUTOFF2
-        point, gid, m2 = point[near], gid[near], m2[near]
-        w = density_weights(g.opacities, scales)[gid] * torch.exp(-0.5 * m2)  # [m]
-        sigma = x.new_zeros(len(x)).index_add(0, point, w)
-        # weighted SH sums as a sparse [n, N] x dense [N, K * 3] product (no [m, K * 3] gather)
-        weights = torch.sparse_coo_tensor(torch.stack([point, gid]), w, (len(x), len(self)), check_invariants=False)
-        coeffs = torch.sparse.mm(weights, g.sh.reshape(-1, n_sh * 3))
-        coeffs = coeffs / sigma.clamp_min(1e-12)[:, None]
-        return torch.log(sigma.clamp_min(1e-12)), None, coeffs
+        """[n, 3] box positions -> (s_raw [n], None, kernel-weighted SH coefficients [n, K * 3]).
+
+        Always in float32 (autocast off): the precision matrices of thin Gaussians do not survive
+        bfloat16. Queries without gradients run the native kernel (:func:`pvd.ops.gs_points.gs_points`).
+        """
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            g = self.gaussians()
+            scales = g.scales.clamp_min(self.config.min_thickness)
+            # per Gaussian once: the precision R S^-2 R^T as its 6 distinct entries, the peak density
+            rot = quat_to_rotmat(g.quats) / scales[:, None, :]
+            prec = rot @ rot.transpose(1, 2)
+            prec6 = prec.reshape(-1, 9)[:, [0, 4, 8, 1, 2, 5]]
+            peak = density_weights(g.opacities, scales)
+            sigma, coeffs = gs_points(x, g.means, prec6, peak, g.sh.reshape(len(self), -1), self.index(), CUTOFF2)
+            coeffs = coeffs / sigma.clamp_min(1e-12)[:, None]
+            return torch.log(sigma.clamp_min(1e-12)), None, coeffs
 
     def color(self, geo: Tensor, d: Tensor) -> Tensor:
         """Weighted SH coefficients [n, K * 3], d [n, 3] -> rgb [n, 3] in [0, 1]."""

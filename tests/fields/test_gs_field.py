@@ -63,6 +63,23 @@ def test_point_queries_through_the_index_equal_brute_force():
     assert point.numel() < 0.25 * len(x) * len(field)
 
 
+def test_gaussians_widened_to_min_thickness_are_found_beyond_their_own_box():
+    """The index lists the Gaussians as the queries widen them: a thin Gaussian raised to
+    ``min_thickness`` reaches cells its own 3-sigma box does not (those points lost it before)."""
+    torch.manual_seed(4)
+    thin = make_field("gs", GSConfig(n_init=100, index_resolution=64, min_thickness=0.05), bound=1.0)
+    wide = make_field("gs", GSConfig(n_init=100, index_resolution=64), bound=1.0)
+    with torch.no_grad():
+        thin.log_scales.fill_(math.log(0.004))
+        wide.load_state_dict(thin.state_dict())
+        wide.log_scales.fill_(math.log(0.05))  # what the queries of `thin` see
+        d = torch.nn.functional.normalize(torch.randn(400, 3), dim=-1)
+        x = thin.means[torch.arange(400) % 100] + 0.08 * d  # 1.6 sigma out: far outside the thin boxes
+        got, want = thin.raw_density_and_feature(x)[0], wide.raw_density_and_feature(x)[0]
+    assert float(want.exp().min()) > 1e-3
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_density_is_differentiable_and_the_index_follows_parameter_changes():
     field = random_field(50)
     x = field.means.detach()[:5].clone()
