@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from pvd.data.cameras import Cameras
+from pvd.data.image_cache import cached_read
 from pvd.data.images import read_images
 from pvd.data.scene import DataError, SceneSplit
 
@@ -51,9 +52,18 @@ class SplitIndex:
 
     def load(self, workers: int | None = None, progress: bool | None = None) -> SceneSplit:
         """Decode the images: a SceneSplit with [n, H, W, C] float32 images."""
-        images = read_images(self.files, self.source_size, self.area_factor, workers, progress)
+
+        def read(files):  # decoded once per content, then from the image cache (pvd.data.image_cache)
+            return cached_read(
+                files,
+                self.source_size,
+                self.area_factor,
+                lambda: read_images(files, self.source_size, self.area_factor, workers, progress),
+            )
+
+        images = read(self.files)
         if self.mask_files is not None:
-            masks = read_images(self.mask_files, self.source_size, self.area_factor, workers, progress)
+            masks = read(self.mask_files)
             images = torch.cat([images[..., :3], masks[..., :1]], dim=-1)
         return SceneSplit(
             name=self.name,
