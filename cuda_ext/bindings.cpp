@@ -386,6 +386,11 @@ pvd::Splats check_splat(const char* op, const Tensor& means2d, const Tensor& con
     check_len(t, op, name, n);
   }
   check_arg(order, op, "order", at::kLong, 1, means2d);
+  const int64_t* ord = order.data_ptr<int64_t>();
+  for (int64_t k = 0; k < order.size(0); ++k) {
+    TORCH_CHECK(ord[k] >= 0 && ord[k] < n, op, ": order[", k, "] = ", ord[k], " is not a Gaussian index in [0, ", n,
+                ")");
+  }
   return {means2d.data_ptr<float>(), conics.data_ptr<float>(), opacities.data_ptr<float>(),
           colors.data_ptr<float>(), dists.data_ptr<float>()};
 }
@@ -427,8 +432,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> splat_bwd(const Tensor& rgb, 
   Tensor g_colors = at::zeros_like(colors), g_dists = at::zeros_like(dists);
   const pvd::SplatGrads out{g_means.data_ptr<float>(), g_conics.data_ptr<float>(), g_op.data_ptr<float>(),
                             g_colors.data_ptr<float>(), g_dists.data_ptr<float>()};
-  pvd::splat_bwd_cpu(s, radii.data_ptr<float>(), order.data_ptr<int64_t>(), order.size(0), width, height,
-                     rgb.data_ptr<float>(), depth.data_ptr<float>(), opacity.data_ptr<float>(), grad_rgb.data_ptr<float>(), grad_depth.data_ptr<float>(), grad_opacity.data_ptr<float>(), out);
+  pvd::splat_bwd_cpu(s, radii.data_ptr<float>(), order.data_ptr<int64_t>(), order.size(0), means2d.size(0), width,
+                     height, rgb.data_ptr<float>(), depth.data_ptr<float>(), opacity.data_ptr<float>(), grad_rgb.data_ptr<float>(), grad_depth.data_ptr<float>(), grad_opacity.data_ptr<float>(), out);
   return {g_means, g_conics, g_op, g_colors, g_dists};
 }
 

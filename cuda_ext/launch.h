@@ -64,10 +64,10 @@ void gs_points_fwd_cpu(const float* x, const GaussianSet& g, float cutoff2, int6
 // CPU only: on CUDA pvd rasterises with gsplat.
 void splat_fwd_cpu(const Splats& s, const float* radii, const int64_t* order, int64_t n_order, int64_t width,
                    int64_t height, float* rgb, float* depth, float* opacity);
-// rgb, depth, opacity: splat_fwd_cpu's outputs.
-void splat_bwd_cpu(const Splats& s, const float* radii, const int64_t* order, int64_t n_order, int64_t width,
-                   int64_t height, const float* rgb, const float* depth, const float* opacity, const float* grad_rgb,
-                   const float* grad_depth, const float* grad_opacity, const SplatGrads& out);
+// rgb, depth, opacity: splat_fwd_cpu's outputs; n: the number of Gaussians (rows of `out`).
+void splat_bwd_cpu(const Splats& s, const float* radii, const int64_t* order, int64_t n_order, int64_t n,
+                   int64_t width, int64_t height, const float* rgb, const float* depth, const float* opacity,
+                   const float* grad_rgb, const float* grad_depth, const float* grad_opacity, const SplatGrads& out);
 
 // ---- VM products: planes [3,R,H,W], lines [3,R,L,1], unit [n,3] -> out/grad [3,R,n] (T: float, double) ----
 template <typename T>

@@ -1,6 +1,9 @@
 // CPU launchers of Gaussian-splat blending: Gaussians are binned into 8 x 8 pixel tiles in their
-// front-to-back order, then each pixel walks its tile's list. Forward: tiles split across threads;
-// backward: one thread (every pixel of a Gaussian adds to its gradients).
+// front-to-back order, then each pixel walks its tile's list. Forward: tiles split across threads.
+// Backward: the tiles are cut into kBands fixed bands of consecutive tiles, run in parallel, each
+// band adding into gradients of its own (band 0 into the output); the bands are then summed in band
+// order, so the result does not depend on the thread count or on which thread took which band.
+#include <algorithm>
 #include <vector>
 
 #include "cpu_parallel.h"
@@ -76,11 +79,16 @@ void splat_fwd_cpu(const Splats& s, const float* radii, const int64_t* order, in
   });
 }
 
-void splat_bwd_cpu(const Splats& s, const float* radii, const int64_t* order, int64_t n_order, int64_t width,
-                   int64_t height, const float* rgb, const float* depth, const float* opacity, const float* grad_rgb,
-                   const float* grad_depth, const float* grad_opacity, const SplatGrads& out) {
-  const Bins b = bin_tiles(s, radii, order, n_order, width, height);
-  for (int64_t tile = 0; tile < b.tiles_x * b.tiles_y; ++tile) {
+namespace {
+
+constexpr int64_t kBands = 8;  // backward bands (at most; a band's gradients cost 10 floats per Gaussian)
+
+// The gradients of every Gaussian's pixels in tiles [tile0, tile1) of `b`, added into `out`.
+void splat_bwd_tiles(const Splats& s, const Bins& b, const int64_t* order, int64_t width, int64_t height,
+                     const float* rgb, const float* depth, const float* opacity, const float* grad_rgb,
+                     const float* grad_depth, const float* grad_opacity, int64_t tile0, int64_t tile1,
+                     const SplatGrads& out) {
+  for (int64_t tile = tile0; tile < tile1; ++tile) {
     const std::vector<int32_t>& list = b.lists[tile];
     const int64_t tx = tile % b.tiles_x, ty = tile / b.tiles_x;
     for (int64_t row = ty * kTile; row < std::min(height, (ty + 1) * kTile); ++row) {
@@ -131,6 +139,42 @@ void splat_bwd_cpu(const Splats& s, const float* radii, const int64_t* order, in
       }
     }
   }
+}
+
+// SplatGrads over one zeroed buffer of 10 n floats (means2d, conics, opacities, colors, dists).
+SplatGrads band_grads(std::vector<float>& buffer, int64_t n) {
+  buffer.assign(10 * n, 0.0f);
+  float* p = buffer.data();
+  return {p, p + 2 * n, p + 5 * n, p + 6 * n, p + 9 * n};
+}
+
+}  // namespace
+
+void splat_bwd_cpu(const Splats& s, const float* radii, const int64_t* order, int64_t n_order, int64_t n,
+                   int64_t width, int64_t height, const float* rgb, const float* depth, const float* opacity,
+                   const float* grad_rgb, const float* grad_depth, const float* grad_opacity, const SplatGrads& out) {
+  const Bins b = bin_tiles(s, radii, order, n_order, width, height);
+  const int64_t n_tiles = b.tiles_x * b.tiles_y;
+  const int64_t bands = std::max<int64_t>(1, std::min(kBands, n_tiles));
+  std::vector<std::vector<float>> buffers(bands - 1);
+  parallel_tasks(bands, [&](int64_t band) {
+    const SplatGrads dst = band == 0 ? out : band_grads(buffers[band - 1], n);
+    splat_bwd_tiles(s, b, order, width, height, rgb, depth, opacity, grad_rgb, grad_depth, grad_opacity,
+                    band * n_tiles / bands, (band + 1) * n_tiles / bands, dst);
+  });
+  if (bands == 1) return;
+  // out = band 0 + band 1 + ... in band order, per Gaussian (the ranges of Gaussians in parallel)
+  float* const fields[5] = {out.means2d, out.conics, out.opacities, out.colors, out.dists};
+  const int64_t widths[5] = {2, 3, 1, 3, 1}, offsets[5] = {0, 2, 5, 6, 9};
+  parallel_ranges(n, 4096, [&](int64_t begin, int64_t end) {
+    for (int f = 0; f < 5; ++f) {
+      float* dst = fields[f];
+      for (const std::vector<float>& part : buffers) {
+        const float* src = part.data() + offsets[f] * n;
+        for (int64_t j = begin * widths[f]; j < end * widths[f]; ++j) dst[j] += src[j];
+      }
+    }
+  });
 }
 
 }  // namespace pvd

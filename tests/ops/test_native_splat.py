@@ -77,3 +77,30 @@ def test_bad_layouts_are_named(native_build):
     tensors[1] = tensors[1][:, :2].contiguous()
     with pytest.raises(RuntimeError, match="splat_fwd: conics must have shape"):
         native_build.module.splat_fwd(*tensors, order, W, H)
+
+
+def test_gradients_do_not_depend_on_the_thread_count(native_build):
+    """The backward's tile bands are fixed and summed in band order: 1 and 2 threads agree bit for bit."""
+    tensors, order = projected(300, 5)
+    grads = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 1):
+            torch.set_num_threads(threads)
+            leaves = [t.clone().requires_grad_(i < 5) for i, t in enumerate(tensors)]
+            rgb, depth, opacity = _SplatNative.apply(*leaves, order, W, H, native_build.module)
+            (rgb.sum() + depth.sum() + opacity.sum()).backward()
+            grads.append([leaf.grad for leaf in leaves[:5]])
+    finally:
+        torch.set_num_threads(before)
+    for other in grads[1:]:
+        for a, b in zip(grads[0], other):
+            assert torch.equal(a, b)
+
+
+def test_an_order_entry_outside_the_gaussians_is_refused(native_build):
+    tensors, order = projected(20, 6)
+    order = order.clone()
+    order[0] = 20
+    with pytest.raises(RuntimeError, match=r"splat_fwd: order\[0\] = 20 is not a Gaussian index in \[0, 20\)"):
+        native_build.module.splat_fwd(*tensors, order, W, H)
