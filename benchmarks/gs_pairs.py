@@ -267,6 +267,8 @@ VARIANTS = {
     "rule: for hash today's gs-teacher terms with the old 1000-step cap)",
     "rgb_only_cutoff0_3000": "`rgb_only_cutoff0` for 3000 steps without the stopping rule",
     "repeat": "the defaults again, a second timing on the shared machine",
+    "kernel": "the defaults after the native point queries of the gs teacher (its index listing Gaussians as "
+    "widened to min_thickness, its colours in float32), on the same teachers",
 }
 COLUMNS = [
     "| run | test PSNR | teacher PSNR | gap | scratch PSNR | vs teacher renders | steps | processor s "
