@@ -220,9 +220,11 @@ def row(name: str, tag: str, r: dict, teacher: dict | None, scratch: dict | None
 def threads_label(table: list[dict]) -> str:
     """How many threads the rows' runs used: 'one thread', '2 threads', or a list when they differ."""
     counts = sorted({t["threads"] for t in table if t.get("threads") is not None})
+    if len(counts) > 1:
+        return "threads " + " / ".join(map(str, counts))
     if counts == [1]:
         return "one thread"
-    return "threads " + " / ".join(map(str, counts)) if len(counts) > 1 else f"{counts[0]} threads" if counts else "CPU"
+    return f"{counts[0]} threads" if counts else "threads not recorded"
 
 
 def commit_label(version: dict) -> str | None:

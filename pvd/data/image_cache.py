@@ -87,7 +87,7 @@ def cached_read(
     if entry.is_file():
         try:
             array = np.load(entry, allow_pickle=False)
-            if array.dtype == np.float32 and array.shape[:3] == shape and array.shape[3] in (3, 4):
+            if array.dtype == np.float32 and array.ndim == 4 and array.shape[:3] == shape and array.shape[3] in (3, 4):
                 return torch.from_numpy(array)
         except (OSError, ValueError, EOFError):
             pass  # damaged: decoded again and replaced below

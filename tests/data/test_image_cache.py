@@ -4,6 +4,8 @@ loaders' errors are unchanged."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -33,8 +35,6 @@ def _scene(root, write_png, n=4, seed=0):
         pose = np.eye(4)
         pose[2, 3] = 4.0
         frames.append({"file_path": f"./train/r_{i}", "transform_matrix": pose.tolist()})
-    import json
-
     (root / "transforms_train.json").write_text(json.dumps({"camera_angle_x": 0.7, "frames": frames}))
     return root
 
@@ -62,6 +62,10 @@ def test_a_changed_file_misses_and_a_damaged_entry_is_replaced(tmp_path, write_p
     again = index_split(root, "synthetic", "train", 2).load(progress=False)
     assert len(decoded) == 12 and torch.equal(again.images, changed.images)
     assert np.load(sorted(folder.glob("*.npy"), key=lambda p: p.stat().st_mtime)[-1]).shape == (4, 3, 4, 4)
+    for entry in folder.glob("*.npy"):
+        np.save(entry, np.zeros((4, 3, 4), dtype=np.float32))  # a valid array of the wrong rank
+    assert torch.equal(index_split(root, "synthetic", "train", 2).load(progress=False).images, changed.images)
+    assert len(decoded) == 16
 
 
 def test_full_size_splits_and_off_skip_the_cache_and_errors_still_name_the_file(
