@@ -96,5 +96,7 @@ class ColorHead(nn.Module):
 
     def forward(self, f: Tensor, d: Tensor) -> Tensor:
         """[n, 15] features, [n, 3] unit directions -> [n, 3] colour in [0, 1]."""
-        enc = sh_encode(d.to(f.dtype), SH_BANDS)
+        # the basis in float32 (the native kernel), then in f's dtype: under CPU bfloat16 autocast
+        # the twin's ~40 small bfloat16 element-wise ops cost more than the head's products
+        enc = sh_encode(d.float(), SH_BANDS).to(f.dtype)
         return torch.sigmoid(self.mlp(torch.cat((enc, f), dim=1)))

@@ -90,6 +90,10 @@ class MLPField(Field):
         """[n, 3] box positions -> (s_raw [n], h [n, 16], f [n, 15])."""
         n = x.shape[0]
         enc = pad_rows(self.encoding(x * (1.0 / self.bound) if self.config.divide_by_bound else x))
+        if torch.is_autocast_enabled(enc.device.type):
+            # the products' dtype from the start: the skip concatenation then stays in it instead of
+            # promoting the hidden layer to float32 and casting the result back
+            enc = enc.to(torch.get_autocast_dtype(enc.device.type))
         y = enc
         last = len(self.trunk) - 1
         for i, layer in enumerate(self.trunk):

@@ -77,6 +77,15 @@ class DistillSpec(TrainingOptions, InputOptions):
         help="rgb_only: the ablation without progressive stages (default: progressive; rgb_only from a gs "
         "teacher, whose rasterised views are the targets)",
     )
+    stage_warmup: float | None = option(
+        None,
+        minimum=0,
+        maximum=0.5,
+        into="stages.warmup",
+        workflow=True,
+        help="share of `iters` over which the learning rate ramps up again when a stage adds its loss terms "
+        "(0: off, the paper's schedule; default: the preset's, tiny 0.04, paper 0)",
+    )
     loss_type: str = option(
         "normL2", choices=LOSS_TYPES, into="loss_type", workflow=True, help="distance of every loss term"
     )
@@ -195,11 +204,14 @@ class DistillSpec(TrainingOptions, InputOptions):
         "camera set of the same scene); refused by default, since the scores would be of another scene",
     )
 
-    def engine_config(self, teacher_type: str | None = None) -> DistillConfig:
+    def engine_config(self, teacher_type: str | None = None, data_type: str | None = None) -> DistillConfig:
         """The :class:`DistillConfig` of this spec: the student's preset for its teacher's
-        architecture (``teacher_type``, else the spec's; :func:`pvd.presets.distill_config`), then
-        every set option."""
-        cfg = apply_into(self, distill_config(self.preset, self.model_type, teacher_type or self.teacher_type))
+        architecture (``teacher_type``, else the spec's) and the scene's data type (``data_type``,
+        else the spec's; :func:`pvd.presets.distill_config`), then every set option."""
+        preset = distill_config(
+            self.preset, self.model_type, teacher_type or self.teacher_type, data_type or self.data_type
+        )
+        cfg = apply_into(self, preset)
         cfg.check()
         return cfg
 
@@ -261,7 +273,7 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     """Distil ``spec.ckpt_teacher`` into ``spec.model_type``; None when stopped early at ``stop_at``."""
     spec.engine_config()  # option errors before the teacher is read
     teacher, provenance = load_teacher(spec)
-    cfg = spec.engine_config(teacher.model_type)
+    cfg = spec.engine_config(teacher.model_type, spec.data_type or teacher.meta.data_type)
     spec = spec.replace(
         teacher_type=teacher.model_type,
         data_type=spec.data_type or teacher.meta.data_type,

@@ -372,6 +372,9 @@ class DistillTask:
         self._step = (batch, terms, errors)
         return terms.total
 
+    def lr_factor(self, step: int) -> float:
+        return self.schedule.lr_factor(step)
+
     def after_step(self, step: int) -> dict[str, float]:
         batch, terms, errors = self._step
         if errors is not None:

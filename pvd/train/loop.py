@@ -275,12 +275,20 @@ class TrainState:
         self.cpu_seconds += now[1] - self._clock[1]
         self._clock = now
 
-    def optimizer_step(self, loss: torch.Tensor) -> None:
-        """Clear the gradients, backpropagate ``loss`` (scaled under fp16), step the optimiser and
-        the schedule."""
+    def optimizer_step(self, loss: torch.Tensor, lr_factor: float = 1.0) -> None:
+        """Clear the gradients, backpropagate ``loss`` (scaled under fp16), step the optimiser at
+        ``lr_factor`` times the scheduled rates (the schedule's own state is untouched) and step the
+        schedule."""
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        groups = self.optimizer.param_groups
+        rates = [g["lr"] for g in groups]
+        if lr_factor != 1.0:
+            for g in groups:
+                g["lr"] = g["lr"] * lr_factor
         self.scaler.step(self.optimizer)
+        for g, lr in zip(groups, rates):
+            g["lr"] = lr
         self.scaler.update()
         self.scheduler.step()
 
@@ -318,6 +326,9 @@ class Task(Protocol):
 
     def loss(self, step: int, log) -> torch.Tensor:
         """The scalar loss of ``step`` (run under autocast); ``log(message)`` prints a line."""
+
+    def lr_factor(self, step: int) -> float:
+        """The factor on the scheduled learning rates at ``step`` (1.0 but in a warm-up)."""
 
     def after_step(self, step: int) -> dict[str, float]:
         """Bookkeeping after the optimiser step; returns values for the progress bar."""
@@ -462,7 +473,7 @@ def run_steps(
             loss = task.loss(step, log)
         if not torch.isfinite(loss):
             raise TrainingDiverged(task.diverged(step, loss.item()))
-        state.optimizer_step(loss)
+        state.optimizer_step(loss, task.lr_factor(step))
         values = task.after_step(step)
         if progress and step % PROGRESS_EVERY == 0:
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})

@@ -142,6 +142,9 @@ class GSTeacherTask:
         self._mse = float(((out.rgb.detach() - target) ** 2).mean())
         return self._loss
 
+    def lr_factor(self, step: int) -> float:
+        return 1.0
+
     def after_step(self, step: int) -> dict[str, float]:
         cfg, field, done = self.cfg, self.field, step + 1
         out, self._out = self._out, None

@@ -144,6 +144,9 @@ class TeacherTask:
         self._loss = loss
         return loss
 
+    def lr_factor(self, step: int) -> float:
+        return 1.0
+
     def after_step(self, step: int) -> dict[str, float]:
         mse = float(self._loss.item())
         self.losses.append(mse)

@@ -89,6 +89,39 @@ def test_mlp_field_products_use_bucketed_rows_forward_and_backward():
     assert rows <= {bucket_rows(n) for n in (1000, 1013, 2900, 3001, 5555)} | {64, 96}, rows
 
 
+class CatRecorder(TorchDispatchMode):
+    """Records the dtypes and shapes of every concatenation's inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.cats: list[list[tuple[torch.dtype, tuple[int, ...]]]] = []
+        self.ops: list[tuple[str, torch.dtype, tuple[int, ...]]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.cat.default:
+            self.cats.append([(t.dtype, tuple(t.shape)) for t in args[0]])
+        elif args and isinstance(args[0], torch.Tensor):
+            self.ops.append((str(func), args[0].dtype, tuple(args[0].shape)))
+        return func(*args, **(kwargs or {}))
+
+
+def test_mlp_field_under_bf16_concatenates_and_encodes_without_float32_copies():
+    """The trunk's skip concatenation stays in bfloat16 (a float32 encoding promoted the hidden
+    layer to float32 and the next product cast it back) and the colour head's SH basis is the
+    float32 kernel's, cast once (not ~40 bfloat16 element-wise ops on the directions)."""
+    field = MLPField(MLPConfig(n_octaves=4, width=32, n_layers=4, skip=1), bound=1.0)
+    x, d = torch.rand(3001, 3) * 2 - 1, torch.nn.functional.normalize(torch.randn(3001, 3), dim=1)
+    with CatRecorder() as rec:
+        with torch.autocast("cpu", dtype=BF16):
+            out = field(x, d)
+    assert out.rgb.dtype == BF16
+    skip = [inputs for inputs in rec.cats if any(shape[-1] == 32 for _, shape in inputs)]
+    assert skip, rec.cats  # the trunk's [hidden, encoding]
+    assert all(dtype == BF16 for inputs in skip for dtype, _ in inputs), skip
+    bf16_direction_ops = [op for op in rec.ops if op[0].startswith("aten.mul") and op[1] == BF16 and op[2] == (3001,)]
+    assert bf16_direction_ops == [], bf16_direction_ops[:5]
+
+
 def test_rays_are_float32_under_autocast(demo_scene):
     split = load_split(demo_scene, "synthetic", "train")
     cams, norm = split.cameras, Normalization(1.0, 0.8, (0.1, 0.0, -0.1))

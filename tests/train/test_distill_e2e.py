@@ -175,6 +175,7 @@ def test_resume_matches_uninterrupted_run(teachers, demo_scene, tmp_path):
         (["--real_ray_fraction", "1.5"], "--real_ray_fraction"),
         (["--weight_decay", "-1"], "--weight_decay"),
         (["--visibility_cutoff", "1"], "--visibility_cutoff"),
+        (["--stage_warmup", "0.7"], "--stage_warmup"),
     ],
 )
 def test_bad_flags_give_one_clear_line(teachers, demo_scene, tmp_path, flags, message, capsys):
@@ -200,8 +201,22 @@ def test_preset_defaults_follow_the_student_architecture(tmp_path):
             cfg = DistillSpec(**base, model_type=arch, preset=preset).engine_config()
             assert (cfg.iters, cfg.batch_rays, cfg.lr) == (p.iters, p.batch_rays, p.lr)
             assert cfg.weight_decay == p.weight_decay and cfg.visibility_cutoff == p.visibility_cutoff
+            assert cfg.stages.warmup == (0.04 if preset == "tiny" else 0.0)  # the paper's schedule has none
     assert arch_preset("tiny", "mlp").distill.iters > arch_preset("tiny", "hash").distill.iters
     cfg = DistillSpec(
         **base, model_type="mlp", iters=7, batch_rays=9, visibility_cutoff=0.0, student_grid="own"
     ).engine_config()
     assert (cfg.iters, cfg.batch_rays, cfg.visibility_cutoff, cfg.student_grid) == (7, 9, 0.0, "own")
+    # tiny mlp students on LLFF scenes: fewer steps (the scene's data type, given or the teacher's);
+    # other students, other data types and the paper preset keep the preset's
+    tiny_mlp = arch_preset("tiny", "mlp").distill
+    for spec_type, teacher_data in ((None, "llff"), ("llff", None)):
+        cfg = DistillSpec(**base, model_type="mlp", data_type=spec_type).engine_config("hash", teacher_data)
+        assert cfg.iters == 1600 < tiny_mlp.iters
+        assert (cfg.lr, cfg.batch_rays, cfg.stages) == (tiny_mlp.lr, tiny_mlp.batch_rays, tiny_mlp.stages)
+    for arch, data, preset in (("mlp", "synthetic", "tiny"), ("hash", "llff", "tiny"), ("mlp", "llff", "paper")):
+        cfg = DistillSpec(**base, model_type=arch, preset=preset).engine_config("vm", data)
+        assert cfg.iters == arch_preset(preset, arch).distill.iters
+    assert DistillSpec(**base, model_type="mlp", iters=99).engine_config("hash", "llff").iters == 99
+    assert DistillSpec(**base, model_type="hash", preset="paper", stage_warmup=0.1).engine_config().stages.warmup == 0.1
+    assert DistillSpec(**base, model_type="hash", stage_warmup=0.0).engine_config().stages.warmup == 0.0

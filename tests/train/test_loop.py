@@ -32,6 +32,9 @@ class ToyTask:
         loss = (self.model.field.density(x) - target).square().mean()
         return loss * float("nan") if step == self.poison_at else loss
 
+    def lr_factor(self, step):
+        return 1.0
+
     def after_step(self, step):
         self.seen.append(step)
         return {"steps": float(len(self.seen))}
@@ -234,3 +237,32 @@ def test_precision_sets_the_steps_autocast_and_loss_scaling(tmp_path):
     )
     assert seen == [(True, torch.bfloat16)] * 2
     assert all(p.dtype == torch.float32 for p in model.field.parameters())
+
+
+def test_optimizer_step_scales_the_rates_for_one_step_only():
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([w], lr=0.1)
+    state = TrainState.create(opt, torch.optim.lr_scheduler.ExponentialLR(opt, 0.5), torch.device("cpu"), 0, "fp32")
+    state.optimizer_step((w * torch.tensor([1.0, 2.0, 3.0])).sum(), lr_factor=0.25)
+    torch.testing.assert_close(w.detach(), 1 - 0.25 * 0.1 * torch.tensor([1.0, 2.0, 3.0]))
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)  # the schedule's own step, unscaled
+    state.optimizer_step(w.sum())
+    torch.testing.assert_close(w.detach(), 1 - 0.025 * torch.tensor([1.0, 2.0, 3.0]) - 0.05)
+
+
+class FrozenToyTask(ToyTask):
+    """The toy task with a zero learning-rate factor: the engine must pass it to every step."""
+
+    def lr_factor(self, step):
+        return 0.0
+
+
+def test_run_steps_applies_the_tasks_rate_factor(tmp_path):
+    model = _model()
+    before = {k: v.clone() for k, v in model.field.state_dict().items()}
+    state = _state(model)
+    task = FrozenToyTask(model, state.generator)
+    loop.run_steps(task, model, state, iters=4, ckpt_path=tmp_path / "c.pt", ckpt_every=0, progress=False)
+    for name, value in model.field.state_dict().items():
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0, msg=name)
+    assert state.step == 4

@@ -67,3 +67,18 @@ def test_boundaries_beyond_run_and_bad_input():
         StageSchedule(StageConfig(stage_iters=(30, 10)), 100, True)
     with pytest.raises(UserError, match="feature_decay"):
         StageSchedule(StageConfig(feature_decay=1.5), 100, True)
+
+
+def test_stage_warmup_ramps_the_rate_after_each_stage_change():
+    sched = StageSchedule(StageConfig(stage_iters=(10, 30), warmup=0.05), 100, has_feature=True)
+    assert sched.warmup_steps == 5
+    assert [sched.lr_factor(k) for k in range(0, 10)] == [1.0] * 10  # the first stage: no ramp
+    assert [sched.lr_factor(k) for k in range(10, 16)] == [0.2, 0.4, 0.6, 0.8, 1.0, 1.0]
+    assert [sched.lr_factor(k) for k in range(30, 36)] == [0.2, 0.4, 0.6, 0.8, 1.0, 1.0]
+    assert sched.lr_factor(99) == 1.0
+    off = StageSchedule(StageConfig(stage_iters=(10, 30)), 100, has_feature=True)
+    assert {off.lr_factor(k) for k in range(100)} == {1.0}
+    single = StageSchedule(StageConfig(progressive=False, warmup=0.5), 100, has_feature=True)
+    assert {single.lr_factor(k) for k in range(100)} == {1.0}
+    with pytest.raises(UserError, match="warmup must be in \\[0, 1\\), got 1.0"):
+        StageSchedule(StageConfig(warmup=1.0), 100, True)
