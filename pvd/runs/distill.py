@@ -79,6 +79,7 @@ class DistillSpec(TrainingOptions, InputOptions):
     )
     stage_warmup: float | None = option(
         None,
+        metavar="F",
         minimum=0,
         maximum=0.5,
         into="stages.warmup",
