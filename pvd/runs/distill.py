@@ -274,12 +274,12 @@ def run_distill(spec: DistillSpec) -> DistillOutcome | None:
     """Distil ``spec.ckpt_teacher`` into ``spec.model_type``; None when stopped early at ``stop_at``."""
     spec.engine_config()  # option errors before the teacher is read
     teacher, provenance = load_teacher(spec)
-    cfg = spec.engine_config(teacher.model_type, spec.data_type or teacher.meta.data_type)
     spec = spec.replace(
         teacher_type=teacher.model_type,
         data_type=spec.data_type or teacher.meta.data_type,
         downscale=spec.downscale or teacher.meta.downscale,
     )
+    cfg = spec.engine_config()
     pair = pair_name(spec.teacher_type, spec.model_type)
     train_index = index_split(spec.scene_dir, spec.data_type, "train", spec.downscale)
     tmeta = teacher.meta
